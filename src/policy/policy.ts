@@ -1,0 +1,87 @@
+import { formatDuration } from '../domain/duration';
+import type { ProviderConfig } from './schema';
+
+/** A resource with every limit filled in from the policy defaults and the built-in ones. */
+export interface Resource {
+  id: string;
+  name: string;
+  description?: string;
+  approvers: { users: string[]; usergroups: string[] };
+  requesters?: { users: string[]; usergroups: string[] };
+  approvalChannel: string;
+  autoApprove: boolean;
+  breakGlass: boolean;
+  minDuration: number;
+  maxDuration: number;
+  defaultDuration: number;
+  pendingTimeout: number;
+  remindAfter: number;
+  maxTotalDuration: number;
+  breakGlassMaxDuration: number;
+  requiredApprovals: number;
+  extensionApprovals: number;
+  provider: ProviderConfig;
+}
+
+export interface Policy {
+  approvalChannel: string;
+  admins: string[];
+  identities: Record<string, string>;
+  resources: Resource[];
+}
+
+/** Resolves Slack user groups to member IDs; implemented with `usergroups.users.list`. */
+export interface Directory {
+  usergroupMembers(usergroupId: string): Promise<string[]>;
+}
+
+export function findResource(policy: Policy, resourceId: string): Resource | undefined {
+  return policy.resources.find((r) => r.id === resourceId);
+}
+
+async function isListed(people: { users: string[]; usergroups: string[] }, userId: string, directory: Directory): Promise<boolean> {
+  if (people.users.includes(userId)) return true;
+  for (const group of people.usergroups) {
+    if ((await directory.usergroupMembers(group)).includes(userId)) return true;
+  }
+  return false;
+}
+
+export async function mayRequest(resource: Resource, userId: string, directory: Directory): Promise<boolean> {
+  return resource.requesters ? isListed(resource.requesters, userId, directory) : true;
+}
+
+/** An approver of the resource, and never for their own request. */
+export async function mayApprove(resource: Resource, userId: string, requesterId: string, directory: Directory): Promise<boolean> {
+  if (userId === requesterId) return false;
+  return isListed(resource.approvers, userId, directory);
+}
+
+export async function isApprover(resource: Resource, userId: string, directory: Directory): Promise<boolean> {
+  return isListed(resource.approvers, userId, directory);
+}
+
+export function isAdmin(policy: Policy, userId: string): boolean {
+  return policy.admins.includes(userId);
+}
+
+/** The requester may end their own grant; policy admins may end anyone's. */
+export function mayRevoke(policy: Policy, request: { requesterId: string }, userId: string): boolean {
+  return request.requesterId === userId || isAdmin(policy, userId);
+}
+
+export function requiredApprovals(resource: Resource): number {
+  return resource.autoApprove ? 0 : resource.requiredApprovals;
+}
+
+/** Why a duration is outside the resource's limits, with how to fix it; undefined when it is fine. */
+export function durationProblem(resource: Resource, ms: number): string | undefined {
+  if (ms < resource.minDuration || ms > resource.maxDuration) {
+    return `${resource.id} can be requested for ${formatDuration(resource.minDuration)} to ${formatDuration(resource.maxDuration)}; you asked for ${formatDuration(ms)}.`;
+  }
+  return undefined;
+}
+
+export function accountFor(policy: Policy, userId: string, email?: string): string | undefined {
+  return policy.identities[userId] ?? email?.split('@')[0]?.toLowerCase();
+}

@@ -1,0 +1,196 @@
+import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
+import type { AccessRequest } from '../domain/request';
+import { assertTransition, OPEN_STATES, RequestState } from '../domain/lifecycle';
+import { AuditLog } from './audit-log';
+
+export class OpenRequestExistsError extends Error {
+  constructor(readonly requesterId: string, readonly resourceId: string) {
+    super(`an open request for ${resourceId} by ${requesterId} already exists`);
+    this.name = 'OpenRequestExistsError';
+  }
+}
+
+export interface ChangeOptions {
+  /** Slack user ID or `system`. */
+  actor: string;
+  /** Audit action name, e.g. `approved`, `revocation_failed`. */
+  action: string;
+  set?: Partial<AccessRequest>;
+  unset?: Array<keyof AccessRequest>;
+  /** Extra conditions that must still hold for the update to win (e.g. an expired lease). */
+  where?: Filter<AccessRequest>;
+  details?: Record<string, unknown>;
+}
+
+/**
+ * Requests in MongoDB. Every change is one conditional `findOneAndUpdate` whose
+ * filter holds the expected current state, so concurrent clicks, replicas and
+ * retries cannot both win. Uses only operators jongodb also supports.
+ */
+export class RequestStore {
+  readonly requests: Collection<AccessRequest>;
+  readonly audit: AuditLog;
+
+  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+    this.requests = db.collection<AccessRequest>('requests');
+    this.audit = new AuditLog(db);
+  }
+
+  /** Idempotent: safe on every start, from every replica. */
+  async ensureIndexes(): Promise<void> {
+    await this.requests.createIndex(
+      { openKey: 1 },
+      { name: 'one_open_request_per_user_and_resource', unique: true, partialFilterExpression: { openKey: { $exists: true } } },
+    );
+    await this.requests.createIndex({ state: 1, expiresAt: 1 }, { name: 'by_state_expiry' });
+    await this.requests.createIndex({ state: 1, pendingUntil: 1 }, { name: 'by_state_pending_timeout' });
+    await this.requests.createIndex({ state: 1, leaseUntil: 1 }, { name: 'by_state_lease' });
+    await this.requests.createIndex({ state: 1, warnAt: 1 }, { name: 'by_state_warning' });
+    await this.requests.createIndex({ state: 1, remindAt: 1 }, { name: 'by_state_reminder' });
+    await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
+    await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
+    await this.audit.ensureIndexes();
+  }
+
+  /** Inserts a new request; the unique index refuses a second open one for the same user and resource. */
+  async create(request: AccessRequest, actor: string, details?: Record<string, unknown>): Promise<AccessRequest> {
+    try {
+      await this.requests.insertOne(request);
+    } catch (err) {
+      if ((err as { code?: number }).code === 11000 && /openKey|one_open/.test(String((err as Error).message))) {
+        throw new OpenRequestExistsError(request.requesterId, request.resourceId);
+      }
+      throw err;
+    }
+    await this.appendEvent(request, actor, 'requested', undefined, request.state, details);
+    return request;
+  }
+
+  get(id: string): Promise<AccessRequest | null> {
+    return this.requests.findOne({ _id: id });
+  }
+
+  /**
+   * Moves a request from `from` to `to` if and only if it is still in `from`.
+   * Returns the updated request, or null when another actor won (or the state moved on).
+   */
+  async transition(id: string, from: RequestState, to: RequestState, opts: ChangeOptions): Promise<AccessRequest | null> {
+    assertTransition(from, to);
+    const set: Partial<AccessRequest> = { ...opts.set, state: to };
+    const unset = [...(opts.unset ?? [])];
+    if (!OPEN_STATES.includes(to)) {
+      unset.push('openKey', 'leaseUntil', 'nextAttemptAt', 'remindAt', 'warnAt');
+      set.endedAt ??= this.now();
+    }
+    return this.change(id, from, { ...opts, set, unset }, to);
+  }
+
+  /** A conditional update that keeps the state (lease renewals, attempt counters, message refs). */
+  update(id: string, state: RequestState, opts: ChangeOptions): Promise<AccessRequest | null> {
+    return this.change(id, state, opts);
+  }
+
+  /** Same as update, but not audited: bookkeeping that is not an event (message refs, leases). */
+  async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], where: Filter<AccessRequest> = {}): Promise<AccessRequest | null> {
+    const update: UpdateFilter<AccessRequest> = { $set: { ...set, updatedAt: this.now() } };
+    if (unset.length) update.$unset = Object.fromEntries(unset.map((k) => [k, ''])) as never;
+    return this.requests.findOneAndUpdate({ ...where, _id: id, state } as Filter<AccessRequest>, update, { returnDocument: 'after' });
+  }
+
+  /**
+   * Records an approval. Counted only while pending, once per approver, and never
+   * for the requester: all three are in the filter, so the check and the write are one step.
+   */
+  async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
+    const now = this.now();
+    const updated = await this.requests.findOneAndUpdate(
+      { _id: id, state: 'pending', requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
+      { $addToSet: { approvals: approverId }, $inc: { version: 1 }, $set: { updatedAt: now } },
+      { returnDocument: 'after' },
+    );
+    if (updated) {
+      await this.appendEvent(updated, approverId, 'approval_recorded', 'pending', 'pending', {
+        approvals: updated.approvals.length,
+        required: updated.requiredApprovals,
+      });
+    }
+    return updated;
+  }
+
+  private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
+    const update: UpdateFilter<AccessRequest> = {
+      $set: { ...opts.set, updatedAt: this.now() },
+      $inc: { version: 1 },
+    };
+    if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
+    const filter = { ...opts.where, _id: id, state: from } as Filter<AccessRequest>;
+    const updated = await this.requests.findOneAndUpdate(filter, update, { returnDocument: 'after' });
+    if (updated) await this.appendEvent(updated, opts.actor, opts.action, from, to ?? from, opts.details);
+    return updated;
+  }
+
+  private appendEvent(request: AccessRequest, actor: string, action: string, from: string | undefined, to: string, details?: Record<string, unknown>): Promise<void> {
+    return this.audit.append({
+      _id: `${request._id}:${String(request.version).padStart(6, '0')}`,
+      at: this.now(),
+      requestId: request._id,
+      resourceId: request.resourceId,
+      requesterId: request.requesterId,
+      actor,
+      action,
+      ...(from !== undefined ? { from } : {}),
+      to,
+      ...(details ? { details } : {}),
+    });
+  }
+
+  // --- what the scheduler and the slash commands ask ---------------------------------
+
+  /** Active grants whose expiry has passed, soonest first. */
+  dueExpiries(now: Date, limit = 100): Promise<AccessRequest[]> {
+    return this.requests.find({ state: 'active', expiresAt: { $lte: now } }).sort({ expiresAt: 1 }).limit(limit).toArray();
+  }
+
+  /** The soonest upcoming expiry, to arm the in-process timer. */
+  async nextExpiry(): Promise<Date | undefined> {
+    const next = await this.requests.find({ state: 'active' }).sort({ expiresAt: 1 }).limit(1).project<{ expiresAt?: Date }>({ expiresAt: 1 }).toArray();
+    return next[0]?.expiresAt;
+  }
+
+  pendingPastTimeout(now: Date, limit = 100): Promise<AccessRequest[]> {
+    return this.requests.find({ state: 'pending', pendingUntil: { $lte: now } }).sort({ pendingUntil: 1 }).limit(limit).toArray();
+  }
+
+  /** Granting or revoking work whose claim lapsed (its worker died) or whose retry is due. */
+  stuck(state: 'granting' | 'revoking', now: Date, limit = 100): Promise<AccessRequest[]> {
+    return this.requests
+      .find({ state, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] })
+      .sort({ leaseUntil: 1 })
+      .limit(limit)
+      .toArray();
+  }
+
+  dueWarnings(now: Date, limit = 100): Promise<AccessRequest[]> {
+    return this.requests.find({ state: 'active', warnAt: { $lte: now } }).sort({ warnAt: 1 }).limit(limit).toArray();
+  }
+
+  dueReminders(now: Date, limit = 100): Promise<AccessRequest[]> {
+    return this.requests.find({ state: 'pending', remindAt: { $lte: now } }).sort({ remindAt: 1 }).limit(limit).toArray();
+  }
+
+  openRequestsOf(userId: string): Promise<AccessRequest[]> {
+    return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
+  }
+
+  recentlyEndedOf(userId: string, limit = 5): Promise<AccessRequest[]> {
+    return this.requests
+      .find({ requesterId: userId, state: { $in: ['expired', 'revoked'] } })
+      .sort({ endedAt: -1 })
+      .limit(limit)
+      .toArray();
+  }
+
+  pendingRequests(limit = 200): Promise<AccessRequest[]> {
+    return this.requests.find({ state: 'pending' }).sort({ createdAt: 1 }).limit(limit).toArray();
+  }
+}
