@@ -1,0 +1,44 @@
+import { UserError } from '../domain/errors';
+import type { AccessRequest } from '../domain/request';
+import { mayApprove } from '../policy/policy';
+import { OperationContext, requestLogger } from './context';
+import { requireRequest, requireResource, requireState } from './constraints';
+import { startGrant } from './grant-access';
+
+export type ApproveOutcome = { request: AccessRequest; granted: boolean };
+
+/**
+ * Records one approval; the approval that reaches `requiredApprovals` claims the
+ * request for granting. The approver is checked against policy on every click.
+ */
+export async function approveRequest(ctx: OperationContext, requestId: unknown, approverId: string): Promise<ApproveOutcome> {
+  const request = await requireRequest(ctx, requestId);
+  const resource = requireResource(ctx, request.resourceId);
+  if (approverId === request.requesterId) throw new UserError('You cannot approve your own request: another approver has to.');
+  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
+    throw new UserError(`Only approvers of ${resource.id} can approve this request; you are not one of them.`);
+  }
+  requireState(request, 'pending', 'approved');
+  const log = requestLogger(ctx, request);
+  const approved = await ctx.store.addApproval(request._id, approverId);
+  if (!approved) {
+    const now = await ctx.store.get(request._id);
+    if (now && now.state !== 'pending') throw new UserError(`Request ${request._id} is already ${now.state.replace('_', ' ')}.`);
+    throw new UserError(`You have already approved request ${request._id}; it needs another approver.`);
+  }
+  log.info({ approver: approverId, approvals: approved.approvals.length, required: approved.requiredApprovals }, 'approval recorded');
+  if (approved.approvals.length < approved.requiredApprovals) {
+    await ctx.notifier.requestChanged(approved);
+    return { request: approved, granted: false };
+  }
+  const claimed = await ctx.store.transition(request._id, 'pending', 'granting', {
+    actor: approverId,
+    action: 'approved',
+    set: { decidedBy: approverId, leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
+    details: { approvals: approved.approvals },
+  });
+  // Another approver's click (or a Slack retry) already moved it on: nothing more to do here.
+  if (!claimed) return { request: (await ctx.store.get(request._id)) ?? approved, granted: false };
+  await ctx.notifier.requestChanged(claimed);
+  return { request: await startGrant(ctx, claimed), granted: true };
+}

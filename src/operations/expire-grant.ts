@@ -1,0 +1,34 @@
+import type { AccessRequest } from '../domain/request';
+import { OperationContext } from './context';
+import { completeRevocation } from './revoke-access';
+
+/**
+ * Claims a due grant (`active` -> `revoking`, only if still active and due) and revokes it.
+ * The claim is the exactly-once point: of N replicas, one wins, the others get null.
+ */
+export async function expireGrant(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
+  const now = ctx.now();
+  const claimed = await ctx.store.transition(request._id, 'active', 'revoking', {
+    actor: 'system',
+    action: 'expiring',
+    where: { expiresAt: { $lte: now } },
+    set: { endReason: 'expiry', leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs), attempts: 0 },
+    details: { expiresAt: request.expiresAt?.toISOString(), lateMs: request.expiresAt ? now.getTime() - request.expiresAt.getTime() : undefined },
+  });
+  if (!claimed) return null;
+  return completeRevocation(ctx, claimed);
+}
+
+/** Takes over a revocation whose worker died or whose retry is due (its lease lapsed). */
+export async function retryRevocation(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
+  const now = ctx.now();
+  const claimed = await ctx.store.touch(
+    request._id,
+    'revoking',
+    { leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs) },
+    [],
+    { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
+  );
+  if (!claimed) return null;
+  return completeRevocation(ctx, claimed);
+}

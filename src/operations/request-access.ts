@@ -1,0 +1,123 @@
+import { UserError } from '../domain/errors';
+import { parseDuration, formatDuration, DurationError } from '../domain/duration';
+import { newRequestId, openKeyOf, AccessRequest } from '../domain/request';
+import { durationProblem, findResource, mayRequest, requiredApprovals, Policy, Resource } from '../policy/policy';
+import { OpenRequestExistsError } from '../store/request-store';
+import { OperationContext, requestLogger } from './context';
+import { startGrant } from './grant-access';
+
+export const MAX_REASON_LENGTH = 1000;
+export const MAX_TICKET_LENGTH = 200;
+
+export interface RequestInput {
+  resourceId: string;
+  duration: string;
+  reason: string;
+  ticket?: string;
+  breakGlass?: boolean;
+}
+
+export interface ValidRequest {
+  resource: Resource;
+  durationMs: number;
+  reason: string;
+  ticket?: string;
+  breakGlass: boolean;
+}
+
+export type FieldErrors = Partial<Record<'resource' | 'duration' | 'reason' | 'ticket', string>>;
+
+/** Pure checks of what the user typed; the modal shows these on its fields, the command in one message. */
+export function validateRequestInput(policy: Policy, input: RequestInput): { ok: true; value: ValidRequest } | { ok: false; errors: FieldErrors } {
+  const errors: FieldErrors = {};
+  const resource = findResource(policy, input.resourceId);
+  if (!resource) errors.resource = `Unknown resource "${input.resourceId.slice(0, 40)}". See \`/jit-access resources\`.`;
+  let durationMs = 0;
+  const breakGlass = input.breakGlass === true;
+  try {
+    durationMs = parseDuration(input.duration);
+    if (resource && breakGlass) {
+      if (durationMs > resource.breakGlassMaxDuration) {
+        errors.duration = `Break-glass access to ${resource.id} is capped at ${formatDuration(resource.breakGlassMaxDuration)}.`;
+      }
+    } else if (resource) {
+      const problem = durationProblem(resource, durationMs);
+      if (problem) errors.duration = problem;
+    }
+  } catch (err) {
+    if (!(err instanceof DurationError)) throw err;
+    errors.duration = `Duration: ${err.message}.`;
+  }
+  const reason = input.reason.trim();
+  if (!reason) errors.reason = 'A reason is required: say why you need access (an incident, a ticket, a task).';
+  else if (reason.length > MAX_REASON_LENGTH) errors.reason = `The reason is too long: at most ${MAX_REASON_LENGTH} characters.`;
+  const ticket = input.ticket?.trim() || undefined;
+  if (ticket && ticket.length > MAX_TICKET_LENGTH) errors.ticket = `The ticket is too long: at most ${MAX_TICKET_LENGTH} characters.`;
+  if (resource && breakGlass && !resource.breakGlass) {
+    errors.resource = `${resource.id} does not allow --break-glass. Request it normally, or ask an admin to set breakGlass: true for it.`;
+  }
+  if (Object.keys(errors).length || !resource) return { ok: false, errors };
+  return { ok: true, value: { resource, durationMs, reason, ticket, breakGlass } };
+}
+
+/**
+ * Files a request. Nothing is stored and nobody is told unless every check passes.
+ * Auto-approved and break-glass requests go straight to granting.
+ */
+export async function requestAccess(ctx: OperationContext, requesterId: string, input: RequestInput): Promise<AccessRequest> {
+  const checked = validateRequestInput(ctx.policy, input);
+  if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
+  const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
+  if (!(await mayRequest(resource, requesterId, ctx.directory))) {
+    throw new UserError(`You are not allowed to request ${resource.id}. Ask a policy admin if you need it.`);
+  }
+  const now = ctx.now();
+  const immediate = resource.autoApprove || breakGlass;
+  const request: AccessRequest = {
+    _id: newRequestId(),
+    requesterId,
+    resourceId: resource.id,
+    durationMs,
+    reason,
+    ...(ticket ? { ticket } : {}),
+    state: 'pending',
+    openKey: openKeyOf(requesterId, resource.id),
+    approvals: [],
+    requiredApprovals: requiredApprovals(resource),
+    ...(resource.autoApprove ? { autoApproved: true } : {}),
+    ...(breakGlass ? { breakGlass: true } : {}),
+    createdAt: now,
+    updatedAt: now,
+    pendingUntil: new Date(now.getTime() + resource.pendingTimeout),
+    ...(immediate ? {} : { remindAt: new Date(now.getTime() + resource.remindAfter) }),
+    approvalChannel: resource.approvalChannel,
+    version: 0,
+  };
+  try {
+    await ctx.store.create(request, requesterId, { durationMs, reason, ...(ticket ? { ticket } : {}), ...(breakGlass ? { breakGlass } : {}) });
+  } catch (err) {
+    if (err instanceof OpenRequestExistsError) {
+      const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);
+      throw new UserError(
+        `You already have ${open ? `request ${open._id} (${open.state})` : 'an open request'} for ${resource.id}. ` +
+          'Use `/jit-access list` to see it, `cancel` a pending one, or `extend` an active grant.',
+      );
+    }
+    throw err;
+  }
+  const log = requestLogger(ctx, request);
+  log.info({ durationMs, breakGlass, autoApprove: resource.autoApprove }, 'request filed');
+  ctx.schedule?.scheduleChanged();
+  if (!immediate) {
+    await ctx.notifier.requestChanged(request);
+    return request;
+  }
+  const claimed = await ctx.store.transition(request._id, 'pending', 'granting', {
+    actor: breakGlass ? requesterId : 'system',
+    action: breakGlass ? 'break_glass' : 'auto_approved',
+    set: { leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
+  });
+  if (!claimed) return request;
+  await ctx.notifier.requestChanged(claimed);
+  return startGrant(ctx, claimed);
+}

@@ -1,0 +1,74 @@
+import { UserError } from '../domain/errors';
+import type { AccessRequest } from '../domain/request';
+import { mayRevoke } from '../policy/policy';
+import { backoffMs, OperationContext, requestLogger } from './context';
+import { requireRequest } from './constraints';
+import { errorText, subjectOf } from './grant-access';
+
+/** `/jit-access revoke <id>` and the Revoke button: the requester ends their grant, or an admin ends anyone's. */
+export async function revokeRequest(ctx: OperationContext, requestId: unknown, userId: string): Promise<AccessRequest> {
+  const request = await requireRequest(ctx, requestId);
+  if (!mayRevoke(ctx.policy, request, userId)) {
+    throw new UserError(`Only the requester or a policy admin can revoke request ${request._id}.`);
+  }
+  if (request.state === 'revoking') throw new UserError(`Request ${request._id} is already being revoked.`);
+  if (request.state !== 'active') {
+    throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant.` + (request.state === 'pending' ? ' Use `cancel` to withdraw it.' : ''));
+  }
+  const claimed = await ctx.store.transition(request._id, 'active', 'revoking', {
+    actor: userId,
+    action: 'revoke_requested',
+    set: { endReason: 'revoke', endedBy: userId, leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
+  });
+  if (!claimed) throw new UserError(`Request ${request._id} changed in the meantime (it may have just expired).`);
+  return completeRevocation(ctx, claimed);
+}
+
+/**
+ * Calls the provider for a request this worker has claimed (`revoking`, lease held).
+ * Success: `expired` or `revoked`, people told. Failure: the grant stays `revoking`,
+ * the next attempt is scheduled with backoff, and the channel is alerted; never dropped.
+ */
+export async function completeRevocation(ctx: OperationContext, claimed: AccessRequest): Promise<AccessRequest> {
+  const log = requestLogger(ctx, claimed);
+  try {
+    const provider = ctx.providers.forResource(claimed.resourceId);
+    const subject = await subjectOf(ctx, claimed, claimed.expiresAt ?? ctx.now());
+    await provider.revoke(subject, {
+      deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs),
+      details: claimed.providerDetails,
+    });
+  } catch (err) {
+    const attempts = (claimed.attempts ?? 0) + 1;
+    const lastError = errorText(err);
+    const retryAt = new Date(ctx.now().getTime() + backoffMs(ctx.settings, attempts));
+    log.error({ attempt: attempts, err: lastError, retryAt }, 'revocation failed; will retry');
+    const pending = await ctx.store.update(claimed._id, 'revoking', {
+      actor: 'system',
+      action: 'revocation_failed',
+      // The lease doubles as the retry time: the scheduler picks the grant up when it lapses.
+      set: { attempts, lastError, leaseUntil: retryAt, nextAttemptAt: retryAt },
+      details: { attempt: attempts, error: lastError, retryAt: retryAt.toISOString() },
+    });
+    ctx.schedule?.scheduleChanged();
+    if (pending && attempts % ctx.settings.alertAfterAttempts === 0) {
+      await ctx.notifier.notifyChannel(pending, 'revoke_failing', { error: lastError, attempts: String(attempts) });
+    }
+    return pending ?? claimed;
+  }
+  const to = claimed.endReason === 'revoke' ? 'revoked' : 'expired';
+  const ended = await ctx.store.transition(claimed._id, 'revoking', to, {
+    actor: 'system',
+    action: to,
+    set: { endedAt: ctx.now() },
+    unset: ['lastError'],
+    details: { attempts: (claimed.attempts ?? 0) + 1, ...(claimed.endedBy ? { endedBy: claimed.endedBy } : {}) },
+  });
+  if (!ended) return (await ctx.store.get(claimed._id)) ?? claimed;
+  log.info({ state: to }, 'access ended');
+  ctx.schedule?.scheduleChanged();
+  await ctx.notifier.notifyRequester(ended, 'ended');
+  await ctx.notifier.notifyChannel(ended, 'ended');
+  await ctx.notifier.requestChanged(ended);
+  return ended;
+}
