@@ -7,7 +7,7 @@ import type { RequestStore } from '../store/request-store';
 /** What the requester is told by DM. */
 export type RequesterNotice = 'approved' | 'denied' | 'failed' | 'expiring' | 'ended' | 'timed_out' | 'filed';
 /** What the approval channel is told in the approval message's thread. */
-export type ChannelNotice = 'ended' | 'grant_failed' | 'revoke_failing' | 'timed_out';
+export type ChannelNotice = 'ended' | 'grant_failed' | 'revoke_failing' | 'timed_out' | 'reminder';
 
 /** How people are told. Implemented over the Slack Web API through a durable outbox. */
 export interface Notifier {

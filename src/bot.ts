@@ -1,0 +1,126 @@
+import { MongoClient, Db } from 'mongodb';
+import { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import type { Policy } from './policy/policy';
+import { findResource } from './policy/policy';
+import { RequestStore } from './store/request-store';
+import { Outbox } from './store/outbox';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry } from './operations/context';
+import type { Provider } from './providers/provider';
+import { createProvider } from './providers/registry';
+import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
+import { SlackDirectory } from './slack/directory';
+import { createSlackApp, SlackApp } from './slack/app';
+import { Scheduler, DEFAULT_SCHEDULER_OPTIONS, SchedulerOptions } from './scheduler/scheduler';
+
+export interface BotOptions {
+  settings?: Partial<OperationSettings>;
+  notifier?: Partial<OutboxNotifierOptions>;
+  scheduler?: Partial<SchedulerOptions>;
+  /** Database name; default: the one in MONGODB_URI, else `jit-access`. */
+  dbName?: string;
+}
+
+export interface Bot {
+  ctx: OperationContext;
+  db: Db;
+  mongo: MongoClient;
+  slack: SlackApp;
+  notifier: OutboxNotifier;
+  scheduler: Scheduler;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** One provider instance per resource, created on first use and closed on shutdown. */
+class ResourceProviders implements ProviderRegistry {
+  private readonly providers = new Map<string, Provider>();
+  constructor(private readonly policy: Policy) {}
+  forResource(resourceId: string): Provider {
+    let provider = this.providers.get(resourceId);
+    if (!provider) {
+      const resource = findResource(this.policy, resourceId);
+      if (!resource) throw new Error(`resource ${resourceId} is not in the policy`);
+      provider = createProvider(resource.provider, resourceId);
+      this.providers.set(resourceId, provider);
+    }
+    return provider;
+  }
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
+  }
+  /** Start-up checks: problems are warnings, never a reason to refuse to start. */
+  async check(logger: Logger): Promise<void> {
+    for (const resource of this.policy.resources) {
+      try {
+        const problems = (await this.forResource(resource.id).check?.()) ?? [];
+        for (const problem of problems) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+      } catch (err) {
+        logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
+      }
+    }
+  }
+}
+
+/** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
+export async function startBot(config: Config, policy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+  const mongo = new MongoClient(mongoUri, { serverSelectionTimeoutMS: 5000, appName: 'jit-access' });
+  await mongo.connect();
+  const db = mongo.db(options.dbName);
+  const store = new RequestStore(db);
+  const outbox = new Outbox(db);
+  await store.ensureIndexes();
+  await outbox.ensureIndexes();
+
+  // The outbox retries by itself, honouring Retry-After: the client must not also wait.
+  const notifyClient = new WebClient(config.SLACK_BOT_TOKEN, {
+    slackApiUrl: config.SLACK_API_URL,
+    retryConfig: { retries: 0 },
+    rejectRateLimitedCalls: true,
+    timeout: 10_000,
+  });
+  const lookupClient = new WebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 2000 }, timeout: 5000 });
+  const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
+  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier });
+  const providers = new ResourceProviders(policy);
+  const ctx: OperationContext = {
+    policy,
+    store,
+    providers,
+    notifier,
+    directory: new SlackDirectory(lookupClient),
+    logger,
+    settings,
+    now: () => new Date(),
+  };
+  const scheduler = new Scheduler(ctx, { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler });
+  ctx.schedule = scheduler;
+  const slack = createSlackApp(config, { ctx, logger }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
+
+  const port = await slack.start();
+  notifier.start();
+  await scheduler.start();
+  void providers.check(logger);
+  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length }, 'jit-access started');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    ctx,
+    db,
+    mongo,
+    slack,
+    notifier,
+    scheduler,
+    port,
+    stop: () =>
+      (stopping ??= (async () => {
+        // New work stops first; then what is in flight finishes; then the connections close.
+        await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
+        await scheduler.stop();
+        await notifier.stop();
+        await providers.closeAll();
+        await mongo.close();
+      })()),
+  };
+}

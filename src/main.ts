@@ -1,0 +1,71 @@
+import { loadConfig } from './config';
+import { loadPolicyFile, PolicyError } from './policy/load';
+import { createLogger } from './logger';
+import { startBot, Bot } from './bot';
+import { startEmbeddedMongo, EmbeddedMongoUnavailable } from './embedded-mongo';
+
+/** Process entry: configuration, wiring, start, graceful shutdown. */
+async function main(): Promise<void> {
+  const loaded = loadConfig(process.env);
+  if (!loaded.ok) {
+    for (const problem of loaded.problems) process.stderr.write(`config error: ${problem}\n`);
+    process.stderr.write('See .env.example and the README for every variable.\n');
+    process.exit(1);
+  }
+  const config = loaded.config;
+  let policy;
+  try {
+    policy = loadPolicyFile(config.JIT_POLICY_FILE, process.env);
+  } catch (err) {
+    if (!(err instanceof PolicyError)) throw err;
+    for (const problem of err.problems) process.stderr.write(`policy error: ${problem}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger(config.LOG_LEVEL, undefined, [config.SLACK_BOT_TOKEN, config.SLACK_SIGNING_SECRET ?? '', config.SLACK_APP_TOKEN ?? '']);
+
+  let embedded: { uri: string; stop(): Promise<void> } | undefined;
+  let mongoUri = config.MONGODB_URI;
+  if (!mongoUri) {
+    try {
+      embedded = await startEmbeddedMongo(config.JIT_DATA_DIR, logger);
+      mongoUri = embedded.uri;
+    } catch (err) {
+      if (!(err instanceof EmbeddedMongoUnavailable)) throw err;
+      process.stderr.write(`${err.message}\n`);
+      process.exit(1);
+    }
+  }
+
+  let bot: Bot;
+  try {
+    bot = await startBot(config, policy, mongoUri, logger);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    await embedded?.stop();
+    process.exit(1);
+  }
+
+  let shuttingDown = false;
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    logger.info({ signal }, 'shutting down: finishing work in flight');
+    const force = setTimeout(() => {
+      logger.error('shutdown took over 25 s; exiting');
+      process.exit(1);
+    }, 25_000);
+    force.unref();
+    await bot.stop();
+    await embedded?.stop();
+    logger.info('stopped');
+    logger.flush?.();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`fatal: ${(err as Error).message}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,31 @@
+import type { WebClient } from '@slack/web-api';
+import type { UserDirectory } from '../operations/context';
+
+/**
+ * Who is in a user group, and a user's e-mail, from the Web API. Group membership is
+ * read at click time (a short cache absorbs bursts), so removals take effect quickly.
+ */
+export class SlackDirectory implements UserDirectory {
+  private readonly groups = new Map<string, { at: number; members: string[] }>();
+  private readonly emails = new Map<string, { at: number; email?: string }>();
+
+  constructor(private readonly client: WebClient, private readonly groupTtlMs = 10_000, private readonly emailTtlMs = 10 * 60_000) {}
+
+  async usergroupMembers(usergroupId: string): Promise<string[]> {
+    const cached = this.groups.get(usergroupId);
+    if (cached && Date.now() - cached.at < this.groupTtlMs) return cached.members;
+    const res = await this.client.usergroups.users.list({ usergroup: usergroupId });
+    const members = res.users ?? [];
+    this.groups.set(usergroupId, { at: Date.now(), members });
+    return members;
+  }
+
+  async emailOf(userId: string): Promise<string | undefined> {
+    const cached = this.emails.get(userId);
+    if (cached && Date.now() - cached.at < this.emailTtlMs) return cached.email;
+    const res = await this.client.users.info({ user: userId });
+    const email = res.user?.profile?.email;
+    this.emails.set(userId, { at: Date.now(), email });
+    return email;
+  }
+}

@@ -1,0 +1,63 @@
+import type { App } from '@slack/bolt';
+import { UserError } from '../../../domain/errors';
+import { requestAccess, validateRequestInput } from '../../../operations/request-access';
+import { revokeRequest } from '../../../operations/revoke-access';
+import { cancelRequest } from '../../../operations/cancel-request';
+import { mayRequest } from '../../../policy/policy';
+import { buildRequestModal } from '../../ui/modals';
+import { filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
+import { explain, ListenerDeps } from '../deps';
+import { parseCommand } from './parse-command';
+import { auditTimeline } from '../../../operations/audit-timeline';
+import { auditTimelineText } from '../../ui/audit-timeline';
+
+export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
+  const { ctx } = deps;
+  app.command('/jit-access', async ({ ack, command, respond, client }) => {
+    const user = command.user_id;
+    const parsed = parseCommand(command.text);
+    // Answers that need nothing but the policy go back in the ack itself.
+    if (parsed.kind === 'help') return ack({ response_type: 'ephemeral', text: HELP_TEXT });
+    if (parsed.kind === 'error') return ack({ response_type: 'ephemeral', text: parsed.message });
+    if (parsed.kind === 'request') {
+      const checked = validateRequestInput(ctx.policy, parsed);
+      if (!checked.ok) return ack({ response_type: 'ephemeral', text: Object.values(checked.errors).join('\n') });
+    }
+    await ack();
+    const log = deps.logger.child({ user, command: parsed.kind });
+    const reply = (text: string) => respond({ response_type: 'ephemeral', text }).catch((err) => log.error({ err: (err as Error).message }, 'could not answer the command'));
+    try {
+      switch (parsed.kind) {
+        case 'modal':
+          await client.views.open({ trigger_id: command.trigger_id, view: buildRequestModal(ctx.policy.resources) });
+          return;
+        case 'list':
+          return void (await reply(listText(await ctx.store.openRequestsOf(user))));
+        case 'resources': {
+          const mine = [];
+          for (const r of ctx.policy.resources) if (await mayRequest(r, user, ctx.directory)) mine.push(r);
+          return void (await reply(resourcesText(mine)));
+        }
+        case 'request': {
+          const request = await requestAccess(ctx, user, parsed);
+          return void (await reply(filedText(request)));
+        }
+        case 'revoke': {
+          const request = await revokeRequest(ctx, parsed.requestId, user);
+          return void (await reply(request.state === 'revoking' ? `Revoking \`${request._id}\` is failing; the bot keeps retrying and will tell you when it is done.` : `Access \`${request._id}\` to *${request.resourceId}* is revoked.`));
+        }
+        case 'cancel': {
+          const request = await cancelRequest(ctx, parsed.requestId, user);
+          return void (await reply(`Request \`${request._id}\` is cancelled.`));
+        }
+        case 'extend':
+          return void (await reply('Extensions are not available in this version yet: request the resource again once this grant ends.'));
+        case 'audit':
+          return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
+      }
+    } catch (err) {
+      if (!(err instanceof UserError)) log.warn({ text: command.text.slice(0, 200) }, 'command failed');
+      await reply(explain(err, log, { user, command: parsed.kind }));
+    }
+  });
+}

@@ -1,0 +1,321 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from 'pino';
+import type { AccessRequest } from '../domain/request';
+import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/context';
+import type { Policy } from '../policy/policy';
+import { findResource } from '../policy/policy';
+import type { Outbox, OutboxItem } from '../store/outbox';
+import type { RequestStore } from '../store/request-store';
+import { buildApprovalMessage } from './ui/approval-message';
+import { channelNoticeText, coalescedEndedText, requesterNoticeText, secretText } from './ui/messages';
+
+/** Slack errors that retrying will not fix until someone changes something (invite the bot, fix a scope). */
+const PERMANENT_ERRORS = new Set([
+  'channel_not_found',
+  'not_in_channel',
+  'is_archived',
+  'invalid_auth',
+  'not_authed',
+  'account_inactive',
+  'token_revoked',
+  'missing_scope',
+  'user_not_found',
+  'cannot_dm_bot',
+  'msg_too_long',
+  'invalid_blocks',
+  'message_not_found',
+  'cant_update_message',
+]);
+
+export interface SlackFailure {
+  code: string;
+  retryAfterMs?: number;
+  permanent: boolean;
+}
+
+/** What went wrong with a Web API call, in terms the outbox acts on. */
+export function classifySlackError(err: unknown): SlackFailure {
+  const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string };
+  if (e.code === 'slack_webapi_rate_limited') return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false };
+  if (e.code === 'slack_webapi_platform_error') {
+    const code = e.data?.error ?? 'unknown_error';
+    return { code, permanent: PERMANENT_ERRORS.has(code) };
+  }
+  if (e.code === 'slack_webapi_http_error') return { code: `http_${e.statusCode ?? 'error'}`, permanent: false };
+  return { code: (e.message ?? String(err)).slice(0, 200), permanent: false };
+}
+
+export interface OutboxNotifierOptions {
+  /** Slack allows about one message per second per channel. */
+  channelIntervalMs: number;
+  leaseMs: number;
+  /** Attempts before a permanently failing item is given up (and logged). */
+  maxPermanentAttempts: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** Idle poll, to pick up retries and other replicas' items. */
+  pollMs: number;
+  concurrency: number;
+}
+
+export const DEFAULT_NOTIFIER_OPTIONS: OutboxNotifierOptions = {
+  channelIntervalMs: 1000,
+  leaseMs: 60_000,
+  maxPermanentAttempts: 5,
+  retryBaseMs: 1000,
+  retryMaxMs: 5 * 60_000,
+  pollMs: 1000,
+  concurrency: 4,
+};
+
+/**
+ * The Notifier port over the Slack Web API. Every notice is first written to the
+ * outbox in MongoDB (so nothing holds up a grant or a revocation and nothing is
+ * lost if Slack is down), then delivered by a worker that honours Retry-After and
+ * Slack's per-channel pace, coalescing many "access ended" notices into one post.
+ */
+export class OutboxNotifier implements Notifier {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+  private draining?: Promise<void>;
+  private again = false;
+  private readonly dmChannels = new Map<string, string>();
+  private pausedUntil = 0;
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly outbox: Outbox,
+    private readonly store: RequestStore,
+    private readonly policy: Policy,
+    private readonly logger: Logger,
+    private readonly opts: OutboxNotifierOptions = DEFAULT_NOTIFIER_OPTIONS,
+  ) {}
+
+  // --- the port ---------------------------------------------------------------
+
+  async requestChanged(request: AccessRequest): Promise<void> {
+    await this.outbox.enqueueSync(request._id, request.approvalChannel);
+    this.kick();
+  }
+
+  async notifyRequester(request: AccessRequest, notice: RequesterNotice, details?: Record<string, string>): Promise<void> {
+    await this.outbox.enqueueOnce(`dm:${request._id}:${notice}`, { kind: 'dm', requestId: request._id, notice, ...(details ? { details } : {}) });
+    this.kick();
+  }
+
+  async notifyChannel(request: AccessRequest, notice: ChannelNotice, details?: Record<string, string>): Promise<void> {
+    // Repeated alerts are distinct events; every other notice goes out once per request.
+    const repeat = notice === 'revoke_failing' ? details?.attempts : notice === 'reminder' ? details?.n : undefined;
+    const key = `thread:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`;
+    await this.outbox.enqueueOnce(key, { kind: 'thread', requestId: request._id, notice, channel: request.approvalChannel, ...(details ? { details } : {}) });
+    this.kick();
+  }
+
+  async sendSecret(userId: string, title: string, fields: Array<{ label: string; value: string }>): Promise<void> {
+    const text = secretText(title, fields);
+    let lastErr: unknown;
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await this.client.chat.postMessage({ channel: await this.dmChannel(userId), text, unfurl_links: false });
+        return;
+      } catch (err) {
+        lastErr = err;
+        await new Promise((r) => setTimeout(r, 500 * attempt));
+      }
+    }
+    throw new Error(`credentials DM failed: ${classifySlackError(lastErr).code}`);
+  }
+
+  // --- the delivery worker -------------------------------------------------------
+
+  start(): void {
+    this.running = true;
+    this.schedule(0);
+  }
+
+  /** Stops taking new items and waits for the ones in flight. */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.draining;
+  }
+
+  /** Deliver now (after an enqueue) rather than at the next poll. */
+  kick(): void {
+    if (!this.running) return;
+    if (this.draining) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
+  /** Resolves once nothing is due right now (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.draining) await this.draining;
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.drain(), ms);
+    this.timer.unref?.();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.draining || !this.running) return;
+    this.draining = (async () => {
+      try {
+        do {
+          this.again = false;
+          if (Date.now() < this.pausedUntil) break;
+          const workers = Array.from({ length: this.opts.concurrency }, () => this.work());
+          await Promise.all(workers);
+        } while (this.again && this.running);
+      } catch (err) {
+        this.logger.error({ err: (err as Error).message }, 'outbox delivery loop failed; retrying');
+      }
+    })();
+    await this.draining;
+    this.draining = undefined;
+    let wait = this.opts.pollMs;
+    try {
+      const next = await this.outbox.nextDueAt();
+      if (next) wait = Math.min(wait, Math.max(10, next.getTime() - Date.now()));
+    } catch {
+      // MongoDB unreachable: the poll comes back to it.
+    }
+    if (this.pausedUntil > Date.now()) wait = Math.max(wait, this.pausedUntil - Date.now());
+    this.schedule(wait);
+  }
+
+  private async work(): Promise<void> {
+    while (this.running && Date.now() >= this.pausedUntil) {
+      const item = await this.outbox.claim(this.opts.leaseMs);
+      if (!item) return;
+      await this.deliver(item);
+    }
+  }
+
+  private async deliver(item: OutboxItem): Promise<void> {
+    const log = this.logger.child({ requestId: item.requestId, outbox: item._id });
+    const request = await this.store.get(item.requestId);
+    if (!request) {
+      await this.outbox.giveUp(item, 'request not found');
+      return;
+    }
+    try {
+      if (item.kind === 'sync') await this.syncApprovalMessage(request);
+      else if (item.kind === 'dm') await this.postDm(request, item);
+      else {
+        const delivered = await this.postThreadNotice(request, item);
+        if (!delivered) return;
+      }
+      await this.outbox.complete(item);
+    } catch (err) {
+      if (err instanceof WaitForSlot) {
+        await this.outbox.retryLater(item, new Date(Date.now() + err.ms), 'waiting for the channel’s posting slot', false);
+        return;
+      }
+      const failure = classifySlackError(err);
+      const attempts = item.attempts + 1;
+      if (failure.retryAfterMs !== undefined) {
+        // Slack said when: pause every delivery until then, not just this one.
+        this.pausedUntil = Math.max(this.pausedUntil, Date.now() + failure.retryAfterMs);
+        log.warn({ retryAfterMs: failure.retryAfterMs }, 'Slack rate limit; pausing notifications');
+        await this.outbox.retryLater(item, new Date(Date.now() + failure.retryAfterMs), failure.code, false);
+        return;
+      }
+      if (failure.permanent && attempts >= this.opts.maxPermanentAttempts) {
+        log.error({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'Slack refused a notification; giving up on it (fix the cause, e.g. invite the bot)');
+        await this.outbox.giveUp(item, failure.code);
+        return;
+      }
+      const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempts - 1));
+      log.warn({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'notification failed; will retry');
+      await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code);
+    }
+  }
+
+  private async syncApprovalMessage(request: AccessRequest): Promise<void> {
+    const message = buildApprovalMessage(request, findResource(this.policy, request.resourceId));
+    if (request.approvalMessage) {
+      await this.client.chat.update({ channel: request.approvalMessage.channel, ts: request.approvalMessage.ts, ...message });
+      return;
+    }
+    await this.waitForSlot(request.approvalChannel);
+    const posted = await this.client.chat.postMessage({ channel: request.approvalChannel, ...message, unfurl_links: false });
+    const ref = { channel: posted.channel ?? request.approvalChannel, ts: posted.ts! };
+    await this.store.requests.updateOne({ _id: request._id, approvalMessage: { $exists: false } }, { $set: { approvalMessage: ref } });
+    // The state may have moved on while we posted; render once more if so.
+    const now = await this.store.get(request._id);
+    if (now && now.version !== request.version) await this.outbox.enqueueSync(request._id, request.approvalChannel);
+  }
+
+  private async postDm(request: AccessRequest, item: OutboxItem): Promise<void> {
+    const text = requesterNoticeText(request, item.notice as RequesterNotice, item.details);
+    await this.client.chat.postMessage({ channel: await this.dmChannel(request.requesterId), text, unfurl_links: false });
+  }
+
+  /** Returns false when the notice must wait (no approval message yet). */
+  private async postThreadNotice(request: AccessRequest, item: OutboxItem): Promise<boolean> {
+    if (!request.approvalMessage) {
+      // The thread's parent is not posted yet: wait for it, without counting an attempt.
+      await this.outbox.retryLater(item, new Date(Date.now() + 500), 'waiting for the approval message', false);
+      return false;
+    }
+    await this.waitForSlot(request.approvalMessage.channel);
+    if (item.notice === 'ended') {
+      // Other grants ending in the same channel right now share this one post.
+      const batch = await this.claimMoreEnded(request.approvalMessage.channel, item);
+      if (batch.length) {
+        const requests = [request, ...(await Promise.all(batch.map((b) => this.store.get(b.requestId)))).filter((r): r is AccessRequest => !!r)];
+        await this.client.chat.postMessage({ channel: request.approvalMessage.channel, text: coalescedEndedText(requests), unfurl_links: false });
+        await Promise.all(batch.map((b) => this.outbox.complete(b)));
+        return true;
+      }
+    }
+    const text = channelNoticeText(request, item.notice as ChannelNotice, item.details);
+    await this.client.chat.postMessage({
+      channel: request.approvalMessage.channel,
+      thread_ts: request.approvalMessage.ts,
+      text,
+      unfurl_links: false,
+      // Alerts must be seen: also show them in the channel.
+      reply_broadcast: item.notice === 'revoke_failing' || item.notice === 'grant_failed',
+    });
+    return true;
+  }
+
+  private async claimMoreEnded(channel: string, first: OutboxItem): Promise<OutboxItem[]> {
+    const batch: OutboxItem[] = [];
+    while (batch.length < 200) {
+      const next = await this.outbox.claim(this.opts.leaseMs, { kind: 'thread', channel, notice: 'ended' });
+      if (!next) break;
+      if (next._id === first._id) continue;
+      batch.push(next);
+    }
+    return batch;
+  }
+
+  private async waitForSlot(channel: string): Promise<void> {
+    const wait = await this.outbox.takeChannelSlot(channel, this.opts.channelIntervalMs);
+    if (wait > 0) throw new WaitForSlot(wait);
+  }
+
+  private async dmChannel(userId: string): Promise<string> {
+    const known = this.dmChannels.get(userId);
+    if (known) return known;
+    const opened = await this.client.conversations.open({ users: userId });
+    const id = opened.channel?.id;
+    if (!id) throw new Error('conversations.open returned no channel');
+    this.dmChannels.set(userId, id);
+    return id;
+  }
+}
+
+class WaitForSlot extends Error {
+  constructor(readonly ms: number) {
+    super('waiting for the channel’s posting slot');
+  }
+}

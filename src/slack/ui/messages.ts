@@ -1,0 +1,115 @@
+import { formatDuration } from '../../domain/duration';
+import type { AccessRequest } from '../../domain/request';
+import type { Resource } from '../../policy/policy';
+import type { ChannelNotice, RequesterNotice } from '../../operations/context';
+import { escapeText, mention, slackDate, userText } from './escape';
+
+/** Texts of ephemeral answers, DMs and thread notices: pure functions, data -> mrkdwn. */
+
+export const HELP_TEXT = [
+  '*/jit-access*: just-in-time access, approved in Slack.',
+  '• `/jit-access`: open the request form',
+  '• `/jit-access <resource> <duration> <reason…>`: request directly, e.g. `/jit-access prod-db-readonly 1h INC-42 slow queries`',
+  '• `/jit-access <resource> <duration> <reason…> --break-glass`: emergency access where the resource allows it',
+  '• `/jit-access list`: your pending requests and active grants',
+  '• `/jit-access resources`: what you can request, and the limits',
+  '• `/jit-access revoke <request-id>`: end an active grant now',
+  '• `/jit-access extend <request-id> <duration> <reason…>`: ask for more time',
+  '• `/jit-access cancel <request-id>`: withdraw a pending request',
+  '• `/jit-access audit <request-id>`: a request’s timeline (approvers and admins)',
+  'Durations: `90s`, `30m`, `2h`, `1d`, `1h30m`.',
+].join('\n');
+
+function stateLine(r: AccessRequest): string {
+  switch (r.state) {
+    case 'pending':
+      return `pending (${r.approvals.length}/${r.requiredApprovals} approvals), times out ${slackDate(r.pendingUntil)}`;
+    case 'granting':
+      return 'approved, being granted';
+    case 'active':
+      return `active until ${slackDate(r.expiresAt!)}${r.breakGlass ? ' :rotating_light: break-glass' : ''}`;
+    case 'revoking':
+      return `being revoked${r.lastError ? ` (retrying: ${escapeText(r.lastError)})` : ''}`;
+    default:
+      return r.state.replace('_', ' ');
+  }
+}
+
+export function listText(requests: AccessRequest[]): string {
+  if (!requests.length) return 'You have no pending requests or active grants. `/jit-access` to request access.';
+  return ['*Your requests and grants*', ...requests.map((r) => `• \`${r._id}\` *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${stateLine(r)}`)].join('\n');
+}
+
+export function resourcesText(resources: Resource[]): string {
+  if (!resources.length) return 'There is nothing you can request. Ask a policy admin.';
+  return [
+    '*Resources you can request*',
+    ...resources.map((r) => {
+      const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
+      const extras = r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : '';
+      return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
+    }),
+  ].join('\n');
+}
+
+export function filedText(r: AccessRequest): string {
+  if (r.state === 'pending') {
+    return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
+  }
+  if (r.state === 'active') return `Request \`${r._id}\`: access to *${r.resourceId}* granted until ${slackDate(r.expiresAt!)}.`;
+  if (r.state === 'failed') return `Request \`${r._id}\`: granting *${r.resourceId}* failed: ${escapeText(r.lastError ?? '')}`;
+  return `Request \`${r._id}\` for *${r.resourceId}* is ${r.state.replace('_', ' ')}.`;
+}
+
+export function requesterNoticeText(r: AccessRequest, notice: RequesterNotice, details: Record<string, string> = {}): string {
+  const what = `*${r.resourceId}* (\`${r._id}\`)`;
+  switch (notice) {
+    case 'approved':
+      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${escapeText(r.account)}\`` : ''}.`;
+    case 'denied':
+      return `:no_entry: Your request for ${what} was denied by ${mention(r.decidedBy ?? 'an approver')}: ${userText(r.denyReason ?? '')}`;
+    case 'failed':
+      return `:x: Your request for ${what} was approved, but granting failed: ${escapeText(details.error ?? r.lastError ?? 'unknown error')}. Nothing was granted; try again later or ask the approvers.`;
+    case 'expiring':
+      return `:hourglass: Your access to ${what} expires ${slackDate(r.expiresAt!)}. To keep it: \`/jit-access extend ${r._id} <duration> <reason>\`.`;
+    case 'ended':
+      return r.state === 'revoked'
+        ? `:lock: Your access to ${what} was revoked${r.endedBy && r.endedBy !== r.requesterId ? ` by ${mention(r.endedBy)}` : ''}.`
+        : `:lock: Your access to ${what} has expired.`;
+    case 'timed_out':
+      return `:alarm_clock: Your request for ${what} timed out: nobody decided in time. Request again if you still need it.`;
+    case 'filed':
+      return filedText(r);
+  }
+}
+
+export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, details: Record<string, string> = {}): string {
+  switch (notice) {
+    case 'ended':
+      return r.state === 'revoked'
+        ? `:lock: Access ended: ${mention(r.requesterId)}'s grant of *${r.resourceId}* was revoked${r.endedBy ? ` by ${mention(r.endedBy)}` : ''}.`
+        : `:lock: Access ended: ${mention(r.requesterId)}'s grant of *${r.resourceId}* expired.`;
+    case 'grant_failed':
+      return `:x: Granting *${r.resourceId}* to ${mention(r.requesterId)} failed: ${escapeText(details.error ?? '')}. Cleanup: ${escapeText(details.cleanup ?? 'n/a')}.`;
+    case 'revoke_failing':
+      return `:rotating_light: <!here> *Revocation of \`${r._id}\` (${r.resourceId}, ${mention(r.requesterId)}) is failing* after ${escapeText(details.attempts ?? '?')} attempts: ${escapeText(details.error ?? '')}. Access may still be live; the bot keeps retrying. Check the target system.`;
+    case 'timed_out':
+      return `:alarm_clock: Request \`${r._id}\` timed out.`;
+    case 'reminder': {
+      const users = (details.users ?? '').split(',').filter(Boolean).map(mention);
+      const groups = (details.usergroups ?? '').split(',').filter(Boolean).map((g) => `<!subteam^${g}>`);
+      return `:bell: ${[...users, ...groups].join(' ') || 'Approvers'}: request \`${r._id}\` from ${mention(r.requesterId)} for *${r.resourceId}* is still waiting (${r.approvals.length} of ${r.requiredApprovals} approvals). It times out ${slackDate(r.pendingUntil)}.`;
+    }
+  }
+}
+
+/** Many grants ending in one channel at once become one message, so the channel is not flooded. */
+export function coalescedEndedText(requests: AccessRequest[]): string {
+  const lines = requests.slice(0, 40).map((r) => `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*: ${r.state}`);
+  const more = requests.length > 40 ? [`…and ${requests.length - 40} more.`] : [];
+  return [`:lock: Access ended for ${requests.length} grants:`, ...lines, ...more].join('\n');
+}
+
+export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
+  return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends._'].join('\n');
+}

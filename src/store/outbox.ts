@@ -1,0 +1,127 @@
+import type { Collection, Db } from 'mongodb';
+
+/**
+ * Durable outbox for Slack notifications. An item is delivered by one worker at a
+ * time (a lease), retried until Slack takes it, and never sent twice: DMs and
+ * notices are keyed per request and notice, approval-message syncs coalesce.
+ */
+export interface OutboxItem {
+  _id: string;
+  kind: 'sync' | 'dm' | 'thread';
+  requestId: string;
+  notice?: string;
+  details?: Record<string, string>;
+  /** The channel the item posts in (approval channel), for per-channel pacing and coalescing. */
+  channel?: string;
+  due: boolean;
+  dueAt: Date;
+  /** Bumped by every enqueue of a coalescing item; delivery only completes the version it rendered. */
+  seq: number;
+  leaseUntil?: Date;
+  attempts: number;
+  lastError?: string;
+  dead?: boolean;
+  createdAt: Date;
+  sentAt?: Date;
+}
+
+export class Outbox {
+  readonly items: Collection<OutboxItem>;
+  private readonly gates: Collection<{ _id: string; nextAt: Date }>;
+
+  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+    this.items = db.collection<OutboxItem>('outbox');
+    this.gates = db.collection('channel_gates');
+  }
+
+  async ensureIndexes(): Promise<void> {
+    await this.items.createIndex({ due: 1, dueAt: 1 }, { name: 'due' });
+    await this.items.createIndex({ due: 1, channel: 1, kind: 1, notice: 1 }, { name: 'due_by_channel' });
+  }
+
+  /** The approval message must be (re)rendered; repeated calls before delivery collapse into one. */
+  async enqueueSync(requestId: string, channel: string): Promise<void> {
+    const now = this.now();
+    await this.items.updateOne(
+      { _id: `sync:${requestId}` },
+      {
+        $set: { due: true, dueAt: now },
+        $inc: { seq: 1 },
+        $setOnInsert: { kind: 'sync', requestId, channel, attempts: 0, createdAt: now },
+      },
+      { upsert: true },
+    );
+  }
+
+  /** A notice that must go out exactly once: the key makes a second enqueue a no-op. */
+  async enqueueOnce(key: string, item: Pick<OutboxItem, 'kind' | 'requestId' | 'notice' | 'details' | 'channel'>): Promise<void> {
+    const now = this.now();
+    await this.items.updateOne(
+      { _id: key },
+      { $setOnInsert: { ...item, due: true, dueAt: now, seq: 1, attempts: 0, createdAt: now } },
+      { upsert: true },
+    );
+  }
+
+  /** Claims one due item whose lease (if any) has lapsed. */
+  claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}): Promise<OutboxItem | null> {
+    const now = this.now();
+    return this.items.findOneAndUpdate(
+      { ...filter, due: true, dueAt: { $lte: now }, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
+      { $set: { leaseUntil: new Date(now.getTime() + leaseMs) } },
+      { sort: { dueAt: 1 }, returnDocument: 'after' },
+    );
+  }
+
+  /** Done, unless it was enqueued again meanwhile: then it stays due and is rendered anew. */
+  async complete(item: OutboxItem): Promise<void> {
+    const done = await this.items.updateOne(
+      { _id: item._id, seq: item.seq },
+      { $set: { due: false, sentAt: this.now() }, $unset: { leaseUntil: '', lastError: '' } },
+    );
+    if (done.matchedCount === 0) await this.items.updateOne({ _id: item._id }, { $unset: { leaseUntil: '' } });
+  }
+
+  async retryLater(item: OutboxItem, at: Date, error: string, countAttempt = true): Promise<void> {
+    await this.items.updateOne(
+      { _id: item._id },
+      { $set: { dueAt: at, lastError: error }, $unset: { leaseUntil: '' }, ...(countAttempt ? { $inc: { attempts: 1 } } : {}) },
+    );
+  }
+
+  async giveUp(item: OutboxItem, error: string): Promise<void> {
+    await this.items.updateOne(
+      { _id: item._id },
+      { $set: { due: false, dead: true, lastError: error }, $unset: { leaseUntil: '' }, $inc: { attempts: 1 } },
+    );
+  }
+
+  /**
+   * Takes the channel's next posting slot, shared by every replica through MongoDB.
+   * Returns 0 when the caller may post now, else how long to wait.
+   */
+  async takeChannelSlot(channel: string, intervalMs: number): Promise<number> {
+    const now = this.now();
+    const next = new Date(now.getTime() + intervalMs);
+    const taken = await this.gates.findOneAndUpdate({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
+    if (taken) return 0;
+    try {
+      await this.gates.insertOne({ _id: channel, nextAt: next });
+      return 0;
+    } catch (err) {
+      if ((err as { code?: number }).code !== 11000) throw err;
+    }
+    const gate = await this.gates.findOne({ _id: channel });
+    return gate ? Math.max(1, gate.nextAt.getTime() - now.getTime()) : 1;
+  }
+
+  /** When the next item becomes due, to sleep exactly that long. */
+  async nextDueAt(): Promise<Date | undefined> {
+    const [next] = await this.items.find({ due: true }).sort({ dueAt: 1 }).limit(1).toArray();
+    return next?.dueAt;
+  }
+
+  countPending(): Promise<number> {
+    return this.items.countDocuments({ due: true });
+  }
+}

@@ -1,0 +1,4 @@
+export * from './fake-slack';
+export * from './slack-driver';
+export * from './webhook-receiver';
+export { Recorder, sleep } from './recorder';
