@@ -289,7 +289,8 @@ export class OutboxNotifier implements Notifier {
 
   private async claimMoreEnded(channel: string, first: OutboxItem): Promise<OutboxItem[]> {
     const batch: OutboxItem[] = [];
-    while (batch.length < 200) {
+    // One post lists at most 100 grants; the rest wait for the channel's next slot.
+    while (batch.length < 99) {
       const next = await this.outbox.claim(this.opts.leaseMs, { kind: 'thread', channel, notice: 'ended' });
       if (!next) break;
       if (next._id === first._id) continue;

@@ -304,13 +304,16 @@ describe('SlackDriver', () => {
     });
 
     it('is rejected with 401 when forged, stale or unsigned', async () => {
-      const body = new URLSearchParams({ command: '/jit-access', text: 'x', user_id: 'U0ALICE', team_id: 'T0TEAM', response_url: fake.responseUrl() }).toString();
+      const responseUrl = fake.responseUrl('raw-1');
+      const body = new URLSearchParams({ command: '/jit-access', text: 'x', user_id: 'U0ALICE', team_id: 'T0TEAM', response_url: responseUrl }).toString();
       expect((await driver.raw(body, {}, { badSignature: true })).status).toBe(401);
       expect((await driver.raw(body, {}, { staleSeconds: 6 * 60 })).status).toBe(401);
       expect((await driver.raw(body, {}, { signature: 'v0=deadbeef' })).status).toBe(401);
       expect((await driver.raw(body, {}, { unsigned: true })).status).toBe(401);
       // the same body correctly signed is accepted
       expect((await driver.raw(body, {})).status).toBe(200);
+      await fake.waitForResponse((r) => r.id === 'raw-1'); // let the listener finish before teardown
+      expect(seen.filter((s) => s.kind === 'command' && (s.body as { text?: string }).text === 'x')).toHaveLength(1);
     });
   });
 });

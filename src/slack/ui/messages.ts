@@ -105,9 +105,8 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
 
 /** Many grants ending in one channel at once become one message, so the channel is not flooded. */
 export function coalescedEndedText(requests: AccessRequest[]): string {
-  const lines = requests.slice(0, 40).map((r) => `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*: ${r.state}`);
-  const more = requests.length > 40 ? [`…and ${requests.length - 40} more.`] : [];
-  return [`:lock: Access ended for ${requests.length} grants:`, ...lines, ...more].join('\n');
+  const lines = requests.map((r) => `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*: ${r.state}`);
+  return [`:lock: Access ended for ${requests.length} grants:`, ...lines].join('\n');
 }
 
 export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
