@@ -36,16 +36,9 @@ async function main(): Promise<void> {
     }
   }
 
-  let bot: Bot;
-  try {
-    bot = await startBot(config, policy, mongoUri, logger);
-  } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'start-up failed');
-    await embedded?.stop();
-    process.exit(1);
-  }
-
+  // Signals are handled from here on, so a SIGTERM during start-up is graceful too.
   let shuttingDown = false;
+  let starting: Promise<Bot | undefined> | undefined;
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
@@ -55,7 +48,8 @@ async function main(): Promise<void> {
       process.exit(1);
     }, 25_000);
     force.unref();
-    await bot.stop();
+    const bot = await starting;
+    await bot?.stop();
     await embedded?.stop();
     logger.info('stopped');
     logger.flush?.();
@@ -63,6 +57,13 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+
+  starting = startBot(config, policy, mongoUri, logger).catch(async (err) => {
+    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    await embedded?.stop();
+    process.exit(1);
+  });
+  await starting;
 }
 
 main().catch((err) => {

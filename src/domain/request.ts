@@ -50,8 +50,10 @@ export interface AccessRequest {
   providerDetails?: Record<string, string>;
   account?: string;
   email?: string;
-  /** Bumped by every update; audit event IDs derive from it, so retries never duplicate events. */
+  /** Bumped by every update. */
   version: number;
+  /** Random stamp of the last change; the audit event of that change is keyed by it. */
+  changeId?: string;
 }
 
 const ID_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';

@@ -8,6 +8,8 @@ export interface AuditEvent {
   requestId: string;
   resourceId: string;
   requesterId: string;
+  /** The request's version after this change: orders one request's events exactly. */
+  version?: number;
   /** A Slack user ID, or `system` for the scheduler and the bot itself. */
   actor: string;
   action: string;
@@ -33,7 +35,7 @@ export class AuditLog {
   }
 
   async ensureIndexes(): Promise<void> {
-    await this.events.createIndex({ requestId: 1, at: 1 }, { name: 'by_request' });
+    await this.events.createIndex({ requestId: 1, version: 1 }, { name: 'by_request' });
     await this.events.createIndex({ at: 1 }, { name: 'by_time' });
   }
 
@@ -51,7 +53,7 @@ export class AuditLog {
   }
 
   forRequest(requestId: string): Promise<AuditEvent[]> {
-    return this.events.find({ requestId }).sort({ at: 1, _id: 1 }).toArray();
+    return this.events.find({ requestId }).sort({ version: 1, at: 1 }).toArray();
   }
 
   /** A cursor in time order, for the export CLI: it streams, never loads everything. */

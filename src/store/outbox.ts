@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 
 /**
@@ -18,6 +19,8 @@ export interface OutboxItem {
   /** Bumped by every enqueue of a coalescing item; delivery only completes the version it rendered. */
   seq: number;
   leaseUntil?: Date;
+  /** Who holds the lease (a random token per claim). */
+  leaseToken?: string;
   attempts: number;
   lastError?: string;
   dead?: boolean;
@@ -63,14 +66,26 @@ export class Outbox {
     );
   }
 
-  /** Claims one due item whose lease (if any) has lapsed. */
-  claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}): Promise<OutboxItem | null> {
+  /**
+   * Claims one due item whose lease (if any) has lapsed: read candidates, then an
+   * atomic conditional update that stamps our lease token; whoever stamps it owns it.
+   */
+  async claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}): Promise<OutboxItem | null> {
     const now = this.now();
-    return this.items.findOneAndUpdate(
-      { ...filter, due: true, dueAt: { $lte: now }, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
-      { $set: { leaseUntil: new Date(now.getTime() + leaseMs) } },
-      { sort: { dueAt: 1 }, returnDocument: 'after' },
-    );
+    const claimable = { ...filter, due: true, dueAt: { $lte: now }, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] };
+    const candidates = await this.items.find(claimable).sort({ dueAt: 1 }).limit(8).toArray();
+    for (const candidate of candidates) {
+      const token = randomBytes(6).toString('hex');
+      const won = await this.items.updateOne(
+        { _id: candidate._id, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
+        { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token } },
+      );
+      if (won.modifiedCount === 1) {
+        const item = await this.items.findOne({ _id: candidate._id, leaseToken: token });
+        if (item) return item;
+      }
+    }
+    return null;
   }
 
   /** Done, unless it was enqueued again meanwhile: then it stays due and is rendered anew. */
@@ -103,8 +118,8 @@ export class Outbox {
   async takeChannelSlot(channel: string, intervalMs: number): Promise<number> {
     const now = this.now();
     const next = new Date(now.getTime() + intervalMs);
-    const taken = await this.gates.findOneAndUpdate({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
-    if (taken) return 0;
+    const taken = await this.gates.updateOne({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
+    if (taken.modifiedCount === 1) return 0;
     try {
       await this.gates.insertOne({ _id: channel, nextAt: next });
       return 0;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import type { AccessRequest } from '../domain/request';
 import { assertTransition, OPEN_STATES, RequestState } from '../domain/lifecycle';
@@ -23,9 +24,11 @@ export interface ChangeOptions {
 }
 
 /**
- * Requests in MongoDB. Every change is one conditional `findOneAndUpdate` whose
- * filter holds the expected current state, so concurrent clicks, replicas and
- * retries cannot both win. Uses only operators jongodb also supports.
+ * Requests in MongoDB. Every change is one conditional `updateOne` whose filter
+ * holds the expected current state, so concurrent clicks, replicas and retries
+ * cannot both win; the winner then reads its result back. (`updateOne`, not
+ * `findOneAndUpdate`: both are atomic on MongoDB, but on jongodb, which the tests
+ * use, only `updateOne` is atomic across connections.) Uses only operators jongodb supports.
  */
 export class RequestStore {
   readonly requests: Collection<AccessRequest>;
@@ -94,7 +97,8 @@ export class RequestStore {
   async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], where: Filter<AccessRequest> = {}): Promise<AccessRequest | null> {
     const update: UpdateFilter<AccessRequest> = { $set: { ...set, updatedAt: this.now() } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((k) => [k, ''])) as never;
-    return this.requests.findOneAndUpdate({ ...where, _id: id, state } as Filter<AccessRequest>, update, { returnDocument: 'after' });
+    const won = await this.compareAndSet({ ...where, _id: id, state } as Filter<AccessRequest>, update);
+    return won?.doc ?? null;
   }
 
   /**
@@ -103,18 +107,16 @@ export class RequestStore {
    */
   async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
     const now = this.now();
-    const updated = await this.requests.findOneAndUpdate(
+    const won = await this.compareAndSet(
       { _id: id, state: 'pending', requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
       { $addToSet: { approvals: approverId }, $inc: { version: 1 }, $set: { updatedAt: now } },
-      { returnDocument: 'after' },
     );
-    if (updated) {
-      await this.appendEvent(updated, approverId, 'approval_recorded', 'pending', 'pending', {
-        approvals: updated.approvals.length,
-        required: updated.requiredApprovals,
-      });
-    }
-    return updated;
+    if (!won) return null;
+    await this.appendEvent(won.doc, approverId, 'approval_recorded', 'pending', 'pending', {
+      approvals: won.doc.approvals.length,
+      required: won.doc.requiredApprovals,
+    }, won.changeId);
+    return won.doc;
   }
 
   private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
@@ -124,18 +126,34 @@ export class RequestStore {
     };
     if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
     const filter = { ...opts.where, _id: id, state: from } as Filter<AccessRequest>;
-    const updated = await this.requests.findOneAndUpdate(filter, update, { returnDocument: 'after' });
-    if (updated) await this.appendEvent(updated, opts.actor, opts.action, from, to ?? from, opts.details);
-    return updated;
+    const won = await this.compareAndSet(filter, update);
+    if (!won) return null;
+    await this.appendEvent(won.doc, opts.actor, opts.action, from, to ?? from, opts.details, won.changeId);
+    return won.doc;
   }
 
-  private appendEvent(request: AccessRequest, actor: string, action: string, from: string | undefined, to: string, details?: Record<string, unknown>): Promise<void> {
+  /**
+   * The one way requests change: an atomic conditional update that stamps a fresh
+   * change ID, then a read of the result. Null when the filter no longer matched.
+   */
+  private async compareAndSet(filter: Filter<AccessRequest>, update: UpdateFilter<AccessRequest>): Promise<{ doc: AccessRequest; changeId: string } | null> {
+    const changeId = randomBytes(6).toString('hex');
+    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId } } as UpdateFilter<AccessRequest>;
+    const result = await this.requests.updateOne(filter, stamped);
+    if (result.modifiedCount === 0) return null;
+    const doc = await this.requests.findOne({ _id: filter._id as string });
+    return doc ? { doc, changeId } : null;
+  }
+
+  private appendEvent(request: AccessRequest, actor: string, action: string, from: string | undefined, to: string, details?: Record<string, unknown>, changeId?: string): Promise<void> {
     return this.audit.append({
-      _id: `${request._id}:${String(request.version).padStart(6, '0')}`,
+      // Derived from the change, so a retried append is a no-op rather than a duplicate.
+      _id: `${request._id}:${changeId ?? 'created'}`,
       at: this.now(),
       requestId: request._id,
       resourceId: request.resourceId,
       requesterId: request.requesterId,
+      version: request.version,
       actor,
       action,
       ...(from !== undefined ? { from } : {}),

@@ -165,7 +165,13 @@ describe('WebhookProvider', () => {
   });
 
   it('fails when nothing listens', async () => {
-    const p = new WebhookProvider({ type: 'webhook', url: 'http://127.0.0.1:1/hook', secret: SECRET }, 'deploy-hook');
+    // A port that was just free; (fetch refuses well-known "bad" ports such as 1 outright).
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as AddressInfo;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+
+    const p = new WebhookProvider({ type: 'webhook', url: `http://127.0.0.1:${port}/hook`, secret: SECRET }, 'deploy-hook');
     const err = await p.grant(subject, soon()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).retryable).toBe(true);

@@ -29,6 +29,23 @@ describe('RequestStore', () => {
     expect(events.map((e) => e.action)).toEqual(['requested', 'approved']);
   });
 
+  it('lets exactly one of three replicas (three connections) claim each of 100 requests', async () => {
+    const { MongoClient } = await import('mongodb');
+    const uri = process.env.JIT_TEST_MONGODB_URI ?? process.env.MONGODB_URI!;
+    const clients = await Promise.all([1, 2, 3].map(() => new MongoClient(uri).connect()));
+    try {
+      const stores = clients.map((c) => new RequestStore(c.db(db.databaseName)));
+      const reqs = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(pendingRequest({ requesterId: `U0REPL${i}` }), 'system')));
+      const wins = await Promise.all(
+        stores.flatMap((s, n) => reqs.map((r) => s.transition(r._id, 'pending', 'granting', { actor: `replica${n}`, action: 'approved' }))),
+      );
+      expect(wins.filter(Boolean)).toHaveLength(100);
+      for (const r of reqs) expect((await store.audit.forRequest(r._id)).filter((e) => e.action === 'approved')).toHaveLength(1);
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+    }
+  });
+
   it('refuses a second open request for the same requester and resource, by the unique index', async () => {
     const first = await store.create(pendingRequest({ requesterId: 'U0DUP' }), 'U0DUP');
     await expect(store.create(pendingRequest({ requesterId: 'U0DUP' }), 'U0DUP')).rejects.toBeInstanceOf(OpenRequestExistsError);

@@ -343,8 +343,9 @@ export class PostgresProvider implements Provider {
       client = await connectBefore(this.pool, deadline);
       return await work(new Session(client, deadline));
     } catch (err) {
-      // After a client-side timeout or a network error the connection's protocol state is unknown.
-      if (!(err instanceof DatabaseError)) reusable = false;
+      // After a client-side timeout or a network error the connection's protocol state is unknown;
+      // server errors and our own refusals leave it clean.
+      if (!(err instanceof DatabaseError || err instanceof ProviderError)) reusable = false;
       throw err instanceof ProviderError ? err : this.toProviderError(err, what);
     } finally {
       client?.release(!reusable);
