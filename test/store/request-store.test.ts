@@ -97,8 +97,8 @@ describe('RequestStore', () => {
     const dueIds = (await store.dueExpiries(now)).filter((r) => r.resourceId === 'queries').map((r) => r._id);
     expect(dueIds).toEqual([due1._id, due2._id]);
     expect((await store.pendingPastTimeout(now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([timedOut._id]);
-    expect((await store.stuck('revoking', now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([lapsed._id]);
-    expect((await store.stuck('granting', now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([grantingLapsed._id]);
+    expect((await store.stuck('revoking', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([lapsed._id]);
+    expect((await store.stuck('granting', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([grantingLapsed._id]);
     expect(await store.nextExpiry()).toBeInstanceOf(Date);
   });
 
