@@ -12,6 +12,8 @@ import { createProvider } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
+import { buildHomeView } from './slack/ui/home';
+import { loadHomeData, peopleConcerned } from './operations/home-data';
 import { Scheduler, DEFAULT_SCHEDULER_OPTIONS, SchedulerOptions } from './scheduler/scheduler';
 
 export interface BotOptions {
@@ -96,7 +98,9 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   };
   const scheduler = new Scheduler(ctx, { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler });
   ctx.schedule = scheduler;
-  const slack = createSlackApp(config, { ctx, logger }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
+  notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
+  notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
+  const slack = createSlackApp(config, { ctx, logger, refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
 
   const port = await slack.start();
   notifier.start();

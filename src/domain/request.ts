@@ -50,10 +50,25 @@ export interface AccessRequest {
   providerDetails?: Record<string, string>;
   account?: string;
   email?: string;
+  /** A pending extension of an active grant; unset when decided or when the grant ends. */
+  extension?: ExtensionRequest;
+  /** Extensions granted so far (their total counts towards maxTotalDuration). */
+  extendedMs?: number;
+  /** Break-glass grants stay flagged until an approver acknowledges them after the fact. */
+  breakGlassAck?: { by: string; at: Date };
   /** Bumped by every update. */
   version: number;
   /** Random stamp of the last change; the audit event of that change is keyed by it. */
   changeId?: string;
+}
+
+export interface ExtensionRequest {
+  id: string;
+  durationMs: number;
+  reason: string;
+  requestedAt: Date;
+  approvals: string[];
+  requiredApprovals: number;
 }
 
 const ID_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';

@@ -13,7 +13,13 @@ export async function expireGrant(ctx: OperationContext, request: AccessRequest)
     action: 'expiring',
     where: { expiresAt: { $lte: now } },
     set: { endReason: 'expiry', leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs), attempts: 0 },
-    details: { expiresAt: request.expiresAt?.toISOString(), lateMs: request.expiresAt ? now.getTime() - request.expiresAt.getTime() : undefined },
+    // A pending extension does not keep access alive: it lapses with the grant.
+    unset: ['extension'],
+    details: {
+      expiresAt: request.expiresAt?.toISOString(),
+      lateMs: request.expiresAt ? now.getTime() - request.expiresAt.getTime() : undefined,
+      ...(request.extension ? { extensionLapsed: request.extension.id } : {}),
+    },
   });
   if (!claimed) return null;
   return completeRevocation(ctx, claimed);

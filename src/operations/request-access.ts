@@ -89,7 +89,8 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     createdAt: now,
     updatedAt: now,
     pendingUntil: new Date(now.getTime() + resource.pendingTimeout),
-    ...(immediate ? {} : { remindAt: new Date(now.getTime() + resource.remindAfter) }),
+    // Pending requests remind approvers to decide; break-glass grants remind them to acknowledge.
+    ...(!immediate || breakGlass ? { remindAt: new Date(now.getTime() + resource.remindAfter) } : {}),
     approvalChannel: resource.approvalChannel,
     version: 0,
   };

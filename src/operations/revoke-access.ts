@@ -19,6 +19,7 @@ export async function revokeRequest(ctx: OperationContext, requestId: unknown, u
     actor: userId,
     action: 'revoke_requested',
     set: { endReason: 'revoke', endedBy: userId, leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
+    unset: ['extension'],
   });
   if (!claimed) throw new UserError(`Request ${request._id} changed in the meantime (it may have just expired).`);
   return completeRevocation(ctx, claimed);

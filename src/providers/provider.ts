@@ -35,7 +35,7 @@ export interface Provider {
   readonly type: string;
   grant(subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult>;
   /** Move an active grant's expiry (webhook `extend`, postgres ephemeral `VALID UNTIL`). */
-  extend(subject: GrantSubject, opts: ProviderCallOptions): Promise<void>;
+  extend(subject: GrantSubject, opts: ProviderCallOptions & { details?: Record<string, string> }): Promise<void>;
   /** `details` are what grant() returned, so revoke can find what it created. */
   revoke(subject: GrantSubject, opts: ProviderCallOptions & { details?: Record<string, string> }): Promise<void>;
   /** Start-up check: warn-only problems (unreachable target, missing role). Empty = fine. */

@@ -155,7 +155,7 @@ export class Scheduler implements ScheduleListener {
       first({ state: 'active', warnAt: { $exists: true } }, 'warnAt'),
       first({ state: { $in: ['revoking', 'granting'] } }, 'leaseUntil'),
       first({ state: 'pending' }, 'pendingUntil'),
-      first({ state: 'pending', remindAt: { $exists: true } }, 'remindAt'),
+      first({ remindAt: { $exists: true } }, 'remindAt'),
     ]);
     return found.filter((d): d is Date => d instanceof Date);
   }

@@ -5,6 +5,8 @@ import type { Config } from '../config';
 import { registerJitAccessCommand } from './listeners/commands/jit-access';
 import { registerDecisionActions } from './listeners/actions/decide';
 import { registerViewSubmissions } from './listeners/views/submissions';
+import { registerGrantActions } from './listeners/actions/grant-actions';
+import { registerAppHome } from './listeners/events/app-home';
 import type { ListenerDeps } from './listeners/deps';
 
 /** Bolt logs through pino, so every line is JSON and goes through the same redaction. */
@@ -33,7 +35,7 @@ export interface SlackApp {
   stop(): Promise<void>;
 }
 
-export function createSlackApp(config: Config, deps: ListenerDeps, health: HealthChecks): SlackApp {
+export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHome(userId: string): Promise<void> }, health: HealthChecks): SlackApp {
   const logger = boltLogger(deps.logger);
   const clientOptions = {
     slackApiUrl: config.SLACK_API_URL,
@@ -79,6 +81,8 @@ export function createSlackApp(config: Config, deps: ListenerDeps, health: Healt
   registerJitAccessCommand(app, deps);
   registerDecisionActions(app, deps);
   registerViewSubmissions(app, deps);
+  registerGrantActions(app, deps);
+  registerAppHome(app, deps);
 
   return {
     app,

@@ -1,4 +1,5 @@
 import type { WebClient } from '@slack/web-api';
+import type { View } from '@slack/types';
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
 import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/context';
@@ -7,6 +8,7 @@ import { findResource } from '../policy/policy';
 import type { Outbox, OutboxItem } from '../store/outbox';
 import type { RequestStore } from '../store/request-store';
 import { buildApprovalMessage } from './ui/approval-message';
+import { EXTEND_ACTION } from './ui/home';
 import { channelNoticeText, coalescedEndedText, requesterNoticeText, secretText } from './ui/messages';
 
 /** Slack errors that retrying will not fix until someone changes something (invite the bot, fix a scope). */
@@ -81,6 +83,10 @@ export class OutboxNotifier implements Notifier {
   private again = false;
   private readonly dmChannels = new Map<string, string>();
   private pausedUntil = 0;
+  /** Renders a person's App Home; set once the operations' context exists. */
+  homeView?: (userId: string) => Promise<View>;
+  /** Who sees a request on their App Home. */
+  peopleConcerned?: (request: AccessRequest) => string[];
 
   constructor(
     private readonly client: WebClient,
@@ -95,17 +101,24 @@ export class OutboxNotifier implements Notifier {
 
   async requestChanged(request: AccessRequest): Promise<void> {
     await this.outbox.enqueueSync(request._id, request.approvalChannel);
+    for (const userId of this.peopleConcerned?.(request) ?? []) await this.outbox.enqueueHome(userId);
+    this.kick();
+  }
+
+  async refreshHome(userId: string): Promise<void> {
+    await this.outbox.enqueueHome(userId);
     this.kick();
   }
 
   async notifyRequester(request: AccessRequest, notice: RequesterNotice, details?: Record<string, string>): Promise<void> {
-    await this.outbox.enqueueOnce(`dm:${request._id}:${notice}`, { kind: 'dm', requestId: request._id, notice, ...(details ? { details } : {}) });
+    const repeat = details?.n;
+    await this.outbox.enqueueOnce(`dm:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`, { kind: 'dm', requestId: request._id, notice, ...(details ? { details } : {}) });
     this.kick();
   }
 
   async notifyChannel(request: AccessRequest, notice: ChannelNotice, details?: Record<string, string>): Promise<void> {
     // Repeated alerts are distinct events; every other notice goes out once per request.
-    const repeat = notice === 'revoke_failing' ? details?.attempts : notice === 'reminder' ? details?.n : undefined;
+    const repeat = notice === 'revoke_failing' ? details?.attempts : details?.n;
     const key = `thread:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`;
     await this.outbox.enqueueOnce(key, { kind: 'thread', requestId: request._id, notice, channel: request.approvalChannel, ...(details ? { details } : {}) });
     this.kick();
@@ -199,6 +212,18 @@ export class OutboxNotifier implements Notifier {
 
   private async deliver(item: OutboxItem): Promise<void> {
     const log = this.logger.child({ requestId: item.requestId, outbox: item._id });
+    if (item.kind === 'home') {
+      try {
+        if (this.homeView) await this.client.views.publish({ user_id: item.requestId, view: await this.homeView(item.requestId) });
+        await this.outbox.complete(item);
+      } catch (err) {
+        const failure = classifySlackError(err);
+        log.warn({ err: failure.code, user: item.requestId }, 'App Home publish failed');
+        if (failure.permanent || item.attempts >= 3) await this.outbox.giveUp(item, failure.code);
+        else await this.outbox.retryLater(item, new Date(Date.now() + (failure.retryAfterMs ?? 2000)), failure.code);
+      }
+      return;
+    }
     const request = await this.store.get(item.requestId);
     if (!request) {
       await this.outbox.giveUp(item, 'request not found');
@@ -254,7 +279,15 @@ export class OutboxNotifier implements Notifier {
 
   private async postDm(request: AccessRequest, item: OutboxItem): Promise<void> {
     const text = requesterNoticeText(request, item.notice as RequesterNotice, item.details);
-    await this.client.chat.postMessage({ channel: await this.dmChannel(request.requesterId), text, unfurl_links: false });
+    // The expiring-soon DM carries an Extend button, so keeping access is one click away.
+    const blocks =
+      item.notice === 'expiring' && request.state === 'active'
+        ? [
+            { type: 'section' as const, text: { type: 'mrkdwn' as const, text } },
+            { type: 'actions' as const, elements: [{ type: 'button' as const, action_id: EXTEND_ACTION, value: request._id, text: { type: 'plain_text' as const, text: 'Extend' } }] },
+          ]
+        : undefined;
+    await this.client.chat.postMessage({ channel: await this.dmChannel(request.requesterId), text, ...(blocks ? { blocks } : {}), unfurl_links: false });
   }
 
   /** Returns false when the notice must wait (no approval message yet). */

@@ -8,7 +8,7 @@ import type { Collection, Db } from 'mongodb';
  */
 export interface OutboxItem {
   _id: string;
-  kind: 'sync' | 'dm' | 'thread';
+  kind: 'sync' | 'dm' | 'thread' | 'home';
   requestId: string;
   notice?: string;
   details?: Record<string, string>;
@@ -52,6 +52,16 @@ export class Outbox {
         $inc: { seq: 1 },
         $setOnInsert: { kind: 'sync', requestId, channel, attempts: 0, createdAt: now },
       },
+      { upsert: true },
+    );
+  }
+
+  /** A person's App Home must be republished; repeated calls collapse into one. */
+  async enqueueHome(userId: string): Promise<void> {
+    const now = this.now();
+    await this.items.updateOne(
+      { _id: `home:${userId}` },
+      { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
       { upsert: true },
     );
   }

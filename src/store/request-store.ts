@@ -18,6 +18,8 @@ export interface ChangeOptions {
   action: string;
   set?: Partial<AccessRequest>;
   unset?: Array<keyof AccessRequest>;
+  /** Values added to array fields (dotted paths allowed), each once. */
+  addToSet?: Record<string, string>;
   /** Extra conditions that must still hold for the update to win (e.g. an expired lease). */
   where?: Filter<AccessRequest>;
   details?: Record<string, unknown>;
@@ -49,7 +51,7 @@ export class RequestStore {
     await this.requests.createIndex({ state: 1, pendingUntil: 1 }, { name: 'by_state_pending_timeout' });
     await this.requests.createIndex({ state: 1, leaseUntil: 1 }, { name: 'by_state_lease' });
     await this.requests.createIndex({ state: 1, warnAt: 1 }, { name: 'by_state_warning' });
-    await this.requests.createIndex({ state: 1, remindAt: 1 }, { name: 'by_state_reminder' });
+    await this.requests.createIndex({ remindAt: 1 }, { name: 'by_reminder' });
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
     await this.audit.ensureIndexes();
@@ -82,7 +84,9 @@ export class RequestStore {
     const set: Partial<AccessRequest> = { ...opts.set, state: to };
     const unset = [...(opts.unset ?? [])];
     if (!OPEN_STATES.includes(to)) {
-      unset.push('openKey', 'leaseUntil', 'nextAttemptAt', 'remindAt', 'warnAt');
+      unset.push('openKey', 'leaseUntil', 'nextAttemptAt', 'warnAt');
+      // Break-glass grants keep reminding until acknowledged, even after they end.
+      if (from === 'pending') unset.push('remindAt');
       set.endedAt ??= this.now();
     }
     return this.change(id, from, { ...opts, set, unset }, to);
@@ -125,6 +129,7 @@ export class RequestStore {
       $inc: { version: 1 },
     };
     if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
+    if (opts.addToSet) update.$addToSet = opts.addToSet as never;
     const filter = { ...opts.where, _id: id, state: from } as Filter<AccessRequest>;
     const won = await this.compareAndSet(filter, update);
     if (!won) return null;
@@ -193,7 +198,7 @@ export class RequestStore {
   }
 
   dueReminders(now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests.find({ state: 'pending', remindAt: { $lte: now } }).sort({ remindAt: 1 }).limit(limit).toArray();
+    return this.requests.find({ remindAt: { $lte: now } }).sort({ remindAt: 1 }).limit(limit).toArray();
   }
 
   openRequestsOf(userId: string): Promise<AccessRequest[]> {

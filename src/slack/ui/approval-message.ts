@@ -6,6 +6,14 @@ import { escapeText, mention, slackDate, userText } from './escape';
 
 export const APPROVE_ACTION = 'approve_request';
 export const DENY_ACTION = 'deny_request';
+export const APPROVE_EXTENSION_ACTION = 'approve_extension';
+export const DENY_EXTENSION_ACTION = 'deny_extension';
+export const ACK_BREAK_GLASS_ACTION = 'acknowledge_break_glass';
+
+/** Everyone who may approve, as mentions that notify them. */
+export function approverMentions(resource: Resource): string {
+  return [...resource.approvers.users.map(mention), ...resource.approvers.usergroups.map((g) => `<!subteam^${g}>`)].join(' ');
+}
 
 function outcome(request: AccessRequest): string {
   const by = request.decidedBy ? ` by ${mention(request.decidedBy)}` : '';
@@ -17,7 +25,7 @@ function outcome(request: AccessRequest): string {
     case 'granting':
       return `:gear: Approved${by}; granting access…${request.lastError ? ` (attempt failed: ${escapeText(request.lastError)})` : ''}`;
     case 'active':
-      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? 'Auto-approved' : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}.`;
+      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? 'Auto-approved' : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}${request.extendedMs ? ` (extended by ${formatDuration(request.extendedMs)})` : ''}.`;
     case 'revoking':
       return request.lastError
         ? `:rotating_light: *Revocation failing* (attempt ${request.attempts ?? 0}): ${escapeText(request.lastError)}. Still retrying; access may still be live.`
@@ -54,6 +62,39 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n${userText(request.reason)}` } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: outcome(request) }] },
   ];
+  if (request.breakGlass) {
+    const ack = request.breakGlassAck
+      ? `:white_check_mark: Acknowledged by ${mention(request.breakGlassAck.by)} ${slackDate(request.breakGlassAck.at)}.`
+      : `:rotating_light: *Granted without approval.* ${resource ? approverMentions(resource) : 'Approvers'}: review it and acknowledge.`;
+    blocks.splice(1, 0, { type: 'section', text: { type: 'mrkdwn', text: ack } });
+    if (!request.breakGlassAck) {
+      blocks.push({
+        type: 'actions',
+        block_id: `ack:${request._id}`,
+        elements: [{ type: 'button', action_id: ACK_BREAK_GLASS_ACTION, style: 'primary', value: request._id, text: { type: 'plain_text', text: 'Acknowledge' } }],
+      });
+    }
+  }
+  if (request.state === 'active' && request.extension) {
+    const ext = request.extension;
+    blocks.push(
+      {
+        type: 'section',
+        text: {
+          type: 'mrkdwn',
+          text: `:hourglass_flowing_sand: *Extension requested*: +${formatDuration(ext.durationMs)} (until ${slackDate(new Date(request.expiresAt!.getTime() + ext.durationMs))}), ${ext.approvals.length} of ${ext.requiredApprovals} approvals. Reason: ${userText(ext.reason)}`,
+        },
+      },
+      {
+        type: 'actions',
+        block_id: `extend:${request._id}`,
+        elements: [
+          { type: 'button', action_id: APPROVE_EXTENSION_ACTION, style: 'primary', value: request._id, text: { type: 'plain_text', text: 'Approve extension' } },
+          { type: 'button', action_id: DENY_EXTENSION_ACTION, style: 'danger', value: request._id, text: { type: 'plain_text', text: 'Deny extension' } },
+        ],
+      },
+    );
+  }
   if (request.state === 'pending') {
     blocks.push({
       type: 'actions',

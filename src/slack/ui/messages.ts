@@ -80,6 +80,10 @@ export function requesterNoticeText(r: AccessRequest, notice: RequesterNotice, d
       return `:alarm_clock: Your request for ${what} timed out: nobody decided in time. Request again if you still need it.`;
     case 'filed':
       return filedText(r);
+    case 'extended':
+      return `:hourglass_flowing_sand: Your access to ${what} was extended until ${slackDate(r.expiresAt!)}.`;
+    case 'extension_denied':
+      return `:no_entry: Your extension of ${what} was denied${details.by ? ` by ${mention(details.by)}` : ''}. Access still ends ${slackDate(r.expiresAt!)}.`;
   }
 }
 
@@ -95,6 +99,10 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
       return `:rotating_light: <!here> *Revocation of \`${r._id}\` (${r.resourceId}, ${mention(r.requesterId)}) is failing* after ${escapeText(details.attempts ?? '?')} attempts: ${escapeText(details.error ?? '')}. Access may still be live; the bot keeps retrying. Check the target system.`;
     case 'timed_out':
       return `:alarm_clock: Request \`${r._id}\` timed out.`;
+    case 'extension_requested':
+      return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${r.extension ? formatDuration(r.extension.durationMs) : '?'}: ${userText(r.extension?.reason ?? '')}. Approve or deny it on the message above.`;
+    case 'break_glass':
+      return `:rotating_light: Break-glass access \`${r._id}\` needs an approver to acknowledge it.`;
     case 'reminder': {
       const users = (details.users ?? '').split(',').filter(Boolean).map(mention);
       const groups = (details.usergroups ?? '').split(',').filter(Boolean).map((g) => `<!subteam^${g}>`);
@@ -111,4 +119,11 @@ export function coalescedEndedText(requests: AccessRequest[]): string {
 
 export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
   return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends._'].join('\n');
+}
+
+export function extensionFiledText(r: AccessRequest): string {
+  if (r.extension) {
+    return `Extension of \`${r._id}\` by ${formatDuration(r.extension.durationMs)} is waiting for ${r.extension.requiredApprovals} approval${r.extension.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
+  }
+  return `Access \`${r._id}\` to *${r.resourceId}* now ends ${slackDate(r.expiresAt!)}.`;
 }

@@ -5,6 +5,7 @@ import { escapeText } from './escape';
 
 export const REQUEST_MODAL = 'request_modal';
 export const DENY_MODAL = 'deny_modal';
+export const EXTEND_MODAL = 'extend_modal';
 
 /** Block and action IDs are the same, so `state.values[id][id]` finds each field. */
 export const FIELD = { resource: 'resource', duration: 'duration', reason: 'reason', ticket: 'ticket', denyReason: 'deny_reason' } as const;
@@ -73,6 +74,33 @@ export function buildDenyModal(requestId: string, context: string): View {
         block_id: FIELD.denyReason,
         label: plain('Reason (the requester sees it)'),
         element: { type: 'plain_text_input', action_id: FIELD.denyReason, multiline: true, max_length: 1000 },
+      },
+    ],
+  };
+}
+
+export function buildExtendModal(requestId: string, context: string): View {
+  return {
+    type: 'modal',
+    callback_id: EXTEND_MODAL,
+    private_metadata: requestId,
+    title: plain('Extend access'),
+    submit: plain('Ask'),
+    close: plain('Back'),
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: escapeText(context).slice(0, 2900) } },
+      {
+        type: 'input',
+        block_id: FIELD.duration,
+        label: plain('Extra time'),
+        hint: plain('e.g. 30m or 1h; the total stays within the resource’s limit'),
+        element: { type: 'plain_text_input', action_id: FIELD.duration, initial_value: '30m', max_length: 20 },
+      },
+      {
+        type: 'input',
+        block_id: FIELD.reason,
+        label: plain('Reason'),
+        element: { type: 'plain_text_input', action_id: FIELD.reason, multiline: true, max_length: 1000 },
       },
     ],
   };

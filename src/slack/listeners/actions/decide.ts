@@ -5,21 +5,20 @@ import { formatDuration } from '../../../domain/duration';
 import { APPROVE_ACTION, DENY_ACTION } from '../../ui/approval-message';
 import { buildDenyModal } from '../../ui/modals';
 import { explain, ListenerDeps } from '../deps';
+import { answerClick } from './answer';
 
 /** Approve and Deny buttons, in the channel and on the App Home. Policy is checked on every click. */
 export function registerDecisionActions(app: App, deps: ListenerDeps): void {
   const { ctx } = deps;
 
-  app.action<BlockButtonAction>(APPROVE_ACTION, async ({ ack, body, action, respond }) => {
+  app.action<BlockButtonAction>(APPROVE_ACTION, async ({ ack, body, action, respond, client }) => {
     await ack();
     const user = body.user.id;
     const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: 'approve' });
     try {
       await approveRequest(ctx, action.value, user);
     } catch (err) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: explain(err, log, {}) }).catch((e) =>
-        log.error({ err: (e as Error).message }, 'could not answer the click'),
-      );
+      await answerClick(body, respond, client, explain(err, log, {}), log);
     }
   });
 
@@ -32,9 +31,7 @@ export function registerDecisionActions(app: App, deps: ListenerDeps): void {
       const context = `Deny ${request.requesterId}'s request ${request._id} for ${request.resourceId} (${formatDuration(request.durationMs)})? Reason given: ${request.reason.slice(0, 500)}`;
       await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(request._id, context) });
     } catch (err) {
-      await respond({ response_type: 'ephemeral', replace_original: false, text: explain(err, log, {}) }).catch((e) =>
-        log.error({ err: (e as Error).message }, 'could not answer the click'),
-      );
+      await answerClick(body, respond, client, explain(err, log, {}), log);
     }
   });
 }

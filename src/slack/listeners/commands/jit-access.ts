@@ -5,7 +5,8 @@ import { revokeRequest } from '../../../operations/revoke-access';
 import { cancelRequest } from '../../../operations/cancel-request';
 import { mayRequest } from '../../../policy/policy';
 import { buildRequestModal } from '../../ui/modals';
-import { filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
+import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
+import { requestExtension } from '../../../operations/extend-grant';
 import { explain, ListenerDeps } from '../deps';
 import { parseCommand } from './parse-command';
 import { auditTimeline } from '../../../operations/audit-timeline';
@@ -51,7 +52,7 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
           return void (await reply(`Request \`${request._id}\` is cancelled.`));
         }
         case 'extend':
-          return void (await reply('Extensions are not available in this version yet: request the resource again once this grant ends.'));
+          return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
         case 'audit':
           return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
       }

@@ -1,7 +1,10 @@
 import type { App } from '@slack/bolt';
 import { requestAccess, validateRequestInput } from '../../../operations/request-access';
 import { denyRequest } from '../../../operations/deny-request';
-import { DENY_MODAL, FIELD, REQUEST_MODAL } from '../../ui/modals';
+import { DENY_MODAL, EXTEND_MODAL, FIELD, REQUEST_MODAL } from '../../ui/modals';
+import { requestExtension } from '../../../operations/extend-grant';
+import { parseDuration } from '../../../domain/duration';
+import { extensionFiledText } from '../../ui/messages';
 import { filedText } from '../../ui/messages';
 import { explain, ListenerDeps, tellUser } from '../deps';
 
@@ -54,5 +57,29 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     } catch (err) {
       await tellUser(client, user, explain(err, log, {})).catch((e) => log.error({ err: (e as Error).message }, 'could not tell the approver'));
     }
+  });
+
+  app.view(EXTEND_MODAL, async ({ ack, body, view, client }) => {
+    const user = body.user.id;
+    const values = view.state.values as StateValues;
+    const duration = field(values, FIELD.duration);
+    const reason = field(values, FIELD.reason).trim();
+    const errors: Record<string, string> = {};
+    try {
+      parseDuration(duration);
+    } catch (err) {
+      errors[FIELD.duration] = (err as Error).message.slice(0, 150);
+    }
+    if (!reason) errors[FIELD.reason] = 'Say why you need more time.';
+    if (Object.keys(errors).length) return ack({ response_action: 'errors', errors });
+    await ack();
+    const log = deps.logger.child({ user, view: EXTEND_MODAL, requestId: view.private_metadata.slice(0, 20) });
+    let text: string;
+    try {
+      text = extensionFiledText(await requestExtension(ctx, view.private_metadata, user, duration, reason));
+    } catch (err) {
+      text = explain(err, log, {});
+    }
+    await tellUser(client, user, text).catch((e) => log.error({ err: (e as Error).message }, 'could not tell the requester'));
   });
 }

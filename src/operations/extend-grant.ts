@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import { UserError } from '../domain/errors';
+import { DurationError, formatDuration, parseDuration } from '../domain/duration';
+import type { AccessRequest } from '../domain/request';
+import { mayApprove } from '../policy/policy';
+import { OperationContext, requestLogger } from './context';
+import { requireRequest, requireResource } from './constraints';
+import { errorText, subjectOf } from './grant-access';
+import { MAX_REASON_LENGTH } from './request-access';
+
+/**
+ * `/jit-access extend <id> <duration> <reason>`: asks for more time on an active grant,
+ * approved like a request (or per the resource's `extension` settings), never past
+ * `maxTotalDuration`. A pending extension dies with the grant: expiry ignores it.
+ */
+export async function requestExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<AccessRequest> {
+  const request = await requireRequest(ctx, requestId);
+  const resource = requireResource(ctx, request.resourceId);
+  if (request.requesterId !== userId) throw new UserError(`Only the requester can extend ${request._id}.`);
+  if (request.state !== 'active') throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant: only active grants can be extended.`);
+  if (request.extension) throw new UserError(`Request ${request._id} already has an extension waiting for approval.`);
+  let durationMs: number;
+  try {
+    durationMs = parseDuration(durationText);
+  } catch (err) {
+    if (err instanceof DurationError) throw new UserError(`Duration: ${err.message}.`);
+    throw err;
+  }
+  const reason = reasonText.trim();
+  if (!reason) throw new UserError('Say why you need more time.');
+  if (reason.length > MAX_REASON_LENGTH) throw new UserError(`The reason is too long: at most ${MAX_REASON_LENGTH} characters.`);
+  const newExpiry = request.expiresAt!.getTime() + durationMs;
+  const total = newExpiry - request.grantedAt!.getTime();
+  if (total > resource.maxTotalDuration) {
+    const left = resource.maxTotalDuration - (request.expiresAt!.getTime() - request.grantedAt!.getTime());
+    throw new UserError(
+      `${resource.id} grants may last at most ${formatDuration(resource.maxTotalDuration)} in total, extensions included; ` +
+        (left > 0 ? `you can extend by at most ${formatDuration(left)}.` : 'this grant cannot be extended further. Request it again when it ends.'),
+    );
+  }
+  const required = resource.autoApprove ? 0 : resource.extensionApprovals;
+  const extension = { id: randomBytes(4).toString('hex'), durationMs, reason, requestedAt: ctx.now(), approvals: [], requiredApprovals: required };
+  const filed = await ctx.store.update(request._id, 'active', {
+    actor: userId,
+    action: 'extension_requested',
+    set: { extension },
+    where: { extension: { $exists: false } },
+    details: { extensionId: extension.id, durationMs, reason },
+  });
+  if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
+  requestLogger(ctx, filed).info({ durationMs }, 'extension requested');
+  if (required === 0) return applyExtension(ctx, filed, 'system');
+  await ctx.notifier.notifyChannel(filed, 'extension_requested', { n: extension.id });
+  await ctx.notifier.requestChanged(filed);
+  return filed;
+}
+
+export async function approveExtension(ctx: OperationContext, requestId: unknown, approverId: string): Promise<AccessRequest> {
+  const request = await requireRequest(ctx, requestId);
+  const resource = requireResource(ctx, request.resourceId);
+  if (approverId === request.requesterId) throw new UserError('You cannot approve your own extension: another approver has to.');
+  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
+    throw new UserError(`Only approvers of ${resource.id} can approve this extension; you are not one of them.`);
+  }
+  const extension = request.extension;
+  if (request.state !== 'active' || !extension) throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
+  const approved = await ctx.store.update(request._id, 'active', {
+    actor: approverId,
+    action: 'extension_approval_recorded',
+    addToSet: { 'extension.approvals': approverId },
+    // The same extension, and an approver counts once: both in the filter of one atomic update.
+    where: { 'extension.id': extension.id, 'extension.approvals': { $ne: approverId } } as never,
+    details: { extensionId: extension.id },
+  });
+  if (!approved) {
+    const now = await ctx.store.get(request._id);
+    if (now?.extension?.approvals.includes(approverId)) throw new UserError('You have already approved this extension.');
+    throw new UserError(`The extension of ${request._id} was decided or lapsed in the meantime.`);
+  }
+  if (approved.extension!.approvals.length < approved.extension!.requiredApprovals) {
+    await ctx.notifier.requestChanged(approved);
+    return approved;
+  }
+  return applyExtension(ctx, approved, approverId);
+}
+
+export async function denyExtension(ctx: OperationContext, requestId: unknown, approverId: string): Promise<AccessRequest> {
+  const request = await requireRequest(ctx, requestId);
+  const resource = requireResource(ctx, request.resourceId);
+  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
+    throw new UserError(`Only approvers of ${resource.id} can deny this extension; you are not one of them.`);
+  }
+  if (request.state !== 'active' || !request.extension) throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
+  const denied = await ctx.store.update(request._id, 'active', {
+    actor: approverId,
+    action: 'extension_denied',
+    unset: ['extension'],
+    where: { 'extension.id': request.extension.id } as never,
+    details: { extensionId: request.extension.id },
+  });
+  if (!denied) throw new UserError(`The extension of ${request._id} was decided or lapsed in the meantime.`);
+  await ctx.notifier.notifyRequester(denied, 'extension_denied', { n: request.extension.id, by: approverId });
+  await ctx.notifier.requestChanged(denied);
+  return denied;
+}
+
+/** Tells the provider first, then moves the expiry: access never outlives what the target was told. */
+async function applyExtension(ctx: OperationContext, request: AccessRequest, actor: string): Promise<AccessRequest> {
+  const extension = request.extension!;
+  const log = requestLogger(ctx, request);
+  const newExpiry = new Date(request.expiresAt!.getTime() + extension.durationMs);
+  // One worker applies it, even when two approvals land at the same moment.
+  const claimed = await ctx.store.touch(request._id, 'active', { 'extension.applying': true } as never, [], {
+    'extension.id': extension.id,
+    'extension.applying': { $exists: false },
+    expiresAt: { $gt: ctx.now() },
+  } as never);
+  if (!claimed) return (await ctx.store.get(request._id)) ?? request;
+  try {
+    await ctx.providers.forResource(request.resourceId).extend(await subjectOf(ctx, request, newExpiry), {
+      deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs),
+      details: request.providerDetails,
+    });
+  } catch (err) {
+    log.error({ err: errorText(err) }, 'provider refused the extension');
+    await ctx.store.update(request._id, 'active', {
+      actor: 'system',
+      action: 'extension_failed',
+      unset: ['extension'],
+      where: { 'extension.id': extension.id } as never,
+      details: { extensionId: extension.id, error: errorText(err) },
+    });
+    throw new UserError(`The extension was approved, but ${request.resourceId} refused it: ${errorText(err)}. The grant still ends at its original time.`);
+  }
+  const extended = await ctx.store.update(request._id, 'active', {
+    actor,
+    action: 'extended',
+    set: {
+      expiresAt: newExpiry,
+      extendedMs: (request.extendedMs ?? 0) + extension.durationMs,
+      warnAt: new Date(Math.max(ctx.now().getTime(), newExpiry.getTime() - ctx.settings.expiryWarningMs)),
+    },
+    unset: ['extension'],
+    where: { 'extension.id': extension.id, expiresAt: request.expiresAt } as never,
+    details: { extensionId: extension.id, expiresAt: newExpiry.toISOString(), durationMs: extension.durationMs },
+  });
+  if (!extended) {
+    // The grant expired (claimed for revocation) before we could move its expiry: it stays ended.
+    log.warn('grant ended before its extension could be applied');
+    throw new UserError(`Request ${request._id} ended before the extension took effect; request access again.`);
+  }
+  log.info({ expiresAt: newExpiry }, 'grant extended');
+  ctx.schedule?.scheduleChanged();
+  await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
+  await ctx.notifier.requestChanged(extended);
+  return extended;
+}

@@ -1,0 +1,58 @@
+import type { App, BlockButtonAction } from '@slack/bolt';
+import { formatDuration } from '../../../domain/duration';
+import { revokeRequest } from '../../../operations/revoke-access';
+import { cancelRequest } from '../../../operations/cancel-request';
+import { approveExtension, denyExtension } from '../../../operations/extend-grant';
+import { acknowledgeBreakGlass } from '../../../operations/acknowledge-break-glass';
+import { requireRequest } from '../../../operations/constraints';
+import { UserError } from '../../../domain/errors';
+import { ACK_BREAK_GLASS_ACTION, APPROVE_EXTENSION_ACTION, DENY_EXTENSION_ACTION } from '../../ui/approval-message';
+import { CANCEL_ACTION, EXTEND_ACTION, NEW_REQUEST_ACTION, REVOKE_ACTION } from '../../ui/home';
+import { buildExtendModal, buildRequestModal } from '../../ui/modals';
+import { explain, ListenerDeps } from '../deps';
+import { answerClick } from './answer';
+import type { OperationContext } from '../../../operations/context';
+
+type Handler = (ctx: OperationContext, requestId: unknown, userId: string, extra: { triggerId: string; client: App['client'] }) => Promise<string | undefined>;
+
+/** Buttons on grants (App Home, DMs, approval messages): each runs one operation, with the same checks as the command. */
+const HANDLERS: Record<string, Handler> = {
+  [REVOKE_ACTION]: async (ctx, id, user) => {
+    const r = await revokeRequest(ctx, id, user);
+    return r.state === 'revoking' ? `Revoking \`${r._id}\` is failing; the bot keeps retrying.` : `Access \`${r._id}\` to *${r.resourceId}* is revoked.`;
+  },
+  [CANCEL_ACTION]: async (ctx, id, user) => `Request \`${(await cancelRequest(ctx, id, user))._id}\` is cancelled.`,
+  [APPROVE_EXTENSION_ACTION]: async (ctx, id, user) => void (await approveExtension(ctx, id, user)),
+  [DENY_EXTENSION_ACTION]: async (ctx, id, user) => void (await denyExtension(ctx, id, user)),
+  [ACK_BREAK_GLASS_ACTION]: async (ctx, id, user) => void (await acknowledgeBreakGlass(ctx, id, user)),
+  [EXTEND_ACTION]: async (ctx, id, user, { triggerId, client }) => {
+    const r = await requireRequest(ctx, id);
+    if (r.requesterId !== user) throw new UserError(`Only the requester can extend ${r._id}.`);
+    if (r.state !== 'active') throw new UserError(`Request ${r._id} is not an active grant.`);
+    const context = `Extend ${r._id} (${r.resourceId}, ${formatDuration(r.durationMs)}${r.extendedMs ? ` + ${formatDuration(r.extendedMs)}` : ''}).`;
+    await client.views.open({ trigger_id: triggerId, view: buildExtendModal(r._id, context) });
+    return undefined;
+  },
+};
+
+export function registerGrantActions(app: App, deps: ListenerDeps): void {
+  for (const [actionId, handler] of Object.entries(HANDLERS)) {
+    app.action<BlockButtonAction>(actionId, async ({ ack, body, action, respond, client }) => {
+      await ack();
+      const user = body.user.id;
+      const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: actionId });
+      try {
+        const text = await handler(deps.ctx, action.value, user, { triggerId: body.trigger_id, client });
+        if (text) await answerClick(body, respond, client, text, log);
+      } catch (err) {
+        await answerClick(body, respond, client, explain(err, log, {}), log);
+      }
+    });
+  }
+  app.action<BlockButtonAction>(NEW_REQUEST_ACTION, async ({ ack, body, client }) => {
+    await ack();
+    await client.views
+      .open({ trigger_id: body.trigger_id, view: buildRequestModal(deps.ctx.policy.resources) })
+      .catch((err) => deps.logger.error({ user: body.user.id, err: (err as Error).message }, 'could not open the request form'));
+  });
+}
