@@ -50,7 +50,7 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
   if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
   requestLogger(ctx, filed).info({ durationMs }, 'extension requested');
   if (required === 0) return applyExtension(ctx, filed, 'system');
-  await ctx.notifier.notifyChannel(filed, 'extension_requested', { n: extension.id });
+  await ctx.notifier.notifyChannel(filed, 'extension_requested', { n: extension.id, durationMs: String(durationMs), reason });
   await ctx.notifier.requestChanged(filed);
   return filed;
 }

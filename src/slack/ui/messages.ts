@@ -100,12 +100,15 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
     case 'timed_out':
       return `:alarm_clock: Request \`${r._id}\` timed out.`;
     case 'extension_requested':
-      return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${r.extension ? formatDuration(r.extension.durationMs) : '?'}: ${userText(r.extension?.reason ?? '')}. Approve or deny it on the message above.`;
+      return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${formatDuration(Number(details.durationMs))}: ${userText(details.reason ?? '')}. Approve or deny it on the message above.`;
     case 'break_glass':
       return `:rotating_light: Break-glass access \`${r._id}\` needs an approver to acknowledge it.`;
     case 'reminder': {
       const users = (details.users ?? '').split(',').filter(Boolean).map(mention);
       const groups = (details.usergroups ?? '').split(',').filter(Boolean).map((g) => `<!subteam^${g}>`);
+      if (r.breakGlass && r.state !== 'pending') {
+        return `:bell: ${[...users, ...groups].join(' ') || 'Approvers'}: break-glass access \`${r._id}\` by ${mention(r.requesterId)} to *${r.resourceId}* is not acknowledged yet. Review it and click Acknowledge on the message above.`;
+      }
       return `:bell: ${[...users, ...groups].join(' ') || 'Approvers'}: request \`${r._id}\` from ${mention(r.requesterId)} for *${r.resourceId}* is still waiting (${r.approvals.length} of ${r.requiredApprovals} approvals). It times out ${slackDate(r.pendingUntil)}.`;
     }
   }
