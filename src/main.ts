@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { loadConfig } from './config';
 import { loadPolicyFile, PolicyError } from './policy/load';
 import { createLogger } from './logger';
@@ -6,6 +7,8 @@ import { startEmbeddedMongo, EmbeddedMongoUnavailable } from './embedded-mongo';
 
 /** Process entry: configuration, wiring, start, graceful shutdown. */
 async function main(): Promise<void> {
+  // A .env file next to the process is read for local runs; real environment variables win.
+  if (existsSync('.env')) process.loadEnvFile('.env');
   const loaded = loadConfig(process.env);
   if (!loaded.ok) {
     for (const problem of loaded.problems) process.stderr.write(`config error: ${problem}\n`);
