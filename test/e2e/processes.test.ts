@@ -24,10 +24,12 @@ function freePortish(): number {
   return 20000 + Math.floor(Math.random() * 20000);
 }
 
-function startProcess(port: number): { child: ChildProcess; output: string[] } {
+/** `viaNpm`: run `npm start` itself (it builds, then runs node) in its own process group. */
+function startProcess(port: number, viaNpm = false): { child: ChildProcess; output: string[]; kill9(): void } {
   const output: string[] = [];
-  const child = spawn(process.execPath, [entry], {
+  const child = spawn(viaNpm ? 'npm' : process.execPath, viaNpm ? ['start', '--silent'] : [entry], {
     cwd: root,
+    detached: viaNpm,
     env: {
       PATH: process.env.PATH,
       SLACK_BOT_TOKEN: BOT_TOKEN,
@@ -45,7 +47,9 @@ function startProcess(port: number): { child: ChildProcess; output: string[] } {
   child.stdout!.on('data', (d) => output.push(d.toString()));
   child.stderr!.on('data', (d) => output.push(d.toString()));
   children.push(child);
-  return { child, output };
+  // npm's child node process must die too: kill the whole process group.
+  const kill9 = () => (viaNpm ? process.kill(-child.pid!, 'SIGKILL') : child.kill('SIGKILL'));
+  return { child, output, kill9 };
 }
 
 async function waitReady(port: number): Promise<void> {
@@ -73,7 +77,14 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  for (const child of children) {
+    if (child.exitCode !== null) continue;
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      child.kill('SIGKILL');
+    }
+  }
   await mongo?.close();
   await hook?.stop();
   await fake?.stop();
@@ -84,7 +95,7 @@ const requests = () => mongo.db().collection<AccessRequest>('requests');
 describe('real bot processes', () => {
   it('a bot killed with -9 while grants are active revokes all of them within seconds of restarting', async () => {
     const port = freePortish();
-    const first = startProcess(port);
+    const first = startProcess(port, true);
     await waitReady(port);
     const slack = new SlackDriver({ baseUrl: `http://127.0.0.1:${port}`, signingSecret: SIGNING_SECRET, fake });
     const users = ['U0K1', 'U0K2', 'U0K3'];
@@ -94,8 +105,9 @@ describe('real bot processes', () => {
       await slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     }
     await waitUntil(async () => (await requests().countDocuments({ requesterId: { $in: users }, state: 'active' })) === 3, 8000, '3 active');
-    first.child.kill('SIGKILL');
-    await new Promise((r) => first.child.once('exit', r));
+    first.kill9();
+    await new Promise((r) => (first.child.exitCode !== null || first.child.signalCode ? r(null) : first.child.once('exit', r)));
+    await waitUntil(async () => !(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)), 5000, 'the killed bot to be gone');
     const revokesBefore = hook.calls('revoke').length;
     // Expiries pass while no bot runs.
     await new Promise((r) => setTimeout(r, 4000));
