@@ -44,6 +44,8 @@ export function classifySlackError(err: unknown): SlackFailure {
     return { code, permanent: PERMANENT_ERRORS.has(code) };
   }
   if (e.code === 'slack_webapi_http_error') return { code: `http_${e.statusCode ?? 'error'}`, permanent: false };
+  // A bug (e.g. rendering a malformed request) fails the same way every time: give up after a few, loudly.
+  if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true };
   return { code: (e.message ?? String(err)).slice(0, 200), permanent: false };
 }
 
@@ -229,6 +231,7 @@ export class OutboxNotifier implements Notifier {
       await this.outbox.giveUp(item, 'request not found');
       return;
     }
+    const requestLog = log.child({ user: request.requesterId, resource: request.resourceId });
     try {
       if (item.kind === 'sync') await this.syncApprovalMessage(request);
       else if (item.kind === 'dm') await this.postDm(request, item);
@@ -239,7 +242,10 @@ export class OutboxNotifier implements Notifier {
       await this.outbox.complete(item);
     } catch (err) {
       if (err instanceof WaitForSlot) {
-        await this.outbox.retryLater(item, new Date(Date.now() + err.ms), 'waiting for the channel’s posting slot', false);
+        // Queue behind the others waiting for this channel, so each slot wakes one item, not all of them.
+        const ahead = item.channel ? await this.outbox.countWaiting(item.channel, item._id) : 0;
+        const at = new Date(Date.now() + err.ms + ahead * this.opts.channelIntervalMs);
+        await this.outbox.retryLater(item, at, 'waiting for the channel’s posting slot', false);
         return;
       }
       const failure = classifySlackError(err);
@@ -247,17 +253,27 @@ export class OutboxNotifier implements Notifier {
       if (failure.retryAfterMs !== undefined) {
         // Slack said when: pause every delivery until then, not just this one.
         this.pausedUntil = Math.max(this.pausedUntil, Date.now() + failure.retryAfterMs);
-        log.warn({ retryAfterMs: failure.retryAfterMs }, 'Slack rate limit; pausing notifications');
+        requestLog.warn({ retryAfterMs: failure.retryAfterMs }, 'Slack rate limit; pausing notifications');
         await this.outbox.retryLater(item, new Date(Date.now() + failure.retryAfterMs), failure.code, false);
         return;
       }
       if (failure.permanent && attempts >= this.opts.maxPermanentAttempts) {
-        log.error({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'Slack refused a notification; giving up on it (fix the cause, e.g. invite the bot)');
+        requestLog.error({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'Slack refused a notification; giving up on it (fix the cause, e.g. invite the bot)');
         await this.outbox.giveUp(item, failure.code);
+        // Nobody has seen the request: its requester is the one who can chase an approver.
+        if (item.kind === 'sync' && !request.approvalMessage && request.state === 'pending') {
+          await this.outbox.enqueueOnce(`dm:${request._id}:${APPROVAL_UNPOSTED}`, {
+            kind: 'dm',
+            requestId: request._id,
+            notice: APPROVAL_UNPOSTED,
+            details: { channel: request.approvalChannel, error: failure.code },
+          });
+          this.kick();
+        }
         return;
       }
       const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempts - 1));
-      log.warn({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'notification failed; will retry');
+      requestLog.warn({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'notification failed; will retry');
       await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code);
     }
   }
@@ -278,7 +294,7 @@ export class OutboxNotifier implements Notifier {
   }
 
   private async postDm(request: AccessRequest, item: OutboxItem): Promise<void> {
-    const text = requesterNoticeText(request, item.notice as RequesterNotice, item.details);
+    const text = item.notice === APPROVAL_UNPOSTED ? approvalUnpostedText(request, item.details) : requesterNoticeText(request, item.notice as RequesterNotice, item.details);
     // The expiring-soon DM carries an Extend button, so keeping access is one click away.
     const blocks =
       item.notice === 'expiring' && request.state === 'active'
@@ -346,6 +362,19 @@ export class OutboxNotifier implements Notifier {
     this.dmChannels.set(userId, id);
     return id;
   }
+}
+
+/** The requester's DM when Slack refused the approval message for good (outbox notice name). */
+const APPROVAL_UNPOSTED = 'approval_unposted';
+
+function approvalUnpostedText(request: AccessRequest, details: Record<string, string> | undefined): string {
+  const channel = details?.channel ?? request.approvalChannel;
+  return (
+    `Your request \`${request._id}\` for *${request.resourceId}* could not be posted in <#${channel}> ` +
+    `(Slack said \`${details?.error ?? 'unknown error'}\`), so its approvers have not been asked there. ` +
+    `It is still pending and approvers can decide on it from the bot's App Home: tell one of them, ` +
+    `and ask a Slack admin to invite the bot to <#${channel}>.`
+  );
 }
 
 class WaitForSlot extends Error {

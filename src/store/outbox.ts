@@ -140,6 +140,11 @@ export class Outbox {
     return gate ? Math.max(1, gate.nextAt.getTime() - now.getTime()) : 1;
   }
 
+  /** Items of one channel still to deliver, other than `except`: the queue it joins the end of. */
+  countWaiting(channel: string, except: string): Promise<number> {
+    return this.items.countDocuments({ channel, due: true, _id: { $ne: except } });
+  }
+
   /** When the next item becomes due, to sleep exactly that long. */
   async nextDueAt(): Promise<Date | undefined> {
     const [next] = await this.items.find({ due: true }).sort({ dueAt: 1 }).limit(1).toArray();

@@ -53,7 +53,13 @@ describe(`load: ${RATE}/s for ${SECONDS}s`, () => {
     }
     await Promise.all(pending);
     const requests = t.bot.ctx.store.requests;
-    await waitUntil(async () => (await requests.countDocuments({ requesterId: { $in: users }, state: 'expired' })) === users.length, 30_000, 'every grant expired');
+    try {
+      await waitUntil(async () => (await requests.countDocuments({ requesterId: { $in: users }, state: 'expired' })) === users.length, 30_000, 'every grant expired');
+    } catch (err) {
+      const byState = await requests.aggregate([{ $match: { requesterId: { $in: users } } }, { $group: { _id: '$state', n: { $sum: 1 } } }]).toArray();
+      const stuck = await requests.find({ requesterId: { $in: users }, state: { $ne: 'expired' } }).limit(3).toArray();
+      throw new Error(`${(err as Error).message}: ${JSON.stringify(byState)}; e.g. ${JSON.stringify(stuck)}; warnings: ${t.logs.filter((l) => /"level":"(warn|error)"/.test(l)).slice(0, 5).join('')}`);
+    }
     expect(failures).toEqual([]);
     // Every grant granted once and revoked once at the target.
     const revokes = t.hook.calls('revoke');
