@@ -2,11 +2,12 @@ import { MongoClient, Db } from 'mongodb';
 import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Config } from './config';
+import { slackLogger } from './logger';
 import type { Policy } from './policy/policy';
 import { findResource } from './policy/policy';
 import { RequestStore } from './store/request-store';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry } from './operations/context';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry, UserDirectory } from './operations/context';
 import type { Provider } from './providers/provider';
 import { createProvider } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
@@ -22,7 +23,23 @@ export interface BotOptions {
   scheduler?: Partial<SchedulerOptions>;
   /** Database name; default: the one in MONGODB_URI, else `jit-access`. */
   dbName?: string;
+  /** MongoDB client timeouts (tests shorten them); see DEFAULT_MONGO_TIMEOUTS. */
+  mongo?: Partial<MongoTimeouts>;
 }
+
+export interface MongoTimeouts {
+  /** How long an operation waits for a reachable MongoDB before failing. */
+  serverSelectionTimeoutMS: number;
+  /** Opening a connection, and each monitoring check. */
+  connectTimeoutMS: number;
+  /**
+   * A MongoDB that accepts connections but never answers (a hung or paused server, a dropped
+   * network) fails an operation after this long, instead of holding the person waiting forever.
+   */
+  socketTimeoutMS: number;
+}
+
+export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, socketTimeoutMS: 15_000 };
 
 export interface Bot {
   ctx: OperationContext;
@@ -33,6 +50,37 @@ export interface Bot {
   scheduler: Scheduler;
   port: number;
   stop(): Promise<void>;
+}
+
+/**
+ * Slack look-ups that fail are logged here with whom they were about, then rethrown: callers
+ * decide what it means (an approval click is refused; a grant goes on without the e-mail).
+ */
+class LoggedDirectory implements UserDirectory {
+  constructor(private readonly inner: UserDirectory, private readonly logger: Logger) {}
+
+  async usergroupMembers(usergroupId: string): Promise<string[]> {
+    try {
+      return await this.inner.usergroupMembers(usergroupId);
+    } catch (err) {
+      this.logger.warn({ usergroup: usergroupId, err: lookupError(err) }, 'could not read a user group from Slack (usergroups.users.list)');
+      throw err;
+    }
+  }
+
+  async emailOf(userId: string): Promise<string | undefined> {
+    try {
+      return await this.inner.emailOf(userId);
+    } catch (err) {
+      this.logger.warn({ user: userId, err: lookupError(err) }, 'could not read a user from Slack (users.info)');
+      throw err;
+    }
+  }
+}
+
+function lookupError(err: unknown): string {
+  const e = err as { data?: { error?: string }; message?: string };
+  return (e?.data?.error ?? e?.message ?? String(err)).slice(0, 200);
 }
 
 /** One provider instance per resource, created on first use and closed on shutdown. */
@@ -65,15 +113,29 @@ class ResourceProviders implements ProviderRegistry {
   }
 }
 
+/**
+ * When MongoDB answers again after an outage, the indexes are created again (idempotent): a
+ * server that came back empty (in-memory, restored from a dump without indexes) must still
+ * enforce one open request per user and resource.
+ */
+function reassertIndexesAfterOutages(mongo: MongoClient, logger: Logger, ensure: () => Promise<unknown>): void {
+  mongo.on('serverDescriptionChanged', (event) => {
+    if (event.previousDescription.type !== 'Unknown' || event.newDescription.type === 'Unknown') return;
+    logger.info({ server: event.address }, 'MongoDB answers again; re-asserting indexes');
+    ensure().catch((err) => logger.error({ err: (err as Error).message }, 'could not re-assert MongoDB indexes after an outage'));
+  });
+}
+
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
 export async function startBot(config: Config, policy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
-  const mongo = new MongoClient(mongoUri, { serverSelectionTimeoutMS: 5000, appName: 'jit-access' });
+  const mongo = new MongoClient(mongoUri, { ...DEFAULT_MONGO_TIMEOUTS, ...options.mongo, appName: 'jit-access' });
   await mongo.connect();
   const db = mongo.db(options.dbName);
   const store = new RequestStore(db);
   const outbox = new Outbox(db);
   await store.ensureIndexes();
   await outbox.ensureIndexes();
+  reassertIndexesAfterOutages(mongo, logger, () => Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]));
 
   // The outbox retries by itself, honouring Retry-After: the client must not also wait.
   const notifyClient = new WebClient(config.SLACK_BOT_TOKEN, {
@@ -81,8 +143,14 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     retryConfig: { retries: 0 },
     rejectRateLimitedCalls: true,
     timeout: 10_000,
+    logger: slackLogger(logger, 'slack-web'),
   });
-  const lookupClient = new WebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 2000 }, timeout: 5000 });
+  const lookupClient = new WebClient(config.SLACK_BOT_TOKEN, {
+    slackApiUrl: config.SLACK_API_URL,
+    retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 2000 },
+    timeout: 5000,
+    logger: slackLogger(logger, 'slack-web'),
+  });
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
   const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier });
   const providers = new ResourceProviders(policy);
@@ -91,7 +159,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     store,
     providers,
     notifier,
-    directory: new SlackDirectory(lookupClient),
+    directory: new LoggedDirectory(new SlackDirectory(lookupClient), logger.child({ component: 'directory' })),
     logger,
     settings,
     now: () => new Date(),

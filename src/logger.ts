@@ -1,6 +1,14 @@
 import pino, { Logger, DestinationStream } from 'pino';
+import { LogLevel, type Logger as SlackLogger } from '@slack/web-api';
+import type { Config } from './config';
+import type { Policy } from './policy/policy';
 
-/** Keys whose values never reach the log, wherever they appear in a line. */
+const CENSOR = '[REDACTED]';
+
+/**
+ * Keys whose values never reach the log (pino's own redaction, the first line of defence;
+ * the last one is `cleanLine`, which checks every key at every depth, child bindings included).
+ */
 export const REDACT_PATHS = [
   'token', 'secret', 'password', 'url', 'uri', 'authorization', 'signingSecret', 'appToken', 'botToken', 'connectionString',
   '*.token', '*.secret', '*.password', '*.url', '*.uri', '*.authorization', '*.signingSecret', '*.appToken', '*.botToken', '*.connectionString',
@@ -8,41 +16,162 @@ export const REDACT_PATHS = [
   'config.SLACK_SIGNING_SECRET', 'config.SLACK_APP_TOKEN', 'config.MONGODB_URI',
 ];
 
-/** Secret-looking substrings scrubbed from messages, where key-based redaction cannot reach. */
-const SECRET_PATTERNS: RegExp[] = [
-  /xox[abposr]-[A-Za-z0-9-]+/g,
-  /xapp-[A-Za-z0-9-]+/g,
-  /(mongodb(?:\+srv)?|postgres(?:ql)?|https?):\/\/([^:@/\s]+):([^@/\s]+)@/g,
+/**
+ * A key whose value is a credential or may carry one (URLs often hold tokens in their path or
+ * query), wherever it appears: `token`, `SLACK_BOT_TOKEN`, `access_token`, `password`,
+ * `signingSecret`, `Authorization`, `X-JIT-Signature`, `url`, `response_url`, `MONGODB_URI`, …
+ */
+const SENSITIVE_KEY =
+  /(?:token|secret|password|passwd|passphrase|authorization|cookie|signature|credentials?|api_?key|private_?key|connection_?string|dsn|url|uri)$/i;
+
+/** Query parameters that carry credentials (`?token=…`, `&api_key=…`, Socket Mode's `ticket`, …). */
+const SECRET_PARAMS = 'token|access_token|refresh_token|id_token|api_?key|apikey|key|secret|client_secret|password|passwd|pwd|pass|sig|signature|ticket|auth|code';
+
+/** Secret-looking substrings scrubbed from every string in a line, where key-based redaction cannot reach. */
+const SECRET_PATTERNS: Array<[RegExp, string | ((...m: string[]) => string)]> = [
+  // Slack tokens: bot/user/app-level/configuration/refresh.
+  [/xox[abposre]-[A-Za-z0-9-]+/g, CENSOR],
+  [/xapp-[A-Za-z0-9-]+/g, CENSOR],
+  // Passwords in URLs: scheme://user:password@host
+  [/\b([a-z][a-z0-9+.-]*):\/\/([^:@/\s"'\\]+):([^@/\s"'\\]+)@/gi, (_m, scheme, user) => `${scheme}://${user}:${CENSOR}@`],
+  // Slack response_url / incoming webhooks / workflow triggers: the path is the credential.
+  [/https:\/\/hooks\.slack(?:-gov)?\.com\/[^\s"'<>\\]+/g, `https://hooks.slack.com/${CENSOR}`],
+  // Credential query parameters.
+  [new RegExp(`([?&;](?:${SECRET_PARAMS})=)[^&#\\s"'\\\\]+`, 'gi'), `$1${CENSOR}`],
+  // HTTP credentials in text.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{6,}/g, `$1 ${CENSOR}`],
+  // key=value and "key":"value" pairs in free text (libpq connection strings, JSON dumped into a message).
+  [/\b(password|passwd|pwd|secret|client_secret|token|api_?key)(\s*=\s*)(?:"[^"]*"|'[^']*'|[^\s,;&"'\\]+)/gi, `$1$2${CENSOR}`],
+  [
+    /("(?:[A-Za-z_-]*(?:token|secret|password|passwd|signature|authorization|api_?key)|response_url|url|uri)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
+    `$1"${CENSOR}"`,
+  ],
 ];
 
+/** Cheap pre-check: text without any of these cannot match SECRET_PATTERNS (most log strings). */
+const MAYBE_SECRET = /xox|xapp|:\/\/|=|"|bearer|basic/i;
+
+/** Scrubs secret-looking substrings (tokens, URL passwords, credential parameters) from free text. */
 export function scrub(text: string): string {
-  return SECRET_PATTERNS.reduce((t, re) => t.replace(re, (m, scheme?: string, user?: string) => (scheme && user ? `${scheme}://${user}:[REDACTED]@` : '[REDACTED]')), text);
+  if (!MAYBE_SECRET.test(text)) return text;
+  let out = text;
+  for (const [re, replacement] of SECRET_PATTERNS) out = out.replace(re, replacement as string);
+  return out;
+}
+
+/**
+ * The secret values this process knows, for exact scrubbing wherever they turn up: the Slack
+ * tokens and signing secret, MONGODB_URI's password, and every provider's secret, URL and password.
+ */
+export function secretsOf(config: Partial<Config>, policy?: Policy): string[] {
+  const secrets: string[] = [];
+  const addUrl = (url: string | undefined) => {
+    if (!url) return;
+    secrets.push(url);
+    try {
+      const u = new URL(url);
+      if (u.password) secrets.push(u.password, safeDecode(u.password));
+      if (u.pathname.length > 1 || u.search) secrets.push(`${u.pathname}${u.search}`);
+      for (const value of u.searchParams.values()) secrets.push(value);
+      // Long path segments look like tokens (…/hooks/3f9a0c…); short ones (/api, /jit) do not.
+      for (const segment of u.pathname.split('/')) if (segment.length >= 16) secrets.push(segment, safeDecode(segment));
+    } catch {
+      // Unparsable: the whole string is still scrubbed.
+    }
+  };
+  for (const value of [config.SLACK_BOT_TOKEN, config.SLACK_SIGNING_SECRET, config.SLACK_APP_TOKEN]) if (value) secrets.push(value);
+  if (config.MONGODB_URI) {
+    secrets.push(config.MONGODB_URI);
+    const password = /^mongodb(?:\+srv)?:\/\/[^:@/]+:([^@/]+)@/.exec(config.MONGODB_URI)?.[1];
+    if (password) secrets.push(password, safeDecode(password));
+  }
+  for (const resource of policy?.resources ?? []) {
+    const provider = resource.provider as { url?: string; secret?: string };
+    if (provider.secret) secrets.push(provider.secret);
+    addUrl(provider.url);
+  }
+  return [...new Set(secrets.filter((s) => s.length >= 6))];
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 export function createLogger(level: string, destination?: DestinationStream, extraSecrets: string[] = []): Logger {
-  const secrets = extraSecrets.filter((s) => s && s.length >= 6);
-  const scrubAll = (text: string) => secrets.reduce((t, s) => t.split(s).join('[REDACTED]'), scrub(text));
+  // Longest first, so a secret that contains another is cut out whole.
+  const secrets = [...new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6))].sort((a, b) => b.length - a.length);
+  const scrubAll = (text: string) => {
+    let out = text;
+    for (const s of secrets) if (out.includes(s)) out = out.split(s).join(CENSOR);
+    return scrub(out);
+  };
   return pino(
     {
       level,
       base: { service: 'jit-access' },
       timestamp: pino.stdTimeFunctions.isoTime,
-      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      redact: { paths: REDACT_PATHS, censor: CENSOR },
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
-        // Messages and error texts are free text: known secret values are cut out of them too.
-        logMethod(args, method) {
-          const cleaned = args.map((a) => (typeof a === 'string' ? scrubAll(a) : a && typeof a === 'object' ? scrubObject(a as Record<string, unknown>, scrubAll) : a));
-          return method.apply(this, cleaned as Parameters<typeof method>);
-        },
+        // The finished line, child bindings and serialized errors included, is checked as a whole:
+        // every string is scrubbed and every sensitive key censored, however deep.
+        streamWrite: (line) => cleanLine(line, scrubAll),
       },
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
 }
 
-function scrubObject(obj: Record<string, unknown>, scrubAll: (t: string) => string): Record<string, unknown> {
+function cleanLine(line: string, scrubAll: (t: string) => string): string {
+  const newline = line.endsWith('\n') ? '\n' : '';
+  try {
+    const parsed = JSON.parse(line) as unknown;
+    return JSON.stringify(cleanValue(parsed, scrubAll, 0)) + newline;
+  } catch {
+    // Not JSON (should not happen): scrub the text as it is.
+    return scrubAll(line);
+  }
+}
+
+function cleanValue(value: unknown, scrubAll: (t: string) => string, depth: number): unknown {
+  if (typeof value === 'string') return scrubAll(value);
+  if (value === null || typeof value !== 'object') return value;
+  if (depth > 20) return '[Too deep]';
+  if (Array.isArray(value)) return value.map((v) => cleanValue(v, scrubAll, depth + 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(obj)) out[k] = typeof v === 'string' ? scrubAll(v) : v;
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    out[key] = SENSITIVE_KEY.test(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean' ? CENSOR : cleanValue(v, scrubAll, depth + 1);
+  }
   return out;
+}
+
+/**
+ * Routes @slack/web-api, @slack/socket-mode and Bolt log output through pino, so it is JSON and
+ * goes through the same redaction (their default logger writes plain text to the console).
+ */
+export function slackLogger(logger: Logger, component = 'slack'): SlackLogger {
+  const log = logger.child({ component });
+  let level = LogLevel.INFO;
+  const text = (msg: unknown[]) => msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : safeJson(m))).join(' ');
+  return {
+    debug: (...msg) => log.debug(text(msg)),
+    info: (...msg) => log.info(text(msg)),
+    warn: (...msg) => log.warn(text(msg)),
+    error: (...msg) => log.error(text(msg)),
+    setLevel: (l) => void (level = l),
+    getLevel: () => level,
+    setName: () => {},
+  };
+}
+
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
 }

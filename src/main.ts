@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from './config';
 import { loadPolicyFile, PolicyError } from './policy/load';
-import { createLogger } from './logger';
+import { createLogger, secretsOf } from './logger';
 import { startBot, Bot } from './bot';
 import { startEmbeddedMongo, EmbeddedMongoUnavailable } from './embedded-mongo';
 
@@ -24,7 +24,8 @@ async function main(): Promise<void> {
     for (const problem of err.problems) process.stderr.write(`policy error: ${problem}\n`);
     process.exit(1);
   }
-  const logger = createLogger(config.LOG_LEVEL, undefined, [config.SLACK_BOT_TOKEN, config.SLACK_SIGNING_SECRET ?? '', config.SLACK_APP_TOKEN ?? '']);
+  // Every secret value the process knows is cut out of log lines, wherever it appears.
+  const logger = createLogger(config.LOG_LEVEL, undefined, secretsOf(config, policy));
 
   let embedded: { uri: string; stop(): Promise<void> } | undefined;
   let mongoUri = config.MONGODB_URI;

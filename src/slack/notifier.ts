@@ -213,7 +213,7 @@ export class OutboxNotifier implements Notifier {
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
-    const log = this.logger.child({ requestId: item.requestId, outbox: item._id });
+    const log = this.logger.child(item.kind === 'home' ? { user: item.requestId, outbox: item._id } : { requestId: item.requestId, outbox: item._id });
     if (item.kind === 'home') {
       try {
         if (this.homeView) await this.client.views.publish({ user_id: item.requestId, view: await this.homeView(item.requestId) });

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, Config } from '../../src/config';
 import { parsePolicy } from '../../src/policy/load';
-import { createLogger } from '../../src/logger';
+import { createLogger, secretsOf } from '../../src/logger';
 import { startBot, Bot, BotOptions } from '../../src/bot';
 import { FakeSlack, SlackDriver, WebhookReceiver } from './support';
 
@@ -82,7 +82,7 @@ export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
       done();
     },
   });
-  const logger = createLogger('debug', sink, [BOT_TOKEN, SIGNING_SECRET]);
+  const logger = createLogger('debug', sink, secretsOf(loaded.config, policy));
   const uri = process.env.JIT_TEST_MONGODB_URI ?? process.env.MONGODB_URI!;
   const bot = await startBot(loaded.config, policy, uri, logger, {
     dbName: `jit_e2e_${randomBytes(5).toString('hex')}`,

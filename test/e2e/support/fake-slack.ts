@@ -8,7 +8,8 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { WebSocketServer, WebSocket } from 'ws';
 import { Recorder, brief, readBody } from './recorder';
 
 export type Args = Record<string, unknown>;
@@ -79,6 +80,56 @@ export interface StoredMessage {
   history: Args[];
 }
 
+/** A message the app sent over a Socket Mode connection (an ack is `{envelope_id, payload?}`). */
+export interface SocketMessage {
+  /** Which connection it came on (1-based, in connection order). */
+  connection: number;
+  /** Parsed JSON (undefined when it was not JSON). */
+  data: Record<string, unknown> | undefined;
+  raw: string;
+  at: number;
+}
+
+export interface SocketEnvelopeOptions {
+  /** Default: a fresh UUID. */
+  envelopeId?: string;
+  /** Default true for slash_commands and interactive, false otherwise (as Slack does). */
+  acceptsResponsePayload?: boolean;
+  retryAttempt?: number;
+  retryReason?: string;
+  /** Connection to send on (default the newest open one). */
+  connection?: FakeSocketConnection;
+}
+
+/** One app connection to the fake Socket Mode endpoint. */
+export class FakeSocketConnection {
+  constructor(
+    readonly id: number,
+    readonly ws: WebSocket,
+    /** Path and query the app connected with. */
+    readonly url: string,
+  ) {}
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  /** Sends one JSON message to the app, as Slack would. */
+  send(message: unknown): Promise<void> {
+    return new Promise((resolve, reject) => this.ws.send(JSON.stringify(message), (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** What Slack sends right after the connection opens; the client is not "connected" before it. */
+  hello(): Promise<void> {
+    return this.send({ type: 'hello', num_connections: 1, debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 18060 }, connection_info: { app_id: 'A0APP' } });
+  }
+
+  /** Asks the app to reconnect, as Slack does before recycling a connection. */
+  disconnectMessage(reason = 'refresh_requested'): Promise<void> {
+    return this.send({ type: 'disconnect', reason, debug_info: { host: 'applink-fake' } });
+  }
+}
+
 interface Fault extends FaultOptions {
   remaining: number; // Infinity for failAlways
 }
@@ -97,8 +148,10 @@ export class FakeSlack {
   readonly users = new Map<string, FakeUser>();
   /** Usergroup id -> member user ids, for usergroups.users.list. */
   readonly usergroups = new Map<string, string[]>();
-  /** URL returned by apps.connections.open. */
-  socketUrl = 'ws://127.0.0.1:9/socket';
+  /** URL returned by apps.connections.open: by default this fake's own Socket Mode endpoint. */
+  socketUrl: string;
+  /** Socket Mode: send the `hello` message as soon as an app connects (as Slack does). */
+  socketAutoHello = true;
   /** Messages posted with chat.postMessage, kept current by chat.update; key `${channel}:${ts}`. */
   readonly messages = new Map<string, StoredMessage>();
   /** Last view published per user (views.publish). */
@@ -112,11 +165,22 @@ export class FakeSlack {
   private responseFaults: { status: number; remaining: number }[] = [];
   private lastTsMicros = 0;
   private viewSeq = 0;
+  private readonly wss = new WebSocketServer({ noServer: true });
+  private readonly socketLog = new Recorder<FakeSocketConnection>();
+  private readonly socketMessageLog = new Recorder<SocketMessage>();
 
   private constructor(private readonly server: http.Server) {
     const { port } = server.address() as AddressInfo;
     this.url = `http://127.0.0.1:${port}`;
     this.apiUrl = `${this.url}/api/`;
+    this.socketUrl = `ws://127.0.0.1:${port}/socket?ticket=${randomBytes(8).toString('hex')}`;
+    server.on('upgrade', (req, socket, head) => {
+      if (!(req.url ?? '').startsWith('/socket')) {
+        socket.destroy();
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onSocket(ws, req.url ?? '/socket'));
+    });
   }
 
   static async start(): Promise<FakeSlack> {
@@ -144,6 +208,10 @@ export class FakeSlack {
     this.timers.clear();
     this.callLog.abortAll('FakeSlack stopped');
     this.responseLog.abortAll('FakeSlack stopped');
+    this.socketLog.abortAll('FakeSlack stopped');
+    this.socketMessageLog.abortAll('FakeSlack stopped');
+    for (const ws of this.wss.clients) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     await new Promise<void>((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
@@ -249,6 +317,75 @@ export class FakeSlack {
       const seen = this.responseLog.records.map((r) => `${r.id}: ${brief(r.body, 200)}`);
       return `response_url post; posts so far: ${seen.length ? seen.join(' | ') : 'none'}`;
     });
+  }
+
+  // ---------------------------------------------------------------- Socket Mode
+
+  /** Every app connection to the Socket Mode endpoint, in order (closed ones included). */
+  get socketConnections(): readonly FakeSocketConnection[] {
+    return this.socketLog.records;
+  }
+
+  /** Resolves with the n-th (1-based, default first) connection, past or future. */
+  async waitForSocket(n = 1, timeoutMs = 5000): Promise<FakeSocketConnection> {
+    const all = await this.socketLog.waitForCount(() => true, n, timeoutMs, () => `Socket Mode connection #${n}`);
+    return all[n - 1] as FakeSocketConnection;
+  }
+
+  /** Every message the app sent over Socket Mode (acks included), in arrival order. */
+  get socketMessages(): readonly SocketMessage[] {
+    return this.socketMessageLog.records;
+  }
+
+  /** Resolves with the first message (past or future) from the app matching `predicate`. */
+  waitForSocketMessage(predicate: (m: SocketMessage) => boolean, timeoutMs = 5000): Promise<SocketMessage> {
+    return this.socketMessageLog.waitFor(predicate, timeoutMs, () => {
+      const seen = this.socketMessageLog.records.map((m) => brief(m.raw, 200));
+      return `Socket Mode message from the app; so far: ${seen.length ? seen.join(' | ') : 'none'}`;
+    });
+  }
+
+  /** Resolves with the app's ack (`{envelope_id, payload?}`) of an envelope. */
+  waitForAck(envelopeId: string, timeoutMs = 5000): Promise<SocketMessage> {
+    return this.waitForSocketMessage((m) => m.data?.envelope_id === envelopeId, timeoutMs);
+  }
+
+  /**
+   * Sends a Socket Mode envelope `{envelope_id, type, payload, accepts_response_payload}` to the app
+   * (type 'slash_commands', 'interactive' or 'events_api'); returns its envelope_id.
+   */
+  async sendEnvelope(type: string, payload: Args, opts: SocketEnvelopeOptions = {}): Promise<string> {
+    const conn = opts.connection ?? [...this.socketLog.records].reverse().find((c) => c.open);
+    if (!conn) throw new Error('no open Socket Mode connection');
+    const envelopeId = opts.envelopeId ?? randomUUID();
+    const envelope: Args = {
+      envelope_id: envelopeId,
+      type,
+      payload,
+      accepts_response_payload: opts.acceptsResponsePayload ?? (type === 'slash_commands' || type === 'interactive'),
+    };
+    if (opts.retryAttempt !== undefined) envelope.retry_attempt = opts.retryAttempt;
+    if (opts.retryReason !== undefined) envelope.retry_reason = opts.retryReason;
+    await conn.send(envelope);
+    return envelopeId;
+  }
+
+  private onSocket(ws: WebSocket, url: string): void {
+    const conn = new FakeSocketConnection(this.socketLog.records.length + 1, ws, url);
+    ws.on('message', (data, isBinary) => {
+      const raw = isBinary ? '' : data.toString();
+      let parsed: Record<string, unknown> | undefined;
+      try {
+        const v = JSON.parse(raw) as unknown;
+        if (v && typeof v === 'object' && !Array.isArray(v)) parsed = v as Record<string, unknown>;
+      } catch {
+        parsed = undefined;
+      }
+      this.socketMessageLog.push({ connection: conn.id, data: parsed, raw, at: Date.now() });
+    });
+    ws.on('error', () => {});
+    if (this.socketAutoHello) void conn.hello().catch(() => {});
+    this.socketLog.push(conn);
   }
 
   // ---------------------------------------------------------------- state helpers
