@@ -157,8 +157,11 @@ export function slackLogger(logger: Logger, component = 'slack'): SlackLogger {
   const log = logger.child({ component });
   let level = LogLevel.INFO;
   const text = (msg: unknown[]) => msg.map((m) => (m instanceof Error ? m.message : typeof m === 'string' ? m : safeJson(m))).join(' ');
+  // The Web API client logs whole request and response bodies at debug level; bodies carry DMs,
+  // and a DM may carry ephemeral credentials. Those lines are dropped at every level.
+  const isBody = (msg: unknown[]) => typeof msg[0] === 'string' && /^http request (body|result|headers)/.test(msg[0]);
   return {
-    debug: (...msg) => log.debug(text(msg)),
+    debug: (...msg) => (isBody(msg) ? undefined : log.debug(text(msg))),
     info: (...msg) => log.info(text(msg)),
     warn: (...msg) => log.warn(text(msg)),
     error: (...msg) => log.error(text(msg)),

@@ -175,6 +175,10 @@ export class PostgresProvider implements Provider {
       if (!present.has(account)) {
         throw new ProviderError(`${this.label}: database account ${account} does not exist in database ${database}`, false);
       }
+      const untouchable = await this.untouchableAccount(session, account);
+      if (untouchable !== undefined) {
+        throw new ProviderError(`${this.label}: database account ${account} ${untouchable}; jit-access does not grant to it`, false);
+      }
       // Granting an existing membership only raises a NOTICE, which keeps retries harmless.
       await session.query(`GRANT ${escapeIdentifier(this.config.role)} TO ${escapeIdentifier(account)}`);
     });
@@ -189,6 +193,8 @@ export class PostgresProvider implements Provider {
     await this.withSession(deadline, `revoke ${this.config.role} from ${account}`, async (session) => {
       const { present } = await session.rolesPresent([this.config.role, account]);
       if (!present.has(account)) return; // no account, no membership, no sessions
+      // grant() refuses these accounts, so no membership of ours is there; revoking would strip a standing one.
+      if ((await this.untouchableAccount(session, account)) !== undefined) return;
       if (present.has(this.config.role)) {
         // Revoking a membership that does not exist is only a WARNING.
         await session.query(`REVOKE ${escapeIdentifier(this.config.role)} FROM ${escapeIdentifier(account)}`);
@@ -312,6 +318,28 @@ export class PostgresProvider implements Provider {
     if (survivors > 0) {
       throw new ProviderError(`${this.label}: ${survivors} session(s) of ${roleName} did not end within ${waitMs}ms`);
     }
+  }
+
+  /**
+   * Why `account` must never be granted `role` or have it revoked: the bot's own role (revoking would take away
+   * its ADMIN OPTION and with it every later grant and revoke), a superuser (nothing to grant, and its sessions
+   * cannot be ended), or a standing administrator of `role` (revoke would remove that standing membership).
+   */
+  private async untouchableAccount(session: Session, account: string): Promise<string | undefined> {
+    const { rows } = await session.query<{ self: boolean; superuser: boolean; admin: boolean }>(
+      `SELECT u.rolname = current_user AS self,
+              u.rolsuper AS superuser,
+              EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+                       WHERE m.member = u.oid AND r.rolname = $2 AND m.admin_option) AS admin
+         FROM pg_roles u WHERE u.rolname = $1`,
+      [account, this.config.role],
+    );
+    const r = rows[0];
+    if (!r) return undefined;
+    if (r.self) return 'is the role jit-access connects as';
+    if (r.superuser) return 'is a superuser';
+    if (r.admin) return `administers ${this.config.role} (holds it WITH ADMIN OPTION)`;
+    return undefined;
   }
 
   private requireAccount(subject: GrantSubject): string {
