@@ -17,6 +17,9 @@ export interface SchedulerOptions {
   maxSleepMs: number;
 }
 
+/** A pass running longer than this is considered stuck (a MongoDB or provider call that never returned). */
+const STUCK_PASS_MS = 120_000;
+
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { cron: '*/15 * * * * *', concurrency: 16, batchSize: 200, maxSleepMs: 60_000 };
 
 /**
@@ -32,6 +35,7 @@ export class Scheduler implements ScheduleListener {
   private pass?: Promise<void>;
   private again = false;
   private armedFor?: number;
+  private passStartedAt = 0;
 
   constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
 
@@ -63,10 +67,17 @@ export class Scheduler implements ScheduleListener {
   /** One pass over everything due; runs alone, and again at once if something changed meanwhile. */
   async reconcile(): Promise<void> {
     if (!this.running) return;
+    if (this.pass && Date.now() - this.passStartedAt > STUCK_PASS_MS) {
+      // A pass stuck on a dependency that never answers must not stop expiry for good:
+      // start another (claims keep the two from doing anything twice).
+      this.ctx.logger.error({ runningForMs: Date.now() - this.passStartedAt }, 'reconcile pass is stuck; starting a new one');
+      this.pass = undefined;
+    }
     if (this.pass) {
       this.again = true;
       return this.pass;
     }
+    this.passStartedAt = Date.now();
     this.pass = (async () => {
       do {
         this.again = false;
@@ -77,8 +88,9 @@ export class Scheduler implements ScheduleListener {
         }
       } while (this.again && this.running);
     })();
-    await this.pass;
-    this.pass = undefined;
+    const mine = this.pass;
+    await mine;
+    if (this.pass === mine) this.pass = undefined;
     await this.arm();
   }
 
