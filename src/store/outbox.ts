@@ -98,13 +98,15 @@ export class Outbox {
     return null;
   }
 
-  /** Done, unless it was enqueued again meanwhile: then it stays due and is rendered anew. */
+  /**
+   * Done: the item is removed, unless it was enqueued again meanwhile (then it stays due and is
+   * rendered anew). Delivered items are not kept: the outbox holds only what is still owed, so it
+   * stays small however long the bot runs. Each notice is enqueued by the one operation that won
+   * its state change, so removal cannot lead to a second delivery.
+   */
   async complete(item: OutboxItem): Promise<void> {
-    const done = await this.items.updateOne(
-      { _id: item._id, seq: item.seq },
-      { $set: { due: false, sentAt: this.now() }, $unset: { leaseUntil: '', lastError: '' } },
-    );
-    if (done.matchedCount === 0) await this.items.updateOne({ _id: item._id }, { $unset: { leaseUntil: '' } });
+    const done = await this.items.deleteOne({ _id: item._id, seq: item.seq });
+    if (done.deletedCount === 0) await this.items.updateOne({ _id: item._id }, { $unset: { leaseUntil: '' } });
   }
 
   async retryLater(item: OutboxItem, at: Date, error: string, countAttempt = true): Promise<void> {
