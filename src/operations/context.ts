@@ -29,7 +29,8 @@ export interface ProviderRegistry {
 
 /** Something that wants to know when expiries or deadlines change (the scheduler's timer). */
 export interface ScheduleListener {
-  scheduleChanged(): void;
+  /** A new deadline exists at `at` (an expiry, a retry, a timeout, a reminder). */
+  scheduleChanged(at: Date): void;
 }
 
 export interface OperationSettings {

@@ -36,7 +36,6 @@ export async function denyRequest(ctx: OperationContext, requestId: unknown, app
     throw new UserError(`Request ${request._id} is already ${now?.state.replace('_', ' ') ?? 'gone'}.`);
   }
   requestLogger(ctx, denied).info({ approver: approverId }, 'request denied');
-  ctx.schedule?.scheduleChanged();
   await ctx.notifier.notifyRequester(denied, 'denied');
   await ctx.notifier.requestChanged(denied);
   return denied;

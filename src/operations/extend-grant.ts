@@ -150,7 +150,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
     throw new UserError(`Request ${request._id} ended before the extension took effect; request access again.`);
   }
   log.info({ expiresAt: newExpiry }, 'grant extended');
-  ctx.schedule?.scheduleChanged();
+  ctx.schedule?.scheduleChanged(extended.warnAt ?? newExpiry);
   await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
   await ctx.notifier.requestChanged(extended);
   return extended;

@@ -63,7 +63,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
         return (await ctx.store.get(request._id)) ?? request;
       }
       log.info({ expiresAt, attempt }, 'access granted');
-      ctx.schedule?.scheduleChanged();
+      ctx.schedule?.scheduleChanged(active.warnAt ?? expiresAt);
       if (result.secretForRequester) {
         await ctx.notifier
           .sendSecret(active.requesterId, result.secretForRequester.title, result.secretForRequester.fields)

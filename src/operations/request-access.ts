@@ -108,7 +108,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   }
   const log = requestLogger(ctx, request);
   log.info({ durationMs, breakGlass, autoApprove: resource.autoApprove }, 'request filed');
-  ctx.schedule?.scheduleChanged();
+  ctx.schedule?.scheduleChanged(request.remindAt && request.remindAt < request.pendingUntil ? request.remindAt : request.pendingUntil);
   if (!immediate) {
     await ctx.notifier.requestChanged(request);
     return request;

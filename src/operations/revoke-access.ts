@@ -51,7 +51,7 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
       set: { attempts, lastError, leaseUntil: retryAt, nextAttemptAt: retryAt },
       details: { attempt: attempts, error: lastError, retryAt: retryAt.toISOString() },
     });
-    ctx.schedule?.scheduleChanged();
+    ctx.schedule?.scheduleChanged(retryAt);
     if (pending && attempts % ctx.settings.alertAfterAttempts === 0) {
       await ctx.notifier.notifyChannel(pending, 'revoke_failing', { error: lastError, attempts: String(attempts) });
     }
@@ -67,7 +67,6 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
   });
   if (!ended) return (await ctx.store.get(claimed._id)) ?? claimed;
   log.info({ state: to }, 'access ended');
-  ctx.schedule?.scheduleChanged();
   await ctx.notifier.notifyRequester(ended, 'ended');
   await ctx.notifier.notifyChannel(ended, 'ended');
   await ctx.notifier.requestChanged(ended);

@@ -54,14 +54,15 @@ export class Scheduler implements ScheduleListener {
     while (this.pass) await this.pass;
   }
 
-  /** Something changed (a grant, a retry time): make sure the timer wakes for the soonest deadline. */
-  scheduleChanged(): void {
+  /**
+   * A new deadline exists (a grant, a retry time): wake for it if it is sooner than the timer.
+   * No database read: the caller knows the time, and the pass after it re-arms from MongoDB.
+   */
+  scheduleChanged(at: Date): void {
     if (!this.running) return;
-    if (this.pass) {
-      this.again = true;
-      return;
-    }
-    void this.arm();
+    const when = at.getTime();
+    if (this.timer && this.armedFor !== undefined && this.armedFor <= when) return;
+    this.setTimer(when);
   }
 
   /** One pass over everything due; runs alone, and again at once if something changed meanwhile. */
@@ -144,10 +145,14 @@ export class Scheduler implements ScheduleListener {
       soonest = Math.min(soonest, Date.now() + 1000);
     }
     if (this.timer && this.armedFor !== undefined && this.armedFor <= soonest) return;
+    this.setTimer(soonest);
+  }
+
+  private setTimer(at: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.armedFor = soonest;
+    this.armedFor = at;
     // A few ms late rather than early, so the grant is certainly due when the pass reads it.
-    const delay = Math.max(0, soonest - Date.now()) + 5;
+    const delay = Math.min(Math.max(0, at - Date.now()) + 5, this.opts.maxSleepMs);
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.armedFor = undefined;

@@ -44,7 +44,7 @@ async function seedActive(n: number, expiresAt: Date, over: Partial<AccessReques
     const r = pendingRequest({ requesterId: `U0SEED${Math.random().toString(36).slice(2, 10).toUpperCase()}`, state: 'active', grantedAt: new Date(), expiresAt, ...over });
     out.push(await t.bot.ctx.store.create(r, 'system'));
   }
-  t.bot.scheduler.scheduleChanged();
+  t.bot.scheduler.scheduleChanged(expiresAt);
   return out;
 }
 
