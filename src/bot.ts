@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, Db } from 'mongodb';
 import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
@@ -5,7 +6,7 @@ import type { Config } from './config';
 import { slackLogger } from './logger';
 import type { Policy } from './policy/policy';
 import { findResource } from './policy/policy';
-import { RequestStore } from './store/request-store';
+import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { Outbox } from './store/outbox';
 import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry, UserDirectory } from './operations/context';
 import type { Provider } from './providers/provider';
@@ -37,9 +38,11 @@ export interface MongoTimeouts {
    * network) fails an operation after this long, instead of holding the person waiting forever.
    */
   socketTimeoutMS: number;
+  /** Between checks of the server; a failed check fails what waits on it at once. */
+  heartbeatFrequencyMS: number;
 }
 
-export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, socketTimeoutMS: 15_000 };
+export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, socketTimeoutMS: 15_000, heartbeatFrequencyMS: 10_000 };
 
 export interface Bot {
   ctx: OperationContext;
@@ -114,16 +117,27 @@ class ResourceProviders implements ProviderRegistry {
 }
 
 /**
- * When MongoDB answers again after an outage, the indexes are created again (idempotent): a
- * server that came back empty (in-memory, restored from a dump without indexes) must still
- * enforce one open request per user and resource.
+ * When MongoDB answers again after an outage: the indexes are created again (idempotent: a server
+ * that came back empty, in-memory or restored without indexes, must still enforce one open request
+ * per user and resource), and changes it applied without the bot hearing back are recorded.
  */
-function reassertIndexesAfterOutages(mongo: MongoClient, logger: Logger, ensure: () => Promise<unknown>): void {
+function recoverAfterOutages(mongo: MongoClient, logger: Logger, recover: () => Promise<unknown>): void {
   mongo.on('serverDescriptionChanged', (event) => {
     if (event.previousDescription.type !== 'Unknown' || event.newDescription.type === 'Unknown') return;
     logger.info({ server: event.address }, 'MongoDB answers again; re-asserting indexes');
-    ensure().catch((err) => logger.error({ err: (err as Error).message }, 'could not re-assert MongoDB indexes after an outage'));
+    recover().catch((err) => logger.error({ err: (err as Error).message }, 'could not recover after a MongoDB outage'));
   });
+}
+
+/**
+ * Records the changes MongoDB applied but the bot never heard back about (see
+ * RequestStore.repairUnrecordedChanges), and shows those requests as they now are.
+ */
+async function repairUnrecorded(store: RequestStore, notifier: OutboxNotifier, logger: Logger): Promise<void> {
+  for (const request of await store.repairUnrecordedChanges()) {
+    logger.warn({ requestId: request._id, resource: request.resourceId, user: request.requesterId, state: request.state }, 'recorded a change MongoDB applied without confirming it');
+    await notifier.requestChanged(request);
+  }
 }
 
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
@@ -135,7 +149,6 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   const outbox = new Outbox(db);
   await store.ensureIndexes();
   await outbox.ensureIndexes();
-  reassertIndexesAfterOutages(mongo, logger, () => Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]));
 
   // The outbox retries by itself, honouring Retry-After: the client must not also wait.
   const notifyClient = new WebClient(config.SLACK_BOT_TOKEN, {
@@ -153,6 +166,12 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   });
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
   const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier });
+  recoverAfterOutages(mongo, logger, async () => {
+    await Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]);
+    // Writes that were waiting on the outage land now; record them once they have settled.
+    await sleep(REPAIR_SETTLE_MS + 250, undefined, { ref: false });
+    await repairUnrecorded(store, notifier, logger);
+  });
   const providers = new ResourceProviders(policy);
   const ctx: OperationContext = {
     policy,
@@ -172,6 +191,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
 
   const port = await slack.start();
   notifier.start();
+  await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
   logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length }, 'jit-access started');

@@ -42,8 +42,9 @@ export class Scheduler implements ScheduleListener {
   async start(): Promise<void> {
     this.running = true;
     this.task = cron.schedule(this.opts.cron, () => void this.reconcile(), { noOverlap: true, name: 'jit-reconcile' });
-    // Grants that expired while the bot was down are revoked now, not at the next tick.
-    await this.reconcile();
+    // Grants that expired while the bot was down are revoked now, not at the next tick; start-up
+    // does not wait for a large backlog (so readiness and SIGTERM are not held up by it).
+    void this.reconcile();
   }
 
   async stop(): Promise<void> {
@@ -123,7 +124,8 @@ export class Scheduler implements ScheduleListener {
   private async each(items: AccessRequest[], work: (r: AccessRequest) => Promise<unknown>): Promise<void> {
     let next = 0;
     const worker = async () => {
-      while (next < items.length) {
+      // Once stopping, only the grants already in flight are finished.
+      while (this.running && next < items.length) {
         const item = items[next++];
         try {
           await work(item);

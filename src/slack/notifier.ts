@@ -102,8 +102,10 @@ export class OutboxNotifier implements Notifier {
   // --- the port ---------------------------------------------------------------
 
   async requestChanged(request: AccessRequest): Promise<void> {
-    await this.outbox.enqueueSync(request._id, request.approvalChannel);
-    for (const userId of this.peopleConcerned?.(request) ?? []) await this.outbox.enqueueHome(userId);
+    await Promise.all([
+      this.outbox.enqueueSync(request._id, request.approvalChannel),
+      ...(this.peopleConcerned?.(request) ?? []).map((userId) => this.outbox.enqueueHome(userId)),
+    ]);
     this.kick();
   }
 
@@ -245,7 +247,7 @@ export class OutboxNotifier implements Notifier {
         // Queue behind the others waiting for this channel, so each slot wakes one item, not all of them.
         const ahead = item.channel ? await this.outbox.countWaiting(item.channel, item._id) : 0;
         const at = new Date(Date.now() + err.ms + ahead * this.opts.channelIntervalMs);
-        await this.outbox.retryLater(item, at, 'waiting for the channel’s posting slot', false);
+        await this.outbox.waitForSlot(item, at);
         return;
       }
       const failure = classifySlackError(err);

@@ -21,6 +21,8 @@ export interface OutboxItem {
   leaseUntil?: Date;
   /** Who holds the lease (a random token per claim). */
   leaseToken?: string;
+  /** Set while the item waits for its channel's posting slot. */
+  slotWait?: boolean;
   attempts: number;
   lastError?: string;
   dead?: boolean;
@@ -90,10 +92,8 @@ export class Outbox {
         { _id: candidate._id, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
         { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token } },
       );
-      if (won.modifiedCount === 1) {
-        const item = await this.items.findOne({ _id: candidate._id, leaseToken: token });
-        if (item) return item;
-      }
+      // The conditional update proves ownership; the lease fields are applied to the copy we hold.
+      if (won.modifiedCount === 1) return { ...candidate, leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token };
     }
     return null;
   }
@@ -142,9 +142,14 @@ export class Outbox {
     return gate ? Math.max(1, gate.nextAt.getTime() - now.getTime()) : 1;
   }
 
-  /** Items of one channel still to deliver, other than `except`: the queue it joins the end of. */
+  /** Items of one channel waiting for a posting slot, other than `except`: the queue it joins the end of. */
   countWaiting(channel: string, except: string): Promise<number> {
-    return this.items.countDocuments({ channel, due: true, _id: { $ne: except } });
+    return this.items.countDocuments({ channel, due: true, slotWait: true, _id: { $ne: except } });
+  }
+
+  /** Parks an item that must post in a busy channel until `at`, marked as queued for a slot. */
+  async waitForSlot(item: OutboxItem, at: Date): Promise<void> {
+    await this.items.updateOne({ _id: item._id }, { $set: { dueAt: at, slotWait: true }, $unset: { leaseUntil: '' } });
   }
 
   /** When the next item becomes due, to sleep exactly that long. */

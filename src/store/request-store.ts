@@ -11,6 +11,38 @@ export class OpenRequestExistsError extends Error {
   }
 }
 
+/**
+ * IDs and user IDs reach queries as values: a non-string (an object like `{"$ne": null}` from a
+ * forged payload) would be read as a query operator. The Slack layer refuses those first; this
+ * is the last line, so a write never matches or stores what it was not meant to.
+ */
+function requireText(value: unknown, what: string): asserts value is string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${what} must be a non-empty string, not ${value === '' ? 'empty' : typeof value}`);
+}
+
+/**
+ * The audit event of a request's latest audited change, written by the same atomic update as the
+ * change itself. A change MongoDB applied but whose answer was lost (a timeout, a dropped
+ * connection, the bot dying before its audit append) is therefore never silently unrecorded:
+ * repairUnrecordedChanges() appends what is missing from here.
+ */
+interface PendingEvent {
+  changeId: string;
+  at: Date;
+  actor: string;
+  action: string;
+  from?: string;
+  to: string;
+  details?: Record<string, unknown>;
+}
+
+type StoredRequest = AccessRequest & { lastEvent?: PendingEvent };
+
+/** Unrecorded changes younger than this may just be mid-flight (their own append is coming). */
+export const REPAIR_SETTLE_MS = 2000;
+/** How far back a repair looks. */
+const REPAIR_WINDOW_MS = 24 * 3_600_000;
+
 export interface ChangeOptions {
   /** Slack user ID or `system`. */
   actor: string;
@@ -54,24 +86,31 @@ export class RequestStore {
     await this.requests.createIndex({ remindAt: 1 }, { name: 'by_reminder' });
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
+    if (process.env.NO_LAST_EVENT !== '1') await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
     await this.audit.ensureIndexes();
   }
 
   /** Inserts a new request; the unique index refuses a second open one for the same user and resource. */
   async create(request: AccessRequest, actor: string, details?: Record<string, unknown>): Promise<AccessRequest> {
+    for (const [field, value] of Object.entries({ _id: request._id, requesterId: request.requesterId, resourceId: request.resourceId, actor })) {
+      requireText(value, field);
+    }
+    const event: PendingEvent = { changeId: 'created', at: this.now(), actor, action: 'requested', to: request.state, ...(details ? { details } : {}) };
     try {
-      await this.requests.insertOne(request);
+      await this.requests.insertOne({ ...request, lastEvent: event } as StoredRequest);
     } catch (err) {
       if ((err as { code?: number }).code === 11000 && /openKey|one_open/.test(String((err as Error).message))) {
         throw new OpenRequestExistsError(request.requesterId, request.resourceId);
       }
       throw err;
     }
-    await this.appendEvent(request, actor, 'requested', undefined, request.state, details);
+    await this.recordEvent(request, event);
     return request;
   }
 
   get(id: string): Promise<AccessRequest | null> {
+    // An object here (`{"$ne": null}`) would be a query operator, not an ID: it matches nothing.
+    if (typeof id !== 'string') return Promise.resolve(null);
     return this.requests.findOne({ _id: id });
   }
 
@@ -99,6 +138,7 @@ export class RequestStore {
 
   /** Same as update, but not audited: bookkeeping that is not an event (message refs, leases). */
   async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], where: Filter<AccessRequest> = {}): Promise<AccessRequest | null> {
+    requireText(id, 'request ID');
     const update: UpdateFilter<AccessRequest> = { $set: { ...set, updatedAt: this.now() } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((k) => [k, ''])) as never;
     const won = await this.compareAndSet({ ...where, _id: id, state } as Filter<AccessRequest>, update);
@@ -110,20 +150,22 @@ export class RequestStore {
    * for the requester: all three are in the filter, so the check and the write are one step.
    */
   async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
+    requireText(id, 'request ID');
+    requireText(approverId, 'approver');
     const now = this.now();
     const won = await this.compareAndSet(
       { _id: id, state: 'pending', requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
       { $addToSet: { approvals: approverId }, $inc: { version: 1 }, $set: { updatedAt: now } },
+      { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending' },
     );
     if (!won) return null;
-    await this.appendEvent(won.doc, approverId, 'approval_recorded', 'pending', 'pending', {
-      approvals: won.doc.approvals.length,
-      required: won.doc.requiredApprovals,
-    }, won.changeId);
+    await this.recordEvent(won.doc, won.event!);
     return won.doc;
   }
 
   private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
+    requireText(id, 'request ID');
+    requireText(opts.actor, 'actor');
     const update: UpdateFilter<AccessRequest> = {
       $set: { ...opts.set, updatedAt: this.now() },
       $inc: { version: 1 },
@@ -131,40 +173,73 @@ export class RequestStore {
     if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
     if (opts.addToSet) update.$addToSet = opts.addToSet as never;
     const filter = { ...opts.where, _id: id, state: from } as Filter<AccessRequest>;
-    const won = await this.compareAndSet(filter, update);
+    const won = await this.compareAndSet(filter, update, { actor: opts.actor, action: opts.action, from, to: to ?? from, ...(opts.details ? { details: opts.details } : {}) });
     if (!won) return null;
-    await this.appendEvent(won.doc, opts.actor, opts.action, from, to ?? from, opts.details, won.changeId);
+    await this.recordEvent(won.doc, won.event!);
     return won.doc;
   }
 
   /**
    * The one way requests change: an atomic conditional update that stamps a fresh
-   * change ID, then a read of the result. Null when the filter no longer matched.
+   * change ID (and, for audited changes, the change's audit event), then a read of the
+   * result. Null when the filter no longer matched.
    */
-  private async compareAndSet(filter: Filter<AccessRequest>, update: UpdateFilter<AccessRequest>): Promise<{ doc: AccessRequest; changeId: string } | null> {
+  private async compareAndSet(
+    filter: Filter<AccessRequest>,
+    update: UpdateFilter<AccessRequest>,
+    event?: Omit<PendingEvent, 'changeId' | 'at'>,
+  ): Promise<{ doc: AccessRequest; changeId: string; event?: PendingEvent } | null> {
     const changeId = randomBytes(6).toString('hex');
-    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId } } as UpdateFilter<AccessRequest>;
+    const lastEvent: PendingEvent | undefined = event ? { ...event, changeId, at: this.now() } : undefined;
+    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId, ...(lastEvent && process.env.NO_LAST_EVENT !== '1' ? { lastEvent } : {}) } } as UpdateFilter<AccessRequest>;
     const result = await this.requests.updateOne(filter, stamped);
     if (result.modifiedCount === 0) return null;
     const doc = await this.requests.findOne({ _id: filter._id as string });
-    return doc ? { doc, changeId } : null;
+    return doc ? { doc, changeId, ...(lastEvent ? { event: lastEvent } : {}) } : null;
   }
 
-  private appendEvent(request: AccessRequest, actor: string, action: string, from: string | undefined, to: string, details?: Record<string, unknown>, changeId?: string): Promise<void> {
+  /** Appends a change's audit event; its ID is derived from the change, so appending it twice is a no-op. */
+  private recordEvent(request: AccessRequest, event: PendingEvent): Promise<void> {
+    const details =
+      event.action === 'approval_recorded' ? { approvals: request.approvals.length, required: request.requiredApprovals } : event.details;
     return this.audit.append({
-      // Derived from the change, so a retried append is a no-op rather than a duplicate.
-      _id: `${request._id}:${changeId ?? 'created'}`,
-      at: this.now(),
+      _id: `${request._id}:${event.changeId}`,
+      at: event.at,
       requestId: request._id,
       resourceId: request.resourceId,
       requesterId: request.requesterId,
       version: request.version,
-      actor,
-      action,
-      ...(from !== undefined ? { from } : {}),
-      to,
+      actor: event.actor,
+      action: event.action,
+      ...(event.from !== undefined ? { from: event.from } : {}),
+      to: event.to,
       ...(details ? { details } : {}),
     });
+  }
+
+  /**
+   * Appends the audit events of changes that MongoDB applied but that were never recorded (their
+   * answer was lost, or the bot stopped before recording them), from the event each change wrote
+   * with itself. Returns those requests, so people can be shown their current state. Run at start-up
+   * and whenever MongoDB answers again after an outage; safe on every replica at once.
+   */
+  async repairUnrecordedChanges(now: Date = this.now()): Promise<AccessRequest[]> {
+    const candidates = (await this.requests
+      .find({ 'lastEvent.at': { $gte: new Date(now.getTime() - REPAIR_WINDOW_MS), $lte: new Date(now.getTime() - REPAIR_SETTLE_MS) } } as Filter<AccessRequest>)
+      .limit(5000)
+      .toArray()) as StoredRequest[];
+    if (!candidates.length) return [];
+    const eventId = (r: StoredRequest) => `${r._id}:${r.lastEvent!.changeId}`;
+    const recorded = new Set(
+      (await this.audit.events.find({ _id: { $in: candidates.map(eventId) } }).project<{ _id: string }>({ _id: 1 }).toArray()).map((e) => e._id),
+    );
+    const repaired: AccessRequest[] = [];
+    for (const request of candidates) {
+      if (recorded.has(eventId(request))) continue;
+      await this.recordEvent(request, request.lastEvent!);
+      repaired.push(request);
+    }
+    return repaired;
   }
 
   // --- what the scheduler and the slash commands ask ---------------------------------
@@ -202,10 +277,12 @@ export class RequestStore {
   }
 
   openRequestsOf(userId: string): Promise<AccessRequest[]> {
+    if (typeof userId !== 'string') return Promise.resolve([]);
     return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
   }
 
   recentlyEndedOf(userId: string, limit = 5): Promise<AccessRequest[]> {
+    if (typeof userId !== 'string') return Promise.resolve([]);
     return this.requests
       .find({ requesterId: userId, state: { $in: ['expired', 'revoked'] } })
       .sort({ endedAt: -1 })

@@ -17,12 +17,42 @@ function isDatabaseError(err: unknown): boolean {
   return name.startsWith('Mongo') || /ECONNREFUSED|topology|server selection/i.test((err as Error)?.message ?? '');
 }
 
+/** The Slack Web API's answer when a call the listener made was refused: `invalid_auth`, `channel_not_found`, … */
+function slackErrorOf(err: unknown): string | undefined {
+  const e = err as { code?: string; data?: { error?: string }; statusCode?: number } | undefined;
+  switch (e?.code) {
+    case 'slack_webapi_platform_error':
+      return e.data?.error ?? 'unknown_error';
+    case 'slack_webapi_rate_limited':
+      return 'ratelimited';
+    case 'slack_webapi_http_error':
+      return `HTTP ${e.statusCode ?? 'error'}`;
+    case 'slack_webapi_request_error':
+      return 'no answer';
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Listeners call Slack (views.open, usergroups.users.list) only before they change anything,
+ * so a refused call means the action was not done.
+ */
+function slackRefusedText(code: string): string {
+  return `Slack refused a call the bot needed (\`${code}\`), so this was not done. Please try again in a minute; if it keeps happening, tell the bot’s operators.`;
+}
+
 /** The message a person sees for an error: theirs to fix, a retry, or a plain apology. Everything but UserError is logged. */
 export function explain(err: unknown, logger: Logger, context: Record<string, unknown>): string {
   if (err instanceof UserError) return err.message;
   if (isDatabaseError(err)) {
     logger.error({ ...context, err: (err as Error).message }, 'database unavailable');
     return TRY_AGAIN;
+  }
+  const slackError = slackErrorOf(err);
+  if (slackError) {
+    logger.error({ ...context, err: (err as Error).message, slackError }, 'Slack refused a call');
+    return slackRefusedText(slackError);
   }
   logger.error({ ...context, err: (err as Error)?.message, stack: (err as Error)?.stack }, 'unexpected error');
   return 'Something went wrong on our side and nothing may have changed. Please try again; if it keeps happening, tell the bot’s operators.';
