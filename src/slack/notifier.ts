@@ -342,7 +342,7 @@ export class OutboxNotifier implements Notifier {
     const batch: OutboxItem[] = [];
     // One post lists at most 100 grants; the rest wait for the channel's next slot.
     while (batch.length < 99) {
-      const next = await this.outbox.claim(this.opts.leaseMs, { kind: 'thread', channel, notice: 'ended' });
+      const next = await this.outbox.claim(this.opts.leaseMs, { kind: 'thread', channel, notice: 'ended' }, true);
       if (!next) break;
       if (next._id === first._id) continue;
       batch.push(next);

@@ -82,9 +82,11 @@ export class Outbox {
    * Claims one due item whose lease (if any) has lapsed: read candidates, then an
    * atomic conditional update that stamps our lease token; whoever stamps it owns it.
    */
-  async claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}): Promise<OutboxItem | null> {
+  async claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem | null> {
     const now = this.now();
-    const claimable = { ...filter, due: true, dueAt: { $lte: now }, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] };
+    // Items parked for a channel slot may be taken early by whoever holds that channel's slot now.
+    const timing = evenIfWaitingForSlot ? { $or: [{ dueAt: { $lte: now } }, { slotWait: true }] } : { dueAt: { $lte: now } };
+    const claimable = { ...filter, due: true, $and: [timing, { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] }] };
     const candidates = await this.items.find(claimable).sort({ dueAt: 1 }).limit(8).toArray();
     for (const candidate of candidates) {
       const token = randomBytes(6).toString('hex');
