@@ -1,13 +1,18 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { AccessRequest } from '../domain/request';
 import { accountFor, findResource } from '../policy/policy';
-import type { GrantSubject } from '../providers/provider';
+import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import { backoffMs, OperationContext, requestLogger } from './context';
 
 /** The provider's view of a request: who, what, until when. */
 export async function subjectOf(ctx: OperationContext, request: AccessRequest, expiresAt: Date): Promise<GrantSubject> {
-  const email = request.email ?? (await ctx.directory.emailOf(request.requesterId).catch(() => undefined));
+  const email =
+    request.email ??
+    (await ctx.directory.emailOf(request.requesterId).catch((err) => {
+      requestLogger(ctx, request).warn({ err: errorText(err) }, 'could not read the requester’s e-mail from Slack; going on without it');
+      return undefined;
+    }));
   const account = request.account ?? accountFor(ctx.policy, request.requesterId, email);
   return {
     requestId: request._id,
@@ -39,39 +44,12 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
     const grantedAt = ctx.now();
     const expiresAt = new Date(grantedAt.getTime() + duration);
     const subject = await subjectOf(ctx, request, expiresAt);
+    // Only the provider call is an "attempt": a database error after it propagates (the lease
+    // lapses and the scheduler finishes the grant), rather than being counted as a failed grant.
+    let result: GrantResult;
     try {
       const provider = ctx.providers.forResource(request.resourceId);
-      const result = await provider.grant(subject, { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) });
-      const active = await ctx.store.transition(request._id, 'granting', 'active', {
-        actor: 'system',
-        action: 'granted',
-        set: {
-          grantedAt,
-          expiresAt,
-          warnAt: new Date(Math.max(grantedAt.getTime(), expiresAt.getTime() - ctx.settings.expiryWarningMs)),
-          attempts: 0,
-          ...(subject.user.account ? { account: subject.user.account } : {}),
-          ...(subject.user.email ? { email: subject.user.email } : {}),
-          ...(result.details ? { providerDetails: result.details } : {}),
-        },
-        unset: ['leaseUntil', 'lastError', 'nextAttemptAt'],
-        details: { expiresAt: expiresAt.toISOString(), attempt, ...(result.details ?? {}) },
-      });
-      if (!active) {
-        // Someone else finished this grant (a lease takeover); our idempotent call changed nothing new.
-        log.warn('grant finished by another worker');
-        return (await ctx.store.get(request._id)) ?? request;
-      }
-      log.info({ expiresAt, attempt }, 'access granted');
-      ctx.schedule?.scheduleChanged(active.warnAt ?? expiresAt);
-      if (result.secretForRequester) {
-        await ctx.notifier
-          .sendSecret(active.requesterId, result.secretForRequester.title, result.secretForRequester.fields)
-          .catch((err) => log.error({ err: errorText(err) }, 'could not deliver credentials by DM'));
-      }
-      await ctx.notifier.notifyRequester(active, 'approved');
-      await ctx.notifier.requestChanged(active);
-      return active;
+      result = await provider.grant(subject, { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) });
     } catch (err) {
       lastError = errorText(err);
       const retryable = !(err instanceof ProviderError) || err.retryable;
@@ -86,7 +64,38 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       request = renewed;
       if (!retryable) break;
       if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(ctx.settings, attempt));
+      continue;
     }
+    const active = await ctx.store.transition(request._id, 'granting', 'active', {
+      actor: 'system',
+      action: 'granted',
+      set: {
+        grantedAt,
+        expiresAt,
+        warnAt: new Date(Math.max(grantedAt.getTime(), expiresAt.getTime() - ctx.settings.expiryWarningMs)),
+        attempts: 0,
+        ...(subject.user.account ? { account: subject.user.account } : {}),
+        ...(subject.user.email ? { email: subject.user.email } : {}),
+        ...(result.details ? { providerDetails: result.details } : {}),
+      },
+      unset: ['leaseUntil', 'lastError', 'nextAttemptAt'],
+      details: { expiresAt: expiresAt.toISOString(), attempt, ...(result.details ?? {}) },
+    });
+    if (!active) {
+      // Someone else finished this grant (a lease takeover); our idempotent call changed nothing new.
+      log.warn('grant finished by another worker');
+      return (await ctx.store.get(request._id)) ?? request;
+    }
+    log.info({ expiresAt, attempt }, 'access granted');
+    ctx.schedule?.scheduleChanged(active.warnAt ?? expiresAt);
+    if (result.secretForRequester) {
+      await ctx.notifier
+        .sendSecret(active.requesterId, result.secretForRequester.title, result.secretForRequester.fields)
+        .catch((err) => log.error({ err: errorText(err) }, 'could not deliver credentials by DM'));
+    }
+    await ctx.notifier.notifyRequester(active, 'approved');
+    await ctx.notifier.requestChanged(active);
+    return active;
   }
   return failGrant(ctx, request, lastError);
 }

@@ -91,7 +91,9 @@ export class Outbox {
     for (const candidate of candidates) {
       const token = randomBytes(6).toString('hex');
       const won = await this.items.updateOne(
-        { _id: candidate._id, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
+        // The same incarnation we read: a retry (new dueAt) or a new enqueue (new seq) since then
+        // would otherwise be claimed with the stale copy, not yet due, its attempts miscounted.
+        { _id: candidate._id, dueAt: candidate.dueAt, seq: candidate.seq, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
         { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token } },
       );
       // The conditional update proves ownership; the lease fields are applied to the copy we hold.

@@ -86,7 +86,7 @@ export class RequestStore {
     await this.requests.createIndex({ remindAt: 1 }, { name: 'by_reminder' });
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
-    if (process.env.NO_LAST_EVENT !== '1') await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
+    await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
     await this.audit.ensureIndexes();
   }
 
@@ -191,7 +191,7 @@ export class RequestStore {
   ): Promise<{ doc: AccessRequest; changeId: string; event?: PendingEvent } | null> {
     const changeId = randomBytes(6).toString('hex');
     const lastEvent: PendingEvent | undefined = event ? { ...event, changeId, at: this.now() } : undefined;
-    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId, ...(lastEvent && process.env.NO_LAST_EVENT !== '1' ? { lastEvent } : {}) } } as UpdateFilter<AccessRequest>;
+    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId, ...(lastEvent ? { lastEvent } : {}) } } as UpdateFilter<AccessRequest>;
     const result = await this.requests.updateOne(filter, stamped);
     if (result.modifiedCount === 0) return null;
     const doc = await this.requests.findOne({ _id: filter._id as string });

@@ -145,7 +145,7 @@ describe('real bot processes', () => {
     expect(new Set(revokes.map((c) => (c.body as { requestId: string }).requestId)).size).toBe(200);
     // 200 revocations at once on jongodb, whose updates slow down with collection size (see README,
     // Performance): the bound here is about exactly-once, not speed; lateness is benchmarked in bench/.
-    const lateness = revokes.map((c) => c.at - expiresAt.getTime()); console.log('LATENESS', Math.max(...lateness), process.env.NO_LAST_EVENT);
+    const lateness = revokes.map((c) => c.at - expiresAt.getTime());
     expect(Math.min(...lateness)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...lateness)).toBeLessThan(15_000);
     for (const p of procs) p.child.kill('SIGTERM');

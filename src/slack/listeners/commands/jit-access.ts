@@ -16,7 +16,8 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
   const { ctx } = deps;
   app.command('/jit-access', async ({ ack, command, respond, client }) => {
     const user = command.user_id;
-    const parsed = parseCommand(command.text);
+    // Socket Mode payloads are not pre-checked like HTTP ones: never assume the text is a string.
+    const parsed = parseCommand(typeof command.text === 'string' ? command.text : '');
     // Answers that need nothing but the policy go back in the ack itself.
     if (parsed.kind === 'help') return ack({ response_type: 'ephemeral', text: HELP_TEXT });
     if (parsed.kind === 'error') return ack({ response_type: 'ephemeral', text: parsed.message });
@@ -57,7 +58,7 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
           return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
       }
     } catch (err) {
-      if (!(err instanceof UserError)) log.warn({ text: command.text.slice(0, 200) }, 'command failed');
+      if (!(err instanceof UserError)) log.warn({ text: String(command.text ?? '').slice(0, 200) }, 'command failed');
       await reply(explain(err, log, { user, command: parsed.kind }));
     }
   });

@@ -51,7 +51,7 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     const reason = field(view.state.values as StateValues, FIELD.denyReason).trim();
     if (!reason) return ack({ response_action: 'errors', errors: { [FIELD.denyReason]: 'Say why; the requester will see it.' } });
     await ack();
-    const log = deps.logger.child({ user, view: DENY_MODAL, requestId: view.private_metadata.slice(0, 20) });
+    const log = deps.logger.child({ user, view: DENY_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
     try {
       await denyRequest(ctx, view.private_metadata, user, reason);
     } catch (err) {
@@ -73,7 +73,7 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     if (!reason) errors[FIELD.reason] = 'Say why you need more time.';
     if (Object.keys(errors).length) return ack({ response_action: 'errors', errors });
     await ack();
-    const log = deps.logger.child({ user, view: EXTEND_MODAL, requestId: view.private_metadata.slice(0, 20) });
+    const log = deps.logger.child({ user, view: EXTEND_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
     let text: string;
     try {
       text = extensionFiledText(await requestExtension(ctx, view.private_metadata, user, duration, reason));
