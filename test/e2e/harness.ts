@@ -54,6 +54,8 @@ export interface StartOptions {
   policy?: string;
   env?: Record<string, string>;
   bot?: BotOptions;
+  /** A MongoDB the test owns (to stop and restart it); default: the run's shared one. */
+  mongoUri?: string;
 }
 
 export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
@@ -83,7 +85,7 @@ export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
     },
   });
   const logger = createLogger('debug', sink, secretsOf(loaded.config, policy));
-  const uri = process.env.JIT_TEST_MONGODB_URI ?? process.env.MONGODB_URI!;
+  const uri = opts.mongoUri ?? process.env.JIT_TEST_MONGODB_URI ?? process.env.MONGODB_URI!;
   const bot = await startBot(loaded.config, policy, uri, logger, {
     dbName: `jit_e2e_${randomBytes(5).toString('hex')}`,
     ...opts.bot,
