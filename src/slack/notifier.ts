@@ -29,6 +29,8 @@ const PERMANENT_ERRORS = new Set([
   'cant_update_message',
 ]);
 
+const HOME_DEBOUNCE_MS = 1000;
+
 export interface SlackFailure {
   code: string;
   retryAfterMs?: number;
@@ -104,7 +106,8 @@ export class OutboxNotifier implements Notifier {
   async requestChanged(request: AccessRequest): Promise<void> {
     await Promise.all([
       this.outbox.enqueueSync(request._id, request.approvalChannel),
-      ...(this.peopleConcerned?.(request) ?? []).map((userId) => this.outbox.enqueueHome(userId)),
+      // Home tabs follow changes within a second; a burst of changes costs one render per person.
+      ...(this.peopleConcerned?.(request) ?? []).map((userId) => this.outbox.enqueueHome(userId, HOME_DEBOUNCE_MS)),
     ]);
     this.kick();
   }

@@ -58,12 +58,18 @@ export class Outbox {
     );
   }
 
-  /** A person's App Home must be republished; repeated calls collapse into one. */
-  async enqueueHome(userId: string): Promise<void> {
+  /**
+   * A person's App Home must be republished; repeated calls collapse into one. With `debounceMs`
+   * the first call sets the time and later ones join it (no starvation under constant change).
+   */
+  async enqueueHome(userId: string, debounceMs = 0): Promise<void> {
     const now = this.now();
+    const at = new Date(now.getTime() + debounceMs);
     await this.items.updateOne(
       { _id: `home:${userId}` },
-      { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
+      debounceMs > 0
+        ? { $set: { due: true }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now, dueAt: at } }
+        : { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
       { upsert: true },
     );
   }
