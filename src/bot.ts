@@ -4,6 +4,7 @@ import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import { slackLogger } from './logger';
+import { WorkLimiter } from './slack/listeners/work-limiter';
 import type { Policy } from './policy/policy';
 import { findResource } from './policy/policy';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
@@ -26,6 +27,8 @@ export interface BotOptions {
   dbName?: string;
   /** MongoDB client timeouts (tests shorten them); see DEFAULT_MONGO_TIMEOUTS. */
   mongo?: Partial<MongoTimeouts>;
+  /** Requests and clicks being worked on after their ack, at most (default 64); past it people are told to retry. */
+  maxInFlight?: number;
 }
 
 export interface MongoTimeouts {
@@ -187,7 +190,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   ctx.schedule = scheduler;
   notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
   notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
-  const slack = createSlackApp(config, { ctx, logger, refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
+  const slack = createSlackApp(config, { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
 
   const port = await slack.start();
   notifier.start();

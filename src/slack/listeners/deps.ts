@@ -2,11 +2,14 @@ import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { UserError } from '../../domain/errors';
 import type { OperationContext } from '../../operations/context';
+import type { WorkLimiter } from './work-limiter';
 
 /** What every listener gets: the operations' context and a way to answer people. */
 export interface ListenerDeps {
   ctx: OperationContext;
   logger: Logger;
+  /** Bounds the work started after acks; absent means unbounded. */
+  limiter?: WorkLimiter;
 }
 
 export const TRY_AGAIN =
@@ -62,4 +65,13 @@ export function explain(err: unknown, logger: Logger, context: Record<string, un
 export async function tellUser(client: WebClient, userId: string, text: string): Promise<void> {
   const opened = await client.conversations.open({ users: userId });
   await client.chat.postMessage({ channel: opened.channel!.id!, text, unfurl_links: false });
+}
+
+/** Runs after-ack work within the limiter; false when the bot is saturated and nothing ran. */
+export async function runBounded(deps: ListenerDeps, work: () => Promise<void>): Promise<boolean> {
+  if (!deps.limiter) {
+    await work();
+    return true;
+  }
+  return deps.limiter.run(work);
 }

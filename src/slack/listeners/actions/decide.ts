@@ -4,7 +4,8 @@ import { checkMayDeny } from '../../../operations/deny-request';
 import { formatDuration } from '../../../domain/duration';
 import { APPROVE_ACTION, DENY_ACTION } from '../../ui/approval-message';
 import { buildDenyModal } from '../../ui/modals';
-import { explain, ListenerDeps } from '../deps';
+import { explain, ListenerDeps, runBounded } from '../deps';
+import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
 
 /** Approve and Deny buttons, in the channel and on the App Home. Policy is checked on every click. */
@@ -15,11 +16,14 @@ export function registerDecisionActions(app: App, deps: ListenerDeps): void {
     await ack();
     const user = body.user.id;
     const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: 'approve' });
-    try {
-      await approveRequest(ctx, action.value, user);
-    } catch (err) {
-      await answerClick(body, respond, client, explain(err, log, {}), log);
-    }
+    const ran = await runBounded(deps, async () => {
+      try {
+        await approveRequest(ctx, action.value, user);
+      } catch (err) {
+        await answerClick(body, respond, client, explain(err, log, {}), log);
+      }
+    });
+    if (!ran) await answerClick(body, respond, client, BUSY, log);
   });
 
   app.action<BlockButtonAction>(DENY_ACTION, async ({ ack, body, action, respond, client }) => {

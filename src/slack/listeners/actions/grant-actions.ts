@@ -9,7 +9,8 @@ import { UserError } from '../../../domain/errors';
 import { ACK_BREAK_GLASS_ACTION, APPROVE_EXTENSION_ACTION, DENY_EXTENSION_ACTION } from '../../ui/approval-message';
 import { CANCEL_ACTION, EXTEND_ACTION, NEW_REQUEST_ACTION, REVOKE_ACTION } from '../../ui/home';
 import { buildExtendModal, buildRequestModal } from '../../ui/modals';
-import { explain, ListenerDeps } from '../deps';
+import { explain, ListenerDeps, runBounded } from '../deps';
+import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
 import type { OperationContext } from '../../../operations/context';
 
@@ -41,12 +42,15 @@ export function registerGrantActions(app: App, deps: ListenerDeps): void {
       await ack();
       const user = body.user.id;
       const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: actionId });
-      try {
-        const text = await handler(deps.ctx, action.value, user, { triggerId: body.trigger_id, client });
-        if (text) await answerClick(body, respond, client, text, log);
-      } catch (err) {
-        await answerClick(body, respond, client, explain(err, log, {}), log);
-      }
+      const ran = await runBounded(deps, async () => {
+        try {
+          const text = await handler(deps.ctx, action.value, user, { triggerId: body.trigger_id, client });
+          if (text) await answerClick(body, respond, client, text, log);
+        } catch (err) {
+          await answerClick(body, respond, client, explain(err, log, {}), log);
+        }
+      });
+      if (!ran) await answerClick(body, respond, client, BUSY, log);
     });
   }
   app.action<BlockButtonAction>(NEW_REQUEST_ACTION, async ({ ack, body, client }) => {

@@ -7,7 +7,8 @@ import { mayRequest } from '../../../policy/policy';
 import { buildRequestModal } from '../../ui/modals';
 import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
 import { requestExtension } from '../../../operations/extend-grant';
-import { explain, ListenerDeps } from '../deps';
+import { explain, ListenerDeps, runBounded } from '../deps';
+import { BUSY } from '../work-limiter';
 import { parseCommand } from './parse-command';
 import { auditTimeline } from '../../../operations/audit-timeline';
 import { auditTimelineText } from '../../ui/audit-timeline';
@@ -28,38 +29,41 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
     await ack();
     const log = deps.logger.child({ user, command: parsed.kind });
     const reply = (text: string) => respond({ response_type: 'ephemeral', text }).catch((err) => log.error({ err: (err as Error).message }, 'could not answer the command'));
-    try {
-      switch (parsed.kind) {
-        case 'modal':
-          await client.views.open({ trigger_id: command.trigger_id, view: buildRequestModal(ctx.policy.resources) });
-          return;
-        case 'list':
-          return void (await reply(listText(await ctx.store.openRequestsOf(user))));
-        case 'resources': {
-          const mine = [];
-          for (const r of ctx.policy.resources) if (await mayRequest(r, user, ctx.directory)) mine.push(r);
-          return void (await reply(resourcesText(mine)));
+    const ran = await runBounded(deps, async () => {
+      try {
+        switch (parsed.kind) {
+          case 'modal':
+            await client.views.open({ trigger_id: command.trigger_id, view: buildRequestModal(ctx.policy.resources) });
+            return;
+          case 'list':
+            return void (await reply(listText(await ctx.store.openRequestsOf(user))));
+          case 'resources': {
+            const mine = [];
+            for (const r of ctx.policy.resources) if (await mayRequest(r, user, ctx.directory)) mine.push(r);
+            return void (await reply(resourcesText(mine)));
+          }
+          case 'request': {
+            const request = await requestAccess(ctx, user, parsed);
+            return void (await reply(filedText(request)));
+          }
+          case 'revoke': {
+            const request = await revokeRequest(ctx, parsed.requestId, user);
+            return void (await reply(request.state === 'revoking' ? `Revoking \`${request._id}\` is failing; the bot keeps retrying and will tell you when it is done.` : `Access \`${request._id}\` to *${request.resourceId}* is revoked.`));
+          }
+          case 'cancel': {
+            const request = await cancelRequest(ctx, parsed.requestId, user);
+            return void (await reply(`Request \`${request._id}\` is cancelled.`));
+          }
+          case 'extend':
+            return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
+          case 'audit':
+            return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
         }
-        case 'request': {
-          const request = await requestAccess(ctx, user, parsed);
-          return void (await reply(filedText(request)));
-        }
-        case 'revoke': {
-          const request = await revokeRequest(ctx, parsed.requestId, user);
-          return void (await reply(request.state === 'revoking' ? `Revoking \`${request._id}\` is failing; the bot keeps retrying and will tell you when it is done.` : `Access \`${request._id}\` to *${request.resourceId}* is revoked.`));
-        }
-        case 'cancel': {
-          const request = await cancelRequest(ctx, parsed.requestId, user);
-          return void (await reply(`Request \`${request._id}\` is cancelled.`));
-        }
-        case 'extend':
-          return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
-        case 'audit':
-          return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
+      } catch (err) {
+        if (!(err instanceof UserError)) log.warn({ text: String(command.text ?? '').slice(0, 200) }, 'command failed');
+        await reply(explain(err, log, { user, command: parsed.kind }));
       }
-    } catch (err) {
-      if (!(err instanceof UserError)) log.warn({ text: String(command.text ?? '').slice(0, 200) }, 'command failed');
-      await reply(explain(err, log, { user, command: parsed.kind }));
-    }
+    });
+    if (!ran) await reply(BUSY);
   });
 }
