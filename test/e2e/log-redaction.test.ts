@@ -4,11 +4,11 @@
  * (webhook 500 on grant and on revoke, an unreachable postgres, Slack errors), and then every
  * captured JSON line is searched for every secret value the process knows.
  */
-import net from 'node:net';
 import { Writable } from 'node:stream';
 import { createLogger, secretsOf } from '../../src/logger';
 import { parsePolicy } from '../../src/policy/load';
 import { startTestBot, TestBot, BOT_TOKEN, SIGNING_SECRET, HOOK_SECRET, waitUntil } from './harness';
+import { freePort as closedPort } from '../support/ports';
 
 // Secret values that reach the bot through the policy (${VAR} from the environment) or its URLs.
 const HOOK_PATH_TOKEN = 'HookPathTok3n-9f8e7d6c5b4a3921';
@@ -29,18 +29,6 @@ const SECRETS: Record<string, string> = {
   'postgres password': PG_PASSWORD,
   'postgres URL': PG_URL,
 };
-
-/** A port nothing listens on (fetch refuses "bad ports" such as 1 before connecting). */
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const POLICY = (deadPort: number) => `
 approvalChannel: C0APPROVALS

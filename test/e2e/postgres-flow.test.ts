@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Client, escapeIdentifier as ident } from 'pg';
 import { PolicyError, parsePolicy } from '../../src/policy/load';
-import { PG_SUPERUSER_URL, describeWithPostgres } from '../providers/pg-available';
+import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from '../providers/pg-available';
 import { startTestBot, TestBot, waitUntil } from './harness';
+import { freePort as closedPort } from '../support/ports';
 
 /*
  * The PostgreSQL provider through the real app: a request in Slack, an approval click, then
@@ -65,26 +65,6 @@ resources:
     approvers: { users: [U0BOB] }
     provider: { type: postgres, url: "\${PG_DOWN_URL}", role: "${TARGET}", timeoutMs: 1000 }
 `;
-}
-
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-async function superuser<T>(database: string, work: (c: Client) => Promise<T>): Promise<T> {
-  const url = new URL(PG_SUPERUSER_URL);
-  url.pathname = `/${database}`;
-  const c = new Client({ connectionString: url.toString() });
-  await c.connect();
-  try {
-    return await work(c);
-  } finally {
-    await c.end();
-  }
 }
 
 /** A session to the test database; errors after it is terminated are expected, not fatal. */

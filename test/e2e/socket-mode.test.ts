@@ -15,21 +15,11 @@ import { createSlackApp } from '../../src/slack/app';
 import type { Config } from '../../src/config';
 import { FakeSlack, WebhookReceiver, TEAM_ID, SlackCall } from './support';
 import { BOT_TOKEN, HOOK_SECRET, defaultPolicy, waitUntil } from './harness';
+import { freePort } from '../support/ports';
 
 const APP_TOKEN = 'xapp-1-A0APP-1234567890-socketmodesecret0123456789';
 /** The (legacy) verification token Slack puts in every payload: a credential too. */
 const VERIFICATION_TOKEN = 'verif-tok-0a1b2c3d4e5f6a7b';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 let fake: FakeSlack;
 let hook: WebhookReceiver;

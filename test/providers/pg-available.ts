@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { Client } from 'pg';
 
 /**
  * The shared test PostgreSQL: 127.0.0.1:5432, user postgres, trust auth. Reachability is decided
@@ -32,3 +33,16 @@ if (unavailableReason !== undefined) {
 export const pgAvailable = unavailableReason === undefined;
 /** `describe` when the test PostgreSQL answers, `describe.skip` otherwise (outside CI). */
 export const describeWithPostgres = pgAvailable ? describe : describe.skip;
+
+/** Runs `work` on a superuser connection to `database` of the shared test PostgreSQL, then closes it. */
+export async function superuser<T>(database: string, work: (c: Client) => Promise<T>): Promise<T> {
+  const url = new URL(PG_SUPERUSER_URL);
+  url.pathname = `/${database}`;
+  const c = new Client({ connectionString: url.toString() });
+  await c.connect();
+  try {
+    return await work(c);
+  } finally {
+    await c.end();
+  }
+}

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../support/ports';
 
 /*
  * A throwaway PostgreSQL cluster whose TCP connections require SCRAM passwords. The shared test
@@ -44,15 +44,6 @@ export function privateClusterUnavailableReason(): string | undefined {
     return 'running as root without a postgres user and runuser';
   }
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  return address.port;
 }
 
 export async function startPrivateCluster(): Promise<PrivateCluster> {

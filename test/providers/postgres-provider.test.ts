@@ -6,7 +6,7 @@ import type { PostgresProviderConfig } from '../../src/providers/postgres/config
 import { PostgresProvider, ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
 import type { GrantResult, GrantSubject } from '../../src/providers/provider';
 import { ProviderError } from '../../src/providers/provider';
-import { PG_SUPERUSER_URL, describeWithPostgres } from './pg-available';
+import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from './pg-available';
 
 /*
  * Runs against the shared server at 127.0.0.1:5432, which trusts every local connection: logins
@@ -58,18 +58,6 @@ async function connectAs(user: string, password = 'irrelevant-under-trust'): Pro
   await client.connect();
   clients.push(client);
   return client;
-}
-
-async function superuser<T>(database: string, work: (c: Client) => Promise<T>): Promise<T> {
-  const url = new URL(PG_SUPERUSER_URL);
-  url.pathname = `/${database}`;
-  const c = new Client({ connectionString: url.toString() });
-  await c.connect();
-  try {
-    return await work(c);
-  } finally {
-    await c.end();
-  }
 }
 
 async function canRead(user: string): Promise<boolean> {

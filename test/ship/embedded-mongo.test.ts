@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readdirSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { freePort as closedPort } from '../support/ports';
 
 /**
  * `npm start` without MONGODB_URI (PRODUCT.md §1): it runs on an embedded MongoDB, or, where
@@ -25,17 +25,6 @@ resources:
     approvers: { users: [U0BOB] }
     provider: { type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef0123" }
 `;
-
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function filesUnder(d: string): string[] {
   try {
