@@ -7,7 +7,7 @@ import type { RequestStore } from '../store/request-store';
 /** What the requester is told by DM. */
 export type RequesterNotice = 'approved' | 'denied' | 'failed' | 'expiring' | 'ended' | 'timed_out' | 'filed' | 'extended' | 'extension_denied';
 /** What the approval channel is told in the approval message's thread. */
-export type ChannelNotice = 'ended' | 'grant_failed' | 'revoke_failing' | 'timed_out' | 'reminder' | 'extension_requested' | 'break_glass';
+export type ChannelNotice = 'ended' | 'grant_failed' | 'revoke_failing' | 'reminder' | 'extension_requested';
 
 /** How people are told. Implemented over the Slack Web API through a durable outbox. */
 export interface Notifier {

@@ -168,7 +168,4 @@ export class Outbox {
     return next?.dueAt;
   }
 
-  countPending(): Promise<number> {
-    return this.items.countDocuments({ due: true });
-  }
 }

@@ -290,7 +290,4 @@ export class RequestStore {
       .toArray();
   }
 
-  pendingRequests(limit = 200): Promise<AccessRequest[]> {
-    return this.requests.find({ state: 'pending' }).sort({ createdAt: 1 }).limit(limit).toArray();
-  }
 }

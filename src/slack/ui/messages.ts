@@ -97,12 +97,8 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
       return `:x: Granting *${r.resourceId}* to ${mention(r.requesterId)} failed: ${escapeText(details.error ?? '')}. Cleanup: ${escapeText(details.cleanup ?? 'n/a')}.`;
     case 'revoke_failing':
       return `:rotating_light: <!here> *Revocation of \`${r._id}\` (${r.resourceId}, ${mention(r.requesterId)}) is failing* after ${escapeText(details.attempts ?? '?')} attempts: ${escapeText(details.error ?? '')}. Access may still be live; the bot keeps retrying. Check the target system.`;
-    case 'timed_out':
-      return `:alarm_clock: Request \`${r._id}\` timed out.`;
     case 'extension_requested':
       return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${formatDuration(Number(details.durationMs))}: ${userText(details.reason ?? '')}. Approve or deny it on the message above.`;
-    case 'break_glass':
-      return `:rotating_light: Break-glass access \`${r._id}\` needs an approver to acknowledge it.`;
     case 'reminder': {
       const users = (details.users ?? '').split(',').filter(Boolean).map(mention);
       const groups = (details.usergroups ?? '').split(',').filter(Boolean).map((g) => `<!subteam^${g}>`);
