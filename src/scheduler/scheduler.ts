@@ -22,11 +22,41 @@ const STUCK_PASS_MS = 120_000;
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { cron: '*/15 * * * * *', concurrency: 16, batchSize: 200, maxSleepMs: 60_000 };
 
+/** The kinds of scheduled work, each with its own deadline field. */
+type Kind = 'expiry' | 'revoking' | 'granting' | 'timeout' | 'warning' | 'reminder';
+const KINDS: Kind[] = ['expiry', 'revoking', 'granting', 'timeout', 'warning', 'reminder'];
+
+interface KindOfWork {
+  /** The items due now, soonest first. */
+  due(store: OperationContext['store'], now: Date, limit: number): Promise<AccessRequest[]>;
+  run(ctx: OperationContext, request: AccessRequest): Promise<unknown>;
+  /** Where this kind's next deadline is read from. */
+  next: { filter: object; field: keyof AccessRequest };
+  /** Kinds whose next deadline this work may bring forward (besides itself), so they are read again after it. */
+  alsoMoves?: Kind[];
+}
+
+const WORK: Record<Kind, KindOfWork> = {
+  // An expiry claim takes a lease: the revoking work's next deadline may now be that lease.
+  expiry: { due: (s, now, n) => s.dueExpiries(now, n), run: expireGrant, next: { filter: { state: 'active' }, field: 'expiresAt' }, alsoMoves: ['revoking'] },
+  revoking: { due: (s, now, n) => s.stuck('revoking', now, n), run: retryRevocation, next: { filter: { state: 'revoking', leaseUntil: { $exists: true } }, field: 'leaseUntil' } },
+  granting: { due: (s, now, n) => s.stuck('granting', now, n), run: resumeGrant, next: { filter: { state: 'granting', leaseUntil: { $exists: true } }, field: 'leaseUntil' }, alsoMoves: ['expiry', 'warning'] },
+  timeout: { due: (s, now, n) => s.pendingPastTimeout(now, n), run: timeOutRequest, next: { filter: { state: 'pending' }, field: 'pendingUntil' } },
+  warning: { due: (s, now, n) => s.dueWarnings(now, n), run: warnExpiring, next: { filter: { state: 'active', warnAt: { $exists: true } }, field: 'warnAt' } },
+  reminder: { due: (s, now, n) => s.dueReminders(now, n), run: remindApprovers, next: { filter: { remindAt: { $exists: true } }, field: 'remindAt' } },
+};
+
 /**
  * Ends access on time. An in-process timer sleeps until the soonest deadline
  * (expiry, retry, timeout, warning); a node-cron loop reconciles as a safety net and
  * after restarts. Both run the same pass, and every piece of work is claimed with a
  * conditional update first, so replicas sharing one MongoDB never do it twice.
+ *
+ * The scheduler remembers each kind of work's next deadline. A pass woken by the timer
+ * queries only the kinds that are due, and afterwards re-reads only the deadlines that
+ * work can have moved; the cron pass, start-up and any new deadline announced through
+ * `scheduleChanged` query everything. Under a stream of expiries that is three queries
+ * per pass instead of eleven.
  */
 export class Scheduler implements ScheduleListener {
   private task?: ScheduledTask;
@@ -36,6 +66,12 @@ export class Scheduler implements ScheduleListener {
   private again = false;
   private armedFor?: number;
   private passStartedAt = 0;
+  /** Each kind's soonest deadline as last read (absent: none). */
+  private readonly nextAt = new Map<Kind, number>();
+  /** A deadline may exist that `nextAt` does not know of: the next pass and arm read everything. */
+  private dirty = true;
+  /** A full pass was asked for while another pass ran. */
+  private wantFull = false;
 
   constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
 
@@ -57,18 +93,24 @@ export class Scheduler implements ScheduleListener {
 
   /**
    * A new deadline exists (a grant, a retry time): wake for it if it is sooner than the timer.
-   * No database read: the caller knows the time, and the pass after it re-arms from MongoDB.
+   * No database read: the caller knows the time, and the pass after it re-reads every deadline.
    */
   scheduleChanged(at: Date): void {
     if (!this.running) return;
+    this.dirty = true;
     const when = at.getTime();
     if (this.timer && this.armedFor !== undefined && this.armedFor <= when) return;
     this.setTimer(when);
   }
 
-  /** One pass over everything due; runs alone, and again at once if something changed meanwhile. */
-  async reconcile(): Promise<void> {
+  /**
+   * One pass over everything due; runs alone, and again at once if something changed meanwhile.
+   * `full` (the default: cron, start-up, callers) queries every kind of work; the timer passes
+   * `false` to query only the kinds whose remembered deadline has come.
+   */
+  async reconcile(full = true): Promise<void> {
     if (!this.running) return;
+    if (full) this.wantFull = true;
     if (this.pass && Date.now() - this.passStartedAt > STUCK_PASS_MS) {
       // A pass stuck on a dependency that never answers must not stop expiry for good:
       // start another (claims keep the two from doing anything twice).
@@ -80,11 +122,14 @@ export class Scheduler implements ScheduleListener {
       return this.pass;
     }
     this.passStartedAt = Date.now();
+    const ran = new Set<Kind>();
     this.pass = (async () => {
       do {
         this.again = false;
+        const kinds = this.kindsDue();
+        for (const kind of kinds) ran.add(kind);
         try {
-          await this.runDue();
+          await this.runDue(kinds);
         } catch (err) {
           this.ctx.logger.error({ err: (err as Error).message }, 'reconcile pass failed; the next one retries');
         }
@@ -93,30 +138,32 @@ export class Scheduler implements ScheduleListener {
     const mine = this.pass;
     await mine;
     if (this.pass === mine) this.pass = undefined;
-    await this.arm();
+    await this.arm(ran);
   }
 
-  private async runDue(): Promise<void> {
+  /** The kinds this pass must query: all of them, unless the remembered deadlines say which. */
+  private kindsDue(): Kind[] {
+    if (this.wantFull || this.dirty) {
+      this.wantFull = false;
+      return KINDS;
+    }
+    const now = this.ctx.now().getTime();
+    const due = KINDS.filter((kind) => (this.nextAt.get(kind) ?? Infinity) <= now);
+    // Woken with nothing known to be due (the maximum sleep, a deadline that went away): look at everything.
+    return due.length ? due : KINDS;
+  }
+
+  private async runDue(kinds: Kind[]): Promise<void> {
     const { store } = this.ctx;
     const n = this.opts.batchSize;
-    for (;;) {
+    let todo = kinds;
+    while (todo.length) {
       const now = this.ctx.now();
-      const [due, revoking, granting, timedOut, warnings, reminders] = await Promise.all([
-        store.dueExpiries(now, n),
-        store.stuck('revoking', now, n),
-        store.stuck('granting', now, n),
-        store.pendingPastTimeout(now, n),
-        store.dueWarnings(now, n),
-        store.dueReminders(now, n),
-      ]);
-      await this.each(due, (r) => expireGrant(this.ctx, r));
-      await this.each(revoking, (r) => retryRevocation(this.ctx, r));
-      await this.each(granting, (r) => resumeGrant(this.ctx, r));
-      await this.each(timedOut, (r) => timeOutRequest(this.ctx, r));
-      await this.each(warnings, (r) => warnExpiring(this.ctx, r));
-      await this.each(reminders, (r) => remindApprovers(this.ctx, r));
-      const full = [due, revoking, granting, timedOut, warnings, reminders].some((batch) => batch.length === n);
-      if (!full || !this.running) return;
+      const batches = await Promise.all(todo.map((kind) => WORK[kind].due(store, now, n)));
+      for (const [i, kind] of todo.entries()) await this.each(batches[i], (r) => WORK[kind].run(this.ctx, r));
+      if (!this.running) return;
+      // A full batch means more may be due: that kind goes again.
+      todo = todo.filter((_, i) => batches[i].length === n);
     }
   }
 
@@ -137,12 +184,24 @@ export class Scheduler implements ScheduleListener {
     await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, items.length) }, worker));
   }
 
-  private async arm(): Promise<void> {
+  /** Re-reads the deadlines the pass's work can have moved (all of them when unsure), then sets the timer. */
+  private async arm(ran: Set<Kind>): Promise<void> {
     if (!this.running) return;
     let soonest = Date.now() + this.opts.maxSleepMs;
     try {
-      soonest = Math.min(soonest, ...(await this.nextDeadlines()).map((d) => d.getTime()));
+      const stale = new Set<Kind>();
+      if (this.dirty || ran.size === KINDS.length) {
+        this.dirty = false;
+        for (const kind of KINDS) stale.add(kind);
+      } else {
+        for (const kind of ran) for (const moved of [kind, ...(WORK[kind].alsoMoves ?? [])]) stale.add(moved);
+      }
+      await this.readDeadlines([...stale]);
+      // The timer runs on the wall clock, deadlines on the context's clock (the same in production).
+      const offset = Date.now() - this.ctx.now().getTime();
+      for (const at of this.nextAt.values()) soonest = Math.min(soonest, at + offset);
     } catch (err) {
+      this.dirty = true;
       this.ctx.logger.warn({ err: (err as Error).message }, 'could not read the next deadline; polling');
       soonest = Math.min(soonest, Date.now() + 1000);
     }
@@ -158,24 +217,25 @@ export class Scheduler implements ScheduleListener {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.armedFor = undefined;
-      void this.reconcile();
+      void this.reconcile(false);
     }, delay);
     this.timer.unref?.();
   }
 
-  private async nextDeadlines(): Promise<Date[]> {
+  /** Each kind's soonest deadline, one small query per kind. */
+  private async readDeadlines(kinds: Kind[]): Promise<void> {
     const { requests } = this.ctx.store;
-    const first = async (filter: object, field: string) => {
-      const [doc] = await requests.find(filter).sort({ [field]: 1 }).limit(1).project({ [field]: 1 }).toArray();
-      return doc?.[field] as Date | undefined;
-    };
-    const found = await Promise.all([
-      first({ state: 'active' }, 'expiresAt'),
-      first({ state: 'active', warnAt: { $exists: true } }, 'warnAt'),
-      first({ state: { $in: ['revoking', 'granting'] } }, 'leaseUntil'),
-      first({ state: 'pending' }, 'pendingUntil'),
-      first({ remindAt: { $exists: true } }, 'remindAt'),
-    ]);
-    return found.filter((d): d is Date => d instanceof Date);
+    const found = await Promise.all(
+      kinds.map(async (kind) => {
+        const { filter, field } = WORK[kind].next;
+        const [doc] = await requests.find(filter).sort({ [field]: 1 }).limit(1).project<Partial<AccessRequest>>({ [field]: 1 }).toArray();
+        return doc?.[field];
+      }),
+    );
+    for (const [i, kind] of kinds.entries()) {
+      const at = found[i];
+      if (at instanceof Date) this.nextAt.set(kind, at.getTime());
+      else this.nextAt.delete(kind);
+    }
   }
 }

@@ -139,6 +139,35 @@ describe('expiry engine', () => {
     expect(t.hook.calls('revoke').filter((c) => seeded.some((r) => forRequest(r._id)(c)))).toHaveLength(50);
   });
 
+  it('a stream of expiries costs about three scheduler queries per grant, each revoked within 1 s', async () => {
+    // 20 grants ending 150 ms apart: the timer wakes for each. A timer pass queries only the kinds
+    // of work that are due and re-reads only the deadlines that work moves (not all eleven queries).
+    const first = Date.now() + 1500;
+    const grants: AccessRequest[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = pendingRequest({ requesterId: `U0STREAM${i}`, state: 'active', grantedAt: new Date(), expiresAt: new Date(first + i * 150) });
+      grants.push(await t.bot.ctx.store.create(r, 'system'));
+    }
+    t.bot.scheduler.scheduleChanged(new Date(first));
+    // Before the stream starts: the pass for the announcement above reads every deadline once.
+    await new Promise((r) => setTimeout(r, 700));
+    const DEADLINE_FIELDS = /"(expiresAt|leaseUntil|pendingUntil|warnAt|remindAt)"/;
+    const find = jest.spyOn(requests(), 'find');
+    try {
+      await waitUntil(async () => (await requests().countDocuments({ _id: { $in: grants.map((g) => g._id) }, state: 'expired' })) === 20, 10_000, 'stream revoked');
+      const schedulerQueries = find.mock.calls.filter(([filter]) => DEADLINE_FIELDS.test(JSON.stringify(filter ?? {}))).length;
+      // Eleven per pass before (six "due" queries and five "next deadline" queries); a cron pass may add twelve.
+      expect(schedulerQueries).toBeLessThanOrEqual(20 * 4 + 12);
+    } finally {
+      find.mockRestore();
+    }
+    for (const g of grants) {
+      const revoke = t.hook.calls('revoke').find(forRequest(g._id))!;
+      expect(revoke.at - g.expiresAt!.getTime()).toBeGreaterThanOrEqual(0);
+      expect(revoke.at - g.expiresAt!.getTime()).toBeLessThan(1000);
+    }
+  });
+
   it('times out an undecided request: timed_out, message updated, requester told', async () => {
     await t.slack.command('U0LATE', 'quick 10m nobody will answer');
     const req = await waitUntil(() => requests().findOne({ requesterId: 'U0LATE' }), 5000, 'request');
