@@ -29,13 +29,16 @@ const send = (msg: Record<string, unknown>) => process.send?.({ ...msg, at: Date
  * the driver's Collection methods (the bot's code is untouched). Costs one increment per call.
  */
 const ops: Record<string, number> = {};
+const OPS_DETAIL = process.env.BENCH_OPS_DETAIL === '1';
 function countMongoOps(): void {
   const proto = Collection.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
   for (const method of ['find', 'findOne', 'insertOne', 'insertMany', 'updateOne', 'updateMany', 'deleteOne', 'deleteMany', 'countDocuments', 'aggregate', 'findOneAndUpdate', 'bulkWrite']) {
     const original = proto[method];
     if (typeof original !== 'function') continue;
     proto[method] = function (this: Collection, ...args: unknown[]) {
-      const key = `${this.collectionName}.${method}`;
+      // BENCH_OPS_DETAIL=1: also by the filter's top-level fields, to tell queries of one method apart.
+      const shape = OPS_DETAIL && args[0] && typeof args[0] === 'object' ? `(${Object.keys(args[0]).join(',')})` : '';
+      const key = `${this.collectionName}.${method}${shape}`;
       ops[key] = (ops[key] ?? 0) + 1;
       return original.apply(this, args);
     };

@@ -87,6 +87,9 @@ export class OutboxNotifier implements Notifier {
   private again = false;
   private readonly dmChannels = new Map<string, string>();
   private pausedUntil = 0;
+  /** Due items read in one query, for this process's workers to claim one by one. */
+  private candidates: OutboxItem[] = [];
+  private reading?: Promise<number>;
   /** Renders a person's App Home; set once the operations' context exists. */
   homeView?: (userId: string) => Promise<View>;
   /** Who sees a request on their App Home. */
@@ -191,6 +194,8 @@ export class OutboxNotifier implements Notifier {
           if (Date.now() < this.pausedUntil) break;
           const workers = Array.from({ length: this.opts.concurrency }, () => this.work());
           await Promise.all(workers);
+          // Left over when the workers stopped (a rate-limit pause): read afresh next time.
+          this.candidates = [];
         } while (this.again && this.running);
       } catch (err) {
         this.logger.error({ err: (err as Error).message }, 'outbox delivery loop failed; retrying');
@@ -211,9 +216,36 @@ export class OutboxNotifier implements Notifier {
 
   private async work(): Promise<void> {
     while (this.running && Date.now() >= this.pausedUntil) {
-      const item = await this.outbox.claim(this.opts.leaseMs);
+      const item = await this.nextItem();
       if (!item) return;
       await this.deliver(item);
+    }
+  }
+
+  /**
+   * The next item this worker has claimed. The workers share one read of the due items (as many
+   * as there are workers) instead of querying once each, and take them in turn, so they do not
+   * race each other for the same candidates. A candidate is not leased until a worker claims it:
+   * another replica, or a coalescing post, may still take it meanwhile.
+   */
+  private async nextItem(): Promise<OutboxItem | undefined> {
+    for (;;) {
+      const candidate = this.candidates.shift();
+      if (candidate) {
+        const claimed = await this.outbox.tryClaim(candidate, this.opts.leaseMs);
+        if (claimed) return claimed;
+        continue;
+      }
+      this.reading ??= this.outbox
+        .dueCandidates(this.opts.concurrency)
+        .then((items) => {
+          this.candidates.push(...items);
+          return items.length;
+        })
+        .finally(() => {
+          this.reading = undefined;
+        });
+      if ((await this.reading) === 0) return undefined;
     }
   }
 
@@ -318,16 +350,28 @@ export class OutboxNotifier implements Notifier {
       await this.outbox.retryLater(item, new Date(Date.now() + 500), 'waiting for the approval message', false);
       return false;
     }
-    await this.waitForSlot(request.approvalMessage.channel);
     if (item.notice === 'ended') {
-      // Other grants ending in the same channel right now share this one post.
-      const batch = await this.claimMoreEnded(request.approvalMessage.channel, item);
+      const channel = request.approvalMessage.channel;
+      const known = this.outbox.slotFreeIn(channel);
+      if (known > 0) throw new WaitForSlot(known);
+      // Other grants ending in the same channel right now share this one post. They are gathered
+      // before the slot is taken, so the post follows the slot closely (even pacing).
+      const batch = await this.claimMoreEnded(channel, item);
+      try {
+        const others = (await Promise.all(batch.map((b) => this.store.get(b.requestId)))).filter((r): r is AccessRequest => !!r);
+        await this.waitForSlot(channel);
+        if (batch.length) await this.client.chat.postMessage({ channel, text: coalescedEndedText([request, ...others]), unfurl_links: false });
+      } catch (err) {
+        // Not posted: the others are free again at once, for the next slot (not after their lease).
+        await Promise.all(batch.map((b) => this.outbox.release(b)));
+        throw err;
+      }
       if (batch.length) {
-        const requests = [request, ...(await Promise.all(batch.map((b) => this.store.get(b.requestId)))).filter((r): r is AccessRequest => !!r)];
-        await this.client.chat.postMessage({ channel: request.approvalMessage.channel, text: coalescedEndedText(requests), unfurl_links: false });
         await Promise.all(batch.map((b) => this.outbox.complete(b)));
         return true;
       }
+    } else {
+      await this.waitForSlot(request.approvalMessage.channel);
     }
     const text = channelNoticeText(request, item.notice as ChannelNotice, item.details);
     await this.client.chat.postMessage({
@@ -342,14 +386,11 @@ export class OutboxNotifier implements Notifier {
   }
 
   private async claimMoreEnded(channel: string, first: OutboxItem): Promise<OutboxItem[]> {
-    const batch: OutboxItem[] = [];
     // One post lists at most 100 grants; the rest wait for the channel's next slot.
-    while (batch.length < 99) {
-      const next = await this.outbox.claim(this.opts.leaseMs, { kind: 'thread', channel, notice: 'ended' }, true);
-      if (!next) break;
-      if (next._id === first._id) continue;
-      batch.push(next);
-    }
+    const more = await this.outbox.claimMany(this.opts.leaseMs, 100, { kind: 'thread', channel, notice: 'ended' }, true);
+    const batch = more.filter((item) => item._id !== first._id);
+    // Taken one too many (the first was not among them): hand it back for the next slot.
+    if (batch.length > 99) await Promise.all(batch.splice(99).map((item) => this.outbox.release(item)));
     return batch;
   }
 

@@ -30,9 +30,20 @@ export interface OutboxItem {
   sentAt?: Date;
 }
 
+/** A debounced App Home item is not written again until this close to its due time (clock skew between replicas). */
+const HOME_CLAIM_MARGIN_MS = 250;
+
 export class Outbox {
   readonly items: Collection<OutboxItem>;
   private readonly gates: Collection<{ _id: string; nextAt: Date }>;
+  /**
+   * Debounced App Home items this process inserted, by user: when each becomes due. Until then no
+   * worker anywhere can claim it, so a further change before that needs no write: the render
+   * that will happen reads it anyway.
+   */
+  private readonly homeDueAt = new Map<string, number>();
+  /** Each channel's posting slot as last seen; while it lies ahead, nobody can have a slot sooner. */
+  private readonly gateNextAt = new Map<string, number>();
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.items = db.collection<OutboxItem>('outbox');
@@ -64,14 +75,25 @@ export class Outbox {
    */
   async enqueueHome(userId: string, debounceMs = 0): Promise<void> {
     const now = this.now();
+    if (debounceMs > 0) {
+      const due = this.homeDueAt.get(userId);
+      if (due !== undefined && now.getTime() < due - HOME_CLAIM_MARGIN_MS) return;
+    } else {
+      // Due at once now: it may be claimed before the next change commits.
+      this.homeDueAt.delete(userId);
+    }
     const at = new Date(now.getTime() + debounceMs);
-    await this.items.updateOne(
+    const result = await this.items.updateOne(
       { _id: `home:${userId}` },
       debounceMs > 0
         ? { $set: { due: true }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now, dueAt: at } }
         : { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
       { upsert: true },
     );
+    if (debounceMs > 0 && result.upsertedCount === 1) {
+      if (this.homeDueAt.size >= 10_000) for (const [user, due] of this.homeDueAt) if (due < now.getTime()) this.homeDueAt.delete(user);
+      this.homeDueAt.set(userId, at.getTime());
+    }
   }
 
   /** A notice that must go out exactly once: the key makes a second enqueue a no-op. */
@@ -84,28 +106,42 @@ export class Outbox {
     );
   }
 
-  /**
-   * Claims one due item whose lease (if any) has lapsed: read candidates, then an
-   * atomic conditional update that stamps our lease token; whoever stamps it owns it.
-   */
-  async claim(leaseMs: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem | null> {
+  /** Items that are due and not leased, soonest first: candidates to claim with `tryClaim`. */
+  dueCandidates(limit: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem[]> {
     const now = this.now();
     // Items parked for a channel slot may be taken early by whoever holds that channel's slot now.
     const timing = evenIfWaitingForSlot ? { $or: [{ dueAt: { $lte: now } }, { slotWait: true }] } : { dueAt: { $lte: now } };
     const claimable = { ...filter, due: true, $and: [timing, { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] }] };
-    const candidates = await this.items.find(claimable).sort({ dueAt: 1 }).limit(8).toArray();
-    for (const candidate of candidates) {
-      const token = randomBytes(6).toString('hex');
-      const won = await this.items.updateOne(
-        // The same incarnation we read: a retry (new dueAt) or a new enqueue (new seq) since then
-        // would otherwise be claimed with the stale copy, not yet due, its attempts miscounted.
-        { _id: candidate._id, dueAt: candidate.dueAt, seq: candidate.seq, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
-        { $set: { leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token } },
-      );
-      // The conditional update proves ownership; the lease fields are applied to the copy we hold.
-      if (won.modifiedCount === 1) return { ...candidate, leaseUntil: new Date(now.getTime() + leaseMs), leaseToken: token };
-    }
-    return null;
+    return this.items.find(claimable).sort({ dueAt: 1 }).limit(limit).toArray();
+  }
+
+  /**
+   * Claims a candidate: an atomic conditional update that stamps our lease token; whoever
+   * stamps it owns it. Null if another worker took it first, or it changed since it was read.
+   */
+  async tryClaim(candidate: OutboxItem, leaseMs: number): Promise<OutboxItem | null> {
+    const leaseUntil = new Date(this.now().getTime() + leaseMs);
+    const token = randomBytes(6).toString('hex');
+    const result = await this.items.updateOne(
+      // The same incarnation we read: a retry (new dueAt) or a new enqueue (new seq) since then
+      // would otherwise be claimed with the stale copy, not yet due, its attempts miscounted.
+      { _id: candidate._id, dueAt: candidate.dueAt, seq: candidate.seq, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
+      { $set: { leaseUntil, leaseToken: token } },
+    );
+    // The conditional update proves ownership; the lease fields are applied to the copy we hold.
+    return result.modifiedCount === 1 ? { ...candidate, leaseUntil, leaseToken: token } : null;
+  }
+
+  /** Claims up to `limit` due items: one query, then all candidates at once. */
+  async claimMany(leaseMs: number, limit: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem[]> {
+    const candidates = await this.dueCandidates(limit, filter, evenIfWaitingForSlot);
+    const won = await Promise.all(candidates.map((candidate) => this.tryClaim(candidate, leaseMs)));
+    return won.filter((item): item is OutboxItem => item !== null);
+  }
+
+  /** Gives a claimed item back undelivered: due again at once for any worker. */
+  async release(item: OutboxItem): Promise<void> {
+    await this.items.updateOne({ _id: item._id, leaseToken: item.leaseToken }, { $unset: { leaseUntil: '' } });
   }
 
   /**
@@ -139,17 +175,33 @@ export class Outbox {
    */
   async takeChannelSlot(channel: string, intervalMs: number): Promise<number> {
     const now = this.now();
+    const known = this.gateNextAt.get(channel);
+    // Slots only move forward: one we saw taken is still taken, no need to ask MongoDB.
+    if (known !== undefined && known > now.getTime()) return known - now.getTime();
     const next = new Date(now.getTime() + intervalMs);
     const taken = await this.gates.updateOne({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
-    if (taken.modifiedCount === 1) return 0;
-    try {
-      await this.gates.insertOne({ _id: channel, nextAt: next });
+    if (taken.modifiedCount === 1) {
+      this.gateNextAt.set(channel, next.getTime());
       return 0;
-    } catch (err) {
-      if ((err as { code?: number }).code !== 11000) throw err;
     }
-    const gate = await this.gates.findOne({ _id: channel });
+    let gate = known === undefined ? null : await this.gates.findOne({ _id: channel });
+    if (!gate) {
+      try {
+        await this.gates.insertOne({ _id: channel, nextAt: next });
+        this.gateNextAt.set(channel, next.getTime());
+        return 0;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 11000) throw err;
+      }
+      gate = await this.gates.findOne({ _id: channel });
+    }
+    if (gate) this.gateNextAt.set(channel, gate.nextAt.getTime());
     return gate ? Math.max(1, gate.nextAt.getTime() - now.getTime()) : 1;
+  }
+
+  /** How long until the channel's next slot as this process last saw it (0: free, or not known to be taken). */
+  slotFreeIn(channel: string): number {
+    return Math.max(0, (this.gateNextAt.get(channel) ?? 0) - this.now().getTime());
   }
 
   /** Items of one channel waiting for a posting slot, other than `except`: the queue it joins the end of. */
