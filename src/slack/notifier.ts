@@ -90,6 +90,8 @@ export class OutboxNotifier implements Notifier {
   /** Due items read in one query, for this process's workers to claim one by one. */
   private candidates: OutboxItem[] = [];
   private reading?: Promise<number>;
+  /** Channels whose "access ended" notices a worker of this process is gathering into one post. */
+  private readonly gathering = new Map<string, Gathering>();
   /** Renders a person's App Home; set once the operations' context exists. */
   homeView?: (userId: string) => Promise<View>;
   /** Who sees a request on their App Home. */
@@ -263,6 +265,13 @@ export class OutboxNotifier implements Notifier {
       }
       return;
     }
+    // Whoever posts in the channel at its next slot lists every "access ended" notice waiting there,
+    // so one that finds the slot taken just waits for it: no read, no place in a queue.
+    const endedIn = item.kind === 'thread' && item.notice === 'ended' ? item.channel : undefined;
+    if (endedIn && this.outbox.slotFreeIn(endedIn) > 0) {
+      await this.outbox.waitForSlot(item, new Date(Date.now() + this.outbox.slotFreeIn(endedIn)));
+      return;
+    }
     const request = await this.store.get(item.requestId);
     if (!request) {
       await this.outbox.giveUp(item, 'request not found');
@@ -280,7 +289,7 @@ export class OutboxNotifier implements Notifier {
     } catch (err) {
       if (err instanceof WaitForSlot) {
         // Queue behind the others waiting for this channel, so each slot wakes one item, not all of them.
-        const ahead = item.channel ? await this.outbox.countWaiting(item.channel, item._id) : 0;
+        const ahead = item.channel && !endedIn ? await this.outbox.countWaiting(item.channel, item._id) : 0;
         const at = new Date(Date.now() + err.ms + ahead * this.opts.channelIntervalMs);
         await this.outbox.waitForSlot(item, at);
         return;
@@ -354,19 +363,41 @@ export class OutboxNotifier implements Notifier {
       const channel = request.approvalMessage.channel;
       const known = this.outbox.slotFreeIn(channel);
       if (known > 0) throw new WaitForSlot(known);
-      // Other grants ending in the same channel right now share this one post. They are gathered
-      // before the slot is taken, so the post follows the slot closely (even pacing).
-      const batch = await this.claimMoreEnded(channel, item);
+      // Another worker of this process is gathering this channel's notices: join its post.
+      const current = this.gathering.get(channel);
+      if (current) {
+        if (!current.open) throw new WaitForSlot(this.opts.channelIntervalMs);
+        current.joined.push(request);
+        if (await current.posted) return true;
+        throw new WaitForSlot(this.opts.channelIntervalMs);
+      }
+      let settle: (posted: boolean) => void = () => undefined;
+      const gathering: Gathering = { open: true, joined: [], posted: new Promise<boolean>((resolve) => (settle = resolve)) };
+      this.gathering.set(channel, gathering);
+      let batch: OutboxItem[] = [];
+      let posted = false;
       try {
+        // Other grants ending in the same channel right now share this one post. They are gathered
+        // before the slot is taken, so the post follows the slot closely (even pacing).
+        batch = await this.claimMoreEnded(channel, item);
         const others = (await Promise.all(batch.map((b) => this.store.get(b.requestId)))).filter((r): r is AccessRequest => !!r);
         await this.waitForSlot(channel);
-        if (batch.length) await this.client.chat.postMessage({ channel, text: coalescedEndedText([request, ...others]), unfurl_links: false });
+        gathering.open = false;
+        const listed = [request, ...others, ...gathering.joined];
+        if (listed.length > 1) {
+          await this.client.chat.postMessage({ channel, text: coalescedEndedText(listed), unfurl_links: false });
+          posted = true;
+        }
       } catch (err) {
         // Not posted: the others are free again at once, for the next slot (not after their lease).
         await Promise.all(batch.map((b) => this.outbox.release(b)));
         throw err;
+      } finally {
+        gathering.open = false;
+        this.gathering.delete(channel);
+        settle(posted);
       }
-      if (batch.length) {
+      if (posted) {
         await Promise.all(batch.map((b) => this.outbox.complete(b)));
         return true;
       }
@@ -421,6 +452,14 @@ function approvalUnpostedText(request: AccessRequest, details: Record<string, st
     `It is still pending and approvers can decide on it from the bot's App Home: tell one of them, ` +
     `and ask a Slack admin to invite the bot to <#${channel}>.`
   );
+}
+
+/** One coalesced "access ended" post being put together; other workers' notices may join it until it goes out. */
+interface Gathering {
+  open: boolean;
+  joined: AccessRequest[];
+  /** Whether the post went out (and so carried the joined notices). */
+  posted: Promise<boolean>;
 }
 
 class WaitForSlot extends Error {
