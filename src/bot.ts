@@ -188,7 +188,6 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   };
   const scheduler = new Scheduler(ctx, { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler });
   ctx.schedule = scheduler;
-  notifier.yieldTo = () => scheduler.busy();
   notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
   notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
   const slack = createSlackApp(config, { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });

@@ -72,8 +72,6 @@ export class Scheduler implements ScheduleListener {
   private dirty = true;
   /** A full pass was asked for while another pass ran. */
   private wantFull = false;
-  /** Grants, retries and other scheduled work items being worked on right now. */
-  private inFlight = 0;
 
   constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
 
@@ -91,11 +89,6 @@ export class Scheduler implements ScheduleListener {
     await this.task?.destroy();
     if (this.timer) clearTimeout(this.timer);
     while (this.pass) await this.pass;
-  }
-
-  /** Revocations or other scheduled work are in progress (notifications give way to them). */
-  busy(): boolean {
-    return this.inFlight > 0;
   }
 
   /**
@@ -181,13 +174,10 @@ export class Scheduler implements ScheduleListener {
       // Once stopping, only the grants already in flight are finished.
       while (this.running && next < items.length) {
         const item = items[next++];
-        this.inFlight++;
         try {
           await work(item);
         } catch (err) {
           this.ctx.logger.error({ requestId: item._id, resource: item.resourceId, user: item.requesterId, err: (err as Error).message }, 'scheduled work failed; will retry');
-        } finally {
-          this.inFlight--;
         }
       }
     };

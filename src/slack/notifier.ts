@@ -94,8 +94,6 @@ export class OutboxNotifier implements Notifier {
   private readonly gathering = new Map<string, Gathering>();
   /** Renders a person's App Home; set once the operations' context exists. */
   homeView?: (userId: string) => Promise<View>;
-  /** True while scheduled work (revocations) is running: deliveries slow down to one at a time. */
-  yieldTo?: () => boolean;
   /** Who sees a request on their App Home. */
   peopleConcerned?: (request: AccessRequest) => string[];
 
@@ -196,7 +194,7 @@ export class OutboxNotifier implements Notifier {
         do {
           this.again = false;
           if (Date.now() < this.pausedUntil) break;
-          const workers = Array.from({ length: this.opts.concurrency }, (_, i) => this.work(i));
+          const workers = Array.from({ length: this.opts.concurrency }, () => this.work());
           await Promise.all(workers);
           // Left over when the workers stopped (a rate-limit pause): read afresh next time.
           this.candidates = [];
@@ -218,11 +216,8 @@ export class OutboxNotifier implements Notifier {
     this.schedule(wait);
   }
 
-  private async work(worker: number): Promise<void> {
+  private async work(): Promise<void> {
     while (this.running && Date.now() >= this.pausedUntil) {
-      // Revocations come first: while they run, one worker delivers and the others stand aside,
-      // so notices (which follow a revocation anyway) do not take MongoDB's time from it.
-      if (worker > 0 && this.yieldTo?.()) return;
       const item = await this.nextItem();
       if (!item) return;
       await this.deliver(item);
