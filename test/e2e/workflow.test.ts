@@ -80,6 +80,40 @@ describe('extend', () => {
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0EXT1' && String(c.args.text).includes('extended until'));
   });
 
+  it('the Extend button opens a modal; bad input is answered in the modal; a good one files the extension', async () => {
+    const g = await grant('U0EXTM', 'ext-short', '10m');
+    // Someone else's button: refused, no modal.
+    const foreign = await t.slack.blockAction('U0BOB', { action_id: 'extend_grant', value: g._id });
+    expect(String((await t.fake.waitForResponse((r) => r.id === foreign.responseId)).body.text)).toMatch(/Only the requester can extend/);
+    expect(t.fake.callsTo('views.open').filter((c) => c.args.trigger_id === foreign.triggerId)).toHaveLength(0);
+
+    const click = await t.slack.blockAction('U0EXTM', { action_id: 'extend_grant', value: g._id });
+    const opened = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === click.triggerId);
+    const view = opened.args.view as { callback_id: string; private_metadata: string };
+    expect(view.callback_id).toBe('extend_modal');
+    expect(view.private_metadata).toBe(g._id);
+
+    const submit = (duration: string, reason: string) =>
+      t.slack.viewSubmission('U0EXTM', { callback_id: 'extend_modal', private_metadata: g._id, state: { values: t.slack.modalValues({ duration, reason }) } });
+    const bad = await submit('9 parsecs', '   ');
+    expect(bad.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('not a duration'), reason: expect.any(String) } });
+    expect((await byId(g._id))!.extension).toBeUndefined();
+
+    // A forged request ID in the modal's metadata names nothing: the requester is told, nothing changes.
+    const forged = await t.slack.viewSubmission('U0EXTM', { callback_id: 'extend_modal', private_metadata: '{"$ne":null}', state: { values: t.slack.modalValues({ duration: '30m', reason: 'forged' }) } });
+    expect(forged.status).toBe(200);
+    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0EXTM' && /not a request ID|No request/i.test(String(c.args.text)));
+
+    const good = await submit('30m', 'the migration is slower than planned');
+    expect(good.status).toBe(200);
+    const filed = await waitUntil(async () => (await byId(g._id))?.extension, 5000, 'extension filed');
+    expect(filed).toMatchObject({ durationMs: 30 * 60_000, reason: 'the migration is slower than planned' });
+    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0EXTM' && String(c.args.text).includes('waiting for 1 approval'));
+    await t.slack.blockAction('U0BOB', { action_id: 'approve_extension', value: g._id });
+    const ext = await t.hook.waitFor('extend', forRequest(g._id));
+    expect(new Date((ext.body as { expiresAt: string }).expiresAt).getTime()).toBe(g.expiresAt!.getTime() + 30 * 60_000);
+  });
+
   it('refuses an extension past maxTotalDuration, and one by someone else', async () => {
     const g = await grant('U0EXT2', 'ext', '1h');
     expect(await answerOf(await t.slack.command('U0EXT2', `extend ${g._id} 1h more`))).toMatch(/at most 1h 30m in total.*extend by at most 30m/);
