@@ -17,6 +17,7 @@ import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
 import { buildHomeView } from './slack/ui/home';
 import { loadHomeData, peopleConcerned } from './operations/home-data';
+import { sendInterruptedNotices } from './operations/interrupted-notices';
 import { Scheduler, DEFAULT_SCHEDULER_OPTIONS, SchedulerOptions } from './scheduler/scheduler';
 
 export interface BotOptions {
@@ -134,11 +135,13 @@ function recoverAfterOutages(mongo: MongoClient, logger: Logger, recover: () => 
 
 /**
  * Records the changes MongoDB applied but the bot never heard back about (see
- * RequestStore.repairUnrecordedChanges), and shows those requests as they now are.
+ * RequestStore.repairUnrecordedChanges), tells people what the interrupted operations had not
+ * told them yet, and shows those requests as they now are.
  */
-async function repairUnrecorded(store: RequestStore, notifier: OutboxNotifier, logger: Logger): Promise<void> {
-  for (const request of await store.repairUnrecordedChanges()) {
-    logger.warn({ requestId: request._id, resource: request.resourceId, user: request.requesterId, state: request.state }, 'recorded a change MongoDB applied without confirming it');
+export async function repairUnrecorded(store: RequestStore, notifier: OutboxNotifier, logger: Logger, now?: Date): Promise<void> {
+  for (const request of await store.repairUnrecordedChanges(now)) {
+    const resent = await sendInterruptedNotices(notifier, request);
+    logger.warn({ requestId: request._id, resource: request.resourceId, user: request.requesterId, state: request.state, resent }, 'recorded a change MongoDB applied without confirming it');
     await notifier.requestChanged(request);
   }
 }

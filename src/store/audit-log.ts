@@ -43,12 +43,15 @@ export class AuditLog {
    * Appends an event. A deterministic `_id` (request ID + version) makes a retried
    * append a no-op instead of a duplicate.
    */
-  async append(event: Omit<AuditEvent, '_id'> & { _id?: string }): Promise<void> {
+  /** Appends an event; false if one with its ID was there already (appending twice is a no-op). */
+  async append(event: Omit<AuditEvent, '_id'> & { _id?: string }): Promise<boolean> {
     const doc: AuditEvent = { ...event, _id: event._id ?? `${event.requestId}:${randomBytes(6).toString('hex')}` };
     try {
       await this.events.insertOne(doc);
+      return true;
     } catch (err) {
       if ((err as { code?: number }).code !== 11000) throw err;
+      return false;
     }
   }
 

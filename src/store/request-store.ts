@@ -26,7 +26,7 @@ function requireText(value: unknown, what: string): asserts value is string {
  * connection, the bot dying before its audit append) is therefore never silently unrecorded:
  * repairUnrecordedChanges() appends what is missing from here.
  */
-interface PendingEvent {
+export interface PendingEvent {
   changeId: string;
   at: Date;
   actor: string;
@@ -36,7 +36,7 @@ interface PendingEvent {
   details?: Record<string, unknown>;
 }
 
-type StoredRequest = AccessRequest & { lastEvent?: PendingEvent };
+export type StoredRequest = AccessRequest & { lastEvent?: PendingEvent };
 
 /** Unrecorded changes younger than this may just be mid-flight (their own append is coming). */
 export const REPAIR_SETTLE_MS = 2000;
@@ -199,7 +199,7 @@ export class RequestStore {
   }
 
   /** Appends a change's audit event; its ID is derived from the change, so appending it twice is a no-op. */
-  private recordEvent(request: AccessRequest, event: PendingEvent): Promise<void> {
+  private recordEvent(request: AccessRequest, event: PendingEvent): Promise<boolean> {
     const details =
       event.action === 'approval_recorded' ? { approvals: request.approvals.length, required: request.requiredApprovals } : event.details;
     return this.audit.append({
@@ -220,10 +220,12 @@ export class RequestStore {
   /**
    * Appends the audit events of changes that MongoDB applied but that were never recorded (their
    * answer was lost, or the bot stopped before recording them), from the event each change wrote
-   * with itself. Returns those requests, so people can be shown their current state. Run at start-up
-   * and whenever MongoDB answers again after an outage; safe on every replica at once.
+   * with itself. Returns the requests whose event this call recorded (on several replicas at once,
+   * each event is returned by exactly one), with that event as `lastEvent`, so people can be shown
+   * their current state and told what the interrupted operation had not told them yet. Run at
+   * start-up and whenever MongoDB answers again after an outage.
    */
-  async repairUnrecordedChanges(now: Date = this.now()): Promise<AccessRequest[]> {
+  async repairUnrecordedChanges(now: Date = this.now()): Promise<StoredRequest[]> {
     const candidates = (await this.requests
       .find({ 'lastEvent.at': { $gte: new Date(now.getTime() - REPAIR_WINDOW_MS), $lte: new Date(now.getTime() - REPAIR_SETTLE_MS) } } as Filter<AccessRequest>)
       .limit(5000)
@@ -233,11 +235,10 @@ export class RequestStore {
     const recorded = new Set(
       (await this.audit.events.find({ _id: { $in: candidates.map(eventId) } }).project<{ _id: string }>({ _id: 1 }).toArray()).map((e) => e._id),
     );
-    const repaired: AccessRequest[] = [];
+    const repaired: StoredRequest[] = [];
     for (const request of candidates) {
       if (recorded.has(eventId(request))) continue;
-      await this.recordEvent(request, request.lastEvent!);
-      repaired.push(request);
+      if (await this.recordEvent(request, request.lastEvent!)) repaired.push(request);
     }
     return repaired;
   }

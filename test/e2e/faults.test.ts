@@ -4,7 +4,7 @@
  * and the Slack Web API refusing calls at each call site.
  */
 import { randomBytes } from 'node:crypto';
-import type { BotOptions } from '../../src/bot';
+import { repairUnrecorded, type BotOptions } from '../../src/bot';
 import { TRY_AGAIN } from '../../src/slack/listeners/deps';
 import type { AccessRequest } from '../../src/domain/request';
 import { defaultPolicy, startTestBot, HOOK_SECRET, TestBot, waitUntil } from './harness';
@@ -396,6 +396,35 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
         ['denied', 'U0BOB', 'pending', 'denied', denied!.version],
       ]);
       expect((await store.repairUnrecordedChanges(later)).map((r) => r._id)).not.toContain(request._id);
+    });
+  });
+
+  describe('an operation interrupted between its change and telling people', () => {
+    it('the repair tells them (the requester is told of the denial), once, however many replicas repair', async () => {
+      const store = t.bot.ctx.store;
+      const request = await filed(t, 'U0UMA', 'deploy-hook 30m denied in a lost write');
+      const real = store.requests.updateOne.bind(store.requests);
+      const lost = jest.spyOn(store.requests, 'updateOne').mockImplementationOnce(async (...args: Parameters<typeof real>) => {
+        await real(...args);
+        throw Object.assign(new Error('connection 9 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
+      });
+      try {
+        await expect(store.transition(request._id, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason: 'not during the freeze' } })).rejects.toThrow(/timed out/);
+      } finally {
+        lost.mockRestore();
+      }
+      const deniedDm = (c: { args: Record<string, unknown> }) => c.args.channel === 'DU0UMA' && /was denied/.test(String(c.args.text));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(t.fake.callsTo('chat.postMessage').filter(deniedDm)).toHaveLength(0);
+      const later = new Date(Date.now() + 3000);
+      // Two replicas repairing at once: one records the event, and only that one tells the requester.
+      await Promise.all([repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later), repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later)]);
+      await t.fake.waitFor('chat.postMessage', deniedDm);
+      await t.bot.notifier.idle();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(t.fake.callsTo('chat.postMessage').filter(deniedDm)).toHaveLength(1);
+      expect(String(t.fake.callsTo('chat.postMessage').find(deniedDm)!.args.text)).toContain('not during the freeze');
+      await logged(t, { msg: /recorded a change MongoDB applied/, requestId: request._id });
     });
   });
 
