@@ -90,6 +90,8 @@ export class OutboxNotifier implements Notifier {
   /** Due items read in one query, for this process's workers to claim one by one. */
   private candidates: OutboxItem[] = [];
   private reading?: Promise<number>;
+  /** Per channel, the latest time this process gave an item waiting for a posting slot. */
+  private readonly queuedUntil = new Map<string, number>();
   /** Channels whose "access ended" notices a worker of this process is gathering into one post. */
   private readonly gathering = new Map<string, Gathering>();
   /** Renders a person's App Home; set once the operations' context exists. */
@@ -288,10 +290,13 @@ export class OutboxNotifier implements Notifier {
       await this.outbox.complete(item);
     } catch (err) {
       if (err instanceof WaitForSlot) {
-        // Queue behind the others waiting for this channel, so each slot wakes one item, not all of them.
-        const ahead = item.channel && !endedIn ? await this.outbox.countWaiting(item.channel, item._id) : 0;
-        const at = new Date(Date.now() + err.ms + ahead * this.opts.channelIntervalMs);
-        await this.outbox.waitForSlot(item, at);
+        // Queue behind the others this process parked for the channel, so each slot wakes one item,
+        // not all of them. An item that already waited its turn (it woke as the previous post took
+        // the slot a moment late) keeps its place at the head; "access ended" notices need no
+        // place at all: the next post takes them all.
+        const earliest = Date.now() + err.ms;
+        const at = item.channel && !endedIn && !item.slotWait ? this.placeInQueue(item.channel, earliest) : earliest;
+        await this.outbox.waitForSlot(item, new Date(at));
         return;
       }
       const failure = classifySlackError(err);
@@ -423,6 +428,19 @@ export class OutboxNotifier implements Notifier {
     // Taken one too many (the first was not among them): hand it back for the next slot.
     if (batch.length > 99) await Promise.all(batch.splice(99).map((item) => this.outbox.release(item)));
     return batch;
+  }
+
+  /**
+   * The time this process gives the next item waiting for the channel: one interval after the
+   * last it handed out, or the slot's own time if that is later. Other replicas keep their own
+   * queues; the slot in MongoDB still lets one post through per interval, and an item that
+   * loses its slot to another replica's just takes a new place at the end.
+   */
+  private placeInQueue(channel: string, earliest: number): number {
+    const at = Math.max(earliest, (this.queuedUntil.get(channel) ?? 0) + this.opts.channelIntervalMs);
+    if (this.queuedUntil.size >= 10_000) for (const [c, until] of this.queuedUntil) if (until < Date.now()) this.queuedUntil.delete(c);
+    this.queuedUntil.set(channel, at);
+    return at;
   }
 
   private async waitForSlot(channel: string): Promise<void> {

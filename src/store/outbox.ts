@@ -204,11 +204,6 @@ export class Outbox {
     return Math.max(0, (this.gateNextAt.get(channel) ?? 0) - this.now().getTime());
   }
 
-  /** Items of one channel waiting for a posting slot, other than `except`: the queue it joins the end of. */
-  countWaiting(channel: string, except: string): Promise<number> {
-    return this.items.countDocuments({ channel, due: true, slotWait: true, _id: { $ne: except } });
-  }
-
   /** Parks an item that must post in a busy channel until `at`, marked as queued for a slot. */
   async waitForSlot(item: OutboxItem, at: Date): Promise<void> {
     await this.items.updateOne({ _id: item._id }, { $set: { dueAt: at, slotWait: true }, $unset: { leaseUntil: '' } });

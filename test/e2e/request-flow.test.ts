@@ -1,4 +1,6 @@
 import { startTestBot, TestBot, waitUntil } from './harness';
+import { pendingRequest } from '../support/fixtures';
+import type { AccessRequest } from '../../src/domain/request';
 
 let t: TestBot;
 beforeAll(async () => {
@@ -105,6 +107,23 @@ describe('request and approval over signed HTTP', () => {
     const req = await waitUntil(() => requests().findOne({ requesterId: 'U0ALICE', state: 'pending', reason: 'via the modal' }), 5000, 'modal request');
     expect(req.ticket).toBe('OPS-7');
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes(req._id));
+  });
+
+  it('25 requests filed at once in one channel: their approval messages go out one per slot, each once, without stalling', async () => {
+    // The harness paces channels at one post per 200 ms (Slack: about one per second).
+    const filed: AccessRequest[] = [];
+    for (let i = 0; i < 25; i++) filed.push(await t.bot.ctx.store.create(pendingRequest({ requesterId: `U0PACE${i}`, approvalChannel: 'C0PACE' }), `U0PACE${i}`));
+    const started = Date.now();
+    await Promise.all(filed.map((r) => t.bot.notifier.requestChanged(r)));
+    const posts = () => t.fake.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0PACE' && !c.failed);
+    await waitUntil(async () => posts().length >= 25, 15_000, '25 approval messages');
+    const at = posts().map((p) => p.at).sort((a, b) => a - b);
+    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(180);
+    // Queued one slot apart, not bunched up and re-queued: close to 25 slots in all.
+    expect(at[at.length - 1] - started).toBeLessThan(25 * 200 + 2500);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const r of filed) expect(posts().filter((p) => JSON.stringify(p.args.blocks).includes(r._id))).toHaveLength(1);
+    await waitUntil(async () => (await t.bot.ctx.store.requests.countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
   });
 
   it('two approvals required: the first updates the count, the same approver twice counts once, the second grants', async () => {
