@@ -70,28 +70,34 @@ export class Outbox {
   }
 
   /**
-   * A person's App Home must be republished; repeated calls collapse into one. With `debounceMs`
-   * the first call sets the time and later ones join it (no starvation under constant change).
+   * A person's App Home must be republished; repeated calls collapse into one.
+   *
+   * With `debounceMs` (a request changed) the first call sets the time and later ones join it, so
+   * constant change cannot starve it. Until that time no worker anywhere can claim the item, so a
+   * process that inserted it skips writing it again: the one render will read every change.
+   * Without (the person opened the tab) a separate item is due at once, and the debounced item's
+   * time is left alone: that is what keeps the skip safe across replicas.
    */
   async enqueueHome(userId: string, debounceMs = 0): Promise<void> {
     const now = this.now();
-    if (debounceMs > 0) {
-      const due = this.homeDueAt.get(userId);
-      if (due !== undefined && now.getTime() < due - HOME_CLAIM_MARGIN_MS) return;
-    } else {
-      // Due at once now: it may be claimed before the next change commits.
-      this.homeDueAt.delete(userId);
+    if (debounceMs <= 0) {
+      await this.items.updateOne(
+        { _id: `home-now:${userId}` },
+        { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
+        { upsert: true },
+      );
+      return;
     }
+    const due = this.homeDueAt.get(userId);
+    if (due !== undefined && now.getTime() < due - HOME_CLAIM_MARGIN_MS) return;
     const at = new Date(now.getTime() + debounceMs);
     const result = await this.items.updateOne(
       { _id: `home:${userId}` },
-      debounceMs > 0
-        ? { $set: { due: true }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now, dueAt: at } }
-        : { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
+      { $set: { due: true }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now, dueAt: at } },
       { upsert: true },
     );
-    if (debounceMs > 0 && result.upsertedCount === 1) {
-      if (this.homeDueAt.size >= 10_000) for (const [user, due] of this.homeDueAt) if (due < now.getTime()) this.homeDueAt.delete(user);
+    if (result.upsertedCount === 1) {
+      if (this.homeDueAt.size >= 10_000) for (const [user, until] of this.homeDueAt) if (until < now.getTime()) this.homeDueAt.delete(user);
       this.homeDueAt.set(userId, at.getTime());
     }
   }

@@ -368,21 +368,26 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     });
   });
 
+  /** U0BOB denies the request; the update lands, its answer does not (a timeout, a dropped connection, a paused server). */
+  async function denyWithAnswerLost(t: TestBot, requestId: string, denyReason: string): Promise<void> {
+    const store = t.bot.ctx.store;
+    const real = store.requests.updateOne.bind(store.requests);
+    const lost = jest.spyOn(store.requests, 'updateOne').mockImplementationOnce(async (...args: Parameters<typeof real>) => {
+      await real(...args);
+      throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
+    });
+    try {
+      await expect(store.transition(requestId, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason } })).rejects.toThrow(/timed out/);
+    } finally {
+      lost.mockRestore();
+    }
+  }
+
   describe('a write MongoDB applied but never confirmed', () => {
     it('is recorded in the audit log afterwards, from the event the change wrote with itself', async () => {
       const store = t.bot.ctx.store;
       const request = await filed(t, 'U0TESS', 'deploy-hook 30m the answer is lost');
-      const real = store.requests.updateOne.bind(store.requests);
-      // The update lands, its answer does not (a timeout, a dropped connection, a paused server).
-      const lost = jest.spyOn(store.requests, 'updateOne').mockImplementationOnce(async (...args: Parameters<typeof real>) => {
-        await real(...args);
-        throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
-      });
-      try {
-        await expect(store.transition(request._id, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason: 'no' } })).rejects.toThrow(/timed out/);
-      } finally {
-        lost.mockRestore();
-      }
+      await denyWithAnswerLost(t, request._id, 'no');
       const denied = await store.get(request._id);
       expect(denied?.state).toBe('denied');
       expect((await store.audit.forRequest(request._id)).map((e) => e.action)).toEqual(['requested']);
@@ -403,16 +408,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     it('the repair tells them (the requester is told of the denial), once, however many replicas repair', async () => {
       const store = t.bot.ctx.store;
       const request = await filed(t, 'U0UMA', 'deploy-hook 30m denied in a lost write');
-      const real = store.requests.updateOne.bind(store.requests);
-      const lost = jest.spyOn(store.requests, 'updateOne').mockImplementationOnce(async (...args: Parameters<typeof real>) => {
-        await real(...args);
-        throw Object.assign(new Error('connection 9 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
-      });
-      try {
-        await expect(store.transition(request._id, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason: 'not during the freeze' } })).rejects.toThrow(/timed out/);
-      } finally {
-        lost.mockRestore();
-      }
+      await denyWithAnswerLost(t, request._id, 'not during the freeze');
       const deniedDm = (c: { args: Record<string, unknown> }) => c.args.channel === 'DU0UMA' && /was denied/.test(String(c.args.text));
       await new Promise((r) => setTimeout(r, 300));
       expect(t.fake.callsTo('chat.postMessage').filter(deniedDm)).toHaveLength(0);

@@ -66,13 +66,29 @@ describe('Outbox', () => {
       expect(writes).toHaveBeenCalledTimes(1);
       const item = await outbox.items.findOne({ _id: 'home:U0HOMEBURST' });
       expect(item!.dueAt.getTime()).toBeGreaterThan(Date.now() + 500);
-      // An immediate refresh (the person opened the tab) makes it claimable now: the next change is written.
+      // An immediate refresh (the person opened the tab) is an item of its own, due now; the debounced
+      // one keeps its time, so it still cannot be claimed early and the next change is still skipped.
       await outbox.enqueueHome('U0HOMEBURST');
       await outbox.enqueueHome('U0HOMEBURST', 1000);
-      expect(writes).toHaveBeenCalledTimes(3);
+      expect(writes).toHaveBeenCalledTimes(2);
+      expect((await outbox.items.findOne({ _id: 'home:U0HOMEBURST' }))!.dueAt).toEqual(item!.dueAt);
+      expect((await outbox.items.findOne({ _id: 'home-now:U0HOMEBURST' }))!.dueAt.getTime()).toBeLessThanOrEqual(Date.now());
     } finally {
       writes.mockRestore();
     }
+  });
+
+  it('a tab opened while a change is being written cannot make a later change go unrendered', async () => {
+    const outbox = new Outbox(db);
+    // The change's write and the refresh race; then another change comes and is skipped.
+    await Promise.all([outbox.enqueueHome('U0HOMERACE', 1000), outbox.enqueueHome('U0HOMERACE')]);
+    await outbox.enqueueHome('U0HOMERACE', 1000);
+    // The skipped change is covered: the debounced item is still there and not yet claimable,
+    // whatever the refresh did (it has an item of its own).
+    const debounced = await outbox.items.findOne({ _id: 'home:U0HOMERACE' });
+    expect(debounced!.due).toBe(true);
+    expect(debounced!.dueAt.getTime()).toBeGreaterThan(Date.now() + 300);
+    expect((await outbox.dueCandidates(50, { kind: 'home' })).map((i) => i._id)).not.toContain('home:U0HOMERACE');
   });
 
   it('writes a debounced App Home item again once it is close to due (it may be claimed then)', async () => {
