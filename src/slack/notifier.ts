@@ -270,8 +270,9 @@ export class OutboxNotifier implements Notifier {
     // Whoever posts in the channel at its next slot lists every "access ended" notice waiting there,
     // so one that finds the slot taken just waits for it: no read, no place in a queue.
     const endedIn = item.kind === 'thread' && item.notice === 'ended' ? item.channel : undefined;
-    if (endedIn && this.outbox.slotFreeIn(endedIn) > 0) {
-      await this.outbox.waitForSlot(item, new Date(Date.now() + this.outbox.slotFreeIn(endedIn)));
+    const slotBusyFor = endedIn ? this.outbox.slotFreeIn(endedIn) : 0;
+    if (slotBusyFor > 0) {
+      await this.outbox.waitForSlot(item, new Date(Date.now() + slotBusyFor));
       return;
     }
     const request = await this.store.get(item.requestId);
@@ -384,7 +385,7 @@ export class OutboxNotifier implements Notifier {
       try {
         // Other grants ending in the same channel right now share this one post. They are gathered
         // before the slot is taken, so the post follows the slot closely (even pacing).
-        batch = await this.claimMoreEnded(channel, item);
+        batch = await this.claimMoreEnded(channel);
         const others = (await Promise.all(batch.map((b) => this.store.get(b.requestId)))).filter((r): r is AccessRequest => !!r);
         await this.waitForSlot(channel);
         gathering.open = false;
@@ -421,13 +422,10 @@ export class OutboxNotifier implements Notifier {
     return true;
   }
 
-  private async claimMoreEnded(channel: string, first: OutboxItem): Promise<OutboxItem[]> {
+  /** Other "access ended" notices waiting in the channel (the one being delivered is leased by us, so never among them). */
+  private claimMoreEnded(channel: string): Promise<OutboxItem[]> {
     // One post lists at most 100 grants; the rest wait for the channel's next slot.
-    const more = await this.outbox.claimMany(this.opts.leaseMs, 100, { kind: 'thread', channel, notice: 'ended' }, true);
-    const batch = more.filter((item) => item._id !== first._id);
-    // Taken one too many (the first was not among them): hand it back for the next slot.
-    if (batch.length > 99) await Promise.all(batch.splice(99).map((item) => this.outbox.release(item)));
-    return batch;
+    return this.outbox.claimMany(this.opts.leaseMs, 99, { kind: 'thread', channel, notice: 'ended' }, true);
   }
 
   /**

@@ -181,9 +181,10 @@ export class Outbox {
    */
   async takeChannelSlot(channel: string, intervalMs: number): Promise<number> {
     const now = this.now();
-    const known = this.gateNextAt.get(channel);
     // Slots only move forward: one we saw taken is still taken, no need to ask MongoDB.
-    if (known !== undefined && known > now.getTime()) return known - now.getTime();
+    const wait = this.slotFreeIn(channel);
+    if (wait > 0) return wait;
+    const known = this.gateNextAt.get(channel);
     const next = new Date(now.getTime() + intervalMs);
     const taken = await this.gates.updateOne({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
     if (taken.modifiedCount === 1) {
