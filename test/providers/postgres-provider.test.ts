@@ -7,6 +7,7 @@ import { PostgresProvider, ephemeralRoleName } from '../../src/providers/postgre
 import type { GrantResult, GrantSubject } from '../../src/providers/provider';
 import { ProviderError } from '../../src/providers/provider';
 import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from './pg-available';
+import { bound } from './bound';
 
 /*
  * Runs against the shared server at 127.0.0.1:5432, which trusts every local connection: logins
@@ -33,10 +34,12 @@ const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) =>
 const providers: PostgresProvider[] = [];
 const clients: Client[] = [];
 
-function provider(overrides: Partial<PostgresProviderConfig> = {}): PostgresProvider {
-  const p = new PostgresProvider({ type: 'postgres', url: adminUrl(), role: TARGET, mode: 'grant', ...overrides }, 'prod-db');
+/** A target (its own pool) with one resource's role and mode. */
+function provider(overrides: Partial<PostgresProviderConfig> = {}) {
+  const { role = TARGET, mode = 'grant', ...target } = overrides;
+  const p = new PostgresProvider({ url: adminUrl(), ...target }, 'prod-db');
   providers.push(p);
-  return p;
+  return bound(p, { role, mode });
 }
 
 function subject(account: string | undefined, requestId = `req-${randomBytes(4).toString('hex')}`, expiresInMs = 3_600_000): GrantSubject {
