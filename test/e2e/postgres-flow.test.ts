@@ -3,7 +3,7 @@ import { PolicyError, parsePolicy } from '../../src/policy/load';
 import { newRequestId, openKeyOf } from '../../src/domain/request';
 import { describeWithPostgres, superuser } from '../providers/pg-available';
 import { startTestBot, TestBot, waitUntil } from './harness';
-import { PgFixture } from './pg-fixture';
+import { PgFixture } from '../support/pg-fixture';
 import { freePort as closedPort } from '../support/ports';
 import { TcpProxy } from '../support/tcp-proxy';
 
