@@ -26,6 +26,9 @@ const WEAK_ADMIN = `jit_weak_${RUN}`;
 const ACCOUNT = `jit_acct_${RUN}`;
 const OTHER_ACCOUNT = `jit_other_${RUN}`;
 const ADMIN_PASSWORD = `admin-pw-${RUN}-Zq9`;
+const GROUP = `jit_group_${RUN}`;
+const SUPER = `jit_super_${RUN}`;
+const HOLDER = `jit_holder_${RUN}`;
 
 const host = new URL(PG_SUPERUSER_URL);
 const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) =>
@@ -119,6 +122,9 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       await c.query(`CREATE ROLE ${ident(WEAK_ADMIN)} LOGIN PASSWORD '${ADMIN_PASSWORD}'`);
       await c.query(`CREATE ROLE ${ident(ACCOUNT)} LOGIN PASSWORD 'account-pw'`);
       await c.query(`CREATE ROLE ${ident(OTHER_ACCOUNT)} LOGIN PASSWORD 'account-pw'`);
+      await c.query(`CREATE ROLE ${ident(GROUP)} NOLOGIN`);
+      await c.query(`CREATE ROLE ${ident(SUPER)} LOGIN SUPERUSER`);
+      await c.query(`CREATE ROLE ${ident(HOLDER)} LOGIN`);
     });
     await superuser(DB, async (c) => {
       await c.query('CREATE TABLE secret_t (v text)');
@@ -229,6 +235,53 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       const err = await rejection(provider({ url: adminUrl(WEAK_ADMIN) }).grant(subject(ACCOUNT), soon()));
       expect(err.retryable).toBe(false);
       expect(err.message).toMatch(/admin option|permission denied/i);
+    });
+  });
+
+  describe('filing-time checks and standing access (grant mode)', () => {
+    const filing = (account: string) => ({ resourceId: 'prod-db', user: { slackId: 'U0ALICE', account } });
+
+    it('accepts an existing login role', async () => {
+      await expect(provider().validate(filing(ACCOUNT), soon())).resolves.toEqual({ ok: true });
+    });
+
+    it.each([
+      ['a NOLOGIN group role', () => GROUP, /cannot log in \(NOLOGIN: a group role/],
+      ['a superuser', () => SUPER, /is a superuser/],
+      ['the role jit-access connects as', () => ADMIN, /is the role jit-access connects as/],
+      ['an account that does not exist', () => `jit_nobody_${RUN}`, /There is no database account/],
+    ])('refuses %s, saying why', async (_what, account, reason) => {
+      const found = await provider().validate(filing(account()), soon());
+      expect(found).toEqual({ ok: false, reason: expect.stringMatching(reason) });
+    });
+
+    it('refuses when the role it hands out is missing, and needs no account in ephemeral mode', async () => {
+      expect(await provider({ role: `jit_missing_${RUN}` }).validate(filing(ACCOUNT), soon())).toMatchObject({ ok: false, reason: expect.stringMatching(/has no role/) });
+      await expect(provider({ mode: 'ephemeral' }).validate({ resourceId: 'prod-db', user: { slackId: 'U0X' } }, soon())).resolves.toEqual({ ok: true });
+    });
+
+    it('refuses at grant time too, when an account stopped being able to log in after filing', async () => {
+      await superuser('postgres', (c) => c.query(`ALTER ROLE ${ident(HOLDER)} NOLOGIN`));
+      try {
+        const err = await rejection(provider().grant(subject(HOLDER), soon()));
+        expect(err.retryable).toBe(false);
+        expect(err.message).toMatch(/cannot log in/);
+        expect(await isMember(HOLDER, TARGET)).toBe(false);
+      } finally {
+        await superuser('postgres', (c) => c.query(`ALTER ROLE ${ident(HOLDER)} LOGIN`));
+      }
+    });
+
+    it('holds() sees a direct membership, whoever granted it, and nothing else', async () => {
+      const p = provider();
+      expect(await p.holds(filing(HOLDER), soon())).toBe(false);
+      await superuser('postgres', (c) => c.query(`GRANT ${ident(TARGET)} TO ${ident(HOLDER)}`));
+      expect(await p.holds(filing(HOLDER), soon())).toBe(true);
+      await superuser('postgres', (c) => c.query(`REVOKE ${ident(TARGET)} FROM ${ident(HOLDER)}`));
+      // Through a group is not a membership a REVOKE of ours would touch.
+      await superuser('postgres', (c) => c.query(`GRANT ${ident(TARGET)} TO ${ident(GROUP)}; GRANT ${ident(GROUP)} TO ${ident(HOLDER)}`));
+      expect(await p.holds(filing(HOLDER), soon())).toBe(false);
+      expect(await provider({ mode: 'ephemeral' }).holds(filing(HOLDER), soon())).toBe(false);
     });
   });
 
