@@ -1,6 +1,6 @@
 import { escapeIdentifier as ident } from 'pg';
 import { PolicyError, parsePolicy } from '../../src/policy/load';
-import { newRequestId, openKeyOf } from '../../src/domain/request';
+import { newRequestId, openKeyOf, AccessRequest } from '../../src/domain/request';
 import { describeWithPostgres, superuser } from '../providers/pg-available';
 import { startTestBot, TestBot, waitUntil } from './harness';
 import { PgFixture } from '../support/pg-fixture';
@@ -453,52 +453,38 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     }
   });
 
-  /* Requests stored by the version before this one: no target, no access key, account recorded at grant time. */
-  it('a grant stored before accounts were resolved at filing is still revoked, with the account it was granted to', async () => {
-    await pg.grantDirectly(TARGET, ACCOUNT, pg.admin); // what the old version's GRANT left behind
+  /** A prod-db request as the version before this one stored it: no target, no access key; an active one has the account it was granted to. */
+  async function storeAsBefore(over: Partial<AccessRequest> & Pick<AccessRequest, 'requesterId' | 'state'>): Promise<string> {
     const now = new Date();
-    const id = newRequestId();
-    await requests().insertOne({
-      _id: id,
-      requesterId: 'U0ALICE',
+    const request: AccessRequest = {
+      _id: newRequestId(),
       resourceId: 'prod-db',
       durationMs: 3_600_000,
-      reason: 'filed by the previous version',
-      state: 'active',
-      openKey: openKeyOf('U0ALICE', 'prod-db'),
-      approvals: ['U0BOB'],
-      requiredApprovals: 1,
-      createdAt: now,
-      updatedAt: now,
-      pendingUntil: now,
-      approvalChannel: 'C0APPROVALS',
-      grantedAt: now,
-      expiresAt: new Date(now.getTime() + 3_600_000),
-      account: ACCOUNT,
-      email: 'alice@example.com',
-      version: 3,
-    });
-    await revokeAsRequester('U0ALICE', id);
-    expect(await pg.membersOf()).toEqual([]);
-
-    // One still pending from then was approved for no particular account: it fails, granting nothing.
-    const pending = newRequestId();
-    await requests().insertOne({
-      _id: pending,
-      requesterId: 'U0VICTIM',
-      resourceId: 'prod-db',
-      durationMs: 3_600_000,
-      reason: 'pending since the previous version',
-      state: 'pending',
-      openKey: openKeyOf('U0VICTIM', 'prod-db'),
+      reason: `filed by the previous version (${over.state})`,
+      openKey: openKeyOf(over.requesterId, 'prod-db'),
       approvals: [],
       requiredApprovals: 1,
       createdAt: now,
       updatedAt: now,
       pendingUntil: new Date(now.getTime() + 3_600_000),
       approvalChannel: 'C0APPROVALS',
-      version: 0,
-    });
+      ...(over.state === 'active' ? { grantedAt: now, expiresAt: new Date(now.getTime() + 3_600_000) } : {}),
+      version: 3,
+      ...over,
+    };
+    await requests().insertOne(request);
+    return request._id;
+  }
+
+  /* Requests stored by the version before this one: no target, no access key, account recorded at grant time. */
+  it('a grant stored before accounts were resolved at filing is still revoked, with the account it was granted to', async () => {
+    await pg.grantDirectly(TARGET, ACCOUNT, pg.admin); // what the old version's GRANT left behind
+    const id = await storeAsBefore({ requesterId: 'U0ALICE', state: 'active', approvals: ['U0BOB'], account: ACCOUNT, email: 'alice@example.com' });
+    await revokeAsRequester('U0ALICE', id);
+    expect(await pg.membersOf()).toEqual([]);
+
+    // One still pending from then was approved for no particular account: it fails, granting nothing.
+    const pending = await storeAsBefore({ requesterId: 'U0VICTIM', state: 'pending' });
     await approve(pending);
     const failed = (await requests().findOne({ _id: pending }))!;
     expect(failed.state).toBe('failed');

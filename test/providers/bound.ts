@@ -1,3 +1,4 @@
+import { ProviderError } from '../../src/providers/provider';
 import type { ExtendOptions, FilingSubject, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
 
 /**
@@ -15,4 +16,14 @@ export function bound<A>(instance: TargetProvider<A>, access: A) {
     check: () => instance.check!(access),
     close: () => instance.close?.() ?? Promise.resolve(),
   };
+}
+
+/** The ProviderError `promise` rejects with (and a test failure if it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ProviderError);
+  return err as ProviderError;
 }

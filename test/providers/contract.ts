@@ -9,7 +9,7 @@ import { parsePolicy } from '../../src/policy/load';
 import type { Policy } from '../../src/policy/policy';
 import { providerDefinition } from '../../src/providers/catalog';
 import type { GrantSubject } from '../../src/providers/provider';
-import { ProviderError } from '../../src/providers/provider';
+import type { ProviderError } from '../../src/providers/provider';
 import { ProviderRegistry, ResourceProvider } from '../../src/providers/registry';
 import { secretKeys } from '../../src/providers/secrets';
 import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operations/context';
@@ -19,6 +19,7 @@ import { revokeRequest } from '../../src/operations/revoke-access';
 import { LeaseLocks } from '../../src/store/lease-locks';
 import { RequestStore } from '../../src/store/request-store';
 import { testDatabase } from '../support/mongo';
+import { rejection } from './bound';
 
 /*
  * The provider contract (PRODUCT.md §6): every provider passes this suite against its real target,
@@ -99,14 +100,6 @@ function subjectFor(account: string | undefined, resourceId = 'one', expiresInMs
 
 const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
 
-async function failure(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 export function describeProviderContract(fixture: ContractFixture, describeFn: jest.Describe = describe): void {
   const definition = providerDefinition(fixture.type);
@@ -206,7 +199,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         ];
         for (const call of calls) {
           const started = Date.now();
-          const err = noted(await failure(call(subjectFor(account))));
+          const err = noted(await rejection(call(subjectFor(account))));
           expect(Date.now() - started).toBeLessThan(600 + 700);
           expect(err.retryable).toBe(true);
         }
@@ -226,7 +219,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       expect(filed.state).toBe('pending');
       const undo = await fixture.failGrants.arrange(account);
       try {
-        const direct = noted(await failure(ctx.providers.forResource('three').grant(subjectFor(account, 'three'), soon())));
+        const direct = noted(await rejection(ctx.providers.forResource('three').grant(subjectFor(account, 'three'), soon())));
         const { request: failed } = await approveRequest(ctx, filed._id, 'U0APPROVER');
         noted(new Error(failed.lastError ?? ''));
         const attempts = (await ctx.store.audit.forRequest(failed._id)).filter((e) => e.action === 'grant_attempt_failed').length;
@@ -269,7 +262,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       it(`declares what an extension does instead (extension: ${definition?.extension})`, async () => {
         const { provider } = bind(await fixture.newAccount());
         expect(['regrant', 'refuse']).toContain(provider.extension);
-        expect((await failure(provider.extend(subjectFor(undefined), { ...soon(), extensionId: 'x' }))).retryable).toBe(false);
+        expect((await rejection(provider.extend(subjectFor(undefined), { ...soon(), extensionId: 'x' }))).retryable).toBe(false);
       });
     }
 

@@ -5,9 +5,9 @@ import { Client, escapeIdentifier as ident } from 'pg';
 import type { PostgresProviderConfig } from '../../src/providers/postgres/config';
 import { PostgresProvider, ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
 import type { GrantResult, GrantSubject } from '../../src/providers/provider';
-import { ProviderError } from '../../src/providers/provider';
 import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from './pg-available';
-import { bound } from './bound';
+import { bound, rejection } from './bound';
+import { readsSecret } from '../support/pg-fixture';
 
 /*
  * Runs against the shared server at 127.0.0.1:5432, which trusts every local connection: logins
@@ -67,16 +67,7 @@ async function connectAs(user: string, password = 'irrelevant-under-trust'): Pro
 }
 
 async function canRead(user: string): Promise<boolean> {
-  const c = await connectAs(user);
-  try {
-    await c.query('SELECT v FROM secret_t');
-    return true;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42501') return false;
-    throw err;
-  } finally {
-    await c.end();
-  }
+  return readsSecret(await connectAs(user));
 }
 
 async function roleExists(name: string): Promise<boolean> {
@@ -94,14 +85,6 @@ async function isMember(member: string, role: string): Promise<boolean> {
   });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 function field(result: GrantResult, label: string): string {
   const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;

@@ -11,6 +11,19 @@ import { PG_SUPERUSER_URL, superuser } from '../providers/pg-available';
  * That server trusts local connections, so a login here proves that a role exists and may log in,
  * not that its password or VALID UNTIL is checked (test/providers/postgres-password-auth.test.ts).
  */
+/** Whether this session may read secret_t (only `reader` may); closes the session. */
+export async function readsSecret(c: Client): Promise<boolean> {
+  try {
+    await c.query('SELECT v FROM secret_t');
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === '42501') return false;
+    throw err;
+  } finally {
+    await c.end();
+  }
+}
+
 export class PgFixture {
   readonly run = randomBytes(4).toString('hex');
   readonly db = `jit_e2e_${this.run}`;
@@ -90,16 +103,7 @@ export class PgFixture {
   }
 
   async canRead(user: string): Promise<boolean> {
-    const c = await this.connect({ user });
-    try {
-      await c.query('SELECT v FROM secret_t');
-      return true;
-    } catch (err) {
-      if ((err as { code?: string }).code === '42501') return false;
-      throw err;
-    } finally {
-      await c.end();
-    }
+    return readsSecret(await this.connect({ user }));
   }
 
   async postgresIntact(): Promise<boolean> {
