@@ -57,7 +57,7 @@ export interface AccessRequest {
   account?: string;
   /** Where the account came from: the policy's `identities`, or derived from the e-mail. */
   accountSource?: 'identities' | 'email';
-  /** `accountKeyOf(target, account)`, for derived accounts: no two people may use one (see identify-requester). */
+  /** `accountKeyOf(target, account)`: a derived account another person's open request holds is refused (identify-requester.ts). */
   accountKey?: string;
   /** What the provider resolved the account to at filing (a user ID, an ARN), passed to every call. */
   principal?: string;
