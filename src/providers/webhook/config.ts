@@ -13,4 +13,3 @@ export const webhookTargetSchema = z.object({
 export const webhookAccessSchema = z.object({});
 
 export type WebhookTargetConfig = z.output<typeof webhookTargetSchema>;
-export type WebhookProviderConfig = WebhookTargetConfig;
