@@ -6,12 +6,11 @@ import type { Config } from './config';
 import { slackLogger } from './logger';
 import { WorkLimiter } from './slack/listeners/work-limiter';
 import type { Policy } from './policy/policy';
-import { findResource } from './policy/policy';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
+import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry, UserDirectory } from './operations/context';
-import type { Provider } from './providers/provider';
-import { createProvider } from './providers/registry';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/context';
+import { ProviderRegistry } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
@@ -90,36 +89,6 @@ function lookupError(err: unknown): string {
   return (e?.data?.error ?? e?.message ?? String(err)).slice(0, 200);
 }
 
-/** One provider instance per resource, created on first use and closed on shutdown. */
-class ResourceProviders implements ProviderRegistry {
-  private readonly providers = new Map<string, Provider>();
-  constructor(private readonly policy: Policy) {}
-  forResource(resourceId: string): Provider {
-    let provider = this.providers.get(resourceId);
-    if (!provider) {
-      const resource = findResource(this.policy, resourceId);
-      if (!resource) throw new Error(`resource ${resourceId} is not in the policy`);
-      provider = createProvider(resource.provider, resourceId);
-      this.providers.set(resourceId, provider);
-    }
-    return provider;
-  }
-  async closeAll(): Promise<void> {
-    await Promise.all([...this.providers.values()].map((p) => p.close?.()));
-  }
-  /** Start-up checks: problems are warnings, never a reason to refuse to start. */
-  async check(logger: Logger): Promise<void> {
-    for (const resource of this.policy.resources) {
-      try {
-        const problems = (await this.forResource(resource.id).check?.()) ?? [];
-        for (const problem of problems) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
-      } catch (err) {
-        logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
-      }
-    }
-  }
-}
-
 /**
  * When MongoDB answers again after an outage: the indexes are created again (idempotent: a server
  * that came back empty, in-memory or restored without indexes, must still enforce one open request
@@ -178,11 +147,13 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     await sleep(REPAIR_SETTLE_MS + 250, undefined, { ref: false });
     await repairUnrecorded(store, notifier, logger);
   });
-  const providers = new ResourceProviders(policy);
+  for (const warning of policy.warnings) logger.warn({ policy: true }, `policy: ${warning}`);
+  const providers = new ProviderRegistry(policy);
   const ctx: OperationContext = {
     policy,
     store,
     providers,
+    locks: new LeaseLocks(db),
     notifier,
     directory: new LoggedDirectory(new SlackDirectory(lookupClient), logger.child({ component: 'directory' })),
     logger,

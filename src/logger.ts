@@ -2,6 +2,7 @@ import pino, { Logger, DestinationStream } from 'pino';
 import { LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Config } from './config';
 import type { Policy } from './policy/policy';
+import { secretVariants } from './providers/secrets';
 
 const CENSOR = '[REDACTED]';
 
@@ -61,39 +62,23 @@ export function scrub(text: string): string {
 
 /**
  * The secret values this process knows, for exact scrubbing wherever they turn up: the Slack
- * tokens and signing secret, MONGODB_URI's password, and every provider's secret, URL and password.
+ * tokens and signing secret, MONGODB_URI and its password, and every provider setting marked secret.
  */
 export function secretsOf(config: Partial<Config>, policy?: Policy): string[] {
   const secrets: string[] = [];
-  const addUrl = (url: string | undefined) => {
-    if (!url) return;
-    secrets.push(url);
-    try {
-      const u = new URL(url);
-      if (u.password) secrets.push(u.password, safeDecode(u.password));
-      if (u.pathname.length > 1 || u.search) secrets.push(`${u.pathname}${u.search}`);
-      for (const value of u.searchParams.values()) secrets.push(value);
-      // Long path segments look like tokens (…/hooks/3f9a0c…); short ones (/api, /jit) do not.
-      for (const segment of u.pathname.split('/')) if (segment.length >= 16) secrets.push(segment, safeDecode(segment));
-    } catch {
-      // Unparsable: the whole string is still scrubbed.
-    }
-  };
   for (const value of [config.SLACK_BOT_TOKEN, config.SLACK_SIGNING_SECRET, config.SLACK_APP_TOKEN]) if (value) secrets.push(value);
   if (config.MONGODB_URI) {
-    secrets.push(config.MONGODB_URI);
+    secrets.push(...secretVariants(config.MONGODB_URI));
+    // A replica-set URI (host1:27017,host2:27017) is no WHATWG URL: its password is found by hand.
     const password = /^mongodb(?:\+srv)?:\/\/[^:@/]+:([^@/]+)@/.exec(config.MONGODB_URI)?.[1];
-    if (password) secrets.push(password, safeDecode(password));
+    if (password) secrets.push(...secretVariants(password), ...secretVariants(decodeURIComponentSafe(password)));
   }
-  for (const resource of policy?.resources ?? []) {
-    const provider = resource.provider as { url?: string; secret?: string };
-    if (provider.secret) secrets.push(provider.secret);
-    addUrl(provider.url);
-  }
+  // Every provider marks its own secret settings (secret() in its schema); the policy collects them.
+  secrets.push(...(policy?.secrets ?? []));
   return [...new Set(secrets.filter((s) => s.length >= 6))];
 }
 
-function safeDecode(s: string): string {
+function decodeURIComponentSafe(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {

@@ -1,8 +1,8 @@
 /**
  * Active grants written straight into MongoDB, shaped as the grant operation leaves them
  * (see src/operations/grant-access.ts and test/support/fixtures.ts): `active`, a unique
- * openKey, an approval message already posted, e-mail and account resolved, the
- * expiring-soon DM already sent (no warnAt).
+ * openKey, an approval message already posted, target, e-mail and account resolved (at
+ * filing), the expiring-soon DM already sent (no warnAt). Webhook grants carry no access key.
  */
 import { MongoClient } from 'mongodb';
 import { newRequestId, openKeyOf, AccessRequest } from '../../src/domain/request';
@@ -38,6 +38,8 @@ export function activeGrant(i: number, userPrefix: string, expiresAt: Date, dura
     grantedAt,
     expiresAt,
     attempts: 0,
+    // Both bench resources have inline providers: each is its own target.
+    target: resource.id,
     email: `${requesterId.toLowerCase()}@example.com`,
     account: requesterId.toLowerCase(),
     version: 3,

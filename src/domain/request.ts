@@ -48,8 +48,30 @@ export interface AccessRequest {
   lastError?: string;
   /** Non-secret details the provider returned at grant time (e.g. an ephemeral role's name). */
   providerDetails?: Record<string, string>;
+  /**
+   * Where and as whom, resolved when the request was filed, shown to approvers, and used unchanged
+   * by grant, extend and revoke (never re-derived). Requests filed before jit-access resolved
+   * accounts at filing have no `target`; their `account` and `email` were recorded at grant time.
+   */
+  target?: string;
   account?: string;
+  /** Where the account came from: the policy's `identities`, or derived from the e-mail. */
+  accountSource?: 'identities' | 'email';
+  /** `accountKeyOf(target, account)`: a derived account another person's open request holds is refused (identify-requester.ts). */
+  accountKey?: string;
+  /** What the provider resolved the account to at filing (a user ID, an ARN), passed to every call. */
+  principal?: string;
   email?: string;
+  /**
+   * What the grant gives in the target (ResourceProvider.accessKey), recorded before the first grant
+   * attempt; requests with the same key give one account the same access (overlapping grants).
+   */
+  accessKey?: string;
+  /**
+   * Recorded before the first grant attempt, for requests with an access key: the account already
+   * had this access, not through jit-access. Nothing is granted, and revocation leaves it in place.
+   */
+  standing?: boolean;
   /** A pending extension of an active grant; unset when decided or when the grant ends. */
   extension?: ExtensionRequest;
   /** Extensions granted so far (their total counts towards maxTotalDuration). */
@@ -85,4 +107,9 @@ export const REQUEST_ID_PATTERN = /^r[a-z0-9]{8}$/;
 
 export function openKeyOf(requesterId: string, resourceId: string): string {
   return `${requesterId}:${resourceId}`;
+}
+
+/** One account on one target, whatever its case: the unit no two people may share. */
+export function accountKeyOf(target: string, account: string): string {
+  return JSON.stringify([target, account.toLowerCase()]);
 }

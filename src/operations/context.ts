@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
 import type { Policy, Directory } from '../policy/policy';
-import type { Provider } from '../providers/provider';
+import type { ResourceProvider } from '../providers/registry';
 import type { RequestStore } from '../store/request-store';
 
 /** What the requester is told by DM. */
@@ -24,7 +24,12 @@ export interface UserDirectory extends Directory {
 }
 
 export interface ProviderRegistry {
-  forResource(resourceId: string): Provider;
+  forResource(resourceId: string): ResourceProvider;
+}
+
+/** Short lease locks shared by every replica (src/store/lease-locks.ts). */
+export interface Locks {
+  withLock<T>(key: string, opts: { leaseMs: number; waitMs: number }, work: () => Promise<T>): Promise<T>;
 }
 
 /** Something that wants to know when expiries or deadlines change (the scheduler's timer). */
@@ -63,6 +68,7 @@ export interface OperationContext {
   policy: Policy;
   store: RequestStore;
   providers: ProviderRegistry;
+  locks: Locks;
   notifier: Notifier;
   directory: UserDirectory;
   logger: Logger;

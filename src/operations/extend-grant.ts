@@ -5,7 +5,8 @@ import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
 import { OperationContext, requestLogger } from './context';
 import { requireRequest, requireResource } from './constraints';
-import { errorText, subjectOf } from './grant-access';
+import { errorText, providerFor, subjectOf } from './grant-access';
+import { accessKeyOf, underAccessLock } from './access-bookkeeping';
 import { MAX_REASON_LENGTH } from './request-access';
 
 /**
@@ -19,6 +20,9 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
   if (request.requesterId !== userId) throw new UserError(`Only the requester can extend ${request._id}.`);
   if (request.state !== 'active') throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant: only active grants can be extended.`);
   if (request.extension) throw new UserError(`Request ${request._id} already has an extension waiting for approval.`);
+  if (ctx.providers.forResource(request.resourceId).extension === 'refuse') {
+    throw new UserError(`${resource.id} grants cannot be extended (its provider cannot move an expiry). Request it again when this grant ends.`);
+  }
   let durationMs: number;
   try {
     durationMs = parseDuration(durationText);
@@ -117,10 +121,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   } as never);
   if (!claimed) return (await ctx.store.get(request._id)) ?? request;
   try {
-    await ctx.providers.forResource(request.resourceId).extend(await subjectOf(ctx, request, newExpiry), {
-      deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs),
-      details: request.providerDetails,
-    });
+    await extendInTarget(ctx, request, newExpiry, extension.id);
   } catch (err) {
     log.error({ err: errorText(err) }, 'provider refused the extension');
     await ctx.store.update(request._id, 'active', {
@@ -154,4 +155,32 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
   await ctx.notifier.requestChanged(extended);
   return extended;
+}
+
+/**
+ * Tells the target about the new expiry, as the provider declares: `native` extends, `regrant`
+ * grants again with the new expiry (new credentials go by DM). A grant over standing access gave
+ * nothing, so there is nothing to extend.
+ */
+async function extendInTarget(ctx: OperationContext, request: AccessRequest, newExpiry: Date, extensionId: string): Promise<void> {
+  if (request.standing) return;
+  const provider = providerFor(ctx, request);
+  const subject = subjectOf(request, newExpiry);
+  const deadline = new Date(Date.now() + ctx.settings.providerTimeoutMs);
+  switch (provider.extension) {
+    case 'native':
+      return provider.extend(subject, { deadline, details: request.providerDetails, extensionId });
+    case 'refuse':
+      throw new UserError(`${request.resourceId} grants cannot be extended`);
+    case 'regrant': {
+      // Under the access lock, like every grant, so a concurrent revocation of the same access cannot interleave.
+      const result = await underAccessLock(ctx, accessKeyOf(request, provider), () => provider.grant(subject, { deadline }));
+      if (result.details) await ctx.store.touch(request._id, 'active', { providerDetails: result.details });
+      if (result.secretForRequester) {
+        await ctx.notifier
+          .sendSecret(request.requesterId, result.secretForRequester.title, result.secretForRequester.fields)
+          .catch((err) => requestLogger(ctx, request).error({ err: errorText(err) }, 'could not deliver the new credentials by DM'));
+      }
+    }
+  }
 }

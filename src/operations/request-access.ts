@@ -5,6 +5,7 @@ import { durationProblem, findResource, mayRequest, requiredApprovals, Policy, R
 import { OpenRequestExistsError } from '../store/request-store';
 import { OperationContext, requestLogger } from './context';
 import { startGrant } from './grant-access';
+import { fileUnlessAccountTaken, identifyRequester } from './identify-requester';
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 200;
@@ -71,6 +72,8 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   if (!(await mayRequest(resource, requesterId, ctx.directory))) {
     throw new UserError(`You are not allowed to request ${resource.id}. Ask a policy admin if you need it.`);
   }
+  // Who gets the access is settled now, before anyone is asked to approve, and never re-derived.
+  const identity = await identifyRequester(ctx, resource, requesterId);
   const now = ctx.now();
   const immediate = resource.autoApprove || breakGlass;
   const request: AccessRequest = {
@@ -92,10 +95,19 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     // Pending requests remind approvers to decide; break-glass grants remind them to acknowledge.
     ...(!immediate || breakGlass ? { remindAt: new Date(now.getTime() + resource.remindAfter) } : {}),
     approvalChannel: resource.approvalChannel,
+    ...identity,
     version: 0,
   };
+  const details = {
+    durationMs,
+    reason,
+    ...(ticket ? { ticket } : {}),
+    ...(breakGlass ? { breakGlass } : {}),
+    target: identity.target,
+    ...(identity.account ? { account: identity.account, accountSource: identity.accountSource } : {}),
+  };
   try {
-    await ctx.store.create(request, requesterId, { durationMs, reason, ...(ticket ? { ticket } : {}), ...(breakGlass ? { breakGlass } : {}) });
+    await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));
   } catch (err) {
     if (err instanceof OpenRequestExistsError) {
       const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);

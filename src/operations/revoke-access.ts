@@ -3,7 +3,8 @@ import type { AccessRequest } from '../domain/request';
 import { mayRevoke } from '../policy/policy';
 import { backoffMs, OperationContext, requestLogger } from './context';
 import { requireRequest } from './constraints';
-import { errorText, subjectOf } from './grant-access';
+import { errorText, providerFor, subjectOf } from './grant-access';
+import { describeRevocation, RevocationOutcome, revokeUnlessKept } from './access-bookkeeping';
 
 /** `/jit-access revoke <id>` and the Revoke button: the requester ends their grant, or an admin ends anyone's. */
 export async function revokeRequest(ctx: OperationContext, requestId: unknown, userId: string): Promise<AccessRequest> {
@@ -32,13 +33,10 @@ export async function revokeRequest(ctx: OperationContext, requestId: unknown, u
  */
 export async function completeRevocation(ctx: OperationContext, claimed: AccessRequest): Promise<AccessRequest> {
   const log = requestLogger(ctx, claimed);
+  let done: RevocationOutcome;
   try {
-    const provider = ctx.providers.forResource(claimed.resourceId);
-    const subject = await subjectOf(ctx, claimed, claimed.expiresAt ?? ctx.now());
-    await provider.revoke(subject, {
-      deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs),
-      details: claimed.providerDetails,
-    });
+    // The account stored on the request (at filing, or at grant time for older requests), never re-derived.
+    done = await revokeUnlessKept(ctx, claimed, providerFor(ctx, claimed), subjectOf(claimed, claimed.expiresAt ?? ctx.now()));
   } catch (err) {
     const attempts = (claimed.attempts ?? 0) + 1;
     const lastError = errorText(err);
@@ -63,10 +61,10 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
     action: to,
     set: { endedAt: ctx.now() },
     unset: ['lastError'],
-    details: { attempts: (claimed.attempts ?? 0) + 1, ...(claimed.endedBy ? { endedBy: claimed.endedBy } : {}) },
+    details: { attempts: (claimed.attempts ?? 0) + 1, ...(claimed.endedBy ? { endedBy: claimed.endedBy } : {}), ...describeRevocation(done) },
   });
   if (!ended) return (await ctx.store.get(claimed._id)) ?? claimed;
-  log.info({ state: to }, 'access ended');
+  log.info({ state: to, ...describeRevocation(done) }, 'access ended');
   // Independent outbox writes: in parallel, so the worker moves on to the next grant sooner.
   await Promise.all([ctx.notifier.notifyRequester(ended, 'ended'), ctx.notifier.notifyChannel(ended, 'ended'), ctx.notifier.requestChanged(ended)]);
   return ended;

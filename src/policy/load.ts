@@ -4,6 +4,8 @@ import type { z } from 'zod';
 import { policyFileSchema, PolicyFile } from './schema';
 import type { Policy, Resource } from './policy';
 import { parseDuration } from '../domain/duration';
+import { accountRuleOf, checkIdentities } from './identities';
+import { resolveProviders, ResolvedProviders } from './targets';
 
 export class PolicyError extends Error {
   constructor(readonly problems: string[]) {
@@ -62,7 +64,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
-function resolve(file: PolicyFile, problems: string[]): Policy {
+function resolve(file: PolicyFile, providers: ResolvedProviders, problems: string[]): Policy {
   const seen = new Set<string>();
   const resources: Resource[] = file.resources.map((r, i) => {
     const at = `resources[${i}]`;
@@ -107,10 +109,33 @@ function resolve(file: PolicyFile, problems: string[]): Policy {
       breakGlassMaxDuration: pick('breakGlassMaxDuration'),
       requiredApprovals,
       extensionApprovals: r.extension?.requiredApprovals ?? requiredApprovals,
-      provider: r.provider,
+      // Only read once every problem is known to be absent (parsePolicy throws otherwise).
+      provider: providers.resources[i]!,
     };
   });
-  return { approvalChannel: file.approvalChannel, admins: file.admins, identities: file.identities, resources };
+  const policy: Policy = {
+    approvalChannel: file.approvalChannel,
+    admins: file.admins,
+    emailDomains: [...new Set(file.emailDomains ?? [])],
+    identities: file.identities ?? {},
+    targets: providers.targets,
+    resources,
+    secrets: [...new Set(providers.secrets)],
+    warnings: [...providers.warnings],
+  };
+  checkIdentities(policy, (path, message) => problems.push(`${formatPath(path)}: ${message}`));
+  if (Object.keys(policy.identities).length === 0 && policy.emailDomains.length === 0) {
+    const needing = resources.filter((r) => r.provider && needsAccount(r)).map((r) => r.id);
+    policy.warnings.push(
+      'no account can be derived: the policy has neither identities nor emailDomains, so ' +
+        (needing.length ? `every request for ${needing.join(', ')} will be refused until one of them is set` : 'providers get no account (webhooks send the Slack ID and e-mail only)'),
+    );
+  }
+  return policy;
+}
+
+function needsAccount(resource: Resource): boolean {
+  return accountRuleOf(resource.provider).need === 'required';
 }
 
 /** Parses, interpolates, validates and resolves policy text; throws PolicyError with one line per problem. */
@@ -124,18 +149,24 @@ export function parsePolicy(text: string, env: NodeJS.ProcessEnv = process.env, 
   }
   const problems: string[] = [];
   const interpolated = interpolate(raw ?? {}, env, [], problems);
+  // A value emptied by an unset ${VAR} is already reported; its schema complaint would only repeat it.
+  const reported = new Set(problems.map((p) => p.slice(0, p.indexOf(':'))));
+  const report = (path: PropertyKey[], message: string) => {
+    if (!reported.has(formatPath(path))) problems.push(`${formatPath(path)}: ${message}`);
+  };
   const parsed = policyFileSchema.safeParse(interpolated);
+  // Provider settings are checked against their own type's schema, targets merged in; their
+  // problems are reported together with the schema's.
+  const providers = resolveProviders(interpolated, {
+    problem: report,
+    issues: (base, issues) => issues.forEach((issue) => report([...base, ...issue.path], describeIssue(issue))),
+  });
   if (!parsed.success) {
-    // A value emptied by an unset ${VAR} is already reported; its schema complaint would only repeat it.
-    const reported = new Set(problems.map((p) => p.slice(0, p.indexOf(':'))));
-    problems.push(
-      ...parsed.error.issues
-        .filter((issue) => !reported.has(formatPath(issue.path)))
-        .map((issue) => `${formatPath(issue.path)}: ${describeIssue(issue)}`),
-    );
+    for (const issue of parsed.error.issues) report(issue.path, describeIssue(issue));
     throw new PolicyError(problems);
   }
-  const policy = resolve(parsed.data, problems);
+  if (problems.length) throw new PolicyError(problems);
+  const policy = resolve(parsed.data, providers, problems);
   if (problems.length) throw new PolicyError(problems);
   return policy;
 }

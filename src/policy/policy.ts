@@ -1,5 +1,28 @@
 import { formatDuration } from '../domain/duration';
-import type { ProviderConfig } from './schema';
+
+/**
+ * One configured connection of a provider type: an entry of `targets:`, or a resource's inline
+ * `provider:` (its own target, named after the resource). One provider instance (one pool) each.
+ */
+export interface Target {
+  name: string;
+  type: string;
+  /** The provider's target settings, validated against its schema (defaults applied). */
+  settings: Record<string, unknown>;
+  /** True for a resource's inline `provider:`. */
+  inline: boolean;
+}
+
+/** Where a resource's access is granted: a target and the resource's own settings for it. */
+export interface ResourceProviderConfig {
+  target: string;
+  type: string;
+  /** The provider's access settings (role, mode, …), validated against its schema. */
+  access: Record<string, unknown>;
+}
+
+/** `identities` values: one account everywhere, or per target name / provider type / `default`. */
+export type IdentityEntry = string | Record<string, string>;
 
 /** A resource with every limit filled in from the policy defaults and the built-in ones. */
 export interface Resource {
@@ -20,14 +43,21 @@ export interface Resource {
   breakGlassMaxDuration: number;
   requiredApprovals: number;
   extensionApprovals: number;
-  provider: ProviderConfig;
+  provider: ResourceProviderConfig;
 }
 
 export interface Policy {
   approvalChannel: string;
   admins: string[];
-  identities: Record<string, string>;
+  /** Domains whose Slack e-mails may yield an account (lower case); empty: accounts come from identities only. */
+  emailDomains: string[];
+  identities: Record<string, IdentityEntry>;
+  targets: Record<string, Target>;
   resources: Resource[];
+  /** Every secret value in the provider settings (and its URL parts), for log and error scrubbing. */
+  secrets: string[];
+  /** Problems worth a start-up warning that do not stop it (no way to derive accounts, unused targets). */
+  warnings: string[];
 }
 
 /** Resolves Slack user groups to member IDs; implemented with `usergroups.users.list`. */
@@ -80,8 +110,4 @@ export function durationProblem(resource: Resource, ms: number): string | undefi
     return `${resource.id} can be requested for ${formatDuration(resource.minDuration)} to ${formatDuration(resource.maxDuration)}; you asked for ${formatDuration(ms)}.`;
   }
   return undefined;
-}
-
-export function accountFor(policy: Policy, userId: string, email?: string): string | undefined {
-  return policy.identities[userId] ?? email?.split('@')[0]?.toLowerCase();
 }

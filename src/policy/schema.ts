@@ -1,7 +1,5 @@
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration';
-import { webhookProviderConfigSchema } from '../providers/webhook/config';
-import { postgresProviderConfigSchema } from '../providers/postgres/config';
 
 /** The policy file (PRODUCT.md section 3). Strict everywhere: an unknown key is a mistake, not a no-op. */
 
@@ -38,11 +36,28 @@ const people = z
   })
   .strict();
 
-export const providerConfigSchema = z.discriminatedUnion('type', [webhookProviderConfigSchema, postgresProviderConfigSchema], {
-  error: (issue) =>
-    issue.code === 'invalid_union' ? 'expected a provider with type "webhook" or "postgres"' : undefined,
+/**
+ * Providers and targets are only shaped here; their settings are checked against each provider
+ * type's own schema, with targets merged in, by resolveProviders() (src/policy/targets.ts).
+ */
+const settings = z.record(z.string(), z.unknown());
+
+/** An account in some target: which characters are allowed is each provider's business (checked at load). */
+const account = z
+  .string()
+  .min(1, 'expected an account name')
+  .max(256, 'expected an account name of at most 256 characters')
+  .regex(/^[^\u0000-\u001f\u007f]+$/, 'expected an account name without control characters');
+
+/** `U0ALICE: alice`, or `U0BOB: { default: bob, github: bob-gh, orders-db: bob_ro }`. */
+const identity = z.union([account, z.record(z.string().min(1), account)], {
+  error: 'expected an account name, or a map of target name / provider type / default to account names',
 });
-export type ProviderConfig = z.infer<typeof providerConfigSchema>;
+
+const emailDomain = z
+  .string()
+  .regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'expected a domain name such as example.com')
+  .transform((d) => d.toLowerCase());
 
 const resourceSchema = z
   .object({
@@ -59,7 +74,7 @@ const resourceSchema = z
     autoApprove: z.boolean().default(false),
     breakGlass: z.boolean().default(false),
     extension: z.object({ requiredApprovals: z.number().int().min(0).max(20) }).strict().optional(),
-    provider: providerConfigSchema,
+    provider: settings,
     ...limits,
   })
   .strict();
@@ -69,9 +84,10 @@ export const policyFileSchema = z
     approvalChannel: channelId,
     admins: z.array(userId).default([]),
     defaults: z.object(limits).strict().default({}),
-    identities: z
-      .record(userId, z.string().regex(/^[a-z_][a-z0-9_.-]{0,62}$/i, 'expected a database-style account name'))
-      .default({}),
+    /** Slack e-mails in these domains may yield an account; none: accounts come from identities only. */
+    emailDomains: z.array(emailDomain).optional(),
+    identities: z.record(userId, identity).optional(),
+    targets: z.record(z.string(), settings).default({}),
     resources: z.array(resourceSchema).min(1, 'expected at least one resource'),
   })
   .strict();

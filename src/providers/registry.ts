@@ -1,21 +1,143 @@
-import type { PostgresProviderConfig } from './postgres/config';
-import { PostgresProvider } from './postgres/postgres-provider';
-import type { Provider } from './provider';
-import type { WebhookProviderConfig } from './webhook/config';
-import { WebhookProvider } from './webhook/webhook-provider';
+import type { Logger } from 'pino';
+import { accountRuleOf, ResourceAccountRule } from '../policy/identities';
+import type { Policy, Resource } from '../policy/policy';
+import { providerDefinition } from './catalog';
+import type {
+  AnyProviderDefinition,
+  ExtendOptions,
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from './provider';
+import { missingCapabilities, ProviderError } from './provider';
+import { scrubSecrets } from './secrets';
 
-export type ProviderConfig = WebhookProviderConfig | PostgresProviderConfig;
+/**
+ * A resource's view of its provider: the target's instance bound to the resource's own settings,
+ * with what the definition declares. Everything the operations layer needs, nothing it must know
+ * about a particular provider. Error texts are scrubbed of every secret of the policy.
+ */
+export interface ResourceProvider {
+  readonly resourceId: string;
+  readonly type: string;
+  /** The target's name (the resource ID for an inline provider). */
+  readonly target: string;
+  readonly account: ResourceAccountRule;
+  readonly extension: AnyProviderDefinition['extension'];
+  /** Whether holds() can tell standing access (the definition's `overlap.standing: 'inspected'`). */
+  readonly inspectsStanding: boolean;
+  /**
+   * What a grant for `account` gives, the same for every resource and request that gives that same
+   * access in this target; undefined when grants of this resource never overlap (see OverlapRule).
+   */
+  accessKey(account: string | undefined): string | undefined;
+  /** The provider's filing-time check; `{ ok: true }` for a provider that has none. */
+  validate(subject: FilingSubject, opts: ProviderCallOptions): Promise<FilingCheck>;
+  holds(subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean>;
+  grant(subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult>;
+  revoke(subject: GrantSubject, opts: RevokeOptions): Promise<void>;
+  /** `extension: 'native'` only; the operations layer re-grants or refuses for the others. */
+  extend(subject: GrantSubject, opts: ExtendOptions): Promise<void>;
+  check(): Promise<string[]>;
+}
 
-/** One provider per resource: each owns its connections (e.g. a pg pool), closed via close(). */
-export function createProvider(config: ProviderConfig, resourceId: string): Provider {
-  switch (config.type) {
-    case 'webhook':
-      return new WebhookProvider(config, resourceId);
-    case 'postgres':
-      return new PostgresProvider(config, resourceId);
-    default: {
-      const unknown: never = config;
-      throw new Error(`unknown provider type ${JSON.stringify((unknown as { type?: unknown }).type)}`);
+/** One provider instance per target (one pool), created at start-up and closed on shutdown. */
+export class ProviderRegistry {
+  private readonly instances = new Map<string, TargetProvider<unknown>>();
+  private readonly bindings = new Map<string, ResourceProvider>();
+
+  constructor(private readonly policy: Policy) {
+    for (const target of Object.values(policy.targets)) {
+      const definition = requireDefinition(target.type);
+      const instance = definition.create(target.settings, { targetName: target.name }) as TargetProvider<unknown>;
+      const missing = missingCapabilities(definition, instance);
+      // A bug in the provider, not in the policy: its definition promises what its instance lacks.
+      if (missing.length) throw new Error(`provider ${definition.type} lacks ${missing.join(' and ')}`);
+      this.instances.set(target.name, instance);
     }
   }
+
+  forResource(resourceId: string): ResourceProvider {
+    let binding = this.bindings.get(resourceId);
+    if (!binding) {
+      const resource = this.policy.resources.find((r) => r.id === resourceId);
+      if (!resource) throw new ProviderError(`resource ${resourceId} is not in the policy`);
+      binding = this.bind(resource);
+      this.bindings.set(resourceId, binding);
+    }
+    return binding;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.instances.values()].map((p) => p.close?.()));
+  }
+
+  /** Start-up checks: problems are warnings, never a reason to refuse to start. */
+  async check(logger: Logger): Promise<void> {
+    for (const resource of this.policy.resources) {
+      try {
+        for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+      } catch (err) {
+        logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
+      }
+    }
+  }
+
+  private bind(resource: Resource): ResourceProvider {
+    const { target, type, access } = resource.provider;
+    const definition = requireDefinition(type);
+    const instance = this.instances.get(target);
+    if (!instance) throw new ProviderError(`target ${target} of resource ${resource.id} has no provider instance`);
+    const secrets = this.policy.secrets;
+    /** Every call's error, whatever threw it, as a ProviderError without secrets in its text. */
+    const guarded = async <T>(call: () => Promise<T>): Promise<T> => {
+      try {
+        return await call();
+      } catch (err) {
+        const message = scrubSecrets(err instanceof Error ? err.message : String(err), secrets);
+        throw new ProviderError(message, err instanceof ProviderError ? err.retryable : true);
+      }
+    };
+    const overlap = definition.overlap;
+    const key = overlap === 'none' ? undefined : overlap.key(access);
+    return {
+      resourceId: resource.id,
+      type,
+      target,
+      account: accountRuleOf(resource.provider),
+      extension: definition.extension,
+      inspectsStanding: overlap !== 'none' && overlap.standing === 'inspected' && key !== undefined,
+      // JSON keeps the parts apart whatever characters an account may hold.
+      accessKey: (account) => (key === undefined || account === undefined ? undefined : JSON.stringify([target, key, account])),
+      validate: (subject, opts) =>
+        guarded(async () => {
+          const found = (await instance.validate?.(access, subject, opts)) ?? { ok: true };
+          return found.ok ? found : { ok: false, reason: scrubSecrets(found.reason, secrets) };
+        }),
+      holds: (subject, opts) =>
+        guarded(async () => {
+          if (!instance.holds) throw new ProviderError(`${type} target ${target} cannot read what an account holds`, false);
+          return instance.holds(access, subject, opts);
+        }),
+      grant: (subject, opts) => guarded(() => instance.grant(access, subject, opts)),
+      revoke: (subject, opts) => guarded(() => instance.revoke(access, subject, opts)),
+      extend: (subject, opts) =>
+        guarded(async () => {
+          if (!instance.extend) throw new ProviderError(`${type} target ${target} cannot extend a grant (extension: ${definition.extension})`, false);
+          await instance.extend(access, subject, opts);
+        }),
+      check: () => guarded(async () => (await instance.check?.(access)) ?? []),
+    };
+  }
+}
+
+function requireDefinition(type: string): AnyProviderDefinition {
+  const definition = providerDefinition(type);
+  // The policy loader only lets known types through; this is a policy object built some other way.
+  if (!definition) throw new Error(`unknown provider type ${JSON.stringify(type)}`);
+  return definition;
 }

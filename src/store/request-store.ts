@@ -87,6 +87,8 @@ export class RequestStore {
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
     await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
+    await this.requests.createIndex({ accessKey: 1, state: 1 }, { name: 'by_access_key', partialFilterExpression: { accessKey: { $exists: true } } });
+    await this.requests.createIndex({ accountKey: 1, state: 1 }, { name: 'by_account_key', partialFilterExpression: { accountKey: { $exists: true } } });
     await this.audit.ensureIndexes();
   }
 
@@ -275,6 +277,25 @@ export class RequestStore {
 
   dueReminders(now: Date, limit = 100): Promise<AccessRequest[]> {
     return this.requests.find({ remindAt: { $lte: now } }).sort({ remindAt: 1 }).limit(limit).toArray();
+  }
+
+  /**
+   * Other requests in `states` whose grant gives the same access (the same access key): what
+   * decides whether access found before a grant is standing, and whether a revocation may take
+   * the access away (PRODUCT.md §4).
+   */
+  holdersOf(accessKey: string, exceptId: string, states: readonly RequestState[]): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>> {
+    requireText(accessKey, 'access key');
+    return this.requests
+      .find({ accessKey, state: { $in: [...states] }, _id: { $ne: exceptId } })
+      .project<Pick<AccessRequest, '_id' | 'state' | 'standing'>>({ _id: 1, state: 1, standing: 1 })
+      .toArray();
+  }
+
+  /** Another person's open request or grant that uses this derived account on this target, if any. */
+  accountInUse(accountKey: string, exceptRequester: string): Promise<AccessRequest | null> {
+    requireText(accountKey, 'account key');
+    return this.requests.findOne({ accountKey, state: { $in: [...OPEN_STATES] }, requesterId: { $ne: exceptRequester } });
   }
 
   openRequestsOf(userId: string): Promise<AccessRequest[]> {

@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { loadConfig } from '../../src/config';
@@ -58,6 +60,35 @@ describe('configuration', () => {
       timeout: 20_000,
     });
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('policy error: resources[0].provider.url: environment variable PROD_PG_ADMIN_URL is not set');
+    expect(run.stderr).toContain('policy error: targets.orders-db.url: environment variable PROD_PG_ADMIN_URL is not set');
+  });
+
+  it('two people mapped to one account on one target stop start-up, naming both', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'jit-policy-'));
+    const file = path.join(dir, 'policy.yml');
+    writeFileSync(
+      file,
+      `approvalChannel: C0APPROVALS
+identities:
+  U0ALICE: alice
+  U0EVE: { orders-db: alice }
+resources:
+  - id: orders-db
+    name: Orders
+    approvers: { users: [U0BOB] }
+    provider: { type: postgres, url: "postgres://jit@127.0.0.1/orders", role: reader }
+`,
+    );
+    try {
+      const run = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../../src/main.ts')], {
+        env: { PATH: process.env.PATH, SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', JIT_POLICY_FILE: file },
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('policy error: identities.U0EVE: U0ALICE and U0EVE both map to account "alice" on target orders-db: an account belongs to one person');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

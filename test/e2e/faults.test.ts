@@ -356,10 +356,12 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       await stateOf(t, request._id, 'active');
     });
 
-    it('users.info refuses during the grant (invalid_auth): logged with the user, and the grant goes ahead without the e-mail', async () => {
+    it('users.info refuses when the request is filed (invalid_auth): logged with the user, and a webhook grant, which needs no account, goes ahead without the e-mail', async () => {
       t.fake.users.set('U0SAL', { email: 'sal@example.com', name: 'sal' });
-      const request = await filed(t, 'U0SAL', 'deploy-hook 30m no profile');
+      // The e-mail (and any account derived from it) is read when the request is filed, and stored.
       t.fake.failAlways('users.info', { error: 'invalid_auth' });
+      const request = await filed(t, 'U0SAL', 'deploy-hook 30m no profile');
+      expect(request.email).toBeUndefined();
       await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: request._id });
       const grant = await t.hook.waitFor('grant', forRequest(request._id));
       expect(grant.body?.user).toEqual({ slackId: 'U0SAL', email: null, account: null });

@@ -125,10 +125,12 @@ describe('log redaction on the real bot (debug level)', () => {
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: dead._id });
     await stateOf(dead._id, 'failed');
 
-    // 4. A postgres grant against a server that is not there (its admin URL has a password).
-    const pg = await file('U0ALICE', 'orders-db 10m read the orders', 'orders-db');
-    await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: pg._id });
-    await stateOf(pg._id, 'failed');
+    // 4. A postgres request against a server that is not there (its admin URL has a password): the
+    //    account cannot be checked when the request is filed, so it is refused with the error.
+    const refused = await t.slack.command('U0ALICE', 'orders-db 10m read the orders');
+    const answer = await t.fake.waitForResponse((r) => r.id === refused.responseId);
+    expect(String(answer.body.text)).toMatch(/Could not check your account in orders-db right now .*ECONNREFUSED/);
+    await waitUntil(async () => parsedLogs().some((l) => l.msg === 'could not check the requester’s account'), 5000, 'the failed check in the logs');
 
     // 5. Slack refusing calls, and an unexpected click payload.
     t.fake.failNext('chat.postMessage', { error: 'not_in_channel', times: 3 });

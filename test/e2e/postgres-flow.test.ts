@@ -1,41 +1,33 @@
-import { randomBytes } from 'node:crypto';
-import { Client, escapeIdentifier as ident } from 'pg';
+import { escapeIdentifier as ident } from 'pg';
 import { PolicyError, parsePolicy } from '../../src/policy/load';
-import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from '../providers/pg-available';
+import { newRequestId, openKeyOf, AccessRequest } from '../../src/domain/request';
+import { describeWithPostgres, superuser } from '../providers/pg-available';
 import { startTestBot, TestBot, waitUntil } from './harness';
+import { PgFixture } from '../support/pg-fixture';
 import { freePort as closedPort } from '../support/ports';
+import { TcpProxy } from '../support/tcp-proxy';
 
 /*
  * The PostgreSQL provider through the real app: a request in Slack, an approval click, then
  * GRANT / CREATE ROLE against the PostgreSQL at 127.0.0.1:5432, and `/jit-access revoke` taking it
- * all back. Skipped (with the reason printed) when that server is unreachable, except in CI.
- *
- * That server trusts local connections, so a login here proves that a role exists and may log in,
- * not that its password or VALID UNTIL is checked: test/providers/postgres-password-auth.test.ts
- * covers those on a private SCRAM-only cluster, and is not repeated here.
- *
- * Roles are cluster-wide: every name carries this run's random suffix, and afterAll drops them.
+ * all back; who gets the access (identities, emailDomains, filing-time checks), standing access and
+ * overlapping grants. Skipped (with the reason printed) when that server is unreachable, except in CI.
  */
 
-const RUN = randomBytes(4).toString('hex');
-const DB = `jit_e2e_${RUN}`;
-const TARGET = `jit_e2e_reader_${RUN}`;
-const ADMIN = `jit_e2e_admin_${RUN}`;
-const ADMIN_PASSWORD = `e2e-admin-pw-${RUN}-Xy7`;
-/** A second admin role, for the self-revocation case (U0DAVE's identity maps to it). */
-const ADMIN2 = `jit_e2e_admin2_${RUN}`;
+const pg = new PgFixture();
+const RUN = pg.run;
+const TARGET = pg.reader;
 /** U0ALICE's database account, through the policy's `identities`. */
 const ACCOUNT = `jit_e2e_alice_${RUN}`;
+/** A real person's login, whose local part an outsider's e-mail copies. */
+const VICTIM = `jit_e2e_victim_${RUN}`;
+/** A NOLOGIN group role with a member: granting to it would grant to every member. */
+const GROUP = `jit_e2e_group_${RUN}`;
+const GROUPIE = `jit_e2e_groupie_${RUN}`;
+/** A login that already holds TARGET, given by a DBA. */
+const STANDING = `jit_e2e_standing_${RUN}`;
 /** A Slack e-mail whose local part tries to inject SQL. */
 const EVIL_EMAIL = '"alice\\"; DROP ROLE postgres; --"@example.com';
-
-const pgHost = new URL(PG_SUPERUSER_URL);
-const PG_HOSTNAME = pgHost.hostname;
-const PG_PORT = Number(pgHost.port || 5432);
-
-/** Ephemeral roles created during the run whose names may lack RUN; dropped in afterAll. */
-const extraRoles = new Set<string>();
-const clients: Client[] = [];
 
 function policy(): string {
   return `
@@ -44,79 +36,42 @@ admins: [U0ADMIN]
 defaults:
   minDuration: 1s
   maxDuration: 4h
+emailDomains: [example.com, example.org]
 identities:
   U0ALICE: ${ACCOUNT}
-  U0DAVE: ${ADMIN2}
+  U0DAVE: ${pg.admin2}
+  U0GRACE: { main-db: ${GROUP} }
+  U0STAN: ${STANDING}
+targets:
+  main-db:
+    type: postgres
+    url: "\${PG_ADMIN_URL}"
 resources:
   - id: prod-db
     name: Production database (read)
     approvers: { users: [U0BOB] }
-    provider: { type: postgres, url: "\${PG_ADMIN_URL}", role: "${TARGET}" }
+    provider: { target: main-db, role: "${TARGET}" }
+  - id: prod-db-also
+    name: The same role, through another resource
+    approvers: { users: [U0BOB] }
+    provider: { target: main-db, role: "${TARGET}" }
   - id: prod-db-temp
     name: Production database (temporary login)
     approvers: { users: [U0BOB] }
-    provider: { type: postgres, mode: ephemeral, url: "\${PG_ADMIN_URL}", role: "${TARGET}" }
+    provider: { target: main-db, role: "${TARGET}", mode: ephemeral }
   - id: self-db
     name: Administered by the role U0DAVE maps to
     approvers: { users: [U0BOB] }
     provider: { type: postgres, url: "\${PG_ADMIN2_URL}", role: "${TARGET}" }
+  - id: flaky-db
+    name: A database that goes away after filing
+    approvers: { users: [U0BOB] }
+    provider: { type: postgres, url: "\${PG_FLAKY_URL}", role: "${TARGET}", timeoutMs: 1000 }
   - id: down-db
     name: A database that is down
     approvers: { users: [U0BOB] }
     provider: { type: postgres, url: "\${PG_DOWN_URL}", role: "${TARGET}", timeoutMs: 1000 }
 `;
-}
-
-/** A session to the test database; errors after it is terminated are expected, not fatal. */
-async function connect(opts: { user: string; password?: string; host?: string; port?: number; database?: string }): Promise<Client> {
-  const client = new Client({
-    host: opts.host ?? PG_HOSTNAME,
-    port: opts.port ?? PG_PORT,
-    user: opts.user,
-    password: opts.password ?? 'irrelevant-under-trust',
-    database: opts.database ?? DB,
-    connectionTimeoutMillis: 5000,
-  });
-  client.on('error', () => undefined);
-  clients.push(client);
-  await client.connect();
-  return client;
-}
-
-async function canRead(user: string): Promise<boolean> {
-  const c = await connect({ user });
-  try {
-    await c.query('SELECT v FROM secret_t');
-    return true;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42501') return false;
-    throw err;
-  } finally {
-    await c.end();
-  }
-}
-
-async function postgresIntact(): Promise<boolean> {
-  return superuser('postgres', async (c) => {
-    const { rows } = await c.query<{ rolsuper: boolean }>("SELECT rolsuper FROM pg_roles WHERE rolname = 'postgres'");
-    return rows.length === 1 && rows[0]!.rolsuper;
-  });
-}
-
-async function roleExists(name: string): Promise<boolean> {
-  return superuser('postgres', async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).rowCount === 1);
-}
-
-/** Everyone holding TARGET, besides the bot's admin roles (which hold it WITH ADMIN OPTION by setup). */
-async function membersOfTarget(): Promise<string[]> {
-  return superuser('postgres', async (c) => {
-    const { rows } = await c.query<{ rolname: string }>(
-      `SELECT u.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-        WHERE r.rolname = $1 AND u.rolname <> ALL($2) ORDER BY 1`,
-      [TARGET, [ADMIN, ADMIN2]],
-    );
-    return rows.map((r) => r.rolname);
-  });
 }
 
 /** `• Label: \`value\`` lines of the credentials DM (src/slack/ui/messages.ts secretText). */
@@ -145,33 +100,58 @@ resources:
       thrown = err;
     }
     expect(thrown).toBeInstanceOf(PolicyError);
-    expect((thrown as PolicyError).message).toContain('identities.U0EVE: expected a database-style account name');
+    expect((thrown as PolicyError).message).toContain('identities.U0EVE: not a valid account for postgres target prod-db: expected a PostgreSQL role name');
   });
 });
 
 describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0.1:5432)', () => {
   let t: TestBot;
   let downUrl: string;
+  let proxy: TcpProxy;
 
   const requests = () => t.bot.ctx.store.requests;
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);
 
-  /** Files a request, has U0BOB approve it, and returns its ID once it left `pending`/`granting`. */
-  async function requestAndApprove(user: string, resource: string, reason: string): Promise<string> {
+  /** Files a request and returns it once it is pending and its approval message is posted. */
+  async function file(user: string, resource: string, reason: string) {
     const res = await t.slack.command(user, `${resource} 30m ${reason}`);
     expect(res.status).toBe(200);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
     expect(req.state).toBe('pending');
-    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
-    const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { channel: 'C0APPROVALS' });
+    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    return { req, message };
+  }
+
+  /** Files a request, has U0BOB approve it, and returns its ID once it left `pending`/`granting`. */
+  async function requestAndApprove(user: string, resource: string, reason: string): Promise<string> {
+    const { req } = await file(user, resource, reason);
+    await approve(req._id);
+    return req._id;
+  }
+
+  async function approve(id: string): Promise<void> {
+    const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id }, { channel: 'C0APPROVALS' });
     expect(click.status).toBe(200);
     await waitUntil(async () => {
-      const s = await stateOf(req._id);
+      const s = await stateOf(id);
       return s !== 'pending' && s !== 'granting' ? true : undefined;
-    }, 10_000, `request ${req._id} to finish granting`);
-    return req._id;
+    }, 10_000, `request ${id} to finish granting`);
+  }
+
+  /**
+   * A request refused when it is filed: the requester's ephemeral answer. Nothing is stored and
+   * nobody is notified: no request, no approval message, no DM.
+   */
+  async function refusal(user: string, resource: string, reason: string): Promise<string> {
+    const res = await t.slack.command(user, `${resource} 30m ${reason}`);
+    expect(res.status).toBe(200);
+    const answer = await t.fake.waitForResponse((r) => r.id === res.responseId, 10_000);
+    expect(answer.body.response_type).toBe('ephemeral');
+    expect(await requests().countDocuments({ requesterId: user, reason })).toBe(0);
+    expect(t.fake.calls.filter((c) => c.method === 'chat.postMessage' && JSON.stringify(c.args).includes(reason))).toEqual([]);
+    return String(answer.body.text);
   }
 
   /** The request's audit events once `action` is among them (each is written just after its state change). */
@@ -188,50 +168,41 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
   }
 
   beforeAll(async () => {
-    await superuser('postgres', async (c) => {
-      await c.query(`CREATE DATABASE ${ident(DB)}`);
-      await c.query(`CREATE ROLE ${ident(TARGET)} NOLOGIN`);
-      // Least privilege, as docs/postgres-provider.md tells operators: no SUPERUSER.
-      await c.query(`CREATE ROLE ${ident(ADMIN)} LOGIN CREATEROLE PASSWORD '${ADMIN_PASSWORD}'`);
-      await c.query(`GRANT ${ident(TARGET)} TO ${ident(ADMIN)} WITH ADMIN OPTION`);
-      await c.query(`GRANT pg_signal_backend TO ${ident(ADMIN)}`);
-      await c.query(`CREATE ROLE ${ident(ADMIN2)} LOGIN CREATEROLE PASSWORD '${ADMIN_PASSWORD}'`);
-      await c.query(`GRANT ${ident(TARGET)} TO ${ident(ADMIN2)} WITH ADMIN OPTION`);
-      await c.query(`GRANT pg_signal_backend TO ${ident(ADMIN2)}`);
-      await c.query(`CREATE ROLE ${ident(ACCOUNT)} LOGIN`);
-    });
-    await superuser(DB, async (c) => {
-      await c.query('CREATE TABLE secret_t (v text)');
-      await c.query("INSERT INTO secret_t VALUES ('the secret')");
-      await c.query('REVOKE ALL ON secret_t FROM PUBLIC');
-      await c.query(`GRANT SELECT ON secret_t TO ${ident(TARGET)}`);
-    });
-    downUrl = `postgres://${ADMIN}:${ADMIN_PASSWORD}@127.0.0.1:${await closedPort()}/${DB}`;
+    await pg.setUp();
+    await pg.createRoles(
+      { name: ACCOUNT, login: true },
+      { name: VICTIM, login: true },
+      { name: GROUP, login: false },
+      { name: GROUPIE, login: true, memberOf: [GROUP] },
+      { name: STANDING, login: true },
+    );
+    proxy = await TcpProxy.start(pg.host, pg.port);
+    downUrl = pg.adminUrl(pg.admin, await closedPort());
     t = await startTestBot({
       policy: policy(),
       env: {
-        PG_ADMIN_URL: `postgres://${ADMIN}:${ADMIN_PASSWORD}@${PG_HOSTNAME}:${PG_PORT}/${DB}`,
-        PG_ADMIN2_URL: `postgres://${ADMIN2}:${ADMIN_PASSWORD}@${PG_HOSTNAME}:${PG_PORT}/${DB}`,
+        PG_ADMIN_URL: pg.adminUrl(),
+        PG_ADMIN2_URL: pg.adminUrl(pg.admin2),
+        PG_FLAKY_URL: `postgres://${pg.admin}:${pg.adminPassword}@127.0.0.1:${proxy.port}/${pg.db}`,
         PG_DOWN_URL: downUrl,
       },
     });
-    t.fake.users.set('U0MALLORY', { email: EVIL_EMAIL, name: 'mallory' });
+    for (const [id, email] of [
+      ['U0MALLORY', EVIL_EMAIL],
+      ['U0VICTIM', `${VICTIM}@example.com`],
+      ['U0EVE', `${VICTIM}@evil.example`],
+      ['U0TWIN', `${VICTIM.toUpperCase()}@example.org`],
+      ['U0SHADOW', `${ACCOUNT}@example.com`],
+      ['U0NOBODY', `jit_e2e_nobody_${RUN}@example.com`],
+    ] as const) {
+      t.fake.users.set(id, { email, name: id.toLowerCase() });
+    }
   });
 
   afterAll(async () => {
     await t?.stop();
-    await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
-    await superuser('postgres', async (c) => {
-      await c.query(`DROP DATABASE IF EXISTS ${ident(DB)} WITH (FORCE)`);
-      const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE strpos(rolname, $1) > 0 OR rolname = ANY($2)', [
-        RUN,
-        [...extraRoles],
-      ]);
-      // Ephemeral roles first: they are members of TARGET.
-      const last = new Set([TARGET, ADMIN, ADMIN2]);
-      const ordered = rows.map((r) => r.rolname).sort((a, b) => Number(last.has(a)) - Number(last.has(b)));
-      for (const rolname of ordered) await c.query(`DROP ROLE IF EXISTS ${ident(rolname)}`);
-    });
+    await proxy?.stop();
+    await pg.tearDown();
   });
 
   it('start-up check finds nothing missing for the least-privilege admin role', async () => {
@@ -242,17 +213,21 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
         .filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
     await waitUntil(async () => warnings().some((l) => l.resource === 'down-db'), 10_000, 'the down-db check');
     expect(warnings().filter((l) => l.resource !== 'down-db')).toEqual([]);
-    expect(t.logs.join('\n')).not.toContain(ADMIN_PASSWORD);
+    expect(t.logs.join('\n')).not.toContain(pg.adminPassword);
   });
 
-  it('grant mode: approval grants the role; revoke takes it away and ends the session opened meanwhile', async () => {
-    expect(await canRead(ACCOUNT)).toBe(false);
+  it('grant mode: approvers see the account; approval grants the role; revoke takes it away and ends the session opened meanwhile', async () => {
+    expect(await pg.canRead(ACCOUNT)).toBe(false);
 
-    const id = await requestAndApprove('U0ALICE', 'prod-db', 'INC-1 read orders');
+    const { req, message } = await file('U0ALICE', 'prod-db', 'INC-1 read orders');
+    expect(req).toMatchObject({ target: 'main-db', account: ACCOUNT, accountSource: 'identities', email: 'alice@example.com' });
+    expect(JSON.stringify(message.args.blocks)).toContain(`\`${ACCOUNT}\` in \`main-db\``);
+    await approve(req._id);
+    const id = req._id;
     expect(await stateOf(id)).toBe('active');
-    expect(await membersOfTarget()).toEqual([ACCOUNT]);
-    expect(await canRead(ACCOUNT)).toBe(true);
-    const held = await connect({ user: ACCOUNT });
+    expect(await pg.membersOf()).toEqual([ACCOUNT]);
+    expect(await pg.canRead(ACCOUNT)).toBe(true);
+    const held = await pg.connect({ user: ACCOUNT });
     await held.query(`SET ROLE ${ident(TARGET)}`);
     await expect(held.query('SELECT v FROM secret_t')).resolves.toMatchObject({ rows: [{ v: 'the secret' }] });
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granted until'));
@@ -261,14 +236,14 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
 
     // The held session did SET ROLE: had it survived, it would still read the table.
     await expect(held.query('SELECT v FROM secret_t')).rejects.toThrow(/terminat|Connection/i);
-    expect(await canRead(ACCOUNT)).toBe(false);
-    const fresh = await connect({ user: ACCOUNT });
+    expect(await pg.canRead(ACCOUNT)).toBe(false);
+    const fresh = await pg.connect({ user: ACCOUNT });
     await expect(fresh.query(`SET ROLE ${ident(TARGET)}`)).rejects.toThrow(/permission denied/);
     await fresh.end();
-    expect(await membersOfTarget()).toEqual([]);
+    expect(await pg.membersOf()).toEqual([]);
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('was revoked'));
     const audit = (await auditOnce(id, 'revoked')).map((e) => e.action);
-    expect(audit).toEqual(expect.arrayContaining(['granted', 'revoke_requested', 'revoked']));
+    expect(audit).toEqual(expect.arrayContaining(['requested', 'access_inspected', 'granted', 'revoke_requested', 'revoked']));
   });
 
   it('ephemeral mode: the DM’d credentials log in and read; after revoke the role is gone and login fails', async () => {
@@ -287,13 +262,11 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
       user: credential(text, 'User'),
       password: credential(text, 'Password'),
     };
-    expect(creds).toMatchObject({ host: PG_HOSTNAME, port: PG_PORT, database: DB, user: roleName });
+    expect(creds).toMatchObject({ host: pg.host, port: pg.port, database: pg.db, user: roleName });
     expect(new Date(credential(text, 'Valid until')).getTime()).toBe(active.expiresAt!.getTime());
 
-    const session = await connect(creds);
+    const session = await pg.connect(creds);
     await expect(session.query('SELECT v FROM secret_t')).resolves.toMatchObject({ rows: [{ v: 'the secret' }] });
-    // The database itself knows when the login stops working (enforced under password auth:
-    // test/providers/postgres-password-auth.test.ts).
     const validUntil = await superuser('postgres', async (c) =>
       (await c.query<{ rolvaliduntil: Date }>('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleName])).rows[0]!.rolvaliduntil,
     );
@@ -307,87 +280,215 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     await revokeAsRequester('U0ALICE', id);
 
     await expect(session.query('SELECT 1')).rejects.toThrow(/terminat|Connection/i);
-    expect(await roleExists(roleName!)).toBe(false);
-    await expect(connect(creds)).rejects.toThrow(/does not exist/);
-    expect(await membersOfTarget()).toEqual([]);
-  });
-
-  it('an injection-shaped e-mail local part fails the grant clearly; nothing is granted and postgres survives', async () => {
-    const id = await requestAndApprove('U0MALLORY', 'prod-db', 'totally legit');
-    await waitForState(id, 'failed');
-    const failed = (await requests().findOne({ _id: id }))!;
-    expect(failed.lastError).toMatch(/database account for U0MALLORY is not a valid role name/);
-    // Refused up front (no retries), and the attacker's text is not echoed into Slack or logs.
-    const audit = await auditOnce(id, 'grant_failed');
-    expect(audit.filter((e) => e.action === 'grant_attempt_failed')).toHaveLength(1);
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0MALLORY' && String(c.args.text).includes('granting failed'));
-    expect(String(dm.args.text)).toMatch(/not a valid role name/);
-    expect(String(dm.args.text)).not.toMatch(/DROP ROLE/i);
-
-    expect(await postgresIntact()).toBe(true);
-    expect(await membersOfTarget()).toEqual([]);
-  });
-
-  it('ephemeral mode sanitizes an injection-shaped e-mail local part into a harmless role name', async () => {
-    const id = await requestAndApprove('U0MALLORY', 'prod-db-temp', 'legit again');
-    const active = (await requests().findOne({ _id: id }))!;
-    expect(active.state).toBe('active');
-    const roleName = active.providerDetails!.roleName!;
-    extraRoles.add(roleName);
-    expect(roleName).toMatch(/^jit_[a-z0-9_]+_[0-9a-f]{8}$/);
-    expect(await postgresIntact()).toBe(true);
-    expect(await membersOfTarget()).toEqual([roleName]);
-
-    await revokeAsRequester('U0MALLORY', id);
-    expect(await roleExists(roleName)).toBe(false);
-    expect(await postgresIntact()).toBe(true);
-  });
-
-  it('an unreachable database: the grant fails after retries, the requester is told, nothing is granted', async () => {
-    const id = await requestAndApprove('U0ALICE', 'down-db', 'INC-3 while the db is down');
-    await waitForState(id, 'failed');
-    const failed = (await requests().findOne({ _id: id }))!;
-    expect(failed.lastError).toMatch(/ECONNREFUSED/);
-    expect(failed.lastError).not.toContain(ADMIN_PASSWORD);
-
-    const audit = await auditOnce(id, 'grant_failed');
-    expect(audit.filter((e) => e.action === 'grant_attempt_failed')).toHaveLength(t.bot.ctx.settings.grantAttempts);
-    expect(audit.find((e) => e.action === 'grant_failed')?.details).toMatchObject({ cleanup: expect.stringMatching(/compensating revoke failed/) });
-
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granting failed'));
-    expect(String(dm.args.text)).toMatch(/Nothing was granted/);
-    expect(String(dm.args.text)).not.toContain(ADMIN_PASSWORD);
-    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && String(c.args.text ?? '').includes('Granting *down-db*'));
-
-    expect(await membersOfTarget()).toEqual([]);
-    expect(await canRead(ACCOUNT)).toBe(false);
-    expect(t.logs.join('\n')).not.toContain(downUrl);
+    expect(await pg.roleExists(roleName!)).toBe(false);
+    await expect(pg.connect(creds)).rejects.toThrow(/does not exist/);
+    expect(await pg.membersOf()).toEqual([]);
   });
 
   /*
-   * Regression: when the requester's account is the bot's own admin role (an identity mapping, or an
-   * e-mail local part that happens to match), the revoke used to run REVOKE <role> FROM <admin role>,
-   * removing the bot's own ADMIN OPTION, so every later grant and revoke of the resource failed.
-   * The provider now refuses such accounts (and superusers, and standing administrators of the role).
+   * Regression (issue 12): the account used to be the local part of any Slack e-mail, so
+   * `<victim>@evil.example` obtained GRANT … TO <victim>, and her later revoke ended the victim's
+   * sessions. Only e-mails in emailDomains yield an account now, and it is fixed at filing.
    */
-  it('a request whose account is the bot’s own admin role is refused and leaves the admin’s ADMIN OPTION intact', async () => {
+  it('an outsider whose e-mail copies a colleague’s local part gets nothing, and cannot touch the colleague’s grant', async () => {
+    const answer = await refusal('U0EVE', 'prod-db', 'I am totally the victim');
+    expect(answer).toContain('You have no account in main-db (postgres)');
+    expect(answer).toContain('derived only from Slack e-mails in example.com, example.org');
+    expect(await pg.membersOf()).toEqual([]);
+
+    // The real owner of the account is granted; the outsider can neither revoke it nor end its sessions.
+    const id = await requestAndApprove('U0VICTIM', 'prod-db', 'the real one');
+    expect(await requests().findOne({ _id: id })).toMatchObject({ state: 'active', account: VICTIM, accountSource: 'email' });
+    const held = await pg.connect({ user: VICTIM });
+    const res = await t.slack.command('U0EVE', `revoke ${id}`);
+    expect(String((await t.fake.waitForResponse((r) => r.id === res.responseId)).body.text)).toMatch(/Only the requester or a policy admin/);
+    await expect(held.query('SELECT 1')).resolves.toBeDefined();
+    expect(await stateOf(id)).toBe('active');
+
+    // A second allowed domain with the same local part: refused while the account is in use.
+    expect(await refusal('U0TWIN', 'prod-db-also', 'twin on another resource')).toMatch(
+      new RegExp(`account \`${VICTIM}\` derived from your Slack e-mail is in use by another person's open request or grant in main-db`),
+    );
+    expect(await refusal('U0TWIN', 'prod-db-temp', 'twin, temporary login')).toMatch(/is in use by another person's open request or grant/);
+    await revokeAsRequester('U0VICTIM', id);
+    await held.end();
+  });
+
+  it('a derived account that the policy maps to someone else is refused', async () => {
+    expect(await refusal('U0SHADOW', 'prod-db', 'shadowing alice')).toMatch(/belongs to someone else in main-db \(the policy's `identities` map it to another person\)/);
+    expect(await pg.membersOf()).toEqual([]);
+  });
+
+  /* Regression (issue 12): grant mode granted the role to a NOLOGIN group, so every member inherited it. */
+  it('an account that is a NOLOGIN group role is refused at filing; no member of the group gets anything', async () => {
+    const answer = await refusal('U0GRACE', 'prod-db', 'via my group');
+    expect(answer).toContain(`The database account \`${GROUP}\` in main-db cannot log in (NOLOGIN: a group role, whose members would all get the access)`);
+    expect(await pg.membersOf()).toEqual([]);
+    expect(await pg.canRead(GROUPIE)).toBe(false);
+  });
+
+  it('an account that does not exist, and an injection-shaped local part, are refused at filing', async () => {
+    expect(await refusal('U0NOBODY', 'prod-db', 'no such role')).toMatch(/There is no database account `jit_e2e_nobody_\w+` in main-db/);
+    for (const resource of ['prod-db', 'prod-db-temp']) {
+      const answer = await refusal('U0MALLORY', resource, `totally legit ${resource}`);
+      expect(answer).toMatch(/The account derived from your Slack e-mail is not a valid postgres account for main-db/);
+      expect(answer).not.toMatch(/DROP ROLE/i);
+    }
+    expect(await pg.postgresIntact()).toBe(true);
+    expect(await pg.membersOf()).toEqual([]);
+  });
+
+  /*
+   * Regression: when the requester's account is the bot's own admin role, the revoke used to run
+   * REVOKE <role> FROM <admin role>, removing the bot's own ADMIN OPTION, so every later grant and
+   * revoke of the resource failed. Such accounts (and superusers, and administrators of the role)
+   * are now refused before anyone approves.
+   */
+  it('a request whose account is the bot’s own admin role is refused at filing and leaves the admin’s ADMIN OPTION intact', async () => {
     const adminOption = () =>
       superuser('postgres', async (c) =>
         (
           await c.query(
             `SELECT pg_has_role(u.oid, r.oid, 'MEMBER WITH ADMIN OPTION') AS ok FROM pg_roles u, pg_roles r WHERE u.rolname = $1 AND r.rolname = $2`,
-            [ADMIN2, TARGET],
+            [pg.admin2, TARGET],
           )
         ).rows[0]?.ok === true,
       );
+    expect(await refusal('U0DAVE', 'self-db', 'my account is the bot')).toContain(`\`${pg.admin2}\` in self-db is the role jit-access connects as`);
     expect(await adminOption()).toBe(true);
-    const id = await requestAndApprove('U0DAVE', 'self-db', 'my account is the bot');
-    if ((await stateOf(id)) === 'active') await revokeAsRequester('U0DAVE', id);
-    expect(await adminOption()).toBe(true);
-    // And the resource still works for everyone else.
     const next = await requestAndApprove('U0ALICE', 'self-db', 'after the self-request');
     expect(await stateOf(next)).toBe('active');
     await revokeAsRequester('U0ALICE', next);
-    expect(await membersOfTarget()).toEqual([]);
+    expect(await pg.membersOf()).toEqual([]);
+  });
+
+  it('a database that cannot be reached when the request is filed: refused with a try-again, nothing stored', async () => {
+    const answer = await refusal('U0ALICE', 'down-db', 'INC-3 while the db is down');
+    expect(answer).toMatch(/Could not check your account in down-db right now \(.*ECONNREFUSED.*\), so nothing was filed/);
+    expect(answer).not.toContain(pg.adminPassword);
+    expect(t.logs.join('\n')).not.toContain(downUrl);
+  });
+
+  it('a database that goes away after filing: the grant fails after retries, the requester is told, nothing is granted', async () => {
+    const { req } = await file('U0ALICE', 'flaky-db', 'INC-4 before the db went away');
+    proxy.cut();
+    try {
+      await approve(req._id);
+      const id = req._id;
+      await waitForState(id, 'failed');
+      const failed = (await requests().findOne({ _id: id }))!;
+      expect(failed.lastError).toMatch(/flaky-db/);
+      expect(failed.lastError).not.toContain(pg.adminPassword);
+
+      const audit = await auditOnce(id, 'grant_failed');
+      expect(audit.filter((e) => e.action === 'grant_attempt_failed')).toHaveLength(t.bot.ctx.settings.grantAttempts);
+      expect(audit.find((e) => e.action === 'grant_failed')?.details).toMatchObject({ cleanup: expect.stringMatching(/compensating revoke failed/) });
+
+      const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granting failed'));
+      expect(String(dm.args.text)).toMatch(/Nothing was granted/);
+      expect(String(dm.args.text)).not.toContain(pg.adminPassword);
+      await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && String(c.args.text ?? '').includes('Granting *flaky-db*'));
+    } finally {
+      proxy.restore();
+    }
+    expect(await pg.membersOf()).toEqual([]);
+    expect(await pg.canRead(ACCOUNT)).toBe(false);
+  });
+
+  it('standing access: an account that already held the role keeps it after the grant ends', async () => {
+    await pg.grantDirectly(TARGET, STANDING);
+    const { req } = await file('U0STAN', 'prod-db', 'I had this already');
+    await approve(req._id);
+    const active = (await requests().findOne({ _id: req._id }))!;
+    expect(active).toMatchObject({ state: 'active', standing: true, accessKey: JSON.stringify(['main-db', `role:${TARGET}`, STANDING]) });
+    const inspected = (await auditOnce(req._id, 'access_inspected')).find((e) => e.action === 'access_inspected');
+    expect(inspected?.details).toMatchObject({ standing: true });
+    const shown = await t.fake.waitFor('chat.update', (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && JSON.stringify(c.args.blocks).includes('already had this access'));
+    expect(JSON.stringify(shown.args.blocks)).toContain('nothing was granted, and it stays when this grant ends');
+
+    await revokeAsRequester('U0STAN', req._id);
+    expect(await pg.membersOf()).toEqual([STANDING]);
+    expect(await pg.canRead(STANDING)).toBe(true);
+    const ended = (await auditOnce(req._id, 'revoked')).find((e) => e.action === 'revoked');
+    expect(ended?.details).toMatchObject({ access: 'left in place: the account had it before this grant' });
+    await superuser('postgres', (c) => c.query(`REVOKE ${ident(TARGET)} FROM ${ident(STANDING)}`));
+  });
+
+  it('overlapping grants: two resources on one role for one account; the access ends with the last of them', async () => {
+    const first = await requestAndApprove('U0ALICE', 'prod-db', 'overlap one');
+    const second = await requestAndApprove('U0ALICE', 'prod-db-also', 'overlap two');
+    expect(await requests().findOne({ _id: second })).toMatchObject({ state: 'active', standing: false });
+    expect(await pg.membersOf()).toEqual([ACCOUNT]);
+
+    await revokeAsRequester('U0ALICE', first);
+    expect(await pg.membersOf()).toEqual([ACCOUNT]);
+    expect(await pg.canRead(ACCOUNT)).toBe(true);
+    expect((await auditOnce(first, 'revoked')).find((e) => e.action === 'revoked')?.details).toMatchObject({ stillGrantedBy: [second] });
+
+    await revokeAsRequester('U0ALICE', second);
+    expect(await pg.membersOf()).toEqual([]);
+    expect(await pg.canRead(ACCOUNT)).toBe(false);
+  });
+
+  it('races: concurrent grants of one access, and a revoke racing a grant, leave exactly what the surviving grants give', async () => {
+    for (let round = 0; round < 3; round++) {
+      const a = await file('U0ALICE', 'prod-db', `race ${round} a`);
+      const b = await file('U0ALICE', 'prod-db-also', `race ${round} b`);
+      await Promise.all([approve(a.req._id), approve(b.req._id)]);
+      const both = await requests().find({ _id: { $in: [a.req._id, b.req._id] } }).toArray();
+      // Neither mistook the other's grant for standing access.
+      expect(both.map((r) => [r.state, r.standing])).toEqual([['active', false], ['active', false]]);
+      await Promise.all([revokeAsRequester('U0ALICE', a.req._id), revokeAsRequester('U0ALICE', b.req._id)]);
+      expect(await pg.membersOf()).toEqual([]);
+
+      // A revocation racing a new grant of the same access: the new grant's access survives.
+      const c = await requestAndApprove('U0ALICE', 'prod-db', `race ${round} c`);
+      const d = await file('U0ALICE', 'prod-db-also', `race ${round} d`);
+      await Promise.all([revokeAsRequester('U0ALICE', c), approve(d.req._id)]);
+      expect(await stateOf(d.req._id)).toBe('active');
+      expect(await pg.membersOf()).toEqual([ACCOUNT]);
+      expect(await pg.canRead(ACCOUNT)).toBe(true);
+      await revokeAsRequester('U0ALICE', d.req._id);
+      expect(await pg.membersOf()).toEqual([]);
+    }
+  });
+
+  /** A prod-db request as the version before this one stored it: no target, no access key; an active one has the account it was granted to. */
+  async function storeAsBefore(over: Partial<AccessRequest> & Pick<AccessRequest, 'requesterId' | 'state'>): Promise<string> {
+    const now = new Date();
+    const request: AccessRequest = {
+      _id: newRequestId(),
+      resourceId: 'prod-db',
+      durationMs: 3_600_000,
+      reason: `filed by the previous version (${over.state})`,
+      openKey: openKeyOf(over.requesterId, 'prod-db'),
+      approvals: [],
+      requiredApprovals: 1,
+      createdAt: now,
+      updatedAt: now,
+      pendingUntil: new Date(now.getTime() + 3_600_000),
+      approvalChannel: 'C0APPROVALS',
+      ...(over.state === 'active' ? { grantedAt: now, expiresAt: new Date(now.getTime() + 3_600_000) } : {}),
+      version: 3,
+      ...over,
+    };
+    await requests().insertOne(request);
+    return request._id;
+  }
+
+  /* Requests stored by the version before this one: no target, no access key, account recorded at grant time. */
+  it('a grant stored before accounts were resolved at filing is still revoked, with the account it was granted to', async () => {
+    await pg.grantDirectly(TARGET, ACCOUNT, pg.admin); // what the old version's GRANT left behind
+    const id = await storeAsBefore({ requesterId: 'U0ALICE', state: 'active', approvals: ['U0BOB'], account: ACCOUNT, email: 'alice@example.com' });
+    await revokeAsRequester('U0ALICE', id);
+    expect(await pg.membersOf()).toEqual([]);
+
+    // One still pending from then was approved for no particular account: it fails, granting nothing.
+    const pending = await storeAsBefore({ requesterId: 'U0VICTIM', state: 'pending' });
+    await approve(pending);
+    const failed = (await requests().findOne({ _id: pending }))!;
+    expect(failed.state).toBe('failed');
+    expect(failed.lastError).toMatch(/filed before jit-access recorded the account.*request it again/);
+    expect(await pg.membersOf()).toEqual([]);
   });
 });

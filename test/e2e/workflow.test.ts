@@ -80,6 +80,24 @@ describe('extend', () => {
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0EXT1' && String(c.args.text).includes('extended until'));
   });
 
+  it('each extension reaches the webhook with its own Idempotency-Key, <requestId>:extend:<extensionId>', async () => {
+    const g = await grant('U0EXTK', 'ext-short', '10m');
+    const keys: string[] = [];
+    for (const n of [1, 2]) {
+      await t.slack.command('U0EXTK', `extend ${g._id} 1m round ${n}`);
+      const filed = await waitUntil(async () => (await byId(g._id))?.extension, 3000, 'extension stored');
+      await t.slack.blockAction('U0BOB', { action_id: 'approve_extension', value: g._id });
+      await waitUntil(async () => t.hook.calls('extend').filter(forRequest(g._id)).length === n, 3000, `extend call ${n}`);
+      keys.push(`${g._id}:extend:${filed.id}`);
+      await waitUntil(async () => !(await byId(g._id))?.extension, 3000, 'extension applied');
+    }
+    const sent = t.hook.calls('extend').filter(forRequest(g._id)).map((c) => c.headers['idempotency-key']);
+    expect(sent).toEqual(keys);
+    expect(new Set(sent).size).toBe(2);
+    const grantKey = t.hook.calls('grant').filter(forRequest(g._id)).map((c) => c.headers['idempotency-key']);
+    expect(grantKey).toEqual([`${g._id}:grant`]);
+  });
+
   it('the Extend button opens a modal; bad input is answered in the modal; a good one files the extension', async () => {
     const g = await grant('U0EXTM', 'ext-short', '10m');
     // Someone else's button: refused, no modal.

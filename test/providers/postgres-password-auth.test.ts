@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Client, escapeIdentifier as ident } from 'pg';
 import { PostgresProvider } from '../../src/providers/postgres/postgres-provider';
+import type { PostgresAccess } from '../../src/providers/postgres/config';
+import { bound } from './bound';
 import type { GrantResult, GrantSubject } from '../../src/providers/provider';
 import type { PrivateCluster } from './pg-private-cluster';
 import { privateClusterUnavailableReason, startPrivateCluster } from './pg-private-cluster';
@@ -20,7 +22,7 @@ const ADMIN_PASSWORD = 'admin-password-for-the-private-cluster';
 
 describeWithCluster('PostgresProvider ephemeral credentials under password authentication', () => {
   let cluster: PrivateCluster;
-  let p: PostgresProvider;
+  let p: ReturnType<typeof bound<PostgresAccess>>;
 
   beforeAll(async () => {
     cluster = await startPrivateCluster();
@@ -39,10 +41,10 @@ describeWithCluster('PostgresProvider ephemeral credentials under password authe
       await su.end();
     }
     // The admin itself also logs in with a SCRAM password over TCP, as in production.
-    p = new PostgresProvider(
-      { type: 'postgres', mode: 'ephemeral', role: 'reader', url: `postgres://jit_admin:${ADMIN_PASSWORD}@127.0.0.1:${cluster.port}/postgres` },
-      'prod-db',
-    );
+    p = bound(new PostgresProvider({ url: `postgres://jit_admin:${ADMIN_PASSWORD}@127.0.0.1:${cluster.port}/postgres` }, 'prod-db'), {
+      mode: 'ephemeral',
+      role: 'reader',
+    });
   });
 
   afterAll(async () => {

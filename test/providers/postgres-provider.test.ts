@@ -5,8 +5,9 @@ import { Client, escapeIdentifier as ident } from 'pg';
 import type { PostgresProviderConfig } from '../../src/providers/postgres/config';
 import { PostgresProvider, ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
 import type { GrantResult, GrantSubject } from '../../src/providers/provider';
-import { ProviderError } from '../../src/providers/provider';
 import { PG_SUPERUSER_URL, describeWithPostgres, superuser } from './pg-available';
+import { bound, rejection } from './bound';
+import { readsSecret } from '../support/pg-fixture';
 
 /*
  * Runs against the shared server at 127.0.0.1:5432, which trusts every local connection: logins
@@ -25,6 +26,9 @@ const WEAK_ADMIN = `jit_weak_${RUN}`;
 const ACCOUNT = `jit_acct_${RUN}`;
 const OTHER_ACCOUNT = `jit_other_${RUN}`;
 const ADMIN_PASSWORD = `admin-pw-${RUN}-Zq9`;
+const GROUP = `jit_group_${RUN}`;
+const SUPER = `jit_super_${RUN}`;
+const HOLDER = `jit_holder_${RUN}`;
 
 const host = new URL(PG_SUPERUSER_URL);
 const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) =>
@@ -33,10 +37,12 @@ const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) =>
 const providers: PostgresProvider[] = [];
 const clients: Client[] = [];
 
-function provider(overrides: Partial<PostgresProviderConfig> = {}): PostgresProvider {
-  const p = new PostgresProvider({ type: 'postgres', url: adminUrl(), role: TARGET, mode: 'grant', ...overrides }, 'prod-db');
+/** A target (its own pool) with one resource's role and mode. */
+function provider(overrides: Partial<PostgresProviderConfig> = {}) {
+  const { role = TARGET, mode = 'grant', ...target } = overrides;
+  const p = new PostgresProvider({ url: adminUrl(), ...target }, 'prod-db');
   providers.push(p);
-  return p;
+  return bound(p, { role, mode });
 }
 
 function subject(account: string | undefined, requestId = `req-${randomBytes(4).toString('hex')}`, expiresInMs = 3_600_000): GrantSubject {
@@ -61,16 +67,7 @@ async function connectAs(user: string, password = 'irrelevant-under-trust'): Pro
 }
 
 async function canRead(user: string): Promise<boolean> {
-  const c = await connectAs(user);
-  try {
-    await c.query('SELECT v FROM secret_t');
-    return true;
-  } catch (err) {
-    if ((err as { code?: string }).code === '42501') return false;
-    throw err;
-  } finally {
-    await c.end();
-  }
+  return readsSecret(await connectAs(user));
 }
 
 async function roleExists(name: string): Promise<boolean> {
@@ -88,14 +85,6 @@ async function isMember(member: string, role: string): Promise<boolean> {
   });
 }
 
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const err = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(ProviderError);
-  return err as ProviderError;
-}
 
 function field(result: GrantResult, label: string): string {
   const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;
@@ -116,6 +105,9 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       await c.query(`CREATE ROLE ${ident(WEAK_ADMIN)} LOGIN PASSWORD '${ADMIN_PASSWORD}'`);
       await c.query(`CREATE ROLE ${ident(ACCOUNT)} LOGIN PASSWORD 'account-pw'`);
       await c.query(`CREATE ROLE ${ident(OTHER_ACCOUNT)} LOGIN PASSWORD 'account-pw'`);
+      await c.query(`CREATE ROLE ${ident(GROUP)} NOLOGIN`);
+      await c.query(`CREATE ROLE ${ident(SUPER)} LOGIN SUPERUSER`);
+      await c.query(`CREATE ROLE ${ident(HOLDER)} LOGIN`);
     });
     await superuser(DB, async (c) => {
       await c.query('CREATE TABLE secret_t (v text)');
@@ -226,6 +218,53 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       const err = await rejection(provider({ url: adminUrl(WEAK_ADMIN) }).grant(subject(ACCOUNT), soon()));
       expect(err.retryable).toBe(false);
       expect(err.message).toMatch(/admin option|permission denied/i);
+    });
+  });
+
+  describe('filing-time checks and standing access (grant mode)', () => {
+    const filing = (account: string) => ({ resourceId: 'prod-db', user: { slackId: 'U0ALICE', account } });
+
+    it('accepts an existing login role', async () => {
+      await expect(provider().validate(filing(ACCOUNT), soon())).resolves.toEqual({ ok: true });
+    });
+
+    it.each([
+      ['a NOLOGIN group role', () => GROUP, /cannot log in \(NOLOGIN: a group role/],
+      ['a superuser', () => SUPER, /is a superuser/],
+      ['the role jit-access connects as', () => ADMIN, /is the role jit-access connects as/],
+      ['an account that does not exist', () => `jit_nobody_${RUN}`, /There is no database account/],
+    ])('refuses %s, saying why', async (_what, account, reason) => {
+      const found = await provider().validate(filing(account()), soon());
+      expect(found).toEqual({ ok: false, reason: expect.stringMatching(reason) });
+    });
+
+    it('refuses when the role it hands out is missing, and needs no account in ephemeral mode', async () => {
+      expect(await provider({ role: `jit_missing_${RUN}` }).validate(filing(ACCOUNT), soon())).toMatchObject({ ok: false, reason: expect.stringMatching(/has no role/) });
+      await expect(provider({ mode: 'ephemeral' }).validate({ resourceId: 'prod-db', user: { slackId: 'U0X' } }, soon())).resolves.toEqual({ ok: true });
+    });
+
+    it('refuses at grant time too, when an account stopped being able to log in after filing', async () => {
+      await superuser('postgres', (c) => c.query(`ALTER ROLE ${ident(HOLDER)} NOLOGIN`));
+      try {
+        const err = await rejection(provider().grant(subject(HOLDER), soon()));
+        expect(err.retryable).toBe(false);
+        expect(err.message).toMatch(/cannot log in/);
+        expect(await isMember(HOLDER, TARGET)).toBe(false);
+      } finally {
+        await superuser('postgres', (c) => c.query(`ALTER ROLE ${ident(HOLDER)} LOGIN`));
+      }
+    });
+
+    it('holds() sees a direct membership, whoever granted it, and nothing else', async () => {
+      const p = provider();
+      expect(await p.holds(filing(HOLDER), soon())).toBe(false);
+      await superuser('postgres', (c) => c.query(`GRANT ${ident(TARGET)} TO ${ident(HOLDER)}`));
+      expect(await p.holds(filing(HOLDER), soon())).toBe(true);
+      await superuser('postgres', (c) => c.query(`REVOKE ${ident(TARGET)} FROM ${ident(HOLDER)}`));
+      // Through a group is not a membership a REVOKE of ours would touch.
+      await superuser('postgres', (c) => c.query(`GRANT ${ident(TARGET)} TO ${ident(GROUP)}; GRANT ${ident(GROUP)} TO ${ident(HOLDER)}`));
+      expect(await p.holds(filing(HOLDER), soon())).toBe(false);
+      expect(await provider({ mode: 'ephemeral' }).holds(filing(HOLDER), soon())).toBe(false);
     });
   });
 

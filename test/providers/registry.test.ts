@@ -1,19 +1,123 @@
-import { PostgresProvider, ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
+import { ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
 import { scramSha256Verifier } from '../../src/providers/postgres/scram-verifier';
-import { createProvider } from '../../src/providers/registry';
-import { WebhookProvider } from '../../src/providers/webhook/webhook-provider';
+import { z } from 'zod';
+import { parsePolicy } from '../../src/policy/load';
+import type { Policy } from '../../src/policy/policy';
+import { PROVIDERS } from '../../src/providers/catalog';
+import { defineProvider, ProviderError } from '../../src/providers/provider';
+import type { TargetProvider } from '../../src/providers/provider';
+import { ProviderRegistry } from '../../src/providers/registry';
+import { isSecret, secret, secretKeys } from '../../src/providers/secrets';
 
-describe('createProvider', () => {
-  it('builds the provider named by the config type', async () => {
-    const webhook = createProvider({ type: 'webhook', url: 'https://hooks.example.com/jit', secret: 'a-secret-of-enough-length' }, 'deploy');
-    expect(webhook).toBeInstanceOf(WebhookProvider);
-    expect(webhook.type).toBe('webhook');
+const policyText = `
+approvalChannel: C0APPROVALS
+emailDomains: [example.com]
+targets:
+  orders-db:
+    type: postgres
+    url: postgres://jit:s3cret-pass-word@db.example.com/orders
+resources:
+  - id: orders-read
+    name: Orders, read
+    approvers: { users: [U0BOB] }
+    provider: { target: orders-db, role: orders_reader }
+  - id: orders-write
+    name: Orders, write
+    approvers: { users: [U0BOB] }
+    provider: { target: orders-db, role: orders_writer, mode: ephemeral }
+  - id: hook
+    name: Hook
+    approvers: { users: [U0BOB] }
+    provider: { type: webhook, url: "https://ops.example.com/hooks/0123456789abcdef0123", secret: "a-webhook-secret-value" }
+`;
 
-    // Constructing does not connect; close() releases the (empty) pool.
-    const postgres = createProvider({ type: 'postgres', url: 'postgres://jit@db.example.com/app', role: 'reader', mode: 'grant' }, 'db');
-    expect(postgres).toBeInstanceOf(PostgresProvider);
-    expect(postgres.type).toBe('postgres');
-    await postgres.close?.();
+describe('ProviderRegistry', () => {
+  let registry: ProviderRegistry;
+  let policy: Policy;
+  beforeAll(() => {
+    policy = parsePolicy(policyText, {});
+    registry = new ProviderRegistry(policy); // constructing connects nothing
+  });
+  afterAll(() => registry.closeAll());
+
+  it('binds each resource to its target, one instance per target', () => {
+    const read = registry.forResource('orders-read');
+    const write = registry.forResource('orders-write');
+    expect([read.type, read.target, write.target]).toEqual(['postgres', 'orders-db', 'orders-db']);
+    expect(registry.forResource('hook')).toMatchObject({ type: 'webhook', target: 'hook' });
+    expect((registry as unknown as { instances: Map<string, unknown> }).instances.size).toBe(2);
+  });
+
+  it('works out each resource’s account rule and access key from its own settings', () => {
+    const read = registry.forResource('orders-read');
+    const write = registry.forResource('orders-write');
+    expect(read.account.need).toBe('required');
+    expect(write.account.need).toBe('optional');
+    expect(read.accessKey('alice')).toBe(JSON.stringify(['orders-db', 'role:orders_reader', 'alice']));
+    expect(read.accessKey(undefined)).toBeUndefined();
+    expect(write.accessKey('alice')).toBeUndefined(); // every ephemeral login is its own
+    expect(registry.forResource('hook').accessKey('alice')).toBeUndefined();
+    expect([read.inspectsStanding, write.inspectsStanding]).toEqual([true, false]);
+  });
+
+  it('turns every error into a ProviderError with the policy’s secrets cut out', async () => {
+    const read = registry.forResource('orders-read');
+    const subject = { requestId: 'r1', resourceId: 'orders-read', user: { slackId: 'U0ALICE', account: 'alice' }, reason: 'x', expiresAt: new Date() };
+    // The deadline is already gone: the pool never even connects.
+    const err = await read.grant(subject, { deadline: new Date(Date.now() - 1) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(policy.secrets).toEqual(expect.arrayContaining(['s3cret-pass-word', 'a-webhook-secret-value', '0123456789abcdef0123']));
+  });
+
+  it('refuses an unknown resource', () => {
+    expect(() => registry.forResource('nope')).toThrow(/not in the policy/);
+  });
+
+  it('refuses a provider whose instance lacks a capability its definition declares', () => {
+    const broken = defineProvider({
+      type: 'broken',
+      target: z.object({}),
+      access: z.object({}),
+      account: { derive: 'never', need: 'optional', format: z.string() },
+      extension: 'native',
+      overlap: { key: () => 'x', standing: 'inspected' },
+      create: (): TargetProvider<Record<string, never>> => ({ grant: async () => ({}), revoke: async () => undefined }),
+    });
+    (PROVIDERS as unknown as unknown[]).push(broken);
+    try {
+      const withBroken = { ...policy, targets: { b: { name: 'b', type: 'broken', settings: {}, inline: false } } };
+      expect(() => new ProviderRegistry(withBroken)).toThrow(/provider broken lacks extend\(\) .* and holds\(\)/);
+    } finally {
+      (PROVIDERS as unknown as unknown[]).pop();
+    }
+  });
+});
+
+describe('defineProvider', () => {
+  const base = {
+    type: 'demo',
+    access: z.object({ role: z.string() }),
+    account: { derive: 'local-part' as const, need: 'required' as const, format: z.string() },
+    extension: 'refuse' as const,
+    overlap: 'none' as const,
+    create: () => ({ grant: async () => ({}), revoke: async () => undefined }),
+  };
+
+  it('refuses a key that is both a target key and an access key, or a reserved one', () => {
+    expect(() => defineProvider({ ...base, target: z.object({ role: z.string() }) })).toThrow(/role cannot be both/);
+    expect(() => defineProvider({ ...base, target: z.object({ target: z.string() }) })).toThrow(/"target" is reserved/);
+    expect(() => defineProvider({ ...base, type: 'Demo', target: z.object({}) })).toThrow(/lowercase/);
+  });
+
+  it('finds secret() marks through optional() and default()', () => {
+    const schema = z.object({ a: secret(z.string()).optional(), b: secret(z.string()).default('x'), c: z.string() });
+    expect(secretKeys(schema)).toEqual(['a', 'b']);
+    expect(isSecret(z.string())).toBe(false);
+  });
+
+  it('every shipped provider marks its credentials secret', () => {
+    const marked = Object.fromEntries(PROVIDERS.map((p) => [p.type, [...secretKeys(p.target), ...secretKeys(p.access)]]));
+    expect(marked).toMatchObject({ webhook: ['url', 'secret'], postgres: ['url'] });
   });
 });
 

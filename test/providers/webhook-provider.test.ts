@@ -4,12 +4,12 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GrantSubject } from '../../src/providers/provider';
 import { ProviderError } from '../../src/providers/provider';
-import { createProvider } from '../../src/providers/registry';
 import {
   WebhookProvider,
   signWebhookBody,
   verifyWebhookSignature,
 } from '../../src/providers/webhook/webhook-provider';
+import { bound } from './bound';
 
 const SECRET = 'a-shared-secret-of-32-characters';
 
@@ -67,8 +67,8 @@ const subject: GrantSubject = {
   expiresAt: new Date('2026-01-01T12:00:00.000Z'),
 };
 
-function provider(path = '/hook', timeoutMs?: number): WebhookProvider {
-  return new WebhookProvider({ type: 'webhook', url: `${baseUrl}${path}`, secret: SECRET, timeoutMs }, 'deploy-hook');
+function provider(path = '/hook', timeoutMs?: number) {
+  return bound(new WebhookProvider({ url: `${baseUrl}${path}`, secret: SECRET, timeoutMs }), {});
 }
 
 const soon = (ms = 5_000) => ({ deadline: new Date(Date.now() + ms) });
@@ -93,7 +93,7 @@ describe('WebhookProvider', () => {
       expiresAt: '2026-01-01T12:00:00.000Z',
     });
     expect(call.headers['content-type']).toBe('application/json');
-    expect(call.headers['idempotency-key']).toBe(`req-123:${action}`);
+    expect(call.headers['idempotency-key']).toBe(action === 'extend' ? 'req-123:extend:ext1' : `req-123:${action}`);
     const timestamp = Number(call.headers['x-jit-timestamp']);
     expect(timestamp).toBeGreaterThanOrEqual(before);
     expect(timestamp).toBeLessThanOrEqual(after);
@@ -171,7 +171,7 @@ describe('WebhookProvider', () => {
     const { port } = probe.address() as AddressInfo;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
 
-    const p = new WebhookProvider({ type: 'webhook', url: `http://127.0.0.1:${port}/hook`, secret: SECRET }, 'deploy-hook');
+    const p = bound(new WebhookProvider({ url: `http://127.0.0.1:${port}/hook`, secret: SECRET }), {});
     const err = await p.grant(subject, soon()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).retryable).toBe(true);
@@ -185,14 +185,16 @@ describe('WebhookProvider', () => {
 
   it('keeps the URL path and query out of error messages', async () => {
     respond = (res) => res.writeHead(404).end();
-    const p = new WebhookProvider({ type: 'webhook', url: `${baseUrl}/hook/tok3n-in-path?key=tok3n-in-query`, secret: SECRET }, 'r');
+    const p = bound(new WebhookProvider({ url: `${baseUrl}/hook/tok3n-in-path?key=tok3n-in-query`, secret: SECRET }), {});
     const err = (await p.grant(subject, soon()).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/HTTP 404/);
     expect(err.message).not.toContain('tok3n');
   });
 
-  it('is what the registry builds for type webhook', () => {
-    expect(createProvider({ type: 'webhook', url: `${baseUrl}/hook`, secret: SECRET }, 'deploy-hook')).toBeInstanceOf(WebhookProvider);
+  it('gives each extension its own Idempotency-Key, so a receiver that de-duplicates keeps both', async () => {
+    await provider().extend(subject, { ...soon(), extensionId: 'a1b2c3d4' });
+    await provider().extend({ ...subject, expiresAt: new Date('2026-01-01T14:00:00.000Z') }, { ...soon(), extensionId: 'e5f6a7b8' });
+    expect(received.map((r) => r.headers['idempotency-key'])).toEqual(['req-123:extend:a1b2c3d4', 'req-123:extend:e5f6a7b8']);
   });
 });
 

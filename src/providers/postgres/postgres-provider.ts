@@ -1,9 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { DatabaseError, Pool, escapeIdentifier, escapeLiteral } from 'pg';
 import type { PoolClient, QueryConfig, QueryResultRow } from 'pg';
-import type { GrantResult, GrantSubject, Provider, ProviderCallOptions } from '../provider';
-import { ProviderError } from '../provider';
-import type { PostgresProviderConfig } from './config';
+import { z } from 'zod';
+import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import { defineProvider, ProviderError } from '../provider';
+import { scrubSecrets, secretVariants } from '../secrets';
+import { ACCOUNT_PATTERN, postgresAccessSchema, postgresTargetSchema } from './config';
+import type { PostgresAccess, PostgresTargetConfig } from './config';
 import { scramSha256Verifier } from './scram-verifier';
 
 /*
@@ -12,15 +15,13 @@ import { scramSha256Verifier } from './scram-verifier';
  * - The connecting role has ADMIN OPTION on `role` (PostgreSQL 15 and older: CREATEROLE also suffices),
  *   CREATEROLE for `mode: ephemeral`, and membership in pg_signal_backend to end sessions.
  *
- * Grant mode caveat: revoke removes the membership whoever granted it. If an account already held
- * `role` permanently, a JIT grant changes nothing and the JIT revoke takes the standing membership away;
- * don't put roles people hold permanently behind JIT. (Recording "was already a member" at grant time
- * would be worse: a retried grant would see its own first attempt and the revoke would then be skipped.)
+ * Standing access (grant mode): holds() reports a direct membership of the account in `role`, whoever
+ * granted it; the operations layer asks before the first grant attempt and records the answer, so a
+ * membership someone held before is neither granted again nor revoked. An indirect membership (through
+ * another group) is not "standing" here: our direct GRANT and its REVOKE leave it untouched anyway.
  */
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-/** Identifier-safe database account names; anything else is refused rather than quoted. */
-const ACCOUNT_PATTERN = /^[a-z_][a-z0-9_.-]{0,62}$/i;
 /** What ephemeralRoleName() produces; revoke refuses to drop anything else. */
 const EPHEMERAL_ROLE_PATTERN = /^jit_[a-z0-9_]*_[0-9a-f]{8}$/;
 const MAX_IDENTIFIER_BYTES = 63;
@@ -43,19 +44,19 @@ export function ephemeralRoleName(account: string, requestId: string): string {
   return `jit_${sanitized}_${hash}`;
 }
 
-export class PostgresProvider implements Provider {
-  readonly type = 'postgres';
+/** One target: one admin connection pool, shared by every resource that names it. */
+export class PostgresProvider implements TargetProvider<PostgresAccess> {
   private readonly pool: Pool;
   private readonly timeoutMs: number;
   /** Strings that must never appear in an error message or warning. */
   private readonly secrets: string[];
 
   constructor(
-    private readonly config: PostgresProviderConfig,
-    private readonly resourceId: string,
+    private readonly config: PostgresTargetConfig,
+    private readonly targetName: string,
   ) {
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.secrets = secretsOf(config.url);
+    this.secrets = secretVariants(config.url);
     this.pool = new Pool({
       connectionString: config.url,
       max: 4,
@@ -71,17 +72,57 @@ export class PostgresProvider implements Provider {
     this.pool.on('error', () => undefined);
   }
 
-  private get mode(): 'grant' | 'ephemeral' {
-    return this.config.mode ?? 'grant';
+  /**
+   * Grant mode, at filing: the account must be an existing role that can log in and that jit-access
+   * may touch. A NOLOGIN role is a group: granting to it would give the access to all its members.
+   */
+  async validate(access: PostgresAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<FilingCheck> {
+    if (access.mode === 'ephemeral') return { ok: true }; // the login is created for the grant
+    const account = subject.user.account;
+    if (account === undefined || !ACCOUNT_PATTERN.test(account)) {
+      return { ok: false, reason: `There is no valid database account for you in ${this.targetName}.` };
+    }
+    return this.withSession(opts.deadline, `check account ${account}`, async (session) => {
+      const { database, present } = await session.rolesPresent([access.role, account]);
+      if (!present.has(access.role)) {
+        return { ok: false, reason: `${this.targetName} has no role ${access.role} (database ${database}): the policy is out of date. Tell a policy admin.` };
+      }
+      if (!present.has(account)) {
+        return {
+          ok: false,
+          reason: `There is no database account \`${account}\` in ${this.targetName} (database ${database}). Ask a DBA for your own login role, or a policy admin to map you to it in \`identities\`.`,
+        };
+      }
+      const standing = await this.accountStanding(session, account, access.role);
+      const problem = refusalFor(standing, access.role, true);
+      if (problem === undefined) return { ok: true };
+      return {
+        ok: false,
+        reason: `The database account \`${account}\` in ${this.targetName} ${problem}, so jit-access does not grant to it. Ask a policy admin to map you to your own login role in \`identities\`.`,
+      };
+    });
   }
 
-  async grant(subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
-    return this.mode === 'ephemeral' ? this.grantEphemeral(subject, opts.deadline) : this.grantMembership(subject, opts.deadline);
+  async holds(access: PostgresAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean> {
+    const account = subject.user.account;
+    if (access.mode === 'ephemeral' || account === undefined || !ACCOUNT_PATTERN.test(account)) return false;
+    return this.withSession(opts.deadline, `read ${account}'s membership of ${access.role}`, async (session) => {
+      const { rows } = await session.query(
+        `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+          WHERE r.rolname = $1 AND u.rolname = $2`,
+        [access.role, account],
+      );
+      return rows.length > 0;
+    });
   }
 
-  async extend(subject: GrantSubject, opts: ProviderCallOptions & { details?: Record<string, string> }): Promise<void> {
-    // A membership has no expiry in the database; the bot's own timer revokes it.
-    if (this.mode !== 'ephemeral') return;
+  async grant(access: PostgresAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
+    return access.mode === 'ephemeral' ? this.grantEphemeral(access, subject, opts.deadline) : this.grantMembership(access.role, subject, opts.deadline);
+  }
+
+  async extend(access: PostgresAccess, subject: GrantSubject, opts: ExtendOptions): Promise<void> {
+    // A membership has no expiry in the database: there is nothing to tell it, the bot's own timer revokes it.
+    if (access.mode !== 'ephemeral') return;
     const roleName = this.ephemeralRoleFor(subject, opts.details);
     await this.withSession(opts.deadline, `extend ${roleName}`, async (session) => {
       try {
@@ -95,15 +136,15 @@ export class PostgresProvider implements Provider {
     });
   }
 
-  async revoke(subject: GrantSubject, opts: ProviderCallOptions & { details?: Record<string, string> }): Promise<void> {
-    if (this.mode === 'ephemeral') {
+  async revoke(access: PostgresAccess, subject: GrantSubject, opts: RevokeOptions): Promise<void> {
+    if (access.mode === 'ephemeral') {
       await this.revokeEphemeral(this.ephemeralRoleFor(subject, opts.details), opts.deadline);
     } else {
-      await this.revokeMembership(subject, opts.deadline);
+      await this.revokeMembership(access.role, subject, opts.deadline);
     }
   }
 
-  async check(): Promise<string[]> {
+  async check(access: PostgresAccess): Promise<string[]> {
     const deadline = new Date(Date.now() + this.timeoutMs);
     try {
       return await this.withSession(deadline, 'check', async (session) => {
@@ -128,7 +169,7 @@ export class PostgresProvider implements Provider {
                   pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS can_signal
              FROM pg_roles me LEFT JOIN pg_roles t ON t.rolname = $1
             WHERE me.rolname = current_user`,
-          [this.config.role],
+          [access.role],
         );
         const r = rows[0];
         if (!r) return [`${this.label}: cannot read the connected role from pg_roles`];
@@ -138,13 +179,13 @@ export class PostgresProvider implements Provider {
           warnings.push(`${this.label}: PostgreSQL ${r.version} is too old; revoke needs 14 or later to wait for sessions to end`);
         }
         if (!r.role_exists) {
-          warnings.push(`${this.label}: role ${this.config.role} does not exist in database ${r.database}`);
+          warnings.push(`${this.label}: role ${access.role} does not exist in database ${r.database}`);
         } else if (!(r.superuser || r.admin_option || (legacyCreateRole && r.createrole && !r.role_superuser))) {
           warnings.push(
-            `${this.label}: the connected role cannot grant role ${this.config.role} (it needs ADMIN OPTION on it${legacyCreateRole ? ' or CREATEROLE' : ''})`,
+            `${this.label}: the connected role cannot grant role ${access.role} (it needs ADMIN OPTION on it${legacyCreateRole ? ' or CREATEROLE' : ''})`,
           );
         }
-        if (this.mode === 'ephemeral' && !(r.superuser || r.createrole)) {
+        if (access.mode === 'ephemeral' && !(r.superuser || r.createrole)) {
           warnings.push(`${this.label}: mode ephemeral needs CREATEROLE on the connected role`);
         }
         if (!(r.superuser || r.can_signal)) {
@@ -162,54 +203,53 @@ export class PostgresProvider implements Provider {
   }
 
   private get label(): string {
-    return `postgres resource ${this.resourceId}`;
+    return `postgres target ${this.targetName}`;
   }
 
-  private async grantMembership(subject: GrantSubject, deadline: Date): Promise<GrantResult> {
+  private async grantMembership(role: string, subject: GrantSubject, deadline: Date): Promise<GrantResult> {
     const account = this.requireAccount(subject);
-    await this.withSession(deadline, `grant ${this.config.role} to ${account}`, async (session) => {
-      const { database, present } = await session.rolesPresent([this.config.role, account]);
-      if (!present.has(this.config.role)) {
-        throw new ProviderError(`${this.label}: role ${this.config.role} does not exist in database ${database}`, false);
+    await this.withSession(deadline, `grant ${role} to ${account}`, async (session) => {
+      const { database, present } = await session.rolesPresent([role, account]);
+      if (!present.has(role)) {
+        throw new ProviderError(`${this.label}: role ${role} does not exist in database ${database}`, false);
       }
       if (!present.has(account)) {
         throw new ProviderError(`${this.label}: database account ${account} does not exist in database ${database}`, false);
       }
-      const untouchable = await this.untouchableAccount(session, account);
-      if (untouchable !== undefined) {
-        throw new ProviderError(`${this.label}: database account ${account} ${untouchable}; jit-access does not grant to it`, false);
+      // Checked at filing too; checked again because roles change while a request waits for approval.
+      const problem = refusalFor(await this.accountStanding(session, account, role), role, true);
+      if (problem !== undefined) {
+        throw new ProviderError(`${this.label}: database account ${account} ${problem}; jit-access does not grant to it`, false);
       }
       // Granting an existing membership only raises a NOTICE, which keeps retries harmless.
-      await session.query(`GRANT ${escapeIdentifier(this.config.role)} TO ${escapeIdentifier(account)}`);
+      await session.query(`GRANT ${escapeIdentifier(role)} TO ${escapeIdentifier(account)}`);
     });
     return {};
   }
 
-  private async revokeMembership(subject: GrantSubject, deadline: Date): Promise<void> {
+  private async revokeMembership(role: string, subject: GrantSubject, deadline: Date): Promise<void> {
     const account = subject.user.account;
     // grant() refuses such accounts, so nothing can have been granted to them.
     if (account === undefined || !ACCOUNT_PATTERN.test(account)) return;
 
-    await this.withSession(deadline, `revoke ${this.config.role} from ${account}`, async (session) => {
-      const { present } = await session.rolesPresent([this.config.role, account]);
+    await this.withSession(deadline, `revoke ${role} from ${account}`, async (session) => {
+      const { present } = await session.rolesPresent([role, account]);
       if (!present.has(account)) return; // no account, no membership, no sessions
       // grant() refuses these accounts, so no membership of ours is there; revoking would strip a standing one.
-      if ((await this.untouchableAccount(session, account)) !== undefined) return;
-      if (present.has(this.config.role)) {
+      // (An account that stopped being able to log in since the grant is still revoked: its membership is ours.)
+      if (refusalFor(await this.accountStanding(session, account, role), role, false) !== undefined) return;
+      if (present.has(role)) {
         // Revoking a membership that does not exist is only a WARNING.
-        await session.query(`REVOKE ${escapeIdentifier(this.config.role)} FROM ${escapeIdentifier(account)}`);
+        await session.query(`REVOKE ${escapeIdentifier(role)} FROM ${escapeIdentifier(account)}`);
         // Since PostgreSQL 16 REVOKE only removes our own grant; one by another grantor would survive.
         const { rows } = await session.query(
           `SELECT 1 FROM pg_auth_members m
              JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
             WHERE r.rolname = $1 AND u.rolname = $2`,
-          [this.config.role, account],
+          [role, account],
         );
         if (rows.length > 0) {
-          throw new ProviderError(
-            `${this.label}: ${account} is still a member of ${this.config.role} after REVOKE (granted by another role?)`,
-            false,
-          );
+          throw new ProviderError(`${this.label}: ${account} is still a member of ${role} after REVOKE (granted by another role?)`, false);
         }
       }
       // Sessions that already did SET ROLE keep the role's privileges until they end.
@@ -217,31 +257,31 @@ export class PostgresProvider implements Provider {
     });
   }
 
-  private async grantEphemeral(subject: GrantSubject, deadline: Date): Promise<GrantResult> {
+  private async grantEphemeral(access: PostgresAccess, subject: GrantSubject, deadline: Date): Promise<GrantResult> {
     const roleName = ephemeralRoleName(subject.user.account ?? subject.user.slackId, subject.requestId);
     const password = randomBytes(24).toString('base64url');
     const expiry = subject.expiresAt.toISOString();
     const loginClause = `LOGIN PASSWORD ${escapeLiteral(scramSha256Verifier(password))} VALID UNTIL ${escapeLiteral(expiry)}`;
 
     await this.withSession(deadline, `create ephemeral role ${roleName}`, async (session) => {
-      const { database, present } = await session.rolesPresent([this.config.role]);
-      if (!present.has(this.config.role)) {
-        throw new ProviderError(`${this.label}: role ${this.config.role} does not exist in database ${database}`, false);
+      const { database, present } = await session.rolesPresent([access.role]);
+      if (!present.has(access.role)) {
+        throw new ProviderError(`${this.label}: role ${access.role} does not exist in database ${database}`, false);
       }
       try {
-        await session.query(`CREATE ROLE ${escapeIdentifier(roleName)} ${loginClause} IN ROLE ${escapeIdentifier(this.config.role)}`);
+        await session.query(`CREATE ROLE ${escapeIdentifier(roleName)} ${loginClause} IN ROLE ${escapeIdentifier(access.role)}`);
       } catch (err) {
         if (sqlState(err) !== '42710') throw err; // 42710: the role exists
         // A retry of this grant: hand out fresh credentials, since the first ones were never delivered.
         await session.query(`ALTER ROLE ${escapeIdentifier(roleName)} ${loginClause}`);
-        await session.query(`GRANT ${escapeIdentifier(this.config.role)} TO ${escapeIdentifier(roleName)}`);
+        await session.query(`GRANT ${escapeIdentifier(access.role)} TO ${escapeIdentifier(roleName)}`);
       }
     });
 
     const target = connectionTarget(this.config);
     return {
       secretForRequester: {
-        title: `PostgreSQL credentials for ${this.resourceId}`,
+        title: `PostgreSQL credentials for ${subject.resourceId}`,
         fields: [
           { label: 'Host', value: target.host },
           { label: 'Port', value: String(target.port) },
@@ -320,26 +360,18 @@ export class PostgresProvider implements Provider {
     }
   }
 
-  /**
-   * Why `account` must never be granted `role` or have it revoked: the bot's own role (revoking would take away
-   * its ADMIN OPTION and with it every later grant and revoke), a superuser (nothing to grant, and its sessions
-   * cannot be ended), or a standing administrator of `role` (revoke would remove that standing membership).
-   */
-  private async untouchableAccount(session: Session, account: string): Promise<string | undefined> {
-    const { rows } = await session.query<{ self: boolean; superuser: boolean; admin: boolean }>(
+  /** What the account is, as far as granting to it is concerned (null: no such role). */
+  private async accountStanding(session: Session, account: string, role: string): Promise<AccountStanding | null> {
+    const { rows } = await session.query<AccountStanding>(
       `SELECT u.rolname = current_user AS self,
               u.rolsuper AS superuser,
+              u.rolcanlogin AS "canLogin",
               EXISTS (SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
                        WHERE m.member = u.oid AND r.rolname = $2 AND m.admin_option) AS admin
          FROM pg_roles u WHERE u.rolname = $1`,
-      [account, this.config.role],
+      [account, role],
     );
-    const r = rows[0];
-    if (!r) return undefined;
-    if (r.self) return 'is the role jit-access connects as';
-    if (r.superuser) return 'is a superuser';
-    if (r.admin) return `administers ${this.config.role} (holds it WITH ADMIN OPTION)`;
-    return undefined;
+    return rows[0] ?? null;
   }
 
   private requireAccount(subject: GrantSubject): string {
@@ -385,7 +417,7 @@ export class PostgresProvider implements Provider {
     const message = messageOf(err);
     const retryable = err instanceof DatabaseError ? !NON_RETRYABLE_SQLSTATE_CLASSES.has(err.code?.slice(0, 2) ?? '') : true;
     const text = `${this.label}: ${what} failed: ${message}${typeof code === 'string' ? ` (${code})` : ''}`;
-    return new ProviderError(scrub(text, this.secrets), retryable);
+    return new ProviderError(scrubSecrets(text, this.secrets), retryable);
   }
 }
 
@@ -447,24 +479,8 @@ function sqlState(err: unknown): string | undefined {
   return err instanceof DatabaseError ? err.code : undefined;
 }
 
-/** The URL and its password, raw and decoded; pg's own messages never contain them, but be sure. */
-function secretsOf(url: string): string[] {
-  const secrets = [url];
-  try {
-    const password = new URL(url).password;
-    if (password) secrets.push(password, decodeURIComponent(password));
-  } catch {
-    // An unparsable URL is still scrubbed as a whole.
-  }
-  return secrets.filter((s) => s.length >= 4);
-}
-
-function scrub(text: string, secrets: string[]): string {
-  return secrets.reduce((out, secret) => out.split(secret).join('***'), text);
-}
-
 /** Where requesters connect: explicit config, else what the admin URL points at. */
-function connectionTarget(config: PostgresProviderConfig): { host: string; port: number; database: string } {
+function connectionTarget(config: PostgresTargetConfig): { host: string; port: number; database: string } {
   let parsed: URL | undefined;
   try {
     parsed = new URL(config.url);
@@ -479,3 +495,49 @@ function connectionTarget(config: PostgresProviderConfig): { host: string; port:
     database: config.database ?? urlDatabase ?? (parsed?.username ? decodeURIComponent(parsed.username) : 'postgres'),
   };
 }
+
+interface AccountStanding {
+  self: boolean;
+  superuser: boolean;
+  canLogin: boolean;
+  admin: boolean;
+}
+
+/**
+ * Why `account` must never be granted `role` (or, with `forGrant` false, have it revoked): the bot's own
+ * role (revoking would take away its ADMIN OPTION and with it every later grant and revoke), a superuser
+ * (nothing to grant, and its sessions cannot be ended), a standing administrator of `role` (revoke would
+ * remove that standing membership), and, for grants only, a role that cannot log in: a group, whose
+ * members would all inherit the grant.
+ */
+function refusalFor(standing: AccountStanding | null, role: string, forGrant: boolean): string | undefined {
+  if (!standing) return undefined;
+  if (standing.self) return 'is the role jit-access connects as';
+  if (standing.superuser) return 'is a superuser';
+  if (standing.admin) return `administers ${role} (holds it WITH ADMIN OPTION)`;
+  if (forGrant && !standing.canLogin) return 'cannot log in (NOLOGIN: a group role, whose members would all get the access)';
+  return undefined;
+}
+
+/**
+ * The postgres provider: grant mode (`GRANT role TO account`) or ephemeral mode (a login role that
+ * exists only for the grant, `VALID UNTIL` its expiry).
+ */
+export const postgresProvider = defineProvider({
+  type: 'postgres',
+  target: postgresTargetSchema,
+  access: postgresAccessSchema,
+  account: {
+    derive: 'local-part',
+    // Ephemeral mode creates the login; the account, when there is one, only names it.
+    need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'),
+    format: z.string().regex(ACCOUNT_PATTERN, 'expected a PostgreSQL role name: a letter or _, then letters, digits, _ . or -, at most 63 characters'),
+  },
+  extension: 'native',
+  overlap: {
+    // Two resources on one role give the same access; every ephemeral login is its own.
+    key: (access) => (access.mode === 'ephemeral' ? undefined : `role:${access.role}`),
+    standing: 'inspected',
+  },
+  create: (target, env) => new PostgresProvider(target, env.targetName),
+});

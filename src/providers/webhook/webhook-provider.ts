@@ -1,6 +1,7 @@
-import type { GrantResult, GrantSubject, Provider, ProviderCallOptions } from '../provider';
-import { ProviderError } from '../provider';
-import type { WebhookProviderConfig } from './config';
+import { z } from 'zod';
+import type { ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
+import { defineProvider, ProviderError } from '../provider';
+import { webhookAccessSchema, webhookTargetSchema, WebhookTargetConfig } from './config';
 import { signWebhookBody } from './signature';
 
 export { signWebhookBody, verifyWebhookSignature } from './signature';
@@ -22,33 +23,31 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Enough of an error page to diagnose, not so much that it floods logs and Slack. */
 const MAX_BODY_EXCERPT = 200;
 
-export class WebhookProvider implements Provider {
-  readonly type = 'webhook';
+/** One target: a receiver URL and its signing secret, shared by every resource that names it. */
+export class WebhookProvider implements TargetProvider<Record<string, never>> {
   /** Host only: the path or query of a webhook URL often carries a token. */
-  private readonly target: string;
+  private readonly host: string;
 
-  constructor(
-    private readonly config: WebhookProviderConfig,
-    private readonly resourceId: string,
-  ) {
-    this.target = new URL(config.url).host;
+  constructor(private readonly config: WebhookTargetConfig) {
+    this.host = new URL(config.url).host;
   }
 
-  async grant(subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
-    await this.send('grant', subject, opts.deadline);
+  async grant(_access: unknown, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
+    await this.send('grant', subject, opts.deadline, `${subject.requestId}:grant`);
     return {};
   }
 
-  async extend(subject: GrantSubject, opts: ProviderCallOptions): Promise<void> {
-    await this.send('extend', subject, opts.deadline);
+  async extend(_access: unknown, subject: GrantSubject, opts: ExtendOptions): Promise<void> {
+    // Each extension is its own call: a receiver that de-duplicates by key must not drop the second one.
+    await this.send('extend', subject, opts.deadline, `${subject.requestId}:extend:${opts.extensionId}`);
   }
 
-  async revoke(subject: GrantSubject, opts: ProviderCallOptions): Promise<void> {
-    await this.send('revoke', subject, opts.deadline);
+  async revoke(_access: unknown, subject: GrantSubject, opts: ProviderCallOptions): Promise<void> {
+    await this.send('revoke', subject, opts.deadline, `${subject.requestId}:revoke`);
   }
 
-  private async send(action: WebhookAction, subject: GrantSubject, deadline: Date): Promise<void> {
-    const what = `webhook ${action} for resource ${this.resourceId} (${this.target})`;
+  private async send(action: WebhookAction, subject: GrantSubject, deadline: Date, idempotencyKey: string): Promise<void> {
+    const what = `webhook ${action} for resource ${subject.resourceId} (${this.host})`;
     const budgetMs = Math.min(this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS, deadline.getTime() - Date.now());
     if (budgetMs <= 0) throw new ProviderError(`${what}: deadline passed before the call was made`);
 
@@ -75,7 +74,7 @@ export class WebhookProvider implements Provider {
             'Content-Type': 'application/json',
             'X-JIT-Timestamp': String(timestamp),
             'X-JIT-Signature': signWebhookBody(this.config.secret, timestamp, rawBody),
-            'Idempotency-Key': `${subject.requestId}:${action}`,
+            'Idempotency-Key': idempotencyKey,
           },
           body: rawBody,
           // A redirect would re-send (or, for 301/302, silently drop) the signed body elsewhere;
@@ -92,6 +91,7 @@ export class WebhookProvider implements Provider {
         await response.body?.cancel().catch(() => undefined);
         return;
       }
+      // Every failure is retryable (PRODUCT.md §6): the receiver may be deploying, or its own target down.
       const excerpt = await readExcerpt(response);
       throw new ProviderError(`${what}: HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`);
     } finally {
@@ -99,6 +99,26 @@ export class WebhookProvider implements Provider {
     }
   }
 }
+
+/**
+ * The webhook provider: a signed POST into the company's own tooling. It needs no account (it sends
+ * the Slack ID and e-mail, and the account when there is one), and keeps no books of its own about
+ * overlaps: the receiver gets every grant and revoke with its request ID and decides.
+ */
+export const webhookProvider = defineProvider({
+  type: 'webhook',
+  target: webhookTargetSchema,
+  access: webhookAccessSchema,
+  account: {
+    derive: 'local-part',
+    need: 'optional',
+    // It only travels in a JSON body: anything printable will do.
+    format: z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]+$/, 'expected printable text of at most 256 characters'),
+  },
+  extension: 'native',
+  overlap: 'none',
+  create: (target) => new WebhookProvider(target),
+});
 
 /**
  * `fetch` reports network failures as "fetch failed" with the useful part in `cause`. Duck-typed

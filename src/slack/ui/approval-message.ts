@@ -15,6 +15,15 @@ export function approverMentions(resource: Resource): string {
   return [...resource.approvers.users.map(mention), ...resource.approvers.usergroups.map((g) => `<!subteam^${g}>`)].join(' ');
 }
 
+const STANDING_NOTE = 'The account already had this access (not through jit-access): nothing was granted, and it stays when this grant ends.';
+const STANDING_KEPT = 'The account already had this access before, so it was left in place.';
+
+/** "`alice` in `orders-db`": who gets the access, resolved when the request was filed. */
+export function accountLine(request: Pick<AccessRequest, 'account' | 'target'>): string | undefined {
+  if (!request.account) return undefined;
+  return `\`${escapeText(request.account).replace(/`/g, "'")}\`${request.target ? ` in \`${request.target}\`` : ''}`;
+}
+
 function outcome(request: AccessRequest): string {
   const by = request.decidedBy ? ` by ${mention(request.decidedBy)}` : '';
   switch (request.state) {
@@ -25,15 +34,15 @@ function outcome(request: AccessRequest): string {
     case 'granting':
       return `:gear: Approved${by}; granting access…${request.lastError ? ` (attempt failed: ${escapeText(request.lastError)})` : ''}`;
     case 'active':
-      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? 'Auto-approved' : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}${request.extendedMs ? ` (extended by ${formatDuration(request.extendedMs)})` : ''}.`;
+      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? 'Auto-approved' : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}${request.extendedMs ? ` (extended by ${formatDuration(request.extendedMs)})` : ''}.${request.standing ? ` ${STANDING_NOTE}` : ''}`;
     case 'revoking':
       return request.lastError
         ? `:rotating_light: *Revocation failing* (attempt ${request.attempts ?? 0}): ${escapeText(request.lastError)}. Still retrying; access may still be live.`
         : ':gear: Revoking access…';
     case 'expired':
-      return `:lock: Access expired ${slackDate(request.endedAt ?? request.expiresAt ?? new Date())}.`;
+      return `:lock: Access expired ${slackDate(request.endedAt ?? request.expiresAt ?? new Date())}.${request.standing ? ` ${STANDING_KEPT}` : ''}`;
     case 'revoked':
-      return `:lock: Access revoked${request.endedBy ? ` by ${mention(request.endedBy)}` : ''} ${slackDate(request.endedAt ?? new Date())}.`;
+      return `:lock: Access revoked${request.endedBy ? ` by ${mention(request.endedBy)}` : ''} ${slackDate(request.endedAt ?? new Date())}.${request.standing ? ` ${STANDING_KEPT}` : ''}`;
     case 'denied':
       return `:no_entry: Denied${by}: ${userText(request.denyReason ?? '')}`;
     case 'cancelled':
@@ -52,6 +61,8 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
   const fields = [
     { type: 'mrkdwn' as const, text: `*Requester*\n${mention(request.requesterId)}` },
     { type: 'mrkdwn' as const, text: `*Resource*\n${resourceName}` },
+    // Approvers see whose account gets the access before they approve (PRODUCT.md §3.1).
+    ...(accountLine(request) ? [{ type: 'mrkdwn' as const, text: `*Account*\n${accountLine(request)}` }] : []),
     { type: 'mrkdwn' as const, text: `*Duration*\n${formatDuration(request.durationMs)}` },
     { type: 'mrkdwn' as const, text: `*Approvals*\n${request.approvals.length} of ${request.requiredApprovals} needed` },
   ];

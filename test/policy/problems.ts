@@ -1,0 +1,12 @@
+import { parsePolicy, PolicyError } from '../../src/policy/load';
+
+/** The problems a policy is refused with (one per line), or a test failure if it loads. */
+export function policyProblems(text: string, env: NodeJS.ProcessEnv): string[] {
+  try {
+    parsePolicy(text, env);
+  } catch (err) {
+    if (err instanceof PolicyError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected the policy to be refused');
+}

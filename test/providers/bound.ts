@@ -1,0 +1,29 @@
+import { ProviderError } from '../../src/providers/provider';
+import type { ExtendOptions, FilingSubject, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
+
+/**
+ * A target's provider instance with one resource's access settings filled in, so unit tests read
+ * `p.grant(subject, opts)`. (The app does the same through src/providers/registry.ts.)
+ */
+export function bound<A>(instance: TargetProvider<A>, access: A) {
+  return {
+    instance,
+    grant: (s: GrantSubject, o: ProviderCallOptions) => instance.grant(access, s, o),
+    revoke: (s: GrantSubject, o: RevokeOptions) => instance.revoke(access, s, o),
+    extend: (s: GrantSubject, o: ProviderCallOptions & Partial<ExtendOptions>) => instance.extend!(access, s, { extensionId: 'ext1', ...o }),
+    validate: (s: FilingSubject, o: ProviderCallOptions) => instance.validate!(access, s, o),
+    holds: (s: FilingSubject, o: ProviderCallOptions) => instance.holds!(access, s, o),
+    check: () => instance.check!(access),
+    close: () => instance.close?.() ?? Promise.resolve(),
+  };
+}
+
+/** The ProviderError `promise` rejects with (and a test failure if it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(ProviderError);
+  return err as ProviderError;
+}
