@@ -31,6 +31,7 @@ const STEPS: Step[] = [
   // The specified size; the store (jongodb) cannot finish it, so the wait is bounded…
   { label: 'startup-backlog', script: 'startup-backlog.ts', env: { BENCH_BACKLOG_TIMEOUT_SECONDS: process.env.BENCH_BACKLOG_TIMEOUT_SECONDS ?? '90' } },
   // …and a size it can, to see the bot's own behaviour (pacing, coalescing) end to end.
+  { label: 'provider-latency', script: 'provider-latency.ts' },
   { label: 'startup-backlog-small', script: 'startup-backlog.ts', env: { BENCH_BACKLOG_GRANTS: process.env.BENCH_BACKLOG_SMALL_GRANTS ?? '500', BENCH_BACKLOG_TIMEOUT_SECONDS: '120', BENCH_OBSERVE_SECONDS: '20' } },
 ];
 
@@ -112,6 +113,11 @@ async function main(): Promise<void> {
     const posts = Object.entries(b.posts as Record<string, { total: number; fixed: number; sliding: number }>).map(([ch, p]) => `${ch} ${p.total} posts, max ${p.fixed}/s aligned, ${p.sliding} sliding`).join('; ');
     rows.push([`${label}, ${b.config.grants} expired grants`, `${b.allRevokedMs !== null ? `all revoked in ${ms(b.allRevokedMs)}` : `${b.distinctRevoked} of ${b.config.grants} revoked before the bench gave up`}; bot CPU ${(b.cpu.bot * 100).toFixed(0)}%, MongoDB CPU ${Number.isFinite(b.cpu.mongo) ? `${(b.cpu.mongo * 100).toFixed(0)}%` : 'n/a'}`, 'all within 60 s', verdict(b.targets.revoked60s)]);
     rows.push([`${label}: Slack posts per channel`, `${posts || 'no channel posts'}; DMs max ${b.dmMaxPerSecond}/s per DM channel; outbox ${!b.notificationsObserved ? 'not observed' : b.outboxEmptyMs !== null ? `empty at ${ms(b.outboxEmptyMs)}` : 'not empty at the end'}`, '≈ 1 post/s per channel', verdict(b.targets.postsPerSecond)]);
+  }
+  const providers = results['provider-latency']?.result;
+  for (const r of (providers?.results ?? []) as Array<{ label: string; calls: number; provider: Record<string, { p50: number; p99: number }>; bare: Record<string, { p50: number; p99: number }> }>) {
+    const part = (a: string) => `${a} ${ms(r.provider[a]!.p50, 2)} / ${ms(r.provider[a]!.p99, 2)} (bare ${ms(r.bare[a]!.p50, 2)} / ${ms(r.bare[a]!.p99, 2)})`;
+    rows.push([`provider latency, ${r.label}, ${r.calls} calls (p50 / p99)`, `${part('grant')}; ${part('revoke')}`, '(measured)', '']);
   }
   if (probe) {
     const parts = Object.entries(probe.results as Record<string, { updateOneById: number; findOneById: number }>).map(([n, r]) => `${n} docs: updateOne ${ms(r.updateOneById)}, findOne ${ms(r.findOneById)}`);
