@@ -15,6 +15,7 @@ import { createProvider } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
+import { DEFAULT_CONNECTION_OPTIONS, SlackConnection, SlackConnectionOptions } from './slack/connection';
 import { buildHomeView } from './slack/ui/home';
 import { loadHomeData, peopleConcerned } from './operations/home-data';
 import { sendInterruptedNotices } from './operations/interrupted-notices';
@@ -30,6 +31,8 @@ export interface BotOptions {
   mongo?: Partial<MongoTimeouts>;
   /** Requests and clicks being worked on after their ack, at most (default 64); past it people are told to retry. */
   maxInFlight?: number;
+  /** How `auth.test` is retried while Slack does not answer. */
+  connection?: Partial<SlackConnectionOptions>;
 }
 
 export interface MongoTimeouts {
@@ -53,6 +56,8 @@ export interface Bot {
   db: Db;
   mongo: MongoClient;
   slack: SlackApp;
+  /** Whether Slack answers; who the bot is there. */
+  connection: SlackConnection;
   notifier: OutboxNotifier;
   scheduler: Scheduler;
   port: number;
@@ -148,8 +153,25 @@ export async function repairUnrecorded(store: RequestStore, notifier: OutboxNoti
 
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
 export async function startBot(config: Config, policy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+  // Asked first and awaited before Slack is served: a token Slack rejects stops start-up; Slack not
+  // answering does not (see SlackConnection). MongoDB is connected meanwhile.
+  const connection = new SlackConnection(
+    new WebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') }),
+    config.SLACK_BOT_TOKEN,
+    logger.child({ component: 'slack' }),
+    { ...DEFAULT_CONNECTION_OPTIONS, ...options.connection },
+  );
+  const tokenChecked = connection.verify();
+  tokenChecked.catch(() => undefined);
   const mongo = new MongoClient(mongoUri, { ...DEFAULT_MONGO_TIMEOUTS, ...options.mongo, appName: 'jit-access' });
-  await mongo.connect();
+  try {
+    await mongo.connect();
+    await tokenChecked;
+  } catch (err) {
+    connection.stop();
+    await mongo.close().catch(() => undefined);
+    throw err;
+  }
   const db = mongo.db(options.dbName);
   const store = new RequestStore(db);
   const outbox = new Outbox(db);
@@ -171,7 +193,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     logger: slackLogger(logger, 'slack-web'),
   });
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
-  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier });
+  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier }, connection);
   recoverAfterOutages(mongo, logger, async () => {
     await Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]);
     // Writes that were waiting on the outage land now; record them once they have settled.
@@ -184,7 +206,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     store,
     providers,
     notifier,
-    directory: new LoggedDirectory(new SlackDirectory(lookupClient), logger.child({ component: 'directory' })),
+    directory: new LoggedDirectory(new SlackDirectory(lookupClient, undefined, undefined, connection), logger.child({ component: 'directory' })),
     logger,
     settings,
     now: () => new Date(),
@@ -193,14 +215,19 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   ctx.schedule = scheduler;
   notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
   notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
-  const slack = createSlackApp(config, { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
+  const slack = createSlackApp(
+    config,
+    { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) },
+    { ready: async () => (await db.command({ ping: 1 })).ok === 1 },
+    connection,
+  );
 
   const port = await slack.start();
   notifier.start();
   await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
-  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length }, 'jit-access started');
+  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length, slack: connection.isReachable ? 'answers' : 'not answering yet' }, 'jit-access started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -208,6 +235,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     db,
     mongo,
     slack,
+    connection,
     notifier,
     scheduler,
     port,
@@ -217,6 +245,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
         await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
         await scheduler.stop();
         await notifier.stop();
+        connection.stop();
         await providers.closeAll();
         await mongo.close();
       })()),

@@ -216,6 +216,11 @@ export class Outbox {
     await this.items.updateOne({ _id: item._id }, { $set: { dueAt: at, slotWait: true }, $unset: { leaseUntil: '' } });
   }
 
+  /** Whether the request's approval message is still to be posted (a sync item waits that has not been given up). */
+  async syncOwed(requestId: string): Promise<boolean> {
+    return (await this.items.countDocuments({ _id: `sync:${requestId}`, due: true }, { limit: 1 })) > 0;
+  }
+
   /** When the next item becomes due, to sleep exactly that long. */
   async nextDueAt(): Promise<Date | undefined> {
     const [next] = await this.items.find({ due: true }).sort({ dueAt: 1 }).limit(1).toArray();

@@ -85,6 +85,8 @@ export class RequestStore {
     await this.requests.createIndex({ state: 1, warnAt: 1 }, { name: 'by_state_warning' });
     await this.requests.createIndex({ remindAt: 1 }, { name: 'by_reminder' });
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
+    // The App Home's "waiting for your approval": open requests of the resources someone approves.
+    await this.requests.createIndex({ resourceId: 1, state: 1, createdAt: 1 }, { name: 'by_resource_state' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
     await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
     await this.audit.ensureIndexes();
@@ -280,6 +282,25 @@ export class RequestStore {
   openRequestsOf(userId: string): Promise<AccessRequest[]> {
     if (typeof userId !== 'string') return Promise.resolve([]);
     return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
+  }
+
+  /**
+   * Requests of `resourceIds` that wait for `userId`: a decision, an extension, or a break-glass
+   * acknowledgement (never their own, never one they already approved), oldest first, with the total.
+   */
+  async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
+    requireText(userId, 'user');
+    const filter = {
+      resourceId: { $in: resourceIds },
+      requesterId: { $ne: userId },
+      $or: [
+        { state: 'pending', approvals: { $ne: userId } },
+        { state: 'active', extension: { $exists: true }, 'extension.approvals': { $ne: userId } },
+        { breakGlass: true, breakGlassAck: { $exists: false }, state: { $in: ['active', 'revoking', 'expired', 'revoked'] } },
+      ],
+    } as Filter<AccessRequest>;
+    const [items, total] = await Promise.all([this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(), this.requests.countDocuments(filter)]);
+    return { items, total };
   }
 
   recentlyEndedOf(userId: string, limit = 5): Promise<AccessRequest[]> {

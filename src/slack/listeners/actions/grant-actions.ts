@@ -1,5 +1,4 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
-import { formatDuration } from '../../../domain/duration';
 import { revokeRequest } from '../../../operations/revoke-access';
 import { cancelRequest } from '../../../operations/cancel-request';
 import { approveExtension, denyExtension } from '../../../operations/extend-grant';
@@ -30,8 +29,7 @@ const HANDLERS: Record<string, Handler> = {
     const r = await requireRequest(ctx, id);
     if (r.requesterId !== user) throw new UserError(`Only the requester can extend ${r._id}.`);
     if (r.state !== 'active') throw new UserError(`Request ${r._id} is not an active grant.`);
-    const context = `Extend ${r._id} (${r.resourceId}, ${formatDuration(r.durationMs)}${r.extendedMs ? ` + ${formatDuration(r.extendedMs)}` : ''}).`;
-    await client.views.open({ trigger_id: triggerId, view: buildExtendModal(r._id, context) });
+    await client.views.open({ trigger_id: triggerId, view: buildExtendModal(r) });
     return undefined;
   },
 };
