@@ -24,10 +24,14 @@ export interface HomeData {
  */
 export const HOME_LIMITS = { active: 10, pending: 10, toDecide: 20, ended: 5 } as const;
 
-/** The resources `userId` may approve, by the policy (user groups resolved through Slack). */
-export async function resourcesApprovedBy(ctx: OperationContext, userId: string): Promise<string[]> {
+/**
+ * Of `candidates` (default: every resource), those `userId` may approve, by the policy (user
+ * groups resolved through Slack).
+ */
+export async function resourcesApprovedBy(ctx: OperationContext, userId: string, candidates?: string[]): Promise<string[]> {
   const ids: string[] = [];
   for (const resource of ctx.policy.resources) {
+    if (candidates && !candidates.includes(resource.id)) continue;
     // A group Slack cannot resolve right now hides that resource's requests, rather than the whole tab.
     if (await isApprover(resource, userId, ctx.directory).catch(() => false)) ids.push(resource.id);
   }
@@ -36,7 +40,8 @@ export async function resourcesApprovedBy(ctx: OperationContext, userId: string)
 
 /** Requests waiting for `userId`, oldest first (those time out first), at most `limit`, and their total. */
 export async function waitingForDecision(ctx: OperationContext, userId: string, limit: number): Promise<HomeList> {
-  const resourceIds = await resourcesApprovedBy(ctx, userId);
+  // Only resources with something waiting are looked at: no Slack look-ups for the rest.
+  const resourceIds = await resourcesApprovedBy(ctx, userId, await ctx.store.resourcesAwaitingDecision(userId));
   if (!resourceIds.length) return { items: [], total: 0 };
   const { items, total } = await ctx.store.waitingForDecision(userId, resourceIds, limit);
   return { items, total: Math.max(total, items.length) };

@@ -296,7 +296,7 @@ export class OutboxNotifier implements Notifier {
       // The same content is refused the same way every time: no point in retrying it.
       const contentRefused = CONTENT_REFUSED.has(failure.code);
       if (failure.permanent && (contentRefused || attempts >= this.opts.maxPermanentAttempts)) {
-        const channel = item.channel ?? request.approvalChannel;
+        const channel = item.kind === 'dm' ? undefined : (item.channel ?? request.approvalChannel);
         requestLog.error(
           { err: failure.code, kind: item.kind, notice: item.notice, attempts, channel, diagnosis: diagnoseSlackError(failure.code, channel) },
           'Slack refused a notification; giving up on it',

@@ -284,14 +284,10 @@ export class RequestStore {
     return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
   }
 
-  /**
-   * Requests of `resourceIds` that wait for `userId`: a decision, an extension, or a break-glass
-   * acknowledgement (never their own, never one they already approved), oldest first, with the total.
-   */
-  async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
+  /** Requests that wait for `userId`'s decision if they approve the resource: never their own, never one they already approved. */
+  private waitingFilter(userId: string): Filter<AccessRequest> {
     requireText(userId, 'user');
-    const filter = {
-      resourceId: { $in: resourceIds },
+    return {
       requesterId: { $ne: userId },
       $or: [
         { state: 'pending', approvals: { $ne: userId } },
@@ -299,6 +295,19 @@ export class RequestStore {
         { breakGlass: true, breakGlassAck: { $exists: false }, state: { $in: ['active', 'revoking', 'expired', 'revoked'] } },
       ],
     } as Filter<AccessRequest>;
+  }
+
+  /** The resources with requests that would wait for `userId`, were they an approver (so only those are checked). */
+  resourcesAwaitingDecision(userId: string): Promise<string[]> {
+    return this.requests.distinct('resourceId', this.waitingFilter(userId)) as Promise<string[]>;
+  }
+
+  /**
+   * Requests of `resourceIds` that wait for `userId`: a decision, an extension, or a break-glass
+   * acknowledgement, oldest first (they time out first), at most `limit`, with the total.
+   */
+  async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
+    const filter = { ...this.waitingFilter(userId), resourceId: { $in: resourceIds } } as Filter<AccessRequest>;
     const [items, total] = await Promise.all([this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(), this.requests.countDocuments(filter)]);
     return { items, total };
   }

@@ -430,8 +430,8 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       const id = `r${randomBytes(8).toString('hex').replace(/[^a-z2-9]/g, 'x').slice(0, 8)}`;
       const now = new Date();
       await t.bot.ctx.store.requests.insertOne({
-        _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'denied', approvals: [], requiredApprovals: 1,
-        createdAt: now, updatedAt: now, pendingUntil: now, approvalChannel: 'C0APPROVALS', version: 1,
+        _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'pending', approvals: [], requiredApprovals: 1,
+        createdAt: now, updatedAt: now, pendingUntil: new Date(now.getTime() + 3_600_000), approvalChannel: 'C0APPROVALS', version: 1,
       } as unknown as AccessRequest);
       await t.bot.notifier.requestChanged((await t.bot.ctx.store.get(id))!);
       const gaveUp = await logged(t, { msg: /giving up/, requestId: id, kind: 'sync', err: /^internal error/ }, 8000);

@@ -166,6 +166,7 @@ describe('request and approval over signed HTTP', () => {
   it('Deny asks for a reason; the message shows denied with the reason and the requester is DM’d', async () => {
     await t.slack.command('U0GINA', 'deploy-hook 10m please');
     const req = await latestRequest('U0GINA', 'deploy-hook');
+    await waitForMessage(req._id, (b) => buttonsOf(b).length === 2, 'the approval message');
     const click = await t.slack.blockAction('U0CAROL', { action_id: 'deny_request', value: req._id });
     const modal = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === click.triggerId);
     const view = modal.args.view as { callback_id: string; private_metadata: string };

@@ -142,7 +142,7 @@ describe('extend', () => {
 describe('cancel', () => {
   it('the requester cancels; anyone else is refused; the message shows it with no buttons', async () => {
     await t.slack.command('U0CAN1', 'deploy-hook 10m maybe');
-    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0CAN1', state: 'pending' }), 5000, 'pending');
+    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0CAN1', state: 'pending', approvalMessage: { $exists: true } }), 5000, 'pending, with its approval message');
     expect(await answerOf(await t.slack.command('U0BOB', `cancel ${req._id}`))).toMatch(/Only the requester can cancel/);
     expect((await byId(req._id))!.state).toBe('pending');
     // The Cancel button on the App Home does the same.
