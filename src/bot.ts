@@ -5,8 +5,10 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import { slackLogger } from './logger';
 import { WorkLimiter } from './slack/listeners/work-limiter';
+import { FilingRateLimiter } from './slack/listeners/filing-limiter';
 import type { Policy } from './policy/policy';
 import { findResource } from './policy/policy';
+import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { Outbox } from './store/outbox';
 import { DEFAULT_SETTINGS, OperationContext, OperationSettings, ProviderRegistry, UserDirectory } from './operations/context';
@@ -200,6 +202,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     await sleep(REPAIR_SETTLE_MS + 250, undefined, { ref: false });
     await repairUnrecorded(store, notifier, logger);
   });
+  for (const warning of feasibilityWarnings(policy)) logger.warn(`policy: ${warning}`);
   const providers = new ResourceProviders(policy);
   const ctx: OperationContext = {
     policy,
@@ -217,7 +220,13 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
   const slack = createSlackApp(
     config,
-    { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) },
+    {
+      ctx,
+      logger,
+      limiter: new WorkLimiter(options.maxInFlight ?? 64),
+      ...(config.JIT_REQUEST_RATE_LIMIT ? { filingLimiter: new FilingRateLimiter(config.JIT_REQUEST_RATE_LIMIT) } : {}),
+      refreshHome: (userId) => notifier.refreshHome(userId),
+    },
     { ready: async () => (await db.command({ ping: 1 })).ok === 1 },
     connection,
   );

@@ -1,6 +1,6 @@
-/** A problem the user can fix; its message is shown to them as is. */
+/** A problem the user can fix; its message is shown to them as is (on `field`, in a form that has it). */
 export class UserError extends Error {
-  constructor(message: string) {
+  constructor(message: string, readonly field?: string) {
     super(message);
     this.name = 'UserError';
   }

@@ -3,7 +3,7 @@ import type { AccessRequest } from '../domain/request';
 import { accountFor, findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
-import { backoffMs, OperationContext, requestLogger } from './context';
+import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './context';
 
 /** The provider's view of a request: who, what, until when. */
 export async function subjectOf(ctx: OperationContext, request: AccessRequest, expiresAt: Date): Promise<GrantSubject> {
@@ -72,7 +72,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       set: {
         grantedAt,
         expiresAt,
-        warnAt: new Date(Math.max(grantedAt.getTime(), expiresAt.getTime() - ctx.settings.expiryWarningMs)),
+        ...expiryWarningAt(ctx.settings, grantedAt, expiresAt),
         attempts: 0,
         ...(subject.user.account ? { account: subject.user.account } : {}),
         ...(subject.user.email ? { email: subject.user.email } : {}),

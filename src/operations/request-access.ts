@@ -1,10 +1,11 @@
 import { UserError } from '../domain/errors';
 import { parseDuration, formatDuration, DurationError } from '../domain/duration';
 import { newRequestId, openKeyOf, AccessRequest } from '../domain/request';
-import { durationProblem, findResource, mayRequest, requiredApprovals, Policy, Resource } from '../policy/policy';
+import { durationProblem, findResource, requiredApprovals, Policy, Resource } from '../policy/policy';
 import { OpenRequestExistsError } from '../store/request-store';
 import { OperationContext, requestLogger } from './context';
 import { startGrant } from './grant-access';
+import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 200;
@@ -68,11 +69,10 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   const checked = validateRequestInput(ctx.policy, input);
   if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
   const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
-  if (!(await mayRequest(resource, requesterId, ctx.directory))) {
-    throw new UserError(`You are not allowed to request ${resource.id}. Ask a policy admin if you need it.`);
-  }
-  const now = ctx.now();
+  await requireMayRequest(ctx, resource, requesterId);
   const immediate = resource.autoApprove || breakGlass;
+  if (!immediate) await requireApprovable(ctx, resource, requesterId, requiredApprovals(resource));
+  const now = ctx.now();
   const request: AccessRequest = {
     _id: newRequestId(),
     requesterId,
@@ -98,11 +98,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     await ctx.store.create(request, requesterId, { durationMs, reason, ...(ticket ? { ticket } : {}), ...(breakGlass ? { breakGlass } : {}) });
   } catch (err) {
     if (err instanceof OpenRequestExistsError) {
-      const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);
-      throw new UserError(
-        `You already have ${open ? `request ${open._id} (${open.state})` : 'an open request'} for ${resource.id}. ` +
-          'Use `/jit-access list` to see it, `cancel` a pending one, or `extend` an active grant.',
-      );
+      throw alreadyOpen((await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id), resource.id);
     }
     throw err;
   }

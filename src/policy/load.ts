@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { policyFileSchema, PolicyFile } from './schema';
 import type { Policy, Resource } from './policy';
 import { parseDuration } from '../domain/duration';
+import { feasibilityProblems } from './feasibility';
 
 export class PolicyError extends Error {
   constructor(readonly problems: string[]) {
@@ -136,6 +137,7 @@ export function parsePolicy(text: string, env: NodeJS.ProcessEnv = process.env, 
     throw new PolicyError(problems);
   }
   const policy = resolve(parsed.data, problems);
+  if (!problems.length) problems.push(...feasibilityProblems(policy));
   if (problems.length) throw new PolicyError(problems);
   return policy;
 }

@@ -12,6 +12,7 @@ import { registerGrantActions } from './listeners/actions/grant-actions';
 import { registerAppHome } from './listeners/events/app-home';
 import type { ListenerDeps } from './listeners/deps';
 import type { SlackConnection } from './connection';
+import { RefusalLog } from './refusal-log';
 
 /** Bolt logs through pino, so every line is JSON and goes through the same redaction. */
 function boltLogger(logger: Logger): BoltLogger {
@@ -220,6 +221,8 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * MongoDB. What passes goes to Bolt with the body already read (Bolt verifies it again).
  */
 function screenSlackRequests(server: Server, signingSecret: string, log: Logger): void {
+  const refusals = new RefusalLog(log);
+  server.once('close', () => refusals.stop());
   const downstream = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -235,13 +238,14 @@ function screenSlackRequests(server: Server, signingSecret: string, log: Logger)
     if (req.method !== 'POST' || path !== SLACK_EVENTS_PATH) return pass();
     readLimited(req).then(
       (raw) => {
+        const source = req.socket.remoteAddress;
         if (raw === 'too large') {
-          log.warn({ status: 413, bytes: Number(req.headers['content-length']) || undefined }, 'refused a request to /slack/events: body too large');
+          refusals.refused(source, { status: 413, bytes: Number(req.headers['content-length']) || undefined }, 'refused a request to /slack/events: body too large');
           return refuse(res, 413, `the body is larger than ${BODY_LIMIT} bytes`, true);
         }
         const problem = screen(raw, req.headers, signingSecret);
         if (problem) {
-          log.warn({ status: problem.status, problem: problem.error }, 'refused a request to /slack/events');
+          refusals.refused(source, { status: problem.status, problem: problem.error }, 'refused a request to /slack/events');
           return refuse(res, problem.status, problem.error);
         }
         (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;

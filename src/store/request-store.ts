@@ -148,21 +148,28 @@ export class RequestStore {
   }
 
   /**
-   * Records an approval. Counted only while pending, once per approver, and never
-   * for the requester: all three are in the filter, so the check and the write are one step.
+   * Records an approval. Counted only while pending, once per approver, and never for the
+   * requester: all three are in the filter, so the check and the write are one step. The filter
+   * also holds the version read, so the audit event's count is the count this approval made, even
+   * when approvers click at the same moment (a lost race reads again and retries).
    */
   async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     requireText(approverId, 'approver');
-    const now = this.now();
-    const won = await this.compareAndSet(
-      { _id: id, state: 'pending', requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
-      { $addToSet: { approvals: approverId }, $inc: { version: 1 }, $set: { updatedAt: now } },
-      { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending' },
-    );
-    if (!won) return null;
-    await this.recordEvent(won.doc, won.event!);
-    return won.doc;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.requests.findOne({ _id: id });
+      if (!current || current.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
+      const approvals = [...current.approvals, approverId];
+      const won = await this.compareAndSet(
+        { _id: id, state: 'pending', version: current.version, requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
+        { $set: { approvals, updatedAt: this.now() }, $inc: { version: 1 } },
+        { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending', details: { approvals: approvals.length, required: current.requiredApprovals } },
+      );
+      if (!won) continue;
+      await this.recordEvent(won.doc, won.event!);
+      return won.doc;
+    }
+    return null;
   }
 
   private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
@@ -202,8 +209,7 @@ export class RequestStore {
 
   /** Appends a change's audit event; its ID is derived from the change, so appending it twice is a no-op. */
   private recordEvent(request: AccessRequest, event: PendingEvent): Promise<boolean> {
-    const details =
-      event.action === 'approval_recorded' ? { approvals: request.approvals.length, required: request.requiredApprovals } : event.details;
+    const details = event.details;
     return this.audit.append({
       _id: `${request._id}:${event.changeId}`,
       at: event.at,

@@ -258,8 +258,9 @@ describe('hostile input through POST /slack/events', () => {
   it('none of it reached a listener as an unhandled error, and a normal request works afterwards', async () => {
     const crashes = t.logs.filter((l) => /unhandled listener error|An unhandled error occurred|not acknowledged within 3 seconds/.test(l));
     expect(crashes).toEqual([]);
+    // Logged, but at most once a minute per source (all of these came from one): see hardening.test.ts.
     const refusals = t.logs.filter((l) => l.includes('refused a request to /slack/events') || l.includes('body too large'));
-    expect(refusals.length).toBeGreaterThanOrEqual(cases.filter((c) => 'status' in c.refusal).length);
+    expect(refusals).toHaveLength(1);
 
     const filed = await pending('U0NORA', 'deploy-hook 10m after the storm');
     await t.slack.blockAction('U0CAROL', { action_id: 'approve_request', value: filed._id });

@@ -20,6 +20,7 @@ beforeAll(async () => {
   - id: glass
     name: Emergency DB
     approvers: { users: [U0BOB, U0CAROL], usergroups: [S0SRE] }
+    requesters: { users: [U0BG1, U0BG2] }
     breakGlass: true
     breakGlassMaxDuration: 30m
     remindAfter: 1s

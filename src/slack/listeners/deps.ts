@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { UserError } from '../../domain/errors';
 import type { OperationContext } from '../../operations/context';
 import type { WorkLimiter } from './work-limiter';
+import type { FilingRateLimiter } from './filing-limiter';
+import { mayRequest, type Resource } from '../../policy/policy';
 
 /** What every listener gets: the operations' context and a way to answer people. */
 export interface ListenerDeps {
@@ -10,6 +12,20 @@ export interface ListenerDeps {
   logger: Logger;
   /** Bounds the work started after acks; absent means unbounded. */
   limiter?: WorkLimiter;
+  /** Bounds how often one person files requests and extensions; absent means unbounded. */
+  filingLimiter?: FilingRateLimiter;
+}
+
+/** Counts one filing by `userId`: undefined when allowed, else the "slow down" answer. */
+export function tooFast(deps: ListenerDeps, userId: string): string | undefined {
+  return deps.filingLimiter?.take(userId);
+}
+
+/** The resources `userId` may request (user groups resolved through Slack). */
+export async function requestableBy(ctx: OperationContext, userId: string): Promise<Resource[]> {
+  const mine: Resource[] = [];
+  for (const r of ctx.policy.resources) if (await mayRequest(r, userId, ctx.directory)) mine.push(r);
+  return mine;
 }
 
 export const TRY_AGAIN =

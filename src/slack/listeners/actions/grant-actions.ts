@@ -8,7 +8,7 @@ import { UserError } from '../../../domain/errors';
 import { ACK_BREAK_GLASS_ACTION, APPROVE_EXTENSION_ACTION, DENY_EXTENSION_ACTION } from '../../ui/approval-message';
 import { CANCEL_ACTION, EXTEND_ACTION, NEW_REQUEST_ACTION, REVOKE_ACTION } from '../../ui/home';
 import { buildExtendModal, buildRequestModal } from '../../ui/modals';
-import { explain, ListenerDeps, runBounded } from '../deps';
+import { explain, ListenerDeps, requestableBy, runBounded } from '../deps';
 import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
 import type { OperationContext } from '../../../operations/context';
@@ -53,8 +53,8 @@ export function registerGrantActions(app: App, deps: ListenerDeps): void {
   }
   app.action<BlockButtonAction>(NEW_REQUEST_ACTION, async ({ ack, body, client }) => {
     await ack();
-    await client.views
-      .open({ trigger_id: body.trigger_id, view: buildRequestModal(deps.ctx.policy.resources) })
+    await requestableBy(deps.ctx, body.user.id)
+      .then((mine) => client.views.open({ trigger_id: body.trigger_id, view: buildRequestModal(mine) }))
       .catch((err) => deps.logger.error({ user: body.user.id, err: (err as Error).message }, 'could not open the request form'));
   });
 }
