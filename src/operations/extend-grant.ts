@@ -26,16 +26,19 @@ export async function checkExtension(ctx: OperationContext, requestId: unknown, 
   if (request.requesterId !== userId) throw new UserError(`Only the requester can extend ${request._id}.`);
   if (request.state !== 'active') throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant: only active grants can be extended.`);
   if (request.extension) throw new UserError(`Request ${request._id} already has an extension waiting for approval.`);
-  let durationMs: number;
+  // Both fields are judged, so a form shows every problem at once.
+  const problems: Record<string, string> = {};
+  let durationMs = 0;
   try {
     durationMs = parseDuration(durationText);
   } catch (err) {
-    if (err instanceof DurationError) throw new UserError(`Duration: ${err.message}.`, 'duration');
-    throw err;
+    if (!(err instanceof DurationError)) throw err;
+    problems.duration = `Duration: ${err.message}.`;
   }
   const reason = reasonText.trim();
-  if (!reason) throw new UserError('Say why you need more time.', 'reason');
-  if (reason.length > MAX_REASON_LENGTH) throw new UserError(`The reason is too long: at most ${MAX_REASON_LENGTH} characters.`, 'reason');
+  if (!reason) problems.reason = 'Say why you need more time.';
+  else if (reason.length > MAX_REASON_LENGTH) problems.reason = `The reason is too long: at most ${MAX_REASON_LENGTH} characters.`;
+  if (Object.keys(problems).length) throw new UserError(Object.values(problems).join('\n'), problems);
   const newExpiry = request.expiresAt!.getTime() + durationMs;
   const total = newExpiry - request.grantedAt!.getTime();
   if (total > resource.maxTotalDuration) {

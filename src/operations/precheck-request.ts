@@ -20,7 +20,7 @@ export async function precheckRequest(ctx: OperationContext, requesterId: string
     if (open) throw alreadyOpen(open, resource.id);
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
-    return { [err.field === 'duration' || err.field === 'reason' || err.field === 'ticket' ? err.field : 'resource']: err.message };
+    return Object.keys(err.fields).length ? err.fields : { resource: err.message };
   }
   return {};
 }

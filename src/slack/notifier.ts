@@ -265,7 +265,7 @@ export class OutboxNotifier implements Notifier {
     }
     const requestLog = log.child({ user: request.requesterId, resource: request.resourceId });
     try {
-      if (item.kind === 'sync') await this.syncApprovalMessage(request);
+      if (item.kind === 'sync') await this.syncApprovalMessage(request, item.details?.plain === '1');
       else if (item.kind === 'dm') await this.postDm(request, item);
       else {
         const delivered = await this.postThreadNotice(request, item);
@@ -297,14 +297,16 @@ export class OutboxNotifier implements Notifier {
       const contentRefused = CONTENT_REFUSED.has(failure.code);
       if (failure.permanent && (contentRefused || attempts >= this.opts.maxPermanentAttempts)) {
         const channel = item.kind === 'dm' ? undefined : (item.channel ?? request.approvalChannel);
-        requestLog.error(
-          { err: failure.code, kind: item.kind, notice: item.notice, attempts, channel, diagnosis: diagnoseSlackError(failure.code, channel) },
-          'Slack refused a notification; giving up on it',
-        );
-        if (item.kind === 'sync' && contentRefused && (await this.syncPlainApprovalMessage(request, requestLog))) {
-          await this.outbox.complete(item);
+        const context = { err: failure.code, kind: item.kind, notice: item.notice, attempts, channel, diagnosis: diagnoseSlackError(failure.code, channel) };
+        // The approval message in the bot's own plain words instead, at its next turn: its outcome
+        // still shows, and no live buttons stay behind.
+        if (item.kind === 'sync' && contentRefused && !item.details?.plain) {
+          requestLog.error(context, 'Slack refused the approval message’s content; posting it in plain form instead');
+          await this.outbox.renderPlain(item, failure.code);
+          this.kick();
           return;
         }
+        requestLog.error(context, 'Slack refused a notification; giving up on it');
         await this.outbox.giveUp(item, failure.code);
         // Nobody has seen the request: its requester is the one who can chase an approver.
         if (item.kind === 'sync' && !request.approvalMessage && request.state === 'pending') {
@@ -331,24 +333,11 @@ export class OutboxNotifier implements Notifier {
     await this.outbox.retryLater(item, new Date(), error, false);
   }
 
-  /**
-   * Slack refused the approval message's content for good: the bot's own minimal rendering takes
-   * its place, so the outcome still shows and no live buttons stay behind. False when that failed too.
-   */
-  private async syncPlainApprovalMessage(request: AccessRequest, log: Logger): Promise<boolean> {
-    try {
-      await this.postOrUpdateApprovalMessage(request, buildPlainApprovalMessage(request));
-      return true;
-    } catch (err) {
-      log.error({ err: classifySlackError(err).code }, 'Slack refused even the plain approval message');
-      return false;
-    }
-  }
-
-  private async syncApprovalMessage(request: AccessRequest): Promise<void> {
+  private async syncApprovalMessage(request: AccessRequest, plain: boolean): Promise<void> {
     // Ended before anyone had to decide (cancelled, say, while Slack was away): nothing to post.
     if (!request.approvalMessage && ENDED_UNDECIDED.includes(request.state)) return;
-    await this.postOrUpdateApprovalMessage(request, buildApprovalMessage(request, findResource(this.policy, request.resourceId)));
+    const message = plain ? buildPlainApprovalMessage(request) : buildApprovalMessage(request, findResource(this.policy, request.resourceId));
+    await this.postOrUpdateApprovalMessage(request, message);
   }
 
   private async postOrUpdateApprovalMessage(request: AccessRequest, message: { text: string; blocks: KnownBlock[] }): Promise<void> {

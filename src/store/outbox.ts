@@ -168,6 +168,14 @@ export class Outbox {
     );
   }
 
+  /**
+   * An approval message whose content Slack refused: from now on it is rendered in the bot's own
+   * plain words (`details.plain`), due again at once; the refusal does not count as an attempt.
+   */
+  async renderPlain(item: OutboxItem, error: string): Promise<void> {
+    await this.items.updateOne({ _id: item._id }, { $set: { 'details.plain': '1', dueAt: this.now(), lastError: error }, $unset: { leaseUntil: '' } });
+  }
+
   async giveUp(item: OutboxItem, error: string): Promise<void> {
     await this.items.updateOne(
       { _id: item._id },

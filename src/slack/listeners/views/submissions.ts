@@ -2,7 +2,7 @@ import type { App, BlockStaticSelectAction } from '@slack/bolt';
 import { UserError } from '../../../domain/errors';
 import { requestAccess } from '../../../operations/request-access';
 import { precheckRequest } from '../../../operations/precheck-request';
-import { checkMayDeny, denyRequest } from '../../../operations/deny-request';
+import { checkMayDeny, denyRequest, MAX_DENY_REASON_LENGTH } from '../../../operations/deny-request';
 import { checkExtension, requestExtension } from '../../../operations/extend-grant';
 import { findResource } from '../../../policy/policy';
 import { buildRequestModal, DENY_MODAL, EXTEND_MODAL, FIELD, REQUEST_MODAL } from '../../ui/modals';
@@ -106,6 +106,7 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     const values = view.state.values as StateValues;
     const reason = field(values, FIELD.denyReason).trim();
     if (!reason) return ack({ response_action: 'errors', errors: { [FIELD.denyReason]: 'Say why; the requester will see it.' } });
+    if (reason.length > MAX_DENY_REASON_LENGTH) return ack({ response_action: 'errors', errors: { [FIELD.denyReason]: `The reason is too long: at most ${MAX_DENY_REASON_LENGTH} characters.` } });
     const log = deps.logger.child({ user, view: DENY_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
     // Still allowed, still pending: said in the form, which stays open.
     const allowed = await within(checkMayDeny(ctx, view.private_metadata, user).then(() => undefined), PRECHECK_BUDGET_MS).catch((err) => {
@@ -129,7 +130,7 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     const reason = field(values, FIELD.reason);
     const log = deps.logger.child({ user, view: EXTEND_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
     const checked = await within(checkExtension(ctx, view.private_metadata, user, duration, reason).then(() => undefined), PRECHECK_BUDGET_MS).catch((err) => {
-      if (err instanceof UserError) return { done: true as const, value: { [err.field === 'reason' ? FIELD.reason : FIELD.duration]: err.message } };
+      if (err instanceof UserError) return { done: true as const, value: Object.keys(err.fields).length ? { ...err.fields } : { [FIELD.duration]: err.message } };
       log.warn({ err: (err as Error).message }, 'could not check the extension before the form closed; filing checks again');
       return { done: false } as const;
     });
