@@ -35,6 +35,8 @@ export interface BotOptions {
   maxInFlight?: number;
   /** How `auth.test` is retried while Slack does not answer. */
   connection?: Partial<SlackConnectionOptions>;
+  /** How long user-group members read from Slack are reused (default 10 s). */
+  usergroupCacheMs?: number;
 }
 
 export interface MongoTimeouts {
@@ -209,7 +211,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     store,
     providers,
     notifier,
-    directory: new LoggedDirectory(new SlackDirectory(lookupClient, undefined, undefined, connection), logger.child({ component: 'directory' })),
+    directory: new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' })),
     logger,
     settings,
     now: () => new Date(),

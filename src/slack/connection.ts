@@ -34,6 +34,9 @@ export class SlackConnection {
   private stopped = false;
   private attempt = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly watchers: Array<() => void> = [];
+  private lastError?: string;
+  private rejectedWith?: string;
   botUserId?: string;
   botId?: string;
 
@@ -66,12 +69,20 @@ export class SlackConnection {
     return outcome === 'ok';
   }
 
-  /** A Web API call found Slack unreachable: ask `auth.test` until it answers. */
-  reportUnreachable(error: string): void {
+  /**
+   * A Web API call found Slack unreachable. `certain` (it did not answer at all): Slack counts as
+   * away from now on. Otherwise (an HTTP 5xx, Slack's own error), `auth.test` is asked, and Slack
+   * counts as away only if that fails too. Either way `auth.test` is asked until it answers.
+   */
+  reportUnreachable(error: string, certain: boolean): void {
     if (this.stopped) return;
-    if (this.reachable) this.logger.warn({ err: error }, 'the Slack Web API stopped answering; notifications wait until it answers again');
-    this.reachable = false;
+    if (certain) this.markAway(error);
     this.scheduleProbe();
+  }
+
+  /** Calls `fn` whenever Slack stops answering (it was answering before). */
+  whenAway(fn: () => void): void {
+    this.watchers.push(fn);
   }
 
   /** Calls `fn` once Slack answers (at once if it does now). */
@@ -88,9 +99,6 @@ export class SlackConnection {
     if (this.probe) clearTimeout(this.probe);
     this.probe = undefined;
   }
-
-  private lastError?: string;
-  private rejectedWith?: string;
 
   private async check(): Promise<'ok' | 'rejected' | 'unreachable'> {
     try {
@@ -109,10 +117,19 @@ export class SlackConnection {
       this.lastError = failure.code;
       if (TOKEN_REJECTED.has(failure.code)) {
         this.rejectedWith = failure.code;
+        this.markAway(failure.code);
         return 'rejected';
       }
+      this.markAway(failure.code);
       return 'unreachable';
     }
+  }
+
+  private markAway(error: string): void {
+    if (!this.reachable) return;
+    this.reachable = false;
+    this.logger.warn({ err: error }, 'the Slack Web API stopped answering; notifications wait until it answers again');
+    for (const fn of this.watchers) fn();
   }
 
   private scheduleProbe(): void {

@@ -47,7 +47,7 @@ export class SlackDirectory implements UserDirectory {
       return await request();
     } catch (err) {
       const failure = classifySlackError(err);
-      if (failure.unreachable) this.connection?.reportUnreachable(failure.code);
+      if (failure.unreachable) this.connection?.reportUnreachable(failure.code, failure.noAnswer === true);
       throw err;
     }
   }

@@ -9,13 +9,15 @@ import type { Outbox, OutboxItem } from '../store/outbox';
 import type { RequestStore } from '../store/request-store';
 import { buildApprovalMessage, buildPlainApprovalMessage } from './ui/approval-message';
 import { approvalUnpostedText, channelNoticeText, coalescedEndedText, expiringDmBlocks, requesterNoticeText, secretText } from './ui/messages';
-import { classifySlackError, CONTENT_REFUSED, diagnoseSlackError } from './slack-errors';
+import { classifySlackError, CONTENT_REFUSED, diagnoseSlackError, type SlackFailure } from './slack-errors';
 import type { SlackConnection } from './connection';
 
 /** Requests that ended before anyone had to decide: with no approval message yet, none is posted (nothing to decide, nothing was granted). */
 const ENDED_UNDECIDED: ReadonlyArray<AccessRequest['state']> = ['cancelled', 'denied', 'timed_out'];
 
 const HOME_DEBOUNCE_MS = 1000;
+/** Times in a row one item may find Slack not answering before it is retried like any failure. */
+const MAX_AWAY = 5;
 
 export interface OutboxNotifierOptions {
   /** Slack allows about one message per second per channel. */
@@ -126,17 +128,21 @@ export class OutboxNotifier implements Notifier {
 
   start(): void {
     this.running = true;
+    this.connection?.whenAway(() => this.waitForSlack());
     if (this.connection && !this.connection.isReachable) this.waitForSlack();
     this.schedule(0);
   }
 
   /** Slack does not answer: deliveries pause, and resume as soon as it answers again. */
   private waitForSlack(): void {
-    if (this.offline) return;
+    if (this.offline || !this.connection) return;
     this.offline = true;
-    this.connection?.whenReachable(() => {
+    this.connection.whenReachable(() => {
       this.offline = false;
-      this.kick();
+      this.outbox
+        .dueAfterOutage()
+        .catch((err) => this.logger.warn({ err: (err as Error).message }, 'could not bring the notifications that waited for Slack forward'))
+        .finally(() => this.kick());
     });
   }
 
@@ -243,7 +249,7 @@ export class OutboxNotifier implements Notifier {
         await this.outbox.complete(item);
       } catch (err) {
         const failure = classifySlackError(err);
-        if (failure.unreachable) return this.slackAway(item, failure.code);
+        if (await this.slackAway(item, failure)) return;
         log.warn({ err: failure.code, user: item.requestId }, 'App Home publish failed');
         if (failure.permanent || item.attempts >= 3) await this.outbox.giveUp(item, failure.code);
         else await this.outbox.retryLater(item, new Date(Date.now() + (failure.retryAfterMs ?? 2000)), failure.code);
@@ -284,7 +290,7 @@ export class OutboxNotifier implements Notifier {
         return;
       }
       const failure = classifySlackError(err);
-      if (failure.unreachable) return this.slackAway(item, failure.code);
+      if (await this.slackAway(item, failure)) return;
       const attempts = item.attempts + 1;
       if (failure.retryAfterMs !== undefined) {
         // Slack said when: pause every delivery until then, not just this one.
@@ -322,15 +328,23 @@ export class OutboxNotifier implements Notifier {
       }
       const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempts - 1));
       requestLog.warn({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'notification failed; will retry');
-      await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code);
+      await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code, true, failure.unreachable);
     }
   }
 
-  /** Slack did not answer: the item waits, uncounted, and delivery pauses until Slack answers again. */
-  private async slackAway(item: OutboxItem, error: string): Promise<void> {
-    this.connection?.reportUnreachable(error);
+  /**
+   * Slack did not answer at all: the item waits, uncounted, and delivery pauses until Slack answers
+   * again (true). An HTTP 5xx or Slack's own error is only reported (`auth.test` decides whether
+   * Slack is away) and retried like any failure, as is an item that kept finding Slack away while
+   * `auth.test` answered: false then.
+   */
+  private async slackAway(item: OutboxItem, failure: SlackFailure): Promise<boolean> {
+    if (!failure.unreachable) return false;
+    this.connection?.reportUnreachable(failure.code, failure.noAnswer === true);
+    if (!failure.noAnswer || !this.connection || (item.away ?? 0) >= MAX_AWAY) return false;
     this.waitForSlack();
-    await this.outbox.retryLater(item, new Date(), error, false);
+    await this.outbox.retryWhenSlackAnswers(item, failure.code);
+    return true;
   }
 
   private async syncApprovalMessage(request: AccessRequest, plain: boolean): Promise<void> {

@@ -40,6 +40,8 @@ export interface SlackFailure {
   permanent: boolean;
   /** Slack did not answer, or answered that it is in trouble: nothing about this call was wrong. */
   unreachable: boolean;
+  /** Slack did not answer at all (DNS, refused, timed out): the surest sign it is out of reach. */
+  noAnswer?: boolean;
 }
 
 /** What went wrong with a Web API call, in terms the outbox acts on. */
@@ -56,7 +58,7 @@ export function classifySlackError(err: unknown): SlackFailure {
   }
   if (e.code === 'slack_webapi_request_error') {
     const cause = e.original?.code ?? e.original?.message ?? e.message ?? 'no answer';
-    return { code: `no answer (${String(cause).slice(0, 120)})`, permanent: false, unreachable: true };
+    return { code: `no answer (${String(cause).slice(0, 120)})`, permanent: false, unreachable: true, noAnswer: true };
   }
   // A bug (e.g. rendering a malformed request) fails the same way every time: give up after a few, loudly.
   if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true, unreachable: false };
@@ -65,6 +67,11 @@ export function classifySlackError(err: unknown): SlackFailure {
 
 /** Slack's error code in words: the cause, and who can fix it how. `channel` is where the bot tried to post. */
 export function diagnoseSlackError(code: string, channel?: string): string {
+  return knownCause(code, channel) ?? `Slack refused it (\`${code}\`).`;
+}
+
+/** The cause in words, for the errors that have one someone can act on; undefined for the rest. */
+export function knownCause(code: string, channel?: string): string | undefined {
   const where = channel ? `<#${channel}>` : 'the channel';
   if (TOKEN_REJECTED.has(code)) return 'Slack rejects the bot’s token (SLACK_BOT_TOKEN): the app was uninstalled or the token revoked. An admin must reinstall the app and set the new token.';
   if (CONTENT_REFUSED.has(code)) return 'Slack refused the message’s content. That is a defect in jit-access, not something you did: tell the bot’s operators, with the request ID.';
@@ -85,6 +92,6 @@ export function diagnoseSlackError(code: string, channel?: string): string {
     case 'cannot_dm_bot':
       return 'Slack cannot deliver a direct message to that user.';
     default:
-      return `Slack refused it (\`${code}\`).`;
+      return undefined;
   }
 }

@@ -213,6 +213,8 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     approvers: { usergroups: [S0ONCALL] }
     provider: { type: webhook, url: "{{HOOK}}", secret: "\${HOOK_SECRET}", timeoutMs: 2000 }
 `),
+      // Filing resolves the group too (can anyone else approve?): a short cache lets the click ask Slack again.
+      bot: { usergroupCacheMs: 100 },
     });
     t.fake.usergroups.set('S0ONCALL', ['U0ONC1']);
   });
@@ -341,6 +343,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     it('usergroups.users.list refuses during an approval click (invalid_auth): an ephemeral explanation, no approval recorded; it counts once Slack answers', async () => {
       const request = await filed(t, 'U0RAY', 'oncall-db 30m approvers are a user group');
       await settled(t);
+      await new Promise((r) => setTimeout(r, 200));
       const events = await t.bot.ctx.store.audit.events.countDocuments({ requestId: request._id });
       t.fake.failNext('usergroups.users.list', { error: 'invalid_auth' });
       const refused = await t.slack.blockAction('U0ONC1', { action_id: 'approve_request', value: request._id });

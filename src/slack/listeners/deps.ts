@@ -5,6 +5,7 @@ import type { OperationContext } from '../../operations/context';
 import type { WorkLimiter } from './work-limiter';
 import type { FilingRateLimiter } from './filing-limiter';
 import { mayRequest, type Resource } from '../../policy/policy';
+import { knownCause } from '../slack-errors';
 
 /** What every listener gets: the operations' context and a way to answer people. */
 export interface ListenerDeps {
@@ -58,7 +59,8 @@ function slackErrorOf(err: unknown): string | undefined {
  * so a refused call means the action was not done.
  */
 function slackRefusedText(code: string): string {
-  return `Slack refused a call the bot needed (\`${code}\`), so this was not done. Please try again in a minute; if it keeps happening, tell the bot’s operators.`;
+  const cause = knownCause(code);
+  return `Slack refused a call the bot needed (\`${code}\`), so this was not done. Please try again in a minute; if it keeps happening, tell the bot’s operators.${cause ? ` ${cause}` : ''}`;
 }
 
 /** The message a person sees for an error: theirs to fix, a retry, or a plain apology. Everything but UserError is logged. */
