@@ -143,9 +143,10 @@ export class SlackConnection {
   private async runProbe(): Promise<void> {
     this.probe = undefined;
     if (this.stopped) return;
+    const wasAway = !this.reachable;
     const outcome = await this.check();
     if (outcome === 'ok') {
-      this.logger.info({ botUserId: this.botUserId }, 'the Slack Web API answers again (auth.test); delivering the waiting notifications');
+      if (wasAway) this.logger.info({ botUserId: this.botUserId }, 'the Slack Web API answers again (auth.test); delivering the waiting notifications');
       return;
     }
     if (outcome === 'rejected') {

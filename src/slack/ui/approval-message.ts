@@ -106,5 +106,8 @@ export function buildPlainApprovalMessage(request: AccessRequest): { text: strin
   if (request.state === 'pending') {
     blocks.push(actionsBlock(`decide:${request._id}`, [button(APPROVE_ACTION, 'Approve', request._id, 'primary'), button(DENY_ACTION, 'Deny', request._id, 'danger')]));
   }
+  if (request.breakGlass && !request.breakGlassAck) {
+    blocks.push(actionsBlock(`ack:${request._id}`, [button(ACK_BREAK_GLASS_ACTION, 'Acknowledge', request._id, 'primary')]));
+  }
   return { text: `Access request ${request._id} (${state})`, blocks };
 }
