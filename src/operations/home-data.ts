@@ -25,13 +25,17 @@ export interface HomeData {
 export const HOME_LIMITS = { active: 10, pending: 10, toDecide: 20, ended: 5 } as const;
 
 /**
- * Of `candidates` (default: every resource), those `userId` may approve, by the policy (user
- * groups resolved through Slack).
+ * The resources `userId` may approve, by the policy: those listing them, and those whose user
+ * groups include them (resolved through Slack, and only for resources with something waiting, so a
+ * Home render costs no Slack look-ups for the rest).
  */
-export async function resourcesApprovedBy(ctx: OperationContext, userId: string, candidates?: string[]): Promise<string[]> {
-  const ids: string[] = [];
-  for (const resource of ctx.policy.resources) {
-    if (candidates && !candidates.includes(resource.id)) continue;
+export async function resourcesApprovedBy(ctx: OperationContext, userId: string): Promise<string[]> {
+  const ids = ctx.policy.resources.filter((r) => r.approvers.users.includes(userId)).map((r) => r.id);
+  const viaGroups = ctx.policy.resources.filter((r) => !ids.includes(r.id) && r.approvers.usergroups.length);
+  if (!viaGroups.length) return ids;
+  const waiting = new Set(await ctx.store.resourcesAwaitingDecision(userId));
+  for (const resource of viaGroups) {
+    if (!waiting.has(resource.id)) continue;
     // A group Slack cannot resolve right now hides that resource's requests, rather than the whole tab.
     if (await isApprover(resource, userId, ctx.directory).catch(() => false)) ids.push(resource.id);
   }
@@ -40,8 +44,7 @@ export async function resourcesApprovedBy(ctx: OperationContext, userId: string,
 
 /** Requests waiting for `userId`, oldest first (those time out first), at most `limit`, and their total. */
 export async function waitingForDecision(ctx: OperationContext, userId: string, limit: number): Promise<HomeList> {
-  // Only resources with something waiting are looked at: no Slack look-ups for the rest.
-  const resourceIds = await resourcesApprovedBy(ctx, userId, await ctx.store.resourcesAwaitingDecision(userId));
+  const resourceIds = await resourcesApprovedBy(ctx, userId);
   if (!resourceIds.length) return { items: [], total: 0 };
   const { items, total } = await ctx.store.waitingForDecision(userId, resourceIds, limit);
   return { items, total: Math.max(total, items.length) };
