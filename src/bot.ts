@@ -5,7 +5,9 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import { slackLogger } from './logger';
 import { WorkLimiter } from './slack/listeners/work-limiter';
+import { FilingRateLimiter } from './slack/listeners/filing-limiter';
 import type { Policy } from './policy/policy';
+import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
@@ -14,6 +16,7 @@ import { ProviderRegistry } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
+import { DEFAULT_CONNECTION_OPTIONS, SlackConnection, SlackConnectionOptions } from './slack/connection';
 import { buildHomeView } from './slack/ui/home';
 import { loadHomeData, peopleConcerned } from './operations/home-data';
 import { sendInterruptedNotices } from './operations/interrupted-notices';
@@ -29,6 +32,10 @@ export interface BotOptions {
   mongo?: Partial<MongoTimeouts>;
   /** Requests and clicks being worked on after their ack, at most (default 64); past it people are told to retry. */
   maxInFlight?: number;
+  /** How `auth.test` is retried while Slack does not answer. */
+  connection?: Partial<SlackConnectionOptions>;
+  /** How long user-group members read from Slack are reused (default 10 s). */
+  usergroupCacheMs?: number;
 }
 
 export interface MongoTimeouts {
@@ -52,6 +59,8 @@ export interface Bot {
   db: Db;
   mongo: MongoClient;
   slack: SlackApp;
+  /** Whether Slack answers; who the bot is there. */
+  connection: SlackConnection;
   notifier: OutboxNotifier;
   scheduler: Scheduler;
   port: number;
@@ -117,8 +126,25 @@ export async function repairUnrecorded(store: RequestStore, notifier: OutboxNoti
 
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
 export async function startBot(config: Config, policy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+  // Asked first and awaited before Slack is served: a token Slack rejects stops start-up; Slack not
+  // answering does not (see SlackConnection). MongoDB is connected meanwhile.
+  const connection = new SlackConnection(
+    new WebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') }),
+    config.SLACK_BOT_TOKEN,
+    logger.child({ component: 'slack' }),
+    { ...DEFAULT_CONNECTION_OPTIONS, ...options.connection },
+  );
+  const tokenChecked = connection.verify();
+  tokenChecked.catch(() => undefined);
   const mongo = new MongoClient(mongoUri, { ...DEFAULT_MONGO_TIMEOUTS, ...options.mongo, appName: 'jit-access' });
-  await mongo.connect();
+  try {
+    await mongo.connect();
+    await tokenChecked;
+  } catch (err) {
+    connection.stop();
+    await mongo.close().catch(() => undefined);
+    throw err;
+  }
   const db = mongo.db(options.dbName);
   const store = new RequestStore(db);
   const outbox = new Outbox(db);
@@ -140,7 +166,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     logger: slackLogger(logger, 'slack-web'),
   });
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
-  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier });
+  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier }, connection);
   recoverAfterOutages(mongo, logger, async () => {
     await Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]);
     // Writes that were waiting on the outage land now; record them once they have settled.
@@ -148,6 +174,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     await repairUnrecorded(store, notifier, logger);
   });
   for (const warning of policy.warnings) logger.warn({ policy: true }, `policy: ${warning}`);
+  for (const warning of feasibilityWarnings(policy)) logger.warn({ policy: true }, `policy: ${warning}`);
   const providers = new ProviderRegistry(policy);
   const ctx: OperationContext = {
     policy,
@@ -155,7 +182,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     providers,
     locks: new LeaseLocks(db),
     notifier,
-    directory: new LoggedDirectory(new SlackDirectory(lookupClient), logger.child({ component: 'directory' })),
+    directory: new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' })),
     logger,
     settings,
     now: () => new Date(),
@@ -164,14 +191,25 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   ctx.schedule = scheduler;
   notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
   notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
-  const slack = createSlackApp(config, { ctx, logger, limiter: new WorkLimiter(options.maxInFlight ?? 64), refreshHome: (userId) => notifier.refreshHome(userId) }, { ready: async () => (await db.command({ ping: 1 })).ok === 1 });
+  const slack = createSlackApp(
+    config,
+    {
+      ctx,
+      logger,
+      limiter: new WorkLimiter(options.maxInFlight ?? 64),
+      ...(config.JIT_REQUEST_RATE_LIMIT ? { filingLimiter: new FilingRateLimiter(config.JIT_REQUEST_RATE_LIMIT) } : {}),
+      refreshHome: (userId) => notifier.refreshHome(userId),
+    },
+    { ready: async () => (await db.command({ ping: 1 })).ok === 1 },
+    connection,
+  );
 
   const port = await slack.start();
   notifier.start();
   await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
-  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length }, 'jit-access started');
+  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length, slack: connection.isReachable ? 'answers' : 'not answering yet' }, 'jit-access started');
 
   let stopping: Promise<void> | undefined;
   return {
@@ -179,6 +217,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     db,
     mongo,
     slack,
+    connection,
     notifier,
     scheduler,
     port,
@@ -188,6 +227,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
         await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
         await scheduler.stop();
         await notifier.stop();
+        connection.stop();
         await providers.closeAll();
         await mongo.close();
       })()),

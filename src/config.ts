@@ -15,13 +15,37 @@ const duration = (fallback: string) =>
       }
     });
 
+/** `10/1m`: at most 10 filings per person per minute; `off`: no limit. */
+const filingRate = z
+  .string()
+  .default('10/1m')
+  .transform((text, ctx) => {
+    if (/^(off|0)$/i.test(text.trim())) return undefined;
+    const match = /^\s*(\d{1,6})\s*\/\s*(\S+)\s*$/.exec(text);
+    try {
+      if (!match || Number(match[1]) < 1) throw new DurationError('expected <count>/<duration>, e.g. 10/1m, or off');
+      return { count: Number(match[1]), windowMs: parseDuration(match[2]) };
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: err instanceof DurationError && match ? `${(err as Error).message} (expected <count>/<duration>, e.g. 10/1m, or off)` : (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
+/** A value still as `.env.example` ships it. */
+const PLACEHOLDER = /\.\.\.$|…$/;
+
 const envSchema = z
   .object({
     SLACK_BOT_TOKEN: z
       .string({ error: 'required: the bot token (xoxb-…) from the Slack app' })
-      .regex(/^xoxb-/, 'expected a bot token starting with xoxb-'),
+      .regex(/^xoxb-/, 'expected a bot token starting with xoxb-')
+      .refine((v) => !PLACEHOLDER.test(v), 'still the placeholder from .env.example: put the Bot User OAuth Token here'),
     SLACK_SIGNING_SECRET: z.string().min(1).optional(),
-    SLACK_APP_TOKEN: z.string().regex(/^xapp-/, 'expected an app-level token starting with xapp-').optional(),
+    SLACK_APP_TOKEN: z
+      .string()
+      .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
+      .refine((v) => !PLACEHOLDER.test(v), 'still the placeholder from .env.example: set the app-level token for Socket Mode, or leave it empty for HTTP mode')
+      .optional(),
     SLACK_API_URL: z
       .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://slack.com/api/' })
       .default('https://slack.com/api/')
@@ -34,6 +58,8 @@ const envSchema = z
     JIT_RECONCILE_CRON: z.string().min(1).default('*/15 * * * * *'),
     /** How long before expiry the requester gets the "expiring soon" DM. */
     JIT_EXPIRY_WARNING: duration('5m'),
+    /** Filings (requests and extensions) one person may make per window: `10/1m`, or `off`. */
+    JIT_REQUEST_RATE_LIMIT: filingRate,
     /** Where the embedded MongoDB keeps its data when MONGODB_URI is unset. */
     JIT_DATA_DIR: z.string().min(1).default('./.data'),
   });

@@ -3,6 +3,7 @@ import { loadConfig } from './config';
 import { loadPolicyFile, PolicyError } from './policy/load';
 import { createLogger, secretsOf } from './logger';
 import { startBot, Bot } from './bot';
+import { SlackTokenRejected } from './slack/connection';
 import { startEmbeddedMongo, EmbeddedMongoUnavailable } from './embedded-mongo';
 
 /** Process entry: configuration, wiring, start, graceful shutdown. */
@@ -63,7 +64,10 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown('SIGINT'));
 
   starting = startBot(config, policy, mongoUri, logger).catch(async (err) => {
-    logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    // Bad configuration, found by asking Slack: one line naming the variable, like the others.
+    if (err instanceof SlackTokenRejected) process.stderr.write(`config error: ${err.message}\n`);
+    else logger.fatal({ err: (err as Error).message }, 'start-up failed');
+    logger.flush?.();
     await embedded?.stop();
     process.exit(1);
   });

@@ -83,6 +83,15 @@ export function backoffMs(settings: OperationSettings, attempt: number): number 
   return Math.round(delay / 2 + Math.random() * (delay / 2));
 }
 
+/**
+ * When the "expiring soon" DM is due: `expiryWarningMs` before the expiry, for access that lasts
+ * longer than that from `from` (a grant, or an extension applied). Shorter access gets none: its
+ * "granted until" message already says when it ends, and a warning at once would only be noise.
+ */
+export function expiryWarningAt(settings: OperationSettings, from: Date, expiresAt: Date): { warnAt: Date } | Record<string, never> {
+  return expiresAt.getTime() - from.getTime() > settings.expiryWarningMs ? { warnAt: new Date(expiresAt.getTime() - settings.expiryWarningMs) } : {};
+}
+
 export function requestLogger(ctx: OperationContext, request: Pick<AccessRequest, '_id' | 'resourceId' | 'requesterId'>): Logger {
   return ctx.logger.child({ requestId: request._id, resource: request.resourceId, user: request.requesterId });
 }

@@ -3,18 +3,25 @@ import { UserError } from '../domain/errors';
 import { DurationError, formatDuration, parseDuration } from '../domain/duration';
 import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
-import { requireRequest, requireResource } from './constraints';
+import { expiryWarningAt, OperationContext, requestLogger } from './context';
+import { requireApprovable, requireRequest, requireResource } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';
 import { MAX_REASON_LENGTH } from './request-access';
 
+/** An extension that passed every check `requestExtension` makes before writing. */
+export interface CheckedExtension {
+  request: AccessRequest;
+  durationMs: number;
+  reason: string;
+  requiredApprovals: number;
+}
+
 /**
- * `/jit-access extend <id> <duration> <reason>`: asks for more time on an active grant,
- * approved like a request (or per the resource's `extension` settings), never past
- * `maxTotalDuration`. A pending extension dies with the grant: expiry ignores it.
+ * Every check of an extension that needs no write, so the extend form can show problems on its
+ * fields before it closes. Throws a UserError naming the field (`duration` or `reason`) it is about.
  */
-export async function requestExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<AccessRequest> {
+export async function checkExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<CheckedExtension> {
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
   if (request.requesterId !== userId) throw new UserError(`Only the requester can extend ${request._id}.`);
@@ -23,16 +30,19 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
   if (ctx.providers.forResource(request.resourceId).extension === 'refuse') {
     throw new UserError(`${resource.id} grants cannot be extended (its provider cannot move an expiry). Request it again when this grant ends.`);
   }
-  let durationMs: number;
+  // Both fields are judged, so a form shows every problem at once.
+  const problems: Record<string, string> = {};
+  let durationMs = 0;
   try {
     durationMs = parseDuration(durationText);
   } catch (err) {
-    if (err instanceof DurationError) throw new UserError(`Duration: ${err.message}.`);
-    throw err;
+    if (!(err instanceof DurationError)) throw err;
+    problems.duration = `Duration: ${err.message}.`;
   }
   const reason = reasonText.trim();
-  if (!reason) throw new UserError('Say why you need more time.');
-  if (reason.length > MAX_REASON_LENGTH) throw new UserError(`The reason is too long: at most ${MAX_REASON_LENGTH} characters.`);
+  if (!reason) problems.reason = 'Say why you need more time.';
+  else if (reason.length > MAX_REASON_LENGTH) problems.reason = `The reason is too long: at most ${MAX_REASON_LENGTH} characters.`;
+  if (Object.keys(problems).length) throw new UserError(Object.values(problems).join('\n'), problems);
   const newExpiry = request.expiresAt!.getTime() + durationMs;
   const total = newExpiry - request.grantedAt!.getTime();
   if (total > resource.maxTotalDuration) {
@@ -40,9 +50,21 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
     throw new UserError(
       `${resource.id} grants may last at most ${formatDuration(resource.maxTotalDuration)} in total, extensions included; ` +
         (left > 0 ? `you can extend by at most ${formatDuration(left)}.` : 'this grant cannot be extended further. Request it again when it ends.'),
+      'duration',
     );
   }
   const required = resource.autoApprove ? 0 : resource.extensionApprovals;
+  await requireApprovable(ctx, resource, userId, required, 'extension');
+  return { request, durationMs, reason, requiredApprovals: required };
+}
+
+/**
+ * `/jit-access extend <id> <duration> <reason>`: asks for more time on an active grant,
+ * approved like a request (or per the resource's `extension` settings), never past
+ * `maxTotalDuration`. A pending extension dies with the grant: expiry ignores it.
+ */
+export async function requestExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<AccessRequest> {
+  const { request, durationMs, reason, requiredApprovals: required } = await checkExtension(ctx, requestId, userId, durationText, reasonText);
   const extension = { id: randomBytes(4).toString('hex'), durationMs, reason, requestedAt: ctx.now(), approvals: [], requiredApprovals: required };
   const filed = await ctx.store.update(request._id, 'active', {
     actor: userId,
@@ -53,7 +75,8 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
   });
   if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
   requestLogger(ctx, filed).info({ durationMs }, 'extension requested');
-  if (required === 0) return applyExtension(ctx, filed, 'system');
+  // Applied at once: the requester's answer to this call says so; no DM on top of it.
+  if (required === 0) return applyExtension(ctx, filed, 'system', false);
   await ctx.notifier.notifyChannel(filed, 'extension_requested', { n: extension.id, durationMs: String(durationMs), reason });
   await ctx.notifier.requestChanged(filed);
   return filed;
@@ -109,7 +132,7 @@ export async function denyExtension(ctx: OperationContext, requestId: unknown, a
 }
 
 /** Tells the provider first, then moves the expiry: access never outlives what the target was told. */
-async function applyExtension(ctx: OperationContext, request: AccessRequest, actor: string): Promise<AccessRequest> {
+async function applyExtension(ctx: OperationContext, request: AccessRequest, actor: string, tellRequester = true): Promise<AccessRequest> {
   const extension = request.extension!;
   const log = requestLogger(ctx, request);
   const newExpiry = new Date(request.expiresAt!.getTime() + extension.durationMs);
@@ -133,15 +156,17 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
     });
     throw new UserError(`The extension was approved, but ${request.resourceId} refused it: ${errorText(err)}. The grant still ends at its original time.`);
   }
+  const warning = expiryWarningAt(ctx.settings, ctx.now(), newExpiry);
   const extended = await ctx.store.update(request._id, 'active', {
     actor,
     action: 'extended',
     set: {
       expiresAt: newExpiry,
       extendedMs: (request.extendedMs ?? 0) + extension.durationMs,
-      warnAt: new Date(Math.max(ctx.now().getTime(), newExpiry.getTime() - ctx.settings.expiryWarningMs)),
+      ...warning,
     },
-    unset: ['extension'],
+    // A warning already sent, or one for access now too short to need it, is not due again.
+    unset: warning.warnAt ? ['extension'] : ['extension', 'warnAt'],
     where: { 'extension.id': extension.id, expiresAt: request.expiresAt } as never,
     details: { extensionId: extension.id, expiresAt: newExpiry.toISOString(), durationMs: extension.durationMs },
   });
@@ -152,7 +177,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   }
   log.info({ expiresAt: newExpiry }, 'grant extended');
   ctx.schedule?.scheduleChanged(extended.warnAt ?? newExpiry);
-  await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
+  if (tellRequester) await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
   await ctx.notifier.requestChanged(extended);
   return extended;
 }

@@ -4,7 +4,7 @@ import { findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import { backoffMs, OperationContext, requestLogger } from './context';
+import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './context';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */
@@ -112,7 +112,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       set: {
         grantedAt,
         expiresAt,
-        warnAt: new Date(Math.max(grantedAt.getTime(), expiresAt.getTime() - ctx.settings.expiryWarningMs)),
+        ...expiryWarningAt(ctx.settings, grantedAt, expiresAt),
         attempts: 0,
         ...(result.details ? { providerDetails: result.details } : {}),
       },

@@ -1,11 +1,12 @@
 import { UserError } from '../domain/errors';
 import { parseDuration, formatDuration, DurationError } from '../domain/duration';
 import { newRequestId, openKeyOf, AccessRequest } from '../domain/request';
-import { durationProblem, findResource, mayRequest, requiredApprovals, Policy, Resource } from '../policy/policy';
+import { durationProblem, findResource, requiredApprovals, Policy, Resource } from '../policy/policy';
 import { OpenRequestExistsError } from '../store/request-store';
 import { OperationContext, requestLogger } from './context';
 import { startGrant } from './grant-access';
 import { fileUnlessAccountTaken, identifyRequester } from './identify-requester';
+import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 200;
@@ -69,13 +70,12 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   const checked = validateRequestInput(ctx.policy, input);
   if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
   const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
-  if (!(await mayRequest(resource, requesterId, ctx.directory))) {
-    throw new UserError(`You are not allowed to request ${resource.id}. Ask a policy admin if you need it.`);
-  }
+  await requireMayRequest(ctx, resource, requesterId);
+  const immediate = resource.autoApprove || breakGlass;
+  if (!immediate) await requireApprovable(ctx, resource, requesterId, requiredApprovals(resource));
   // Who gets the access is settled now, before anyone is asked to approve, and never re-derived.
   const identity = await identifyRequester(ctx, resource, requesterId);
   const now = ctx.now();
-  const immediate = resource.autoApprove || breakGlass;
   const request: AccessRequest = {
     _id: newRequestId(),
     requesterId,
@@ -110,11 +110,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));
   } catch (err) {
     if (err instanceof OpenRequestExistsError) {
-      const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);
-      throw new UserError(
-        `You already have ${open ? `request ${open._id} (${open.state})` : 'an open request'} for ${resource.id}. ` +
-          'Use `/jit-access list` to see it, `cancel` a pending one, or `extend` an active grant.',
-      );
+      throw alreadyOpen((await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id), resource.id);
     }
     throw err;
   }

@@ -6,6 +6,7 @@ import type { Policy, Resource } from './policy';
 import { parseDuration } from '../domain/duration';
 import { accountRuleOf, checkIdentities } from './identities';
 import { resolveProviders, ResolvedProviders } from './targets';
+import { feasibilityProblems } from './feasibility';
 
 export class PolicyError extends Error {
   constructor(readonly problems: string[]) {
@@ -167,6 +168,7 @@ export function parsePolicy(text: string, env: NodeJS.ProcessEnv = process.env, 
   }
   if (problems.length) throw new PolicyError(problems);
   const policy = resolve(parsed.data, providers, problems);
+  if (!problems.length) problems.push(...feasibilityProblems(policy));
   if (problems.length) throw new PolicyError(problems);
   return policy;
 }

@@ -11,6 +11,8 @@ import { registerViewSubmissions } from './listeners/views/submissions';
 import { registerGrantActions } from './listeners/actions/grant-actions';
 import { registerAppHome } from './listeners/events/app-home';
 import type { ListenerDeps } from './listeners/deps';
+import type { SlackConnection } from './connection';
+import { RefusalLog } from './refusal-log';
 
 /** Bolt logs through pino, so every line is JSON and goes through the same redaction. */
 function boltLogger(logger: Logger): BoltLogger {
@@ -38,7 +40,7 @@ export interface SlackApp {
   stop(): Promise<void>;
 }
 
-export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHome(userId: string): Promise<void> }, health: HealthChecks): SlackApp {
+export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHome(userId: string): Promise<void> }, health: HealthChecks, connection: SlackConnection): SlackApp {
   const logger = boltLogger(deps.logger);
   const clientOptions = {
     slackApiUrl: config.SLACK_API_URL,
@@ -86,7 +88,9 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
       unhandledRequestTimeoutMillis: 3001,
     });
   }
-  const app = new App({ token: config.SLACK_BOT_TOKEN, receiver, logger, clientOptions });
+  // `authorize` rather than `token`: with a token, Bolt's constructor calls auth.test itself and
+  // the process dies on an unhandled rejection when Slack does not answer (SlackConnection checks).
+  const app = new App({ authorize: connection.authorize, receiver, logger, clientOptions });
   app.error(async (err) => {
     deps.logger.error({ err: err.message, code: (err as { code?: string }).code }, 'unhandled listener error');
   });
@@ -101,19 +105,27 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
     app,
     async start() {
       if (receiver instanceof HTTPReceiver) {
-        const server = (await receiver.start(config.PORT)) as Server;
+        const server = (await receiver.start(config.PORT, SERVER_TIMEOUTS)) as Server;
         screenSlackRequests(server, config.SLACK_SIGNING_SECRET!, deps.logger.child({ component: 'http' }));
         const addr = server.address();
         return typeof addr === 'object' && addr ? addr.port : config.PORT;
       }
       // Socket Mode: the health server first, so a busy PORT stops start-up before Slack is involved.
       healthHttp = await healthServer(config.PORT, customRoutes);
-      try {
-        await app.start();
-      } catch (err) {
-        await closeServer(healthHttp);
+      // A refused app token answers at once and stops start-up; a Slack that does not answer is
+      // retried by the client for as long as it takes, while the bot runs (expiries need no Slack).
+      const connecting = app.start();
+      const outcome = await Promise.race([connecting.then(() => 'open' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), SOCKET_START_WAIT_MS).unref())]).catch(async (err) => {
+        await closeServer(healthHttp!);
         healthHttp = undefined;
         throw err;
+      });
+      if (outcome === 'waiting') {
+        deps.logger.warn('Socket Mode connection not open yet (Slack does not answer); it keeps trying in the background');
+        connecting.then(
+          () => deps.logger.info('Socket Mode connection open'),
+          (err: Error) => deps.logger.error({ err: err.message }, 'Socket Mode could not connect; check SLACK_APP_TOKEN'),
+        );
       }
       return (healthHttp.address() as AddressInfo).port;
     },
@@ -131,9 +143,19 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
 
 type Route = { path: string; method: string[]; handler: (req: IncomingMessage, res: ServerResponse) => unknown };
 
+/** How long Socket Mode start-up waits for its connection before going on without it. */
+const SOCKET_START_WAIT_MS = 5000;
+
+/**
+ * A request whose headers or body never complete is closed within seconds (Node's defaults are
+ * 60 s for headers and 5 min for the request, checked every 30 s). Slack's own requests are small
+ * and sent at once.
+ */
+const SERVER_TIMEOUTS = { headersTimeout: 5000, requestTimeout: 5000, connectionsCheckingInterval: 1000 };
+
 /** Socket Mode's HTTP side: only the health routes; listen errors (EADDRINUSE, EACCES) reject. */
 function healthServer(port: number, routes: Route[]): Promise<Server> {
-  const server = createServer((req, res) => {
+  const server = createServer(SERVER_TIMEOUTS, (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const route = routes.find((r) => r.path === path && r.method.includes(req.method ?? ''));
     if (!route) {
@@ -199,6 +221,8 @@ type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
  * MongoDB. What passes goes to Bolt with the body already read (Bolt verifies it again).
  */
 function screenSlackRequests(server: Server, signingSecret: string, log: Logger): void {
+  const refusals = new RefusalLog(log);
+  server.once('close', () => refusals.stop());
   const downstream = server.listeners('request') as RequestListener[];
   server.removeAllListeners('request');
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -214,13 +238,14 @@ function screenSlackRequests(server: Server, signingSecret: string, log: Logger)
     if (req.method !== 'POST' || path !== SLACK_EVENTS_PATH) return pass();
     readLimited(req).then(
       (raw) => {
+        const source = req.socket.remoteAddress;
         if (raw === 'too large') {
-          log.warn({ status: 413, bytes: Number(req.headers['content-length']) || undefined }, 'refused a request to /slack/events: body too large');
+          refusals.refused(source, { status: 413, bytes: Number(req.headers['content-length']) || undefined }, 'refused a request to /slack/events: body too large');
           return refuse(res, 413, `the body is larger than ${BODY_LIMIT} bytes`, true);
         }
         const problem = screen(raw, req.headers, signingSecret);
         if (problem) {
-          log.warn({ status: problem.status, problem: problem.error }, 'refused a request to /slack/events');
+          refusals.refused(source, { status: problem.status, problem: problem.error }, 'refused a request to /slack/events');
           return refuse(res, problem.status, problem.error);
         }
         (req as IncomingMessage & { rawBody?: Buffer }).rawBody = raw;

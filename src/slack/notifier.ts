@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import type { View } from '@slack/types';
+import type { KnownBlock, View } from '@slack/types';
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
 import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/context';
@@ -7,49 +7,17 @@ import type { Policy } from '../policy/policy';
 import { findResource } from '../policy/policy';
 import type { Outbox, OutboxItem } from '../store/outbox';
 import type { RequestStore } from '../store/request-store';
-import { buildApprovalMessage } from './ui/approval-message';
-import { EXTEND_ACTION } from './ui/home';
-import { channelNoticeText, coalescedEndedText, requesterNoticeText, secretText } from './ui/messages';
+import { buildApprovalMessage, buildPlainApprovalMessage } from './ui/approval-message';
+import { approvalUnpostedText, channelNoticeText, coalescedEndedText, expiringDmBlocks, requesterNoticeText, secretText } from './ui/messages';
+import { classifySlackError, CONTENT_REFUSED, diagnoseSlackError, type SlackFailure } from './slack-errors';
+import type { SlackConnection } from './connection';
 
-/** Slack errors that retrying will not fix until someone changes something (invite the bot, fix a scope). */
-const PERMANENT_ERRORS = new Set([
-  'channel_not_found',
-  'not_in_channel',
-  'is_archived',
-  'invalid_auth',
-  'not_authed',
-  'account_inactive',
-  'token_revoked',
-  'missing_scope',
-  'user_not_found',
-  'cannot_dm_bot',
-  'msg_too_long',
-  'invalid_blocks',
-  'message_not_found',
-  'cant_update_message',
-]);
+/** Requests that ended before anyone had to decide: with no approval message yet, none is posted (nothing to decide, nothing was granted). */
+const ENDED_UNDECIDED: ReadonlyArray<AccessRequest['state']> = ['cancelled', 'denied', 'timed_out'];
 
 const HOME_DEBOUNCE_MS = 1000;
-
-export interface SlackFailure {
-  code: string;
-  retryAfterMs?: number;
-  permanent: boolean;
-}
-
-/** What went wrong with a Web API call, in terms the outbox acts on. */
-export function classifySlackError(err: unknown): SlackFailure {
-  const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string };
-  if (e.code === 'slack_webapi_rate_limited') return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false };
-  if (e.code === 'slack_webapi_platform_error') {
-    const code = e.data?.error ?? 'unknown_error';
-    return { code, permanent: PERMANENT_ERRORS.has(code) };
-  }
-  if (e.code === 'slack_webapi_http_error') return { code: `http_${e.statusCode ?? 'error'}`, permanent: false };
-  // A bug (e.g. rendering a malformed request) fails the same way every time: give up after a few, loudly.
-  if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true };
-  return { code: (e.message ?? String(err)).slice(0, 200), permanent: false };
-}
+/** Times in a row one item may find Slack not answering before it is retried like any failure. */
+const MAX_AWAY = 5;
 
 export interface OutboxNotifierOptions {
   /** Slack allows about one message per second per channel. */
@@ -98,6 +66,8 @@ export class OutboxNotifier implements Notifier {
   homeView?: (userId: string) => Promise<View>;
   /** Who sees a request on their App Home. */
   peopleConcerned?: (request: AccessRequest) => string[];
+  /** Slack does not answer: nothing is delivered (or counted as an attempt) until it does. */
+  private offline = false;
 
   constructor(
     private readonly client: WebClient,
@@ -106,6 +76,7 @@ export class OutboxNotifier implements Notifier {
     private readonly policy: Policy,
     private readonly logger: Logger,
     private readonly opts: OutboxNotifierOptions = DEFAULT_NOTIFIER_OPTIONS,
+    private readonly connection?: SlackConnection,
   ) {}
 
   // --- the port ---------------------------------------------------------------
@@ -157,7 +128,22 @@ export class OutboxNotifier implements Notifier {
 
   start(): void {
     this.running = true;
+    this.connection?.whenAway(() => this.waitForSlack());
+    if (this.connection && !this.connection.isReachable) this.waitForSlack();
     this.schedule(0);
+  }
+
+  /** Slack does not answer: deliveries pause, and resume as soon as it answers again. */
+  private waitForSlack(): void {
+    if (this.offline || !this.connection) return;
+    this.offline = true;
+    this.connection.whenReachable(() => {
+      this.offline = false;
+      this.outbox
+        .dueAfterOutage()
+        .catch((err) => this.logger.warn({ err: (err as Error).message }, 'could not bring the notifications that waited for Slack forward'))
+        .finally(() => this.kick());
+    });
   }
 
   /** Stops taking new items and waits for the ones in flight. */
@@ -195,7 +181,7 @@ export class OutboxNotifier implements Notifier {
       try {
         do {
           this.again = false;
-          if (Date.now() < this.pausedUntil) break;
+          if (Date.now() < this.pausedUntil || this.offline) break;
           const workers = Array.from({ length: this.opts.concurrency }, () => this.work());
           await Promise.all(workers);
           // Left over when the workers stopped (a rate-limit pause): read afresh next time.
@@ -208,6 +194,8 @@ export class OutboxNotifier implements Notifier {
     await this.draining;
     this.draining = undefined;
     let wait = this.opts.pollMs;
+    // Slack is away: nothing to look up; its return kicks delivery.
+    if (this.offline) return this.schedule(wait);
     try {
       const next = await this.outbox.nextDueAt();
       if (next) wait = Math.min(wait, Math.max(10, next.getTime() - Date.now()));
@@ -219,7 +207,7 @@ export class OutboxNotifier implements Notifier {
   }
 
   private async work(): Promise<void> {
-    while (this.running && Date.now() >= this.pausedUntil) {
+    while (this.running && !this.offline && Date.now() >= this.pausedUntil) {
       const item = await this.nextItem();
       if (!item) return;
       await this.deliver(item);
@@ -261,6 +249,7 @@ export class OutboxNotifier implements Notifier {
         await this.outbox.complete(item);
       } catch (err) {
         const failure = classifySlackError(err);
+        if (await this.slackAway(item, failure)) return;
         log.warn({ err: failure.code, user: item.requestId }, 'App Home publish failed');
         if (failure.permanent || item.attempts >= 3) await this.outbox.giveUp(item, failure.code);
         else await this.outbox.retryLater(item, new Date(Date.now() + (failure.retryAfterMs ?? 2000)), failure.code);
@@ -282,7 +271,7 @@ export class OutboxNotifier implements Notifier {
     }
     const requestLog = log.child({ user: request.requesterId, resource: request.resourceId });
     try {
-      if (item.kind === 'sync') await this.syncApprovalMessage(request);
+      if (item.kind === 'sync') await this.syncApprovalMessage(request, item.details?.plain === '1');
       else if (item.kind === 'dm') await this.postDm(request, item);
       else {
         const delivered = await this.postThreadNotice(request, item);
@@ -301,6 +290,7 @@ export class OutboxNotifier implements Notifier {
         return;
       }
       const failure = classifySlackError(err);
+      if (await this.slackAway(item, failure)) return;
       const attempts = item.attempts + 1;
       if (failure.retryAfterMs !== undefined) {
         // Slack said when: pause every delivery until then, not just this one.
@@ -309,8 +299,20 @@ export class OutboxNotifier implements Notifier {
         await this.outbox.retryLater(item, new Date(Date.now() + failure.retryAfterMs), failure.code, false);
         return;
       }
-      if (failure.permanent && attempts >= this.opts.maxPermanentAttempts) {
-        requestLog.error({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'Slack refused a notification; giving up on it (fix the cause, e.g. invite the bot)');
+      // The same content is refused the same way every time: no point in retrying it.
+      const contentRefused = CONTENT_REFUSED.has(failure.code);
+      if (failure.permanent && (contentRefused || attempts >= this.opts.maxPermanentAttempts)) {
+        const channel = item.kind === 'dm' ? undefined : (item.channel ?? request.approvalChannel);
+        const context = { err: failure.code, kind: item.kind, notice: item.notice, attempts, channel, diagnosis: diagnoseSlackError(failure.code, channel) };
+        // The approval message in the bot's own plain words instead, at its next turn: its outcome
+        // still shows, and no live buttons stay behind.
+        if (item.kind === 'sync' && contentRefused && !item.details?.plain) {
+          requestLog.error(context, 'Slack refused the approval message’s content; posting it in plain form instead');
+          await this.outbox.renderPlain(item, failure.code);
+          this.kick();
+          return;
+        }
+        requestLog.error(context, 'Slack refused a notification; giving up on it');
         await this.outbox.giveUp(item, failure.code);
         // Nobody has seen the request: its requester is the one who can chase an approver.
         if (item.kind === 'sync' && !request.approvalMessage && request.state === 'pending') {
@@ -326,12 +328,33 @@ export class OutboxNotifier implements Notifier {
       }
       const delay = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (attempts - 1));
       requestLog.warn({ err: failure.code, kind: item.kind, notice: item.notice, attempts }, 'notification failed; will retry');
-      await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code);
+      await this.outbox.retryLater(item, new Date(Date.now() + delay), failure.code, true, failure.unreachable);
     }
   }
 
-  private async syncApprovalMessage(request: AccessRequest): Promise<void> {
-    const message = buildApprovalMessage(request, findResource(this.policy, request.resourceId));
+  /**
+   * Slack did not answer at all: the item waits, uncounted, and delivery pauses until Slack answers
+   * again (true). An HTTP 5xx or Slack's own error is only reported (`auth.test` decides whether
+   * Slack is away) and retried like any failure, as is an item that kept finding Slack away while
+   * `auth.test` answered: false then.
+   */
+  private async slackAway(item: OutboxItem, failure: SlackFailure): Promise<boolean> {
+    if (!failure.unreachable) return false;
+    this.connection?.reportUnreachable(failure.code, failure.noAnswer === true);
+    if (!failure.noAnswer || !this.connection || (item.away ?? 0) >= MAX_AWAY) return false;
+    this.waitForSlack();
+    await this.outbox.retryWhenSlackAnswers(item, failure.code);
+    return true;
+  }
+
+  private async syncApprovalMessage(request: AccessRequest, plain: boolean): Promise<void> {
+    // Ended before anyone had to decide (cancelled, say, while Slack was away): nothing to post.
+    if (!request.approvalMessage && ENDED_UNDECIDED.includes(request.state)) return;
+    const message = plain ? buildPlainApprovalMessage(request) : buildApprovalMessage(request, findResource(this.policy, request.resourceId));
+    await this.postOrUpdateApprovalMessage(request, message);
+  }
+
+  private async postOrUpdateApprovalMessage(request: AccessRequest, message: { text: string; blocks: KnownBlock[] }): Promise<void> {
     if (request.approvalMessage) {
       await this.client.chat.update({ channel: request.approvalMessage.channel, ts: request.approvalMessage.ts, ...message });
       return;
@@ -346,24 +369,27 @@ export class OutboxNotifier implements Notifier {
   }
 
   private async postDm(request: AccessRequest, item: OutboxItem): Promise<void> {
-    const text = item.notice === APPROVAL_UNPOSTED ? approvalUnpostedText(request, item.details) : requesterNoticeText(request, item.notice as RequesterNotice, item.details);
-    // The expiring-soon DM carries an Extend button, so keeping access is one click away.
-    const blocks =
-      item.notice === 'expiring' && request.state === 'active'
-        ? [
-            { type: 'section' as const, text: { type: 'mrkdwn' as const, text } },
-            { type: 'actions' as const, elements: [{ type: 'button' as const, action_id: EXTEND_ACTION, value: request._id, text: { type: 'plain_text' as const, text: 'Extend' } }] },
-          ]
-        : undefined;
+    const text =
+      item.notice === APPROVAL_UNPOSTED
+        ? approvalUnpostedText(request, item.details?.channel ?? request.approvalChannel, item.details?.error ?? 'unknown_error')
+        : requesterNoticeText(request, item.notice as RequesterNotice, item.details);
+    const blocks = item.notice === 'expiring' && request.state === 'active' ? expiringDmBlocks(request, text) : undefined;
     await this.client.chat.postMessage({ channel: await this.dmChannel(request.requesterId), text, ...(blocks ? { blocks } : {}), unfurl_links: false });
   }
 
   /** Returns false when the notice must wait (no approval message yet). */
   private async postThreadNotice(request: AccessRequest, item: OutboxItem): Promise<boolean> {
     if (!request.approvalMessage) {
-      // The thread's parent is not posted yet: wait for it, without counting an attempt.
-      await this.outbox.retryLater(item, new Date(Date.now() + 500), 'waiting for the approval message', false);
-      return false;
+      // The thread's parent is not posted yet: wait for it, without counting an attempt. When none
+      // is coming (Slack refused it for good, or there was nothing to post), the notice goes in the
+      // channel itself: alerts are never dropped for want of a thread.
+      if ((await this.outbox.syncOwed(request._id)) || (await this.store.get(request._id))?.approvalMessage) {
+        await this.outbox.retryLater(item, new Date(Date.now() + 500), 'waiting for the approval message', false);
+        return false;
+      }
+      await this.waitForSlot(request.approvalChannel);
+      await this.client.chat.postMessage({ channel: request.approvalChannel, text: channelNoticeText(request, item.notice as ChannelNotice, item.details), unfurl_links: false });
+      return true;
     }
     if (item.notice === 'ended') {
       const channel = request.approvalMessage.channel;
@@ -459,16 +485,6 @@ export class OutboxNotifier implements Notifier {
 
 /** The requester's DM when Slack refused the approval message for good (outbox notice name). */
 const APPROVAL_UNPOSTED = 'approval_unposted';
-
-function approvalUnpostedText(request: AccessRequest, details: Record<string, string> | undefined): string {
-  const channel = details?.channel ?? request.approvalChannel;
-  return (
-    `Your request \`${request._id}\` for *${request.resourceId}* could not be posted in <#${channel}> ` +
-    `(Slack said \`${details?.error ?? 'unknown error'}\`), so its approvers have not been asked there. ` +
-    `It is still pending and approvers can decide on it from the bot's App Home: tell one of them, ` +
-    `and ask a Slack admin to invite the bot to <#${channel}>.`
-  );
-}
 
 /** One coalesced "access ended" post being put together; other workers' notices may join it until it goes out. */
 interface Gathering {

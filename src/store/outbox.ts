@@ -23,6 +23,10 @@ export interface OutboxItem {
   leaseToken?: string;
   /** Set while the item waits for its channel's posting slot. */
   slotWait?: boolean;
+  /** Its last attempt found Slack away: it is due again as soon as Slack answers after an outage. */
+  awaitingSlack?: boolean;
+  /** Attempts in a row that found Slack not answering at all (not counted as attempts). */
+  away?: number;
   attempts: number;
   lastError?: string;
   dead?: boolean;
@@ -161,11 +165,29 @@ export class Outbox {
     if (done.deletedCount === 0) await this.items.updateOne({ _id: item._id }, { $unset: { leaseUntil: '' } });
   }
 
-  async retryLater(item: OutboxItem, at: Date, error: string, countAttempt = true): Promise<void> {
+  async retryLater(item: OutboxItem, at: Date, error: string, countAttempt = true, awaitingSlack = false): Promise<void> {
     await this.items.updateOne(
       { _id: item._id },
-      { $set: { dueAt: at, lastError: error }, $unset: { leaseUntil: '' }, ...(countAttempt ? { $inc: { attempts: 1 } } : {}) },
+      { $set: { dueAt: at, lastError: error, ...(awaitingSlack ? { awaitingSlack: true } : {}) }, $unset: { leaseUntil: '' }, ...(countAttempt ? { $inc: { attempts: 1 } } : {}) },
     );
+  }
+
+  /** Slack did not answer: due again at once (deliveries pause meanwhile), not counted as an attempt. */
+  async retryWhenSlackAnswers(item: OutboxItem, error: string): Promise<void> {
+    await this.items.updateOne({ _id: item._id }, { $set: { dueAt: this.now(), lastError: error, awaitingSlack: true }, $inc: { away: 1 }, $unset: { leaseUntil: '' } });
+  }
+
+  /** Slack answers again after an outage: whatever waited for it is due now, not at the end of its backoff. */
+  async dueAfterOutage(): Promise<void> {
+    await this.items.updateMany({ due: true, awaitingSlack: true }, { $set: { dueAt: this.now() }, $unset: { awaitingSlack: '' } });
+  }
+
+  /**
+   * An approval message whose content Slack refused: from now on it is rendered in the bot's own
+   * plain words (`details.plain`), due again at once; the refusal does not count as an attempt.
+   */
+  async renderPlain(item: OutboxItem, error: string): Promise<void> {
+    await this.items.updateOne({ _id: item._id }, { $set: { 'details.plain': '1', dueAt: this.now(), lastError: error }, $unset: { leaseUntil: '' } });
   }
 
   async giveUp(item: OutboxItem, error: string): Promise<void> {
@@ -214,6 +236,11 @@ export class Outbox {
   /** Parks an item that must post in a busy channel until `at`, marked as queued for a slot. */
   async waitForSlot(item: OutboxItem, at: Date): Promise<void> {
     await this.items.updateOne({ _id: item._id }, { $set: { dueAt: at, slotWait: true }, $unset: { leaseUntil: '' } });
+  }
+
+  /** Whether the request's approval message is still to be posted (a sync item waits that has not been given up). */
+  async syncOwed(requestId: string): Promise<boolean> {
+    return (await this.items.countDocuments({ _id: `sync:${requestId}`, due: true }, { limit: 1 })) > 0;
   }
 
   /** When the next item becomes due, to sleep exactly that long. */

@@ -85,6 +85,8 @@ export class RequestStore {
     await this.requests.createIndex({ state: 1, warnAt: 1 }, { name: 'by_state_warning' });
     await this.requests.createIndex({ remindAt: 1 }, { name: 'by_reminder' });
     await this.requests.createIndex({ requesterId: 1, state: 1 }, { name: 'by_requester' });
+    // The App Home's "waiting for your approval": open requests of the resources someone approves.
+    await this.requests.createIndex({ resourceId: 1, state: 1, createdAt: 1 }, { name: 'by_resource_state' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
     await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
     await this.requests.createIndex({ accessKey: 1, state: 1 }, { name: 'by_access_key', partialFilterExpression: { accessKey: { $exists: true } } });
@@ -148,21 +150,28 @@ export class RequestStore {
   }
 
   /**
-   * Records an approval. Counted only while pending, once per approver, and never
-   * for the requester: all three are in the filter, so the check and the write are one step.
+   * Records an approval. Counted only while pending, once per approver, and never for the
+   * requester: all three are in the filter, so the check and the write are one step. The filter
+   * also holds the version read, so the audit event's count is the count this approval made, even
+   * when approvers click at the same moment (a lost race reads again and retries).
    */
   async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     requireText(approverId, 'approver');
-    const now = this.now();
-    const won = await this.compareAndSet(
-      { _id: id, state: 'pending', requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
-      { $addToSet: { approvals: approverId }, $inc: { version: 1 }, $set: { updatedAt: now } },
-      { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending' },
-    );
-    if (!won) return null;
-    await this.recordEvent(won.doc, won.event!);
-    return won.doc;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.requests.findOne({ _id: id });
+      if (!current || current.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
+      const approvals = [...current.approvals, approverId];
+      const won = await this.compareAndSet(
+        { _id: id, state: 'pending', version: current.version, requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
+        { $set: { approvals, updatedAt: this.now() }, $inc: { version: 1 } },
+        { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending', details: { approvals: approvals.length, required: current.requiredApprovals } },
+      );
+      if (!won) continue;
+      await this.recordEvent(won.doc, won.event!);
+      return won.doc;
+    }
+    return null;
   }
 
   private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
@@ -202,8 +211,7 @@ export class RequestStore {
 
   /** Appends a change's audit event; its ID is derived from the change, so appending it twice is a no-op. */
   private recordEvent(request: AccessRequest, event: PendingEvent): Promise<boolean> {
-    const details =
-      event.action === 'approval_recorded' ? { approvals: request.approvals.length, required: request.requiredApprovals } : event.details;
+    const details = event.details;
     return this.audit.append({
       _id: `${request._id}:${event.changeId}`,
       at: event.at,
@@ -301,6 +309,34 @@ export class RequestStore {
   openRequestsOf(userId: string): Promise<AccessRequest[]> {
     if (typeof userId !== 'string') return Promise.resolve([]);
     return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
+  }
+
+  /** Requests that wait for `userId`'s decision if they approve the resource: never their own, never one they already approved. */
+  private waitingFilter(userId: string): Filter<AccessRequest> {
+    requireText(userId, 'user');
+    return {
+      requesterId: { $ne: userId },
+      $or: [
+        { state: 'pending', approvals: { $ne: userId } },
+        { state: 'active', extension: { $exists: true }, 'extension.approvals': { $ne: userId } },
+        { breakGlass: true, breakGlassAck: { $exists: false }, state: { $in: ['active', 'revoking', 'expired', 'revoked'] } },
+      ],
+    } as Filter<AccessRequest>;
+  }
+
+  /** The resources with requests that would wait for `userId`, were they an approver (so only those are checked). */
+  resourcesAwaitingDecision(userId: string): Promise<string[]> {
+    return this.requests.distinct('resourceId', this.waitingFilter(userId)) as Promise<string[]>;
+  }
+
+  /**
+   * Requests of `resourceIds` that wait for `userId`: a decision, an extension, or a break-glass
+   * acknowledgement, oldest first (they time out first), at most `limit`, with the total.
+   */
+  async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
+    const filter = { ...this.waitingFilter(userId), resourceId: { $in: resourceIds } } as Filter<AccessRequest>;
+    const [items, total] = await Promise.all([this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(), this.requests.countDocuments(filter)]);
+    return { items, total };
   }
 
   recentlyEndedOf(userId: string, limit = 5): Promise<AccessRequest[]> {

@@ -213,6 +213,8 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     approvers: { usergroups: [S0ONCALL] }
     provider: { type: webhook, url: "{{HOOK}}", secret: "\${HOOK_SECRET}", timeoutMs: 2000 }
 `),
+      // Filing resolves the group too (can anyone else approve?): a short cache lets the click ask Slack again.
+      bot: { usergroupCacheMs: 100 },
     });
     t.fake.usergroups.set('S0ONCALL', ['U0ONC1']);
   });
@@ -341,6 +343,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     it('usergroups.users.list refuses during an approval click (invalid_auth): an ephemeral explanation, no approval recorded; it counts once Slack answers', async () => {
       const request = await filed(t, 'U0RAY', 'oncall-db 30m approvers are a user group');
       await settled(t);
+      await new Promise((r) => setTimeout(r, 200));
       const events = await t.bot.ctx.store.audit.events.countDocuments({ requestId: request._id });
       t.fake.failNext('usergroups.users.list', { error: 'invalid_auth' });
       const refused = await t.slack.blockAction('U0ONC1', { action_id: 'approve_request', value: request._id });
@@ -432,8 +435,8 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       const id = `r${randomBytes(8).toString('hex').replace(/[^a-z2-9]/g, 'x').slice(0, 8)}`;
       const now = new Date();
       await t.bot.ctx.store.requests.insertOne({
-        _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'denied', approvals: [], requiredApprovals: 1,
-        createdAt: now, updatedAt: now, pendingUntil: now, approvalChannel: 'C0APPROVALS', version: 1,
+        _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'pending', approvals: [], requiredApprovals: 1,
+        createdAt: now, updatedAt: now, pendingUntil: new Date(now.getTime() + 3_600_000), approvalChannel: 'C0APPROVALS', version: 1,
       } as unknown as AccessRequest);
       await t.bot.notifier.requestChanged((await t.bot.ctx.store.get(id))!);
       const gaveUp = await logged(t, { msg: /giving up/, requestId: id, kind: 'sync', err: /^internal error/ }, 8000);

@@ -56,6 +56,8 @@ export interface StartOptions {
   bot?: BotOptions;
   /** A MongoDB the test owns (to stop and restart it); default: the run's shared one. */
   mongoUri?: string;
+  /** Runs after the fakes start and before the bot does (take Slack down, write grants into its database). */
+  beforeStart?: (world: { fake: FakeSlack; hook: WebhookReceiver; mongoUri: string; dbName: string }) => Promise<void> | void;
 }
 
 export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
@@ -86,9 +88,12 @@ export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
   });
   const logger = createLogger('debug', sink, secretsOf(loaded.config, policy));
   const uri = opts.mongoUri ?? process.env.JIT_TEST_MONGODB_URI ?? process.env.MONGODB_URI!;
+  const dbName = opts.bot?.dbName ?? `jit_e2e_${randomBytes(5).toString('hex')}`;
+  await opts.beforeStart?.({ fake, hook, mongoUri: uri, dbName });
   const bot = await startBot(loaded.config, policy, uri, logger, {
-    dbName: `jit_e2e_${randomBytes(5).toString('hex')}`,
     ...opts.bot,
+    dbName,
+    connection: { retryBaseMs: 100, retryMaxMs: 500, ...opts.bot?.connection },
     settings: { retryBaseMs: 50, retryMaxMs: 500, providerTimeoutMs: 2000, ...opts.bot?.settings },
     notifier: { retryBaseMs: 50, retryMaxMs: 1000, pollMs: 200, channelIntervalMs: 200, ...opts.bot?.notifier },
   });

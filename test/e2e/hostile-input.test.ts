@@ -233,9 +233,9 @@ const cases: Case[] = [
     send: async () => ({ res: await postPayload(submission('U0MALLORY', { callback_id: 'request_modal', state: { values: { resource: { resource: { type: 'static_select', selected_option: { value: { $ne: null } } } }, duration: { duration: { type: 'plain_text_input', value: '1h' } }, reason: { reason: { type: 'plain_text_input', value: 'x' } } } } })) }),
     refusal: { ack: /"resource":"Unknown resource/ },
   },
-  { name: 'deny modal: private_metadata "{\\"$gt\\": \\"\\"}" (a string)', send: async () => ({ res: await postPayload(submission('U0BOB', { private_metadata: '{"$gt": ""}', state: { values: denyValues('no') } })) }), refusal: { dm: /is not a request ID/, to: 'U0BOB' } },
-  { name: 'deny modal: private_metadata naming another resource’s request, by a non-approver of it', send: async () => ({ res: await postPayload(submission('U0DAVE', { private_metadata: alices._id, state: { values: denyValues('no') } })) }), refusal: { dm: /Only approvers of deploy-hook/, to: 'U0DAVE' } },
-  { name: 'deny modal: a reason of 100 KB', send: async () => ({ res: await postPayload(submission('U0CAROL', { private_metadata: alices._id, state: { values: denyValues('z'.repeat(100 * 1024)) } })) }), refusal: { dm: /too long/, to: 'U0CAROL' } },
+  { name: 'deny modal: private_metadata "{\\"$gt\\": \\"\\"}" (a string)', send: async () => ({ res: await postPayload(submission('U0BOB', { private_metadata: '{"$gt": ""}', state: { values: denyValues('no') } })) }), refusal: { ack: /is not a request ID/ } },
+  { name: 'deny modal: private_metadata naming another resource’s request, by a non-approver of it', send: async () => ({ res: await postPayload(submission('U0DAVE', { private_metadata: alices._id, state: { values: denyValues('no') } })) }), refusal: { ack: /Only approvers of deploy-hook/ } },
+  { name: 'deny modal: a reason of 100 KB', send: async () => ({ res: await postPayload(submission('U0CAROL', { private_metadata: alices._id, state: { values: denyValues('z'.repeat(100 * 1024)) } })) }), refusal: { ack: /too long/ } },
 ];
 
 describe('hostile input through POST /slack/events', () => {
@@ -258,8 +258,10 @@ describe('hostile input through POST /slack/events', () => {
   it('none of it reached a listener as an unhandled error, and a normal request works afterwards', async () => {
     const crashes = t.logs.filter((l) => /unhandled listener error|An unhandled error occurred|not acknowledged within 3 seconds/.test(l));
     expect(crashes).toEqual([]);
+    // Logged, but at most once a minute per source (all of these came from one): see hardening.test.ts.
     const refusals = t.logs.filter((l) => l.includes('refused a request to /slack/events') || l.includes('body too large'));
-    expect(refusals.length).toBeGreaterThanOrEqual(cases.filter((c) => 'status' in c.refusal).length);
+    expect(refusals.length).toBeGreaterThanOrEqual(1);
+    expect(refusals.length).toBeLessThanOrEqual(3);
 
     const filed = await pending('U0NORA', 'deploy-hook 10m after the storm');
     await t.slack.blockAction('U0CAROL', { action_id: 'approve_request', value: filed._id });

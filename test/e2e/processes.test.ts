@@ -93,6 +93,27 @@ afterAll(async () => {
 const requests = () => mongo.db().collection<AccessRequest>('requests');
 
 describe('real bot processes', () => {
+  for (const code of ['invalid_auth', 'token_revoked']) {
+    it(`a bot token Slack rejects (${code}) stops start-up with one line naming SLACK_BOT_TOKEN and a non-zero exit`, async () => {
+      fake.failAlways('auth.test', { error: code });
+      try {
+        const port = freePortish();
+        const proc = startProcess(port);
+        const exit = await new Promise<number | null>((resolve) => proc.child.once('exit', (c) => resolve(c)));
+        expect(exit).toBe(1);
+        const out = proc.output.join('').split('\n').filter(Boolean);
+        const naming = out.filter((l) => l.includes('SLACK_BOT_TOKEN'));
+        expect(naming).toEqual([expect.stringMatching(new RegExp(`^config error: SLACK_BOT_TOKEN: Slack rejects the bot token \\(${code}\\)`))]);
+        expect(out.join('\n')).not.toContain('jit-access started');
+        expect(out.join('\n')).not.toContain(BOT_TOKEN);
+        // Nothing was served.
+        expect(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)).toBeUndefined();
+      } finally {
+        fake.heal('auth.test');
+      }
+    }, 30_000);
+  }
+
   it('a bot killed with -9 while grants are active revokes all of them within seconds of restarting', async () => {
     const port = freePortish();
     const first = startProcess(port, true);

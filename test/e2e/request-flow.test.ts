@@ -118,7 +118,9 @@ describe('request and approval over signed HTTP', () => {
     const posts = () => t.fake.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0PACE' && !c.failed);
     await waitUntil(async () => posts().length >= 25, 15_000, '25 approval messages');
     const at = posts().map((p) => p.at).sort((a, b) => a - b);
-    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(180);
+    // Arrival times at the fake carry this process's event-loop jitter (tens of ms on a busy machine);
+    // two posts sharing one 200-ms slot would arrive almost together.
+    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(150);
     // Queued one slot apart, not bunched up and re-queued: close to 25 slots in all.
     expect(at[at.length - 1] - started).toBeLessThan(25 * 200 + 2500);
     await new Promise((r) => setTimeout(r, 500));
@@ -166,6 +168,7 @@ describe('request and approval over signed HTTP', () => {
   it('Deny asks for a reason; the message shows denied with the reason and the requester is DM’d', async () => {
     await t.slack.command('U0GINA', 'deploy-hook 10m please');
     const req = await latestRequest('U0GINA', 'deploy-hook');
+    await waitForMessage(req._id, (b) => buttonsOf(b).length === 2, 'the approval message');
     const click = await t.slack.blockAction('U0CAROL', { action_id: 'deny_request', value: req._id });
     const modal = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === click.triggerId);
     const view = modal.args.view as { callback_id: string; private_metadata: string };

@@ -195,7 +195,7 @@ describe('Socket Mode', () => {
   it('a busy PORT stops start-up with an error naming PORT, before Slack is contacted', async () => {
     const opensBefore = fake.callsTo('apps.connections.open').length;
     // `port` is held by the running bot's health server.
-    const second = createSlackApp({ ...config, PORT: port }, { ctx: bot.ctx, logger: bot.ctx.logger, refreshHome: async () => {} }, { ready: async () => true });
+    const second = createSlackApp({ ...config, PORT: port }, { ctx: bot.ctx, logger: bot.ctx.logger, refreshHome: async () => {} }, { ready: async () => true }, bot.connection);
     await expect(second.start()).rejects.toThrow(new RegExp(`PORT ${port}.*EADDRINUSE`));
     await second.stop();
     expect(fake.callsTo('apps.connections.open').length).toBe(opensBefore);

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
+import { parsePolicy, PolicyError, loadPolicyFile } from '../../src/policy/load';
+import { feasibilityWarnings } from '../../src/policy/feasibility';
 import { policyProblems } from './problems';
 import {
   durationProblem,
@@ -127,5 +128,61 @@ describe('policy questions', () => {
 
   it('parses the example file as it is checked in', () => {
     expect(readFileSync(example, 'utf8')).toContain('${PROD_PG_ADMIN_URL}');
+  });
+});
+
+describe('feasibility checks at policy load (src/policy/feasibility.ts)', () => {
+  const hook = 'provider: { type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef" }';
+  const policyWith = (resource: string) => `
+approvalChannel: C0APPROVALS
+resources:
+  - id: x
+    name: X
+    ${hook}
+${resource
+  .trim()
+  .split('\n')
+  .map((l) => `    ${l}`)
+  .join('\n')}
+`;
+
+  it('breakGlass: true needs named requesters: the whole workspace may never break glass', () => {
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nbreakGlass: true'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.requesters: required when breakGlass is true/),
+    ]);
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [] }\nbreakGlass: true'))[0]).toMatch(/^resources\[0\]\.requesters: required/);
+    expect(() => parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { usergroups: [S0ONCALL] }\nbreakGlass: true'), env)).not.toThrow();
+    expect(() => parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0ALICE] }\nbreakGlass: true'), env)).not.toThrow();
+  });
+
+  it('refuses a resource that nobody allowed to request it could ever get approved', () => {
+    // The sole approver is the sole requester.
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB] }\nrequesters: { users: [U0BOB] }'))).toEqual([
+      expect.stringMatching(/^resources\[0\]\.requiredApprovals: needs 1 approval from people other than the requester, and no one in requesters \(U0BOB\) can ever get one/),
+    ]);
+    // Two approvers, two approvals, and each requester is one of them.
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB, U0CAROL] }\nrequiredApprovals: 2'))[0]).toMatch(/requiredApprovals: needs 2 approvals/);
+    // Extensions are approved too.
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB] }\nextension: { requiredApprovals: 2 }'))[0]).toMatch(/^resources\[0\]\.extension\.requiredApprovals: needs 2/);
+  });
+
+  it('accepts what someone could get approved, and what user groups might make possible', () => {
+    for (const ok of [
+      'approvers: { users: [U0BOB] }', // anyone may request; only U0BOB's own requests are refused (when filed)
+      'approvers: { users: [U0BOB] }\nrequesters: { users: [U0BOB, U0ALICE] }',
+      'approvers: { users: [U0BOB], usergroups: [S0SRE] }\nrequesters: { users: [U0BOB] }',
+      'approvers: { users: [U0BOB] }\nrequesters: { usergroups: [S0DEV] }',
+      'approvers: { users: [U0BOB] }\nrequesters: { users: [U0BOB] }\nautoApprove: true',
+      'approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB] }\nextension: { requiredApprovals: 0 }',
+    ]) {
+      expect(() => parsePolicy(policyWith(ok), env)).not.toThrow();
+    }
+  });
+
+  it('warns (without refusing) about requesters whose own requests could never be approved', () => {
+    const warnings = feasibilityWarnings(parsePolicy(policyWith('approvers: { users: [U0BOB] }'), env));
+    expect(warnings).toEqual([expect.stringMatching(/^resources\[0\] \(x\): U0BOB may request it but is among too few approvers to get 1 approval from someone else/)]);
+    expect(feasibilityWarnings(parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }'), env))).toEqual([]);
+    expect(feasibilityWarnings(loadPolicyFile(example, env))).toEqual([]);
   });
 });

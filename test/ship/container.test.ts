@@ -76,7 +76,7 @@ export function envFileNames(text: string): string[] {
 /** PRODUCT.md section 1 "Environment" table. */
 const PRODUCT_ENV = ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SLACK_APP_TOKEN', 'SLACK_API_URL', 'MONGODB_URI', 'JIT_POLICY_FILE', 'PORT', 'LOG_LEVEL'];
 /** Read by the bot beyond that table (src/config). */
-const EXTRA_ENV = ['JIT_RECONCILE_CRON', 'JIT_EXPIRY_WARNING', 'JIT_DATA_DIR'];
+const EXTRA_ENV = ['JIT_RECONCILE_CRON', 'JIT_EXPIRY_WARNING', 'JIT_DATA_DIR', 'JIT_REQUEST_RATE_LIMIT'];
 
 /** Config modules: src/config.ts and/or src/config/*.ts. */
 function configFiles(): string[] {

@@ -3,6 +3,9 @@ import type { Logger } from 'pino';
 import { UserError } from '../../domain/errors';
 import type { OperationContext } from '../../operations/context';
 import type { WorkLimiter } from './work-limiter';
+import type { FilingRateLimiter } from './filing-limiter';
+import { mayRequest, type Resource } from '../../policy/policy';
+import { knownCause } from '../slack-errors';
 
 /** What every listener gets: the operations' context and a way to answer people. */
 export interface ListenerDeps {
@@ -10,6 +13,20 @@ export interface ListenerDeps {
   logger: Logger;
   /** Bounds the work started after acks; absent means unbounded. */
   limiter?: WorkLimiter;
+  /** Bounds how often one person files requests and extensions; absent means unbounded. */
+  filingLimiter?: FilingRateLimiter;
+}
+
+/** Counts one filing by `userId`: undefined when allowed, else the "slow down" answer. */
+export function tooFast(deps: ListenerDeps, userId: string): string | undefined {
+  return deps.filingLimiter?.take(userId);
+}
+
+/** The resources `userId` may request (user groups resolved through Slack). */
+export async function requestableBy(ctx: OperationContext, userId: string): Promise<Resource[]> {
+  const mine: Resource[] = [];
+  for (const r of ctx.policy.resources) if (await mayRequest(r, userId, ctx.directory)) mine.push(r);
+  return mine;
 }
 
 export const TRY_AGAIN =
@@ -42,7 +59,8 @@ function slackErrorOf(err: unknown): string | undefined {
  * so a refused call means the action was not done.
  */
 function slackRefusedText(code: string): string {
-  return `Slack refused a call the bot needed (\`${code}\`), so this was not done. Please try again in a minute; if it keeps happening, tell the bot’s operators.`;
+  const cause = knownCause(code);
+  return `Slack refused a call the bot needed (\`${code}\`), so this was not done. Please try again in a minute; if it keeps happening, tell the bot’s operators.${cause ? ` ${cause}` : ''}`;
 }
 
 /** The message a person sees for an error: theirs to fix, a retry, or a plain apology. Everything but UserError is logged. */

@@ -2,22 +2,27 @@ import { formatDuration } from '../../domain/duration';
 import type { AccessRequest } from '../../domain/request';
 import type { Resource } from '../../policy/policy';
 import type { ChannelNotice, RequesterNotice } from '../../operations/context';
-import { escapeText, mention, slackDate, userText } from './escape';
+import type { KnownBlock } from '@slack/types';
+import type { HomeList } from '../../operations/home-data';
+import { diagnoseSlackError } from '../slack-errors';
+import { actionsBlock, BLOCK_KIT, button, fitLines, sectionBlock } from './block-kit';
+import { EXTEND_ACTION } from './home';
+import { escapeText, mention, slackDate, usergroupMention, userText } from './escape';
 
 /** Texts of ephemeral answers, DMs and thread notices: pure functions, data -> mrkdwn. */
 
 export const HELP_TEXT = [
   '*/jit-access*: just-in-time access, approved in Slack.',
   '• `/jit-access`: open the request form',
-  '• `/jit-access <resource> <duration> <reason…>`: request directly, e.g. `/jit-access prod-db-readonly 1h INC-42 slow queries`',
+  '• `/jit-access <resource> <duration> <reason…> [--ticket <id>]`: request directly, e.g. `/jit-access prod-db-readonly 1h slow queries --ticket INC-42`',
   '• `/jit-access <resource> <duration> <reason…> --break-glass`: emergency access where the resource allows it',
-  '• `/jit-access list`: your pending requests and active grants',
+  '• `/jit-access list`: your pending requests and active grants, and what waits for your approval',
   '• `/jit-access resources`: what you can request, and the limits',
   '• `/jit-access revoke <request-id>`: end an active grant now',
   '• `/jit-access extend <request-id> <duration> <reason…>`: ask for more time',
   '• `/jit-access cancel <request-id>`: withdraw a pending request',
   '• `/jit-access audit <request-id>`: a request’s timeline (approvers and admins)',
-  'Durations: `90s`, `30m`, `2h`, `1d`, `1h30m`.',
+  'Durations: `90s`, `30m`, `2h`, `1d`, `1h30m`. `--ticket <id>` and `--break-glass` count as flags anywhere after the duration, as whole words; everything after a lone `--` is reason text.',
 ].join('\n');
 
 function stateLine(r: AccessRequest): string {
@@ -29,27 +34,43 @@ function stateLine(r: AccessRequest): string {
     case 'active':
       return `active until ${slackDate(r.expiresAt!)}${r.breakGlass ? ' :rotating_light: break-glass' : ''}`;
     case 'revoking':
-      return `being revoked${r.lastError ? ` (retrying: ${escapeText(r.lastError)})` : ''}`;
+      return `being revoked${r.lastError ? ` (retrying: ${userText(r.lastError, 300)})` : ''}`;
     default:
       return r.state.replace('_', ' ');
   }
 }
 
-export function listText(requests: AccessRequest[]): string {
-  if (!requests.length) return 'You have no pending requests or active grants. `/jit-access` to request access.';
-  return ['*Your requests and grants*', ...requests.map((r) => `• \`${r._id}\` *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${stateLine(r)}`)].join('\n');
+/** `/jit-access list`: the caller's open requests and grants, and what waits for their decision. */
+export function listText(requests: AccessRequest[], waiting: HomeList = { items: [], total: 0 }): string {
+  const mine = requests.length
+    ? ['*Your requests and grants*', ...requests.map((r) => `• \`${r._id}\` *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${stateLine(r)}`)]
+    : ['You have no pending requests or active grants. `/jit-access` to request access.'];
+  const theirs = waiting.total
+    ? [
+        `*Waiting for your approval* (${waiting.total})`,
+        ...waiting.items.map((r) => {
+          const what = r.state === 'pending' ? `${r.approvals.length}/${r.requiredApprovals} approvals` : r.extension ? `extension by ${formatDuration(r.extension.durationMs)}` : 'break-glass, to acknowledge';
+          return `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${what}`;
+        }),
+        ...(waiting.total > waiting.items.length ? [`…and ${waiting.total - waiting.items.length} more (oldest first): decide on these first.`] : []),
+      ]
+    : [];
+  return fitLines([...mine, ...theirs], BLOCK_KIT.messageText);
 }
 
 export function resourcesText(resources: Resource[]): string {
   if (!resources.length) return 'There is nothing you can request. Ask a policy admin.';
-  return [
-    '*Resources you can request*',
-    ...resources.map((r) => {
-      const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
-      const extras = r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : '';
-      return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
-    }),
-  ].join('\n');
+  return fitLines(
+    [
+      '*Resources you can request*',
+      ...resources.map((r) => {
+        const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
+        const extras = r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : '';
+        return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
+      }),
+    ],
+    BLOCK_KIT.messageText,
+  );
 }
 
 export function filedText(r: AccessRequest): string {
@@ -57,7 +78,7 @@ export function filedText(r: AccessRequest): string {
     return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
   }
   if (r.state === 'active') return `Request \`${r._id}\`: access to *${r.resourceId}* granted until ${slackDate(r.expiresAt!)}.`;
-  if (r.state === 'failed') return `Request \`${r._id}\`: granting *${r.resourceId}* failed: ${escapeText(r.lastError ?? '')}`;
+  if (r.state === 'failed') return `Request \`${r._id}\`: granting *${r.resourceId}* failed: ${userText(r.lastError ?? '', 1000)}`;
   return `Request \`${r._id}\` for *${r.resourceId}* is ${r.state.replace('_', ' ')}.`;
 }
 
@@ -65,11 +86,11 @@ export function requesterNoticeText(r: AccessRequest, notice: RequesterNotice, d
   const what = `*${r.resourceId}* (\`${r._id}\`)`;
   switch (notice) {
     case 'approved':
-      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${escapeText(r.account)}\`` : ''}.`;
+      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${userText(r.account, 200)}\`` : ''}.`;
     case 'denied':
-      return `:no_entry: Your request for ${what} was denied by ${mention(r.decidedBy ?? 'an approver')}: ${userText(r.denyReason ?? '')}`;
+      return `:no_entry: Your request for ${what} was denied by ${mention(r.decidedBy ?? 'an approver')}: ${userText(r.denyReason ?? '', 2500)}`;
     case 'failed':
-      return `:x: Your request for ${what} was approved, but granting failed: ${escapeText(details.error ?? r.lastError ?? 'unknown error')}. Nothing was granted; try again later or ask the approvers.`;
+      return `:x: Your request for ${what} was approved, but granting failed: ${userText(details.error ?? r.lastError ?? 'unknown error', 1000)}. Nothing was granted; try again later or ask the approvers.`;
     case 'expiring':
       return `:hourglass: Your access to ${what} expires ${slackDate(r.expiresAt!)}. To keep it: \`/jit-access extend ${r._id} <duration> <reason>\`.`;
     case 'ended':
@@ -94,14 +115,14 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
         ? `:lock: Access ended: ${mention(r.requesterId)}'s grant of *${r.resourceId}* was revoked${r.endedBy ? ` by ${mention(r.endedBy)}` : ''}.`
         : `:lock: Access ended: ${mention(r.requesterId)}'s grant of *${r.resourceId}* expired.`;
     case 'grant_failed':
-      return `:x: Granting *${r.resourceId}* to ${mention(r.requesterId)} failed: ${escapeText(details.error ?? '')}. Cleanup: ${escapeText(details.cleanup ?? 'n/a')}.`;
+      return `:x: Granting *${r.resourceId}* to ${mention(r.requesterId)} failed: ${userText(details.error ?? '', 1000)}. Cleanup: ${userText(details.cleanup ?? 'n/a', 1000)}.`;
     case 'revoke_failing':
-      return `:rotating_light: <!here> *Revocation of \`${r._id}\` (${r.resourceId}, ${mention(r.requesterId)}) is failing* after ${escapeText(details.attempts ?? '?')} attempts: ${escapeText(details.error ?? '')}. Access may still be live; the bot keeps retrying. Check the target system.`;
+      return `:rotating_light: <!here> *Revocation of \`${r._id}\` (${r.resourceId}, ${mention(r.requesterId)}) is failing* after ${userText(details.attempts ?? '?', 20)} attempts: ${userText(details.error ?? '', 1000)}. Access may still be live; the bot keeps retrying. Check the target system.`;
     case 'extension_requested':
-      return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${formatDuration(Number(details.durationMs))}: ${userText(details.reason ?? '')}. Approve or deny it on the message above.`;
+      return `:hourglass_flowing_sand: ${mention(r.requesterId)} asks to extend \`${r._id}\` by ${formatDuration(Number(details.durationMs))}: ${userText(details.reason ?? '', 2500)}. Approve or deny it on the message above.`;
     case 'reminder': {
       const users = (details.users ?? '').split(',').filter(Boolean).map(mention);
-      const groups = (details.usergroups ?? '').split(',').filter(Boolean).map((g) => `<!subteam^${g}>`);
+      const groups = (details.usergroups ?? '').split(',').filter(Boolean).map(usergroupMention);
       if (r.breakGlass && r.state !== 'pending') {
         return `:bell: ${[...users, ...groups].join(' ') || 'Approvers'}: break-glass access \`${r._id}\` by ${mention(r.requesterId)} to *${r.resourceId}* is not acknowledged yet. Review it and click Acknowledge on the message above.`;
       }
@@ -113,7 +134,7 @@ export function channelNoticeText(r: AccessRequest, notice: ChannelNotice, detai
 /** Many grants ending in one channel at once become one message, so the channel is not flooded. */
 export function coalescedEndedText(requests: AccessRequest[]): string {
   const lines = requests.map((r) => `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*: ${r.state}`);
-  return [`:lock: Access ended for ${requests.length} grants:`, ...lines].join('\n');
+  return fitLines([`:lock: Access ended for ${requests.length} grants:`, ...lines], BLOCK_KIT.messageText);
 }
 
 export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
@@ -125,4 +146,18 @@ export function extensionFiledText(r: AccessRequest): string {
     return `Extension of \`${r._id}\` by ${formatDuration(r.extension.durationMs)} is waiting for ${r.extension.requiredApprovals} approval${r.extension.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
   }
   return `Access \`${r._id}\` to *${r.resourceId}* now ends ${slackDate(r.expiresAt!)}.`;
+}
+
+/** The expiring-soon DM carries an Extend button, so keeping access is one click away. */
+export function expiringDmBlocks(r: AccessRequest, text: string): KnownBlock[] {
+  return [sectionBlock(text), actionsBlock(`expiring:${r._id}`, [button(EXTEND_ACTION, 'Extend', r._id)])];
+}
+
+/** The requester's DM when Slack refused the approval message for good: why, and what can be done. */
+export function approvalUnpostedText(r: AccessRequest, channel: string, error: string): string {
+  return (
+    `Your request \`${r._id}\` for *${r.resourceId}* could not be posted in <#${channel}> (Slack said \`${userText(error, 200)}\`), ` +
+    `so its approvers have not been asked there. ${diagnoseSlackError(error, channel)} ` +
+    'It is still pending: approvers can decide on it from the bot’s App Home or with `/jit-access list`, so tell one of them.'
+  );
 }

@@ -4,13 +4,19 @@
  * point the real app at it with SLACK_API_URL.
  *
  * Every call is recorded; calls can be awaited; faults (ok:false errors, HTTP
- * 429/500, delays) can be injected per method.
+ * 429/500, delays) can be injected per method; the whole API can go down (every connection is
+ * cut unanswered, as in a Slack or DNS outage) and come back.
+ *
+ * Like real Slack, it refuses blocks and views past Block Kit's documented limits
+ * (block-kit-rules.ts): `invalid_blocks` for messages, `invalid_arguments` for views,
+ * `msg_too_long` for text, with Slack's `[json-pointer:…]` messages.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { WebSocketServer, WebSocket } from 'ws';
 import { Recorder, brief, readBody } from './recorder';
+import { messageProblems, textProblems, viewProblems } from './block-kit-rules';
 
 export type Args = Record<string, unknown>;
 export type SlackBody = Record<string, unknown>;
@@ -26,7 +32,7 @@ export interface SlackCall {
   token: string | undefined;
   /** true when the answer was not a success (ok:false or non-2xx), injected or not. */
   failed: boolean;
-  /** true when the answer came from failNext/failAlways. */
+  /** true when the answer came from failNext/failAlways, or the API was down. */
   injected: boolean;
   /** HTTP status answered. */
   status: number;
@@ -163,6 +169,7 @@ export class FakeSlack {
   private readonly handlers = new Map<string, MethodHandler>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private responseFaults: { status: number; remaining: number }[] = [];
+  private isDown = false;
   private lastTsMicros = 0;
   private viewSeq = 0;
   private readonly wss = new WebSocketServer({ noServer: true });
@@ -262,6 +269,18 @@ export class FakeSlack {
     const list = this.faults.get(method) ?? [];
     list.push({ ...opts, remaining: opts.times ?? 1 });
     this.faults.set(method, list);
+  }
+
+  /**
+   * The whole Web API (and response_url) stops answering: every connection is cut without an
+   * answer, as when Slack or DNS is down. Calls are still recorded (status 0). Until up().
+   */
+  down(): void {
+    this.isDown = true;
+  }
+
+  up(): void {
+    this.isDown = false;
   }
 
   /** Every call to `method` fails as described until heal(). */
@@ -407,6 +426,12 @@ export class FakeSlack {
   private async onRequest(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const at = Date.now();
     const u = new URL(req.url ?? '/', this.url);
+    if (this.isDown) {
+      const method = decodeURIComponent(/^\/api\/(.+)$/.exec(u.pathname)?.[1] ?? u.pathname);
+      this.callLog.push({ method, args: {}, at, token: undefined, failed: true, injected: true, status: 0, response: {}, contentType: '' });
+      req.socket.destroy();
+      return;
+    }
     const raw = await readBody(req);
     const contentType = String(req.headers['content-type'] ?? '');
 
@@ -415,12 +440,20 @@ export class FakeSlack {
       const body = await parseBody(raw, contentType, req.headers);
       const fault = this.responseFaults[0];
       let status = 200;
+      let error = 'injected_failure';
       if (fault) {
         status = fault.status;
         if (--fault.remaining <= 0) this.responseFaults.shift();
+      } else {
+        const blocks = typeof body.blocks === 'string' ? tryJson(body.blocks) : body.blocks;
+        const problems = [...textProblems(body.text), ...messageProblems(blocks)];
+        if (problems.length) {
+          status = 400;
+          error = textProblems(body.text).length ? 'msg_too_long' : 'invalid_blocks';
+        }
       }
       this.responseLog.push({ id, body, at, status });
-      sendJson(res, status, status === 200 ? { ok: true } : { ok: false, error: 'injected_failure' });
+      sendJson(res, status, status === 200 ? { ok: true } : { ok: false, error });
       return;
     }
 
@@ -459,6 +492,8 @@ export class FakeSlack {
       }
     } else if (!token) {
       response = { ok: false, error: 'not_authed' };
+    } else if (refusal(method, args)) {
+      response = refusal(method, args)!;
     } else {
       const handler = this.handlers.get(method);
       try {
@@ -638,6 +673,25 @@ export class FakeSlack {
       id,
     };
   }
+}
+
+const MESSAGE_METHODS = new Set(['chat.postMessage', 'chat.update', 'chat.postEphemeral', 'chat.scheduleMessage']);
+const VIEW_METHODS = new Set(['views.open', 'views.push', 'views.update', 'views.publish']);
+
+/** What real Slack answers for content past Block Kit's limits, or undefined when it takes it. */
+function refusal(method: string, args: Args): SlackBody | undefined {
+  const refuse = (error: string, problems: string[]) => ({ ok: false, error, errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
+  if (MESSAGE_METHODS.has(method)) {
+    const tooLong = textProblems(args.text);
+    if (tooLong.length) return refuse('msg_too_long', tooLong);
+    const problems = messageProblems(args.blocks);
+    if (problems.length) return refuse('invalid_blocks', problems);
+  }
+  if (VIEW_METHODS.has(method)) {
+    const problems = viewProblems(args.view);
+    if (problems.length) return refuse('invalid_arguments', problems);
+  }
+  return undefined;
 }
 
 function userOut(id: string, u: FakeUser): Args {

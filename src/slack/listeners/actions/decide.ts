@@ -1,7 +1,6 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
 import { approveRequest } from '../../../operations/approve-request';
 import { checkMayDeny } from '../../../operations/deny-request';
-import { formatDuration } from '../../../domain/duration';
 import { APPROVE_ACTION, DENY_ACTION } from '../../ui/approval-message';
 import { buildDenyModal } from '../../ui/modals';
 import { explain, ListenerDeps, runBounded } from '../deps';
@@ -32,8 +31,7 @@ export function registerDecisionActions(app: App, deps: ListenerDeps): void {
     const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: 'deny' });
     try {
       const request = await checkMayDeny(ctx, action.value, user);
-      const context = `Deny ${request.requesterId}'s request ${request._id} for ${request.resourceId} (${formatDuration(request.durationMs)})? Reason given: ${request.reason.slice(0, 500)}`;
-      await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(request._id, context) });
+      await client.views.open({ trigger_id: body.trigger_id, view: buildDenyModal(request) });
     } catch (err) {
       await answerClick(body, respond, client, explain(err, log, {}), log);
     }

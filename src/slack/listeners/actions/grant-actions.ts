@@ -1,5 +1,4 @@
 import type { App, BlockButtonAction } from '@slack/bolt';
-import { formatDuration } from '../../../domain/duration';
 import { revokeRequest } from '../../../operations/revoke-access';
 import { cancelRequest } from '../../../operations/cancel-request';
 import { approveExtension, denyExtension } from '../../../operations/extend-grant';
@@ -9,7 +8,7 @@ import { UserError } from '../../../domain/errors';
 import { ACK_BREAK_GLASS_ACTION, APPROVE_EXTENSION_ACTION, DENY_EXTENSION_ACTION } from '../../ui/approval-message';
 import { CANCEL_ACTION, EXTEND_ACTION, NEW_REQUEST_ACTION, REVOKE_ACTION } from '../../ui/home';
 import { buildExtendModal, buildRequestModal } from '../../ui/modals';
-import { explain, ListenerDeps, runBounded } from '../deps';
+import { explain, ListenerDeps, requestableBy, runBounded } from '../deps';
 import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
 import type { OperationContext } from '../../../operations/context';
@@ -30,8 +29,7 @@ const HANDLERS: Record<string, Handler> = {
     const r = await requireRequest(ctx, id);
     if (r.requesterId !== user) throw new UserError(`Only the requester can extend ${r._id}.`);
     if (r.state !== 'active') throw new UserError(`Request ${r._id} is not an active grant.`);
-    const context = `Extend ${r._id} (${r.resourceId}, ${formatDuration(r.durationMs)}${r.extendedMs ? ` + ${formatDuration(r.extendedMs)}` : ''}).`;
-    await client.views.open({ trigger_id: triggerId, view: buildExtendModal(r._id, context) });
+    await client.views.open({ trigger_id: triggerId, view: buildExtendModal(r) });
     return undefined;
   },
 };
@@ -55,8 +53,8 @@ export function registerGrantActions(app: App, deps: ListenerDeps): void {
   }
   app.action<BlockButtonAction>(NEW_REQUEST_ACTION, async ({ ack, body, client }) => {
     await ack();
-    await client.views
-      .open({ trigger_id: body.trigger_id, view: buildRequestModal(deps.ctx.policy.resources) })
+    await requestableBy(deps.ctx, body.user.id)
+      .then((mine) => client.views.open({ trigger_id: body.trigger_id, view: buildRequestModal(mine) }))
       .catch((err) => deps.logger.error({ user: body.user.id, err: (err as Error).message }, 'could not open the request form'));
   });
 }

@@ -3,11 +3,15 @@ import { UserError } from '../../../domain/errors';
 import { requestAccess, validateRequestInput } from '../../../operations/request-access';
 import { revokeRequest } from '../../../operations/revoke-access';
 import { cancelRequest } from '../../../operations/cancel-request';
-import { mayRequest } from '../../../policy/policy';
+import { waitingForDecision } from '../../../operations/home-data';
+import { slashCommandText } from '../../ui/escape';
 import { buildRequestModal } from '../../ui/modals';
 import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
 import { requestExtension } from '../../../operations/extend-grant';
-import { explain, ListenerDeps, runBounded } from '../deps';
+import { explain, ListenerDeps, requestableBy, runBounded, tooFast } from '../deps';
+
+/** Requests waiting for the caller listed by `list`, at most (oldest first). */
+const LIST_WAITING = 50;
 import { BUSY } from '../work-limiter';
 import { parseCommand } from './parse-command';
 import { auditTimeline } from '../../../operations/audit-timeline';
@@ -18,13 +22,18 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
   app.command('/jit-access', async ({ ack, command, respond, client }) => {
     const user = command.user_id;
     // Socket Mode payloads are not pre-checked like HTTP ones: never assume the text is a string.
-    const parsed = parseCommand(typeof command.text === 'string' ? command.text : '');
+    // Slack sends the text HTML-escaped; what is stored is what the person typed.
+    const parsed = parseCommand(slashCommandText(typeof command.text === 'string' ? command.text : ''));
     // Answers that need nothing but the policy go back in the ack itself.
     if (parsed.kind === 'help') return ack({ response_type: 'ephemeral', text: HELP_TEXT });
     if (parsed.kind === 'error') return ack({ response_type: 'ephemeral', text: parsed.message });
     if (parsed.kind === 'request') {
       const checked = validateRequestInput(ctx.policy, parsed);
       if (!checked.ok) return ack({ response_type: 'ephemeral', text: Object.values(checked.errors).join('\n') });
+    }
+    if (parsed.kind === 'request' || parsed.kind === 'extend') {
+      const slowDown = tooFast(deps, user);
+      if (slowDown) return ack({ response_type: 'ephemeral', text: slowDown });
     }
     await ack();
     const log = deps.logger.child({ user, command: parsed.kind });
@@ -33,15 +42,14 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
       try {
         switch (parsed.kind) {
           case 'modal':
-            await client.views.open({ trigger_id: command.trigger_id, view: buildRequestModal(ctx.policy.resources) });
+            await client.views.open({ trigger_id: command.trigger_id, view: buildRequestModal(await requestableBy(ctx, user)) });
             return;
-          case 'list':
-            return void (await reply(listText(await ctx.store.openRequestsOf(user))));
-          case 'resources': {
-            const mine = [];
-            for (const r of ctx.policy.resources) if (await mayRequest(r, user, ctx.directory)) mine.push(r);
-            return void (await reply(resourcesText(mine)));
+          case 'list': {
+            const [mine, waiting] = await Promise.all([ctx.store.openRequestsOf(user), waitingForDecision(ctx, user, LIST_WAITING)]);
+            return void (await reply(listText(mine, waiting)));
           }
+          case 'resources':
+            return void (await reply(resourcesText(await requestableBy(ctx, user))));
           case 'request': {
             const request = await requestAccess(ctx, user, parsed);
             return void (await reply(filedText(request)));

@@ -1,4 +1,14 @@
-/** The grammar of `/jit-access` (PRODUCT.md section 2): text in, a typed command or a fix-it message out. */
+/**
+ * The grammar of `/jit-access` (PRODUCT.md section 2): text in, a typed command or a fix-it message out.
+ *
+ * Requests are `<resource> <duration> <reason…>`, plus flags. The rule for flags: after the
+ * duration, a word that is exactly `--break-glass`, `--ticket` (followed by the ticket as the next
+ * word) or `--ticket=<id>` is a flag, wherever it stands; every other word is reason text, in its
+ * order. A lone `--` ends the flags: everything after it is reason text, flag-looking words
+ * included. Any other word starting with `--` is refused as an unknown flag (a typo such as
+ * `--breakglass` must not silently file an ordinary request). Before the duration there are no
+ * flags. Slack clients that turn `--` into a dash (`—ticket`) are understood too.
+ */
 
 export type ParsedCommand =
   | { kind: 'modal' }
@@ -9,11 +19,46 @@ export type ParsedCommand =
   | { kind: 'cancel'; requestId: string }
   | { kind: 'audit'; requestId: string }
   | { kind: 'extend'; requestId: string; duration: string; reason: string }
-  | { kind: 'request'; resourceId: string; duration: string; reason: string; breakGlass: boolean }
+  | { kind: 'request'; resourceId: string; duration: string; reason: string; ticket?: string; breakGlass: boolean }
   | { kind: 'error'; message: string };
 
 const MAX_TEXT = 4000;
 const ID_COMMANDS = { revoke: 'end an active grant now', cancel: 'withdraw a pending request', audit: 'show a request’s timeline' } as const;
+
+/** `—ticket` / `–ticket` (a client's "smart dashes") read as `--ticket`. */
+function asFlag(word: string): string {
+  return word.replace(/^[\u2014\u2013](?=[a-z-])/i, '--').toLowerCase();
+}
+
+/** The words after `<resource> <duration>`, split into reason words and flags. */
+function parseRest(words: string[]): { reason: string; ticket?: string; breakGlass: boolean } | { error: string } {
+  const reason: string[] = [];
+  let ticket: string | undefined;
+  let breakGlass = false;
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i];
+    const flag = asFlag(word);
+    if (flag === '--' || word === '\u2014' || word === '\u2013') {
+      reason.push(...words.slice(i + 1));
+      break;
+    }
+    if (flag === '--break-glass') {
+      breakGlass = true;
+    } else if (flag === '--ticket' || flag.startsWith('--ticket=')) {
+      const value = flag === '--ticket' ? words[++i] : word.slice(word.indexOf('=') + 1);
+      if (!value || asFlag(value).startsWith('--')) return { error: '`--ticket` needs the ticket after it, e.g. `--ticket INC-42`.' };
+      if (ticket !== undefined) return { error: 'Give `--ticket` once.' };
+      ticket = value;
+    } else if (flag.startsWith('--') && flag.length > 2) {
+      return {
+        error: `Unknown flag \`${word.slice(0, 30)}\`: the flags are \`--ticket <id>\` and \`--break-glass\`. To write it in the reason, put it after a lone \`--\`.`,
+      };
+    } else {
+      reason.push(word);
+    }
+  }
+  return { reason: reason.join(' '), ticket, breakGlass };
+}
 
 export function parseCommand(raw: string): ParsedCommand {
   const text = (raw ?? '').trim();
@@ -37,18 +82,19 @@ export function parseCommand(raw: string): ParsedCommand {
     }
     return { kind: 'extend', requestId: words[1], duration: words[2], reason: words.slice(3).join(' ') };
   }
-  const breakGlass = words.some((w) => w.toLowerCase() === '--break-glass');
-  const rest = words.filter((w) => w.toLowerCase() !== '--break-glass');
-  if (rest.length < 3) {
+  if (asFlag(words[0]).startsWith('--') || (words[1] !== undefined && asFlag(words[1]).startsWith('--'))) {
+    return { kind: 'error', message: 'Flags go after the resource and the duration: `/jit-access <resource> <duration> <reason…> [--ticket <id>] [--break-glass]`.' };
+  }
+  if (words.length < 2) {
     return {
       kind: 'error',
-      message:
-        rest.length === 0
-          ? 'Usage: `/jit-access <resource> <duration> <reason…> --break-glass`.'
-          : rest.length === 1
-            ? `Missing duration and reason: \`/jit-access ${rest[0].slice(0, 40)} <duration> <reason…>\`, e.g. \`/jit-access ${rest[0].slice(0, 40)} 1h INC-42 slow queries\`. \`/jit-access help\` lists every command.`
-            : `Missing reason: \`/jit-access ${rest[0].slice(0, 40)} ${rest[1].slice(0, 20)} <reason…>\`. Say why you need access.`,
+      message: `Missing duration and reason: \`/jit-access ${words[0].slice(0, 40)} <duration> <reason…>\`, e.g. \`/jit-access ${words[0].slice(0, 40)} 1h INC-42 slow queries\`. \`/jit-access help\` lists every command.`,
     };
   }
-  return { kind: 'request', resourceId: rest[0].toLowerCase(), duration: rest[1], reason: rest.slice(2).join(' '), breakGlass };
+  const rest = parseRest(words.slice(2));
+  if ('error' in rest) return { kind: 'error', message: rest.error };
+  if (!rest.reason.trim()) {
+    return { kind: 'error', message: `Missing reason: \`/jit-access ${words[0].slice(0, 40)} ${words[1].slice(0, 20)} <reason…>\`. Say why you need access.` };
+  }
+  return { kind: 'request', resourceId: words[0].toLowerCase(), duration: words[1], reason: rest.reason, ...(rest.ticket ? { ticket: rest.ticket } : {}), breakGlass: rest.breakGlass };
 }
