@@ -71,6 +71,12 @@ export class HttpFake {
     this.injections.push({ match, then, times });
   }
 
+  /** Forgets injected answers and stops hanging (between tests). */
+  clearInjections(): void {
+    this.injections.length = 0;
+    this.hangAll = false;
+  }
+
   /** Every request from now on is accepted and never answered (until `hang(false)`). */
   hang(on = true): void {
     this.hangAll = on;

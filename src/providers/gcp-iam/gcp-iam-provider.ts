@@ -60,6 +60,10 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
         ...(config.credentials !== undefined ? { credentials: JSON.parse(config.credentials) } : {}),
         clientOptions: { transporterOptions },
       });
+      // What the Resource Manager clients set on their auth when they are created; set here as well
+      // because the deadline interceptor asks for the auth client first: a service-account key then
+      // signs its own JWT for the API instead of exchanging it at oauth2.googleapis.com.
+      this.auth.useJWTAccessWithScope = true;
     }
   }
 
