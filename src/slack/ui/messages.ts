@@ -65,7 +65,7 @@ export function requesterNoticeText(r: AccessRequest, notice: RequesterNotice, d
   const what = `*${r.resourceId}* (\`${r._id}\`)`;
   switch (notice) {
     case 'approved':
-      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${escapeText(r.account)}\`` : ''}.`;
+      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${escapeText(r.account)}\`` : ''}.${r.grantNotice ? `\n:warning: ${escapeText(r.grantNotice)}` : ''}`;
     case 'denied':
       return `:no_entry: Your request for ${what} was denied by ${mention(r.decidedBy ?? 'an approver')}: ${userText(r.denyReason ?? '')}`;
     case 'failed':
