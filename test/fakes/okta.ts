@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HttpFake } from './http-fake';
 import type { FakeRequest, FakeResponse } from './http-fake';
@@ -278,20 +278,21 @@ export function oktaRateLimit(resetEpochSeconds: number): FakeResponse {
 
 /**
  * The Okta SDK reads ~/.okta/okta.yaml, ./okta.yaml and OKTA_CLIENT_* into every client it makes.
- * Tests run with HOME pointed at an empty directory and no OKTA_* variables, so a developer's own
- * Okta configuration can neither leak into them nor be used by them; `restore()` puts both back.
+ * Tests see an empty home directory (os.homedir() is replaced: under jest, setting HOME does not move
+ * it) and no OKTA_* variables, so a developer's own Okta configuration can neither leak into them nor
+ * be used by them; `restore()` puts both back. A ./okta.yaml where the tests run is refused outright.
  */
 export function isolateOktaConfig(): { home: string; restore(): void } {
-  const saved = { HOME: process.env.HOME, okta: Object.entries(process.env).filter(([k]) => k.startsWith('OKTA_')) };
+  if (existsSync(join(process.cwd(), 'okta.yaml'))) throw new Error(`an okta.yaml in ${process.cwd()} would configure the Okta SDK under test: move it away`);
+  const saved = Object.entries(process.env).filter(([k]) => k.startsWith('OKTA_'));
   const home = mkdtempSync(join(tmpdir(), 'jit-okta-home-'));
-  process.env.HOME = home;
-  for (const [k] of saved.okta) delete process.env[k];
+  const spy = jest.spyOn(os, 'homedir').mockReturnValue(home);
+  for (const [k] of saved) delete process.env[k];
   return {
     home,
     restore() {
-      if (saved.HOME === undefined) delete process.env.HOME;
-      else process.env.HOME = saved.HOME;
-      for (const [k, v] of saved.okta) process.env[k] = v;
+      spy.mockRestore();
+      for (const [k, v] of saved) process.env[k] = v;
     },
   };
 }

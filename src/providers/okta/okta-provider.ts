@@ -59,7 +59,9 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
       this.client = new okta.Client(settings);
     } catch (err) {
       // E.g. a malformed ~/.okta/okta.yaml or ./okta.yaml, which the SDK reads whatever it is given.
-      throw new Error(`${this.label}: the Okta SDK refused to start (${scrubSecrets(messageOf(err), this.secrets)}); check ~/.okta/okta.yaml and ./okta.yaml, which it reads`);
+      // First line only: the YAML parser quotes the file's lines after it, which may hold a token.
+      const why = scrubSecrets(messageOf(err).split('\n')[0]!.trim(), this.secrets);
+      throw new Error(`${this.label}: the Okta SDK refused to start (${why}); check ~/.okta/okta.yaml and ./okta.yaml, which it reads`);
     }
   }
 
