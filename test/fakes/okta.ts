@@ -51,7 +51,7 @@ interface Rule {
   matches: Set<string>;
 }
 
-const id = (prefix: string) => `${prefix}${randomBytes(9).toString('base64url').replace(/[-_]/g, 'x').slice(0, 17)}`;
+const id = (prefix: string) => `${prefix}${randomBytes(16).toString('base64url').replace(/[-_]/g, 'x').slice(0, 17)}`;
 
 export class FakeOkta {
   private readonly users = new Map<string, User>();
