@@ -224,10 +224,10 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
    * every API (and token) request goes through.
    */
   private async interceptOnce(): Promise<void> {
-    const client: AuthClient = this.auth instanceof GoogleAuth ? ((await this.auth.getClient()) as AuthClient) : this.auth;
-    if (this.intercepted.has(client)) return;
-    this.intercepted.add(client);
-    client.transporter.interceptors.request.add({
+    const signer: AuthClient = this.auth instanceof GoogleAuth ? ((await this.auth.getClient()) as AuthClient) : this.auth;
+    if (this.intercepted.has(signer)) return;
+    this.intercepted.add(signer);
+    signer.transporter.interceptors.request.add({
       resolved: async (config) => {
         const signal = deadlineSignal();
         if (signal) config.signal = config.signal ? AbortSignal.any([config.signal as AbortSignal, signal]) : signal;
