@@ -2,6 +2,12 @@ import type { SlackCall } from './support';
 import type { TestBot } from './harness';
 import { waitUntil } from './harness';
 
+/** The top of the e2e policies: approvals in C0APPROVALS, durations from 1 s, accounts derivable from example.com. */
+export const POLICY_HEAD = `approvalChannel: C0APPROVALS
+admins: [U0ADMIN]
+defaults: { minDuration: 1s, maxDuration: 4h }
+emailDomains: [example.com]`;
+
 /**
  * The steps a provider's end-to-end flow takes through the real app (PRODUCT.md §2, §5): file a
  * request with the slash command, approve it as an approver, revoke it as the requester, or be
@@ -63,5 +69,12 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
     return warnings().filter((l) => l.resource !== last);
   }
 
-  return { requests, stateOf, waitForState, file, approve, revokeAsRequester, refusal, dm, checkWarnings };
+  /** The start-up check warned about `broken` (with `warning`) and nothing else, and `secret` is in no log line. */
+  async function expectStartUpCheck(broken: string, warning: string, secret: string): Promise<void> {
+    expect(await checkWarnings(broken)).toEqual([]);
+    expect(t.logs.join('\n')).toContain(warning);
+    expect(t.logs.join('\n')).not.toContain(secret);
+  }
+
+  return { requests, stateOf, waitForState, file, approve, revokeAsRequester, refusal, dm, expectStartUpCheck };
 }

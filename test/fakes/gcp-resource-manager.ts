@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { HttpFake } from './http-fake';
-import type { FakeRequest, FakeResponse } from './http-fake';
+import { VendorFake } from './http-fake';
+import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
 
 /*
  * A local Cloud Resource Manager v3 (IAM methods only), as its REST reference and the IAM docs
@@ -49,7 +49,7 @@ const MAX_MEMBERS = 1500;
 const MEMBER = /^(user|group|serviceAccount|domain|principal|principalSet|deleted:user|deleted:group|deleted:serviceAccount):.+|^(allUsers|allAuthenticatedUsers)$/;
 const ROUTE = /^\/v3\/((?:projects|folders|organizations)\/[^/:]+):(getIamPolicy|setIamPolicy|testIamPermissions)$/;
 
-export class FakeResourceManager {
+export class FakeResourceManager extends VendorFake {
   private readonly policies = new Map<string, StoredPolicy>();
   /** Permissions testIamPermissions reports as held, per resource (default: get and set). */
   private readonly held = new Map<string, Set<string>>();
@@ -57,21 +57,8 @@ export class FakeResourceManager {
   /** Writes accepted without an etag: jit-access must never make one. */
   writesWithoutEtag = 0;
 
-  private constructor(readonly http: HttpFake) {}
-
-  static async start(): Promise<FakeResourceManager> {
-    let fake: FakeResourceManager | undefined;
-    const http = await HttpFake.start((req) => fake!.route(req));
-    fake = new FakeResourceManager(http);
-    return fake;
-  }
-
-  get url(): string {
-    return this.http.url;
-  }
-
-  stop(): Promise<void> {
-    return this.http.stop();
+  static start(): Promise<FakeResourceManager> {
+    return VendorFake.serve((http: HttpFake) => new FakeResourceManager(http));
   }
 
   /** Creates the resource with these bindings (a fresh etag). */
@@ -120,7 +107,7 @@ export class FakeResourceManager {
     return Buffer.from(`BwY${this.revision.toString(16).padStart(8, '0')}`).toString('base64');
   }
 
-  private route(req: FakeRequest): FakeResponse {
+  protected route(req: FakeRequest): FakeResponse {
     const match = ROUTE.exec(req.path);
     if (req.method !== 'POST' || !match) return googleError(404, 'NOT_FOUND', `Method not found: ${req.method} ${req.path}`);
     if (!/^Bearer \S+/.test(String(req.headers.authorization ?? ''))) {

@@ -1,7 +1,7 @@
 import { createPublicKey, createVerify, randomBytes } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
-import { HttpFake } from './http-fake';
-import type { FakeRequest, FakeResponse } from './http-fake';
+import { VendorFake } from './http-fake';
+import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
 
 /*
  * A local GitHub REST API (the parts team and repository access need), as docs.github.com
@@ -56,7 +56,7 @@ interface App {
   installationId: number;
 }
 
-export class FakeGitHub {
+export class FakeGitHub extends VendorFake {
   readonly org: string;
   private readonly users = new Map<string, number>();
   private readonly orgRoles = new Map<string, 'member' | 'admin'>();
@@ -71,26 +71,13 @@ export class FakeGitHub {
   /** Whether the org has team sync / EMU external groups at all (else those routes are 404). */
   teamSyncAvailable = true;
 
-  private constructor(
-    readonly http: HttpFake,
-    org: string,
-  ) {
+  private constructor(http: HttpFake, org: string) {
+    super(http);
     this.org = org;
   }
 
-  static async start(org = 'acme'): Promise<FakeGitHub> {
-    let fake: FakeGitHub | undefined;
-    const http = await HttpFake.start((req) => fake!.route(req));
-    fake = new FakeGitHub(http, org);
-    return fake;
-  }
-
-  get url(): string {
-    return this.http.url;
-  }
-
-  stop(): Promise<void> {
-    return this.http.stop();
+  static start(org = 'acme'): Promise<FakeGitHub> {
+    return VendorFake.serve((http: HttpFake) => new FakeGitHub(http, org));
   }
 
   /** A personal access token (or an installation token) the API accepts. */
@@ -207,7 +194,7 @@ export class FakeGitHub {
     return { login, id, node_id: `U_${id}`, type: 'User', site_admin: false, url: `${this.url}/users/${login}`, html_url: `https://github.com/${login}` };
   }
 
-  private route(req: FakeRequest): FakeResponse {
+  protected route(req: FakeRequest): FakeResponse {
     const app = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(req.path);
     if (app && req.method === 'POST') return this.installationToken(req, Number(app[1]));
     const auth = /^token (\S+)$/.exec(String(req.headers.authorization ?? ''));

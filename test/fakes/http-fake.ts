@@ -130,3 +130,29 @@ function decodePath(path: string): string {
     return path;
   }
 }
+
+/**
+ * What every vendor fake is: its documented routes over one HttpFake. `serve()` starts the server
+ * and the fake together (the server's route needs the fake, the fake needs the server's URL).
+ */
+export abstract class VendorFake {
+  protected constructor(readonly http: HttpFake) {}
+
+  protected static async serve<F extends VendorFake>(make: (http: HttpFake) => F): Promise<F> {
+    let fake: F | undefined;
+    const http = await HttpFake.start((req) => fake!.route(req));
+    fake = make(http);
+    return fake;
+  }
+
+  get url(): string {
+    return this.http.url;
+  }
+
+  stop(): Promise<void> {
+    return this.http.stop();
+  }
+
+  /** Answers one request as the vendor's API would. */
+  protected abstract route(req: FakeRequest): FakeResponse | Promise<FakeResponse>;
+}

@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HttpFake } from './http-fake';
-import type { FakeRequest, FakeResponse } from './http-fake';
+import { VendorFake } from './http-fake';
+import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
 
 /*
  * A local Okta management API (users, groups, group rules), as developer.okta.com documents it,
@@ -53,7 +53,7 @@ interface Rule {
 
 const id = (prefix: string) => `${prefix}${randomBytes(16).toString('base64url').replace(/[-_]/g, 'x').slice(0, 17)}`;
 
-export class FakeOkta {
+export class FakeOkta extends VendorFake {
   private readonly users = new Map<string, User>();
   private readonly groups = new Map<string, Group>();
   private readonly rules = new Map<string, Rule>();
@@ -63,21 +63,8 @@ export class FakeOkta {
   /** Refuse to list group rules (the token's admin role cannot read them). */
   rulesForbidden = false;
 
-  private constructor(readonly http: HttpFake) {}
-
-  static async start(): Promise<FakeOkta> {
-    let fake: FakeOkta | undefined;
-    const http = await HttpFake.start((req) => fake!.route(req));
-    fake = new FakeOkta(http);
-    return fake;
-  }
-
-  get url(): string {
-    return this.http.url;
-  }
-
-  stop(): Promise<void> {
-    return this.http.stop();
+  static start(): Promise<FakeOkta> {
+    return VendorFake.serve((http: HttpFake) => new FakeOkta(http));
   }
 
   addToken(token: string): void {
@@ -175,7 +162,7 @@ export class FakeOkta {
     return this.users.get(idOrLogin) ?? [...this.users.values()].find((u) => u.login.toLowerCase() === idOrLogin.toLowerCase());
   }
 
-  private route(req: FakeRequest): FakeResponse {
+  protected route(req: FakeRequest): FakeResponse {
     const auth = /^SSWS (\S+)$/.exec(String(req.headers.authorization ?? ''));
     if (!auth || !this.tokens.has(auth[1]!)) return oktaError(401, 'E0000011', 'Invalid token provided');
     const p = req.path;

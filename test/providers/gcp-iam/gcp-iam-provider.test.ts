@@ -1,11 +1,12 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { PolicyError, parsePolicy } from '../../../src/policy/load';
+import { parsePolicy } from '../../../src/policy/load';
 import { gcpIamTargetSchema } from '../../../src/providers/gcp-iam/config';
 import { gcpIamProvider } from '../../../src/providers/gcp-iam/gcp-iam-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
 import { FakeResourceManager } from '../../fakes/gcp-resource-manager';
 import type { FakeBinding } from '../../fakes/gcp-resource-manager';
 import { bound, rejection } from '../bound';
+import { oneResourcePolicy, problemsWith } from '../one-resource-policy';
 
 /*
  * The gcp-iam provider's own pitfalls, against the Resource Manager fake: the etag on every write,
@@ -253,43 +254,24 @@ describe('gcp-iam provider', () => {
 });
 
 describe('gcp-iam policy settings', () => {
-  const policyWith = (provider: string, identities = '') => `
-approvalChannel: C0APPROVALS
-${identities}
-resources:
-  - id: gcp-res
-    name: GCP
-    approvers: { users: [U0BOB] }
-    provider: ${provider}
-`;
-  const problem = (text: string) => {
-    try {
-      parsePolicy(text, {});
-    } catch (err) {
-      expect(err).toBeInstanceOf(PolicyError);
-      return (err as PolicyError).message;
-    }
-    throw new Error('expected a policy error');
-  };
-
   it('refuses basic roles at load: they cannot be conditional', () => {
     for (const role of ['roles/owner', 'roles/editor', 'roles/viewer']) {
-      expect(problem(policyWith(`{ type: gcp-iam, resource: ${P}, role: ${role} }`))).toContain(
+      expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: ${role} }`)).toContain(
         'resources[0].provider.role: basic roles (roles/owner, roles/editor, roles/viewer) cannot have IAM conditions',
       );
     }
   });
 
   it('checks the resource, the role, the credentials and the accounts', () => {
-    expect(problem(policyWith('{ type: gcp-iam, resource: project/x, role: roles/browser }'))).toContain('resources[0].provider.resource: expected projects/<project-id>, folders/<number> or organizations/<number>');
-    expect(problem(policyWith(`{ type: gcp-iam, resource: ${P}, role: browser }`))).toContain('resources[0].provider.role: expected roles/<name>');
-    expect(problem(policyWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser, credentials: "not json at all" }`))).toContain(
+    expect(problemsWith('{ type: gcp-iam, resource: project/x, role: roles/browser }')).toContain('resources[0].provider.resource: expected projects/<project-id>, folders/<number> or organizations/<number>');
+    expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: browser }`)).toContain('resources[0].provider.role: expected roles/<name>');
+    expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser, credentials: "not json at all" }`)).toContain(
       'resources[0].provider.credentials: expected the JSON of a service-account key (it is not JSON)',
     );
-    expect(problem(policyWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser }`, 'identities: { U0ALICE: "group:sre@example.com" }'))).toContain(
-      'identities.U0ALICE: not a valid account for gcp-iam target gcp-res: expected a Google account e-mail',
+    expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser }`, 'identities: { U0ALICE: "group:sre@example.com" }')).toContain(
+      'identities.U0ALICE: not a valid account for gcp-iam target res: expected a Google account e-mail',
     );
-    const ok = parsePolicy(policyWith(`{ type: gcp-iam, resource: folders/123, role: organizations/9/roles/jitReader }`, 'identities: { U0ALICE: "user:alice@example.com" }'), {});
-    expect(ok.targets['gcp-res']!.settings).toMatchObject({ apiEndpoint: 'https://cloudresourcemanager.googleapis.com' });
+    const ok = parsePolicy(oneResourcePolicy(`{ type: gcp-iam, resource: folders/123, role: organizations/9/roles/jitReader }`, 'identities: { U0ALICE: "user:alice@example.com" }'), {});
+    expect(ok.targets.res!.settings).toMatchObject({ apiEndpoint: 'https://cloudresourcemanager.googleapis.com' });
   });
 });

@@ -1,11 +1,11 @@
 import { generateKeyPairSync } from 'node:crypto';
-import { PolicyError, parsePolicy } from '../../../src/policy/load';
 import { githubTargetSchema } from '../../../src/providers/github/config';
 import type { GithubAccess } from '../../../src/providers/github/config';
 import { githubProvider } from '../../../src/providers/github/github-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
 import { FakeGitHub, primaryRateLimit, secondaryRateLimit } from '../../fakes/github';
 import { bound, rejection } from '../bound';
+import { problemsWith } from '../one-resource-policy';
 
 /*
  * The github provider's own pitfalls, against the GitHub fake: pending invitations (shown, and
@@ -228,31 +228,11 @@ describe('github provider: repository permissions', () => {
 });
 
 describe('github policy settings', () => {
-  const policyWith = (provider: string, identities = '') => `
-approvalChannel: C0APPROVALS
-emailDomains: [example.com]
-${identities}
-resources:
-  - id: gh
-    name: GitHub
-    approvers: { users: [U0BOB] }
-    provider: ${provider}
-`;
-  const problem = (text: string) => {
-    try {
-      parsePolicy(text, {});
-    } catch (err) {
-      expect(err).toBeInstanceOf(PolicyError);
-      return (err as PolicyError).message;
-    }
-    throw new Error('expected a policy error');
-  };
-
   it('needs a team or a repo with a permission, and one kind of credentials', () => {
-    expect(problem(policyWith('{ type: github, org: acme, token: ghp_0123456789, team: a, repo: b, permission: push }'))).toContain('expected team, or repo and permission');
-    expect(problem(policyWith('{ type: github, org: acme, token: ghp_0123456789, repo: b }'))).toContain('resources[0].provider.permission: a repo needs a permission: pull, triage, push, maintain, admin');
-    expect(problem(policyWith('{ type: github, org: acme, team: a }'))).toContain('expected token, or appId, privateKey and installationId of a GitHub App');
-    expect(problem(policyWith('{ type: github, org: acme, appId: 1, team: a }'))).toContain('a GitHub App needs all of appId, privateKey and installationId');
-    expect(problem(policyWith('{ type: github, org: acme, token: ghp_0123456789, team: a }', 'identities: { U0ALICE: "not a login!" }'))).toContain('identities.U0ALICE: not a valid account for github target gh: expected a GitHub login');
+    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a, repo: b, permission: push }')).toContain('expected team, or repo and permission');
+    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, repo: b }')).toContain('resources[0].provider.permission: a repo needs a permission: pull, triage, push, maintain, admin');
+    expect(problemsWith('{ type: github, org: acme, team: a }')).toContain('expected token, or appId, privateKey and installationId of a GitHub App');
+    expect(problemsWith('{ type: github, org: acme, appId: 1, team: a }')).toContain('a GitHub App needs all of appId, privateKey and installationId');
+    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a }', 'identities: { U0ALICE: "not a login!" }')).toContain('identities.U0ALICE: not a valid account for github target res: expected a GitHub login');
   });
 });
