@@ -107,3 +107,16 @@ export function messageOf(err: unknown): string {
   const message = (err as { message?: unknown } | null)?.message;
   return typeof message === 'string' ? message : String(err);
 }
+
+/**
+ * A network failure's message with what it hides in `cause` (`fetch failed (ECONNREFUSED)`);
+ * duck-typed, as undici's and node-fetch's errors come from other realms under jest.
+ */
+export function networkErrorText(err: unknown): string {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown; cause?: { code?: unknown } } } | null)?.cause;
+  const code = (err as { code?: unknown } | null)?.code ?? cause?.code ?? cause?.cause?.code;
+  const text = messageOf(err);
+  if (typeof code === 'string' && !text.includes(code)) return `${text} (${code})`;
+  if (typeof cause?.message === 'string' && !text.includes(cause.message)) return `${text} (${cause.message})`;
+  return text;
+}

@@ -1,7 +1,8 @@
-import { FoldersClient, OrganizationsClient, ProjectsClient } from '@google-cloud/resource-manager';
-import { GoogleAuth, OAuth2Client } from 'google-auth-library';
-import type { AuthClient } from 'google-auth-library';
-import { boundedCall, deadlineSignal, messageOf } from '../bounded-call';
+import type * as resourceManager from '@google-cloud/resource-manager';
+import type { ProjectsClient } from '@google-cloud/resource-manager';
+import type * as googleAuth from 'google-auth-library';
+import type { AuthClient, GoogleAuth, OAuth2Client } from 'google-auth-library';
+import { boundedCall, deadlineSignal, messageOf, networkErrorText } from '../bounded-call';
 import type { AttemptFailure } from '../bounded-call';
 import type { ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
@@ -38,7 +39,8 @@ function neededPermissions(resource: string): string[] {
 export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
   private readonly timeoutMs: number;
   private readonly secrets: string[];
-  private readonly auth: GoogleAuth | OAuth2Client;
+  /** Application Default Credentials or a key (GoogleAuth), or a fixed token (OAuth2Client). */
+  private readonly auth: { adc: GoogleAuth } | { token: OAuth2Client };
   private readonly clients = new Map<string, IamClient>();
   private readonly intercepted = new WeakSet<object>();
 
@@ -50,12 +52,14 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
     this.secrets = [...secretVariants(config.accessToken), ...secretVariants(config.credentials)];
     // Node's own fetch: gaxios would load node-fetch with a dynamic import(), which jest cannot run.
     const transporterOptions = { fetchImplementation: fetch };
+    // Loaded when the first gcp-iam target is created, not by every start-up.
+    const { GoogleAuth, OAuth2Client } = require('google-auth-library') as typeof googleAuth;
     if (config.accessToken !== undefined) {
       const client = new OAuth2Client({ transporterOptions });
       client.setCredentials({ access_token: config.accessToken });
-      this.auth = client;
+      this.auth = { token: client };
     } else {
-      this.auth = new GoogleAuth({
+      const adc = new GoogleAuth({
         scopes: SCOPES,
         ...(config.credentials !== undefined ? { credentials: JSON.parse(config.credentials) } : {}),
         clientOptions: { transporterOptions },
@@ -63,7 +67,8 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
       // What the Resource Manager clients set on their auth when they are created; set here as well
       // because the deadline interceptor asks for the auth client first: a service-account key then
       // signs its own JWT for the API instead of exchanging it at oauth2.googleapis.com.
-      this.auth.useJWTAccessWithScope = true;
+      adc.useJWTAccessWithScope = true;
+      this.auth = { adc };
     }
   }
 
@@ -210,8 +215,9 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
         apiEndpoint: url.hostname,
         port: Number(url.port || (protocol === 'http' ? 80 : 443)),
         protocol,
-        ...(this.auth instanceof GoogleAuth ? { auth: this.auth } : { authClient: this.auth }),
+        ...('adc' in this.auth ? { auth: this.auth.adc } : { authClient: this.auth.token }),
       };
+      const { FoldersClient, OrganizationsClient, ProjectsClient } = require('@google-cloud/resource-manager') as typeof resourceManager;
       client = kind === 'projects' ? new ProjectsClient(options) : kind === 'folders' ? new FoldersClient(options) : new OrganizationsClient(options);
       this.clients.set(kind, client);
     }
@@ -224,7 +230,7 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
    * every API (and token) request goes through.
    */
   private async interceptOnce(): Promise<void> {
-    const signer: AuthClient = this.auth instanceof GoogleAuth ? ((await this.auth.getClient()) as AuthClient) : this.auth;
+    const signer: AuthClient = 'adc' in this.auth ? ((await this.auth.adc.getClient()) as AuthClient) : this.auth.token;
     if (this.intercepted.has(signer)) return;
     this.intercepted.add(signer);
     signer.transporter.interceptors.request.add({
@@ -240,7 +246,7 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
     const status = httpStatusOf(err);
     const { status: code, message } = googleErrorOf(err);
     const text = scrubSecrets(`${status ? `HTTP ${status}${code ? ` ${code}` : ''}: ` : ''}${message}`, this.secrets).slice(0, 400);
-    if (status === undefined) return { retryable: true, message: text }; // network: refused, reset, DNS
+    if (status === undefined) return { retryable: true, message: scrubSecrets(networkErrorText(err), this.secrets).slice(0, 400) }; // refused, reset, DNS
     // 409 ABORTED: "There were concurrent policy changes"; 412: jit-groups treats it the same way.
     if (status === 409 || status === 412 || status === 429 || status >= 500) return { retryable: true, message: text };
     return { retryable: false, message: text };

@@ -1,7 +1,8 @@
-import { createAppAuth } from '@octokit/auth-app';
-import { Octokit } from '@octokit/rest';
+import type * as appAuth from '@octokit/auth-app';
+import type * as rest from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
-import { boundedCall, messageOf, resetInMs, retryAfterMs } from '../bounded-call';
+import { boundedCall, messageOf, networkErrorText, resetInMs, retryAfterMs } from '../bounded-call';
 import type { AttemptFailure } from '../bounded-call';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
@@ -57,6 +58,9 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     this.org = config.org;
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.secrets = [...secretVariants(config.token), ...secretVariants(config.privateKey)];
+    // Loaded when the first github target is created, not by every start-up.
+    const { Octokit } = require('@octokit/rest') as typeof rest;
+    const { createAppAuth } = require('@octokit/auth-app') as typeof appAuth;
     const common = { baseUrl: config.baseUrl.replace(/\/$/, ''), userAgent: 'jit-access', log: QUIET };
     this.octokit =
       config.token !== undefined
@@ -283,7 +287,8 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     const status = statusOf(err);
     const response = (err as { response?: { headers?: Record<string, string | undefined>; data?: { message?: unknown } } }).response;
     const headers = response?.headers ?? {};
-    const said = typeof response?.data?.message === 'string' ? response.data.message : messageOf(err);
+    // Without a response (a network failure, which Octokit reports as status 500), the cause says what happened.
+    const said = typeof response?.data?.message === 'string' ? response.data.message : networkErrorText(err);
     const message = scrubSecrets(`${status ? `HTTP ${status}: ` : ''}${said}`, this.secrets).slice(0, 400);
     if (status === undefined || status >= 500) return { retryable: true, message };
     if (status === 403 || status === 429) {

@@ -1,6 +1,6 @@
-import * as okta from '@okta/okta-sdk-nodejs';
+import type * as okta from '@okta/okta-sdk-nodejs';
 import { z } from 'zod';
-import { boundedCall, deadlineSignal, messageOf, resetInMs } from '../bounded-call';
+import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../bounded-call';
 import type { AttemptFailure } from '../bounded-call';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
@@ -26,14 +26,24 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 /** Okta's users that cannot use a membership: jit-access refuses them at filing. */
 const UNUSABLE_STATUS = new Set(['DEPROVISIONED', 'SUSPENDED']);
 
+/**
+ * The SDK, loaded when the first okta target is created: it takes seconds to load, which every
+ * start-up (and every bot without an okta target) would otherwise pay.
+ */
+function oktaSdk(): typeof okta {
+  return require('@okta/okta-sdk-nodejs') as typeof okta;
+}
+
 /** The SDK's plain executor (no retries of its own), with the bounded call's abort signal on every request. */
-class DeadlineRequestExecutor extends okta.RequestExecutor {
-  override fetch(request: Parameters<okta.RequestExecutor['fetch']>[0]) {
-    const signal = deadlineSignal();
-    // node-fetch takes `signal` in its options; the SDK's RequestOptions type leaves it out.
-    if (signal) (request as { signal?: AbortSignal }).signal = signal;
-    return super.fetch(request);
-  }
+function deadlineRequestExecutor(sdk: typeof okta): okta.RequestExecutor {
+  return new (class extends sdk.RequestExecutor {
+    override fetch(request: Parameters<okta.RequestExecutor['fetch']>[0]) {
+      const signal = deadlineSignal();
+      // node-fetch takes `signal` in its options; the SDK's RequestOptions type leaves it out.
+      if (signal) (request as { signal?: AbortSignal }).signal = signal;
+      return super.fetch(request);
+    }
+  })();
 }
 
 export class OktaProvider implements TargetProvider<OktaAccess> {
@@ -48,16 +58,17 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
   ) {
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.secrets = secretVariants(config.token);
+    const sdk = oktaSdk();
     const settings: ConstructorParameters<typeof okta.Client>[0] & { userAgent: string } = {
       orgUrl: config.orgUrl.replace(/\/$/, ''),
       token: config.token,
       authorizationMode: 'SSWS',
       userAgent: 'jit-access',
       cacheMiddleware: null,
-      requestExecutor: new DeadlineRequestExecutor(),
+      requestExecutor: deadlineRequestExecutor(sdk),
     };
     try {
-      this.sdk = new okta.Client(settings);
+      this.sdk = new sdk.Client(settings);
     } catch (err) {
       // E.g. a malformed ~/.okta/okta.yaml or ./okta.yaml, which the SDK reads whatever it is given.
       // First line only: the YAML parser quotes the file's lines after it, which may hold a token.
@@ -170,7 +181,7 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     const summary =
       typeof e.errorSummary === 'string'
         ? `${String(e.errorCode ?? '')} ${e.errorSummary}${e.errorCauses?.length ? `: ${e.errorCauses.map((c) => c.errorSummary).join('; ')}` : ''}`.trim()
-        : messageOf(err).replace(/\s+/g, ' ');
+        : networkErrorText(err).replace(/\s+/g, ' ');
     const message = scrubSecrets(`${status ? `HTTP ${status}: ` : ''}${summary}`, this.secrets).slice(0, 400);
     if (status === 429) return { retryable: true, message, retryAfterMs: rateLimitWaitMs(e.headers) };
     if (status === undefined || status >= 500) return { retryable: true, message };

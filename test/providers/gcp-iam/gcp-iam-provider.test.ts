@@ -5,6 +5,7 @@ import { gcpIamProvider } from '../../../src/providers/gcp-iam/gcp-iam-provider'
 import type { GrantSubject } from '../../../src/providers/provider';
 import { FakeResourceManager } from '../../fakes/gcp-resource-manager';
 import type { FakeBinding } from '../../fakes/gcp-resource-manager';
+import { freePort } from '../../support/ports';
 import { bound, rejection } from '../bound';
 import { oneResourcePolicy, problemsWith } from '../one-resource-policy';
 
@@ -220,6 +221,14 @@ describe('gcp-iam provider', () => {
     expect(hung.message).toMatch(/no answer within \d+ms/);
     await p.revoke(s, soon());
     expect(own(s)).toEqual([]);
+    await p.close();
+  });
+
+  it('an unreachable endpoint: a retryable error that names the network failure', async () => {
+    const p = open('gcp', { apiEndpoint: `http://127.0.0.1:${await freePort()}` });
+    const err = await rejection(p.grant(subject(), soon(800)));
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/ECONNREFUSED/);
     await p.close();
   });
 

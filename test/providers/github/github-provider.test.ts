@@ -4,6 +4,7 @@ import type { GithubAccess } from '../../../src/providers/github/config';
 import { githubProvider } from '../../../src/providers/github/github-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
 import { FakeGitHub, primaryRateLimit, secondaryRateLimit } from '../../fakes/github';
+import { freePort } from '../../support/ports';
 import { bound, rejection } from '../bound';
 import { problemsWith } from '../one-resource-policy';
 
@@ -138,6 +139,13 @@ describe('github provider: teams', () => {
 
     fake.http.inject(() => true, primaryRateLimit(Math.floor(Date.now() / 1000) + 3600));
     expect((await rejection(p.revoke(subject(login), soon()))).retryable).toBe(true);
+  });
+
+  it('an unreachable API: a retryable error that names the network failure', async () => {
+    const p = open({ team: 'oncall' }, { baseUrl: `http://127.0.0.1:${await freePort()}` });
+    const err = await rejection(p.grant(subject(member()), soon(800)));
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
   it('validate(): a login GitHub does not know is refused at filing', async () => {

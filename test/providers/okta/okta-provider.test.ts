@@ -4,6 +4,7 @@ import { oktaTargetSchema } from '../../../src/providers/okta/config';
 import { oktaProvider } from '../../../src/providers/okta/okta-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
 import { FakeOkta, isolateOktaConfig, oktaRateLimit } from '../../fakes/okta';
+import { freePort } from '../../support/ports';
 import { bound, rejection } from '../bound';
 
 /*
@@ -150,6 +151,13 @@ describe('okta provider', () => {
     expect(await p.holds(subject(who), soon())).toBe(false);
     fake.addMember(group, who.id);
     expect(await p.holds(subject(who), soon())).toBe(true);
+  });
+
+  it('an unreachable org: a retryable error that names the network failure', async () => {
+    const p = bound(oktaProvider.create(settings({ orgUrl: `http://127.0.0.1:${await freePort()}` }), { targetName: 'okta' }), { groupId: group });
+    const err = await rejection(p.grant(subject(person()), soon(800)));
+    expect(err.retryable).toBe(true);
+    expect(err.message).toMatch(/ECONNREFUSED/);
   });
 
   it('a user deleted since the grant: revoke has nothing to do', async () => {
