@@ -56,7 +56,8 @@ export async function boundedCall<T>(opts: BoundedCallOptions<T>): Promise<T> {
         reject(new DeadlinePassed(remaining));
       }, remaining);
     });
-    const running = SIGNALS.run(controller.signal, () => opts.attempt(controller.signal));
+    // async: a synchronous throw in `attempt` becomes a rejection like any other failure.
+    const running = SIGNALS.run(controller.signal, async () => opts.attempt(controller.signal));
     running.catch(() => undefined); // after the deadline, its late rejection is nobody's business
     let failure: AttemptFailure;
     try {
