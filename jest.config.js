@@ -1,9 +1,22 @@
+/*
+ * ESM-only clients (`"type": "module"`: @octokit/*, @kubernetes/client-node and their ESM
+ * dependencies) are compiled to CommonJS by ts-jest: jest on Node 20 cannot require(esm), which
+ * production Node (>= 20.19) can.
+ */
+const esmOnly = ['@octokit', 'universal-user-agent', 'universal-github-app-jwt', 'before-after-hook', 'toad-cache',
+  'content-type', 'json-with-bigint', 'fast-content-type-parse', '@kubernetes/client-node', 'openid-client',
+  'oauth4webapi', 'jose', 'jsonpath-plus', '@jsep-plugin', 'jsep', 'rfc4648'];
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    '^.+\\.m?js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022', esModuleInterop: true, isolatedModules: true }, diagnostics: false }],
+  },
+  transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   // Two cores here: bounded workers keep e2e timings honest.
   maxWorkers: 2,
   testTimeout: 30000,

@@ -48,6 +48,8 @@ export interface AccessRequest {
   lastError?: string;
   /** Non-secret details the provider returned at grant time (e.g. an ephemeral role's name). */
   providerDetails?: Record<string, string>;
+  /** What the provider said the requester must know about the grant (GrantResult.notice), for the "approved" DM. */
+  grantNotice?: string;
   /**
    * Where and as whom, resolved when the request was filed, shown to approvers, and used unchanged
    * by grant, extend and revoke (never re-derived). Requests filed before jit-access resolved

@@ -115,6 +115,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
         ...expiryWarningAt(ctx.settings, grantedAt, expiresAt),
         attempts: 0,
         ...(result.details ? { providerDetails: result.details } : {}),
+        ...(result.notice ? { grantNotice: result.notice.slice(0, 500) } : {}),
       },
       unset: ['leaseUntil', 'lastError', 'nextAttemptAt'],
       details: { expiresAt: expiresAt.toISOString(), attempt, ...(request.standing ? { standing: true } : {}), ...(result.details ?? {}) },

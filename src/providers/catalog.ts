@@ -1,4 +1,7 @@
 import type { AnyProviderDefinition } from './provider';
+import { gcpIamProvider } from './gcp-iam/gcp-iam-provider';
+import { githubProvider } from './github/github-provider';
+import { oktaProvider } from './okta/okta-provider';
 import { postgresProvider } from './postgres/postgres-provider';
 import { webhookProvider } from './webhook/webhook-provider';
 
@@ -7,7 +10,7 @@ import { webhookProvider } from './webhook/webhook-provider';
  * defineProvider()) and one line here: the policy schema, its error messages ("expected one of …"),
  * log redaction and the registry are all built from this list.
  */
-export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider];
+export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, gcpIamProvider, githubProvider, oktaProvider];
 
 export const PROVIDER_TYPES: readonly string[] = PROVIDERS.map((p) => p.type);
 

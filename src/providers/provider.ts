@@ -63,6 +63,11 @@ export interface GrantResult {
   secretForRequester?: { title: string; fields: Array<{ label: string; value: string }> };
   /** Non-secret details worth keeping on the request (e.g. the ephemeral role name). */
   details?: Record<string, string>;
+  /**
+   * Non-secret plain text the requester must know about the grant, shown in the "approved" DM
+   * (e.g. "GitHub sent you an invitation: the access starts once you accept it").
+   */
+  notice?: string;
 }
 
 /** What `validate()` found when the request was filed; a refusal's reason is shown to the requester. */

@@ -86,7 +86,7 @@ export function requesterNoticeText(r: AccessRequest, notice: RequesterNotice, d
   const what = `*${r.resourceId}* (\`${r._id}\`)`;
   switch (notice) {
     case 'approved':
-      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${userText(r.account, 200)}\`` : ''}.`;
+      return `:white_check_mark: Access to ${what} granted until ${slackDate(r.expiresAt!)}${r.account ? ` for account \`${userText(r.account, 200)}\`` : ''}.${r.grantNotice ? `\n:warning: ${userText(r.grantNotice, 1000)}` : ''}`;
     case 'denied':
       return `:no_entry: Your request for ${what} was denied by ${mention(r.decidedBy ?? 'an approver')}: ${userText(r.denyReason ?? '', 2500)}`;
     case 'failed':
