@@ -53,6 +53,8 @@ describe('github provider through the app (local GitHub fake)', () => {
     fake.addUser('contractor-gh');
     t = await startTestBot({ policy, env: { GITHUB_TOKEN: TOKEN, GITHUB_API: fake.url } });
     t.fake.users.set('U0OUT', { email: 'contractor@example.com', name: 'contractor' });
+    // In emailDomains, so any other provider would derive an account from this e-mail.
+    t.fake.users.set('U0NOLOGIN', { email: 'nologin@example.com', name: 'nologin' });
     steps = flowSteps(t);
   });
   afterAll(async () => {
@@ -98,6 +100,6 @@ describe('github provider through the app (local GitHub fake)', () => {
   });
 
   it('a login is never derived from an e-mail: without identities the request is refused at filing', async () => {
-    expect(await steps.refusal('U0BOB', 'oncall-team', 'no login')).toContain('github accounts come only from the policy');
+    expect(await steps.refusal('U0NOLOGIN', 'oncall-team', 'no login')).toContain('github accounts come only from the policy');
   });
 });
