@@ -2,6 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { AccessRequest } from '../../domain/request';
 import { formatDuration } from '../../domain/duration';
 import type { Resource } from '../../policy/policy';
+import { providerDefinition } from '../../providers/catalog';
 import { escapeText, mention, slackDate, userText } from './escape';
 
 export const APPROVE_ACTION = 'approve_request';
@@ -73,6 +74,9 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     { type: 'section', text: { type: 'mrkdwn', text: `*Reason*\n${userText(request.reason)}` } },
     { type: 'context', elements: [{ type: 'mrkdwn', text: outcome(request) }] },
   ];
+  // What approvers must know that a revocation does not undo (the provider's own words).
+  const caveat = resource ? providerDefinition(resource.provider.type)?.caveat : undefined;
+  if (caveat) blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: `:warning: ${escapeText(caveat)}` }] });
   if (request.breakGlass) {
     const ack = request.breakGlassAck
       ? `:white_check_mark: Acknowledged by ${mention(request.breakGlassAck.by)} ${slackDate(request.breakGlassAck.at)}.`
