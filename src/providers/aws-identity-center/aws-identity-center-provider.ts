@@ -193,9 +193,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         const e = shape(err);
         if (e.name === 'ResourceNotFoundException' && action === 'sso:DescribePermissionSet') {
           problems.push(`${this.label}: permission set ${access.permissionSetArn} does not exist in instance ${this.config.instanceArn}`);
-        } else if (e.name === 'ResourceNotFoundException' && action === 'identitystore:GetUserId') {
-          problems.push(`${this.label}: identity store ${this.config.identityStoreId} not found (is identityStoreId the instance's?)`);
-        } else if (e.name === 'AccessDeniedException') {
+        } else if (e.name === 'AccessDeniedException' || /AccessDeniedException/.test(e.message ?? '')) {
           problems.push(`${this.label}: not allowed ${action} (see the README's IAM policy)`);
         } else {
           problems.push(this.failure(err, action).message);
@@ -248,8 +246,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         if (out.UserId) return out.UserId;
       } catch (err) {
         const e = shape(err);
-        // ResourceType IDENTITY_STORE would mean the store itself is missing: a configuration error.
-        if (e.name === 'ResourceNotFoundException' && (e.ResourceType === undefined || e.ResourceType === 'USER')) continue;
+        if (e.name === 'ResourceNotFoundException' && e.ResourceType === 'IDENTITY_STORE') {
+          throw new ProviderError(`${this.label}: identity store ${this.config.identityStoreId} not found (is identityStoreId the instance's?)`, false);
+        }
+        if (e.name === 'ResourceNotFoundException') continue; // no such user by this attribute
         throw this.failure(err, `look up user ${account}`);
       }
     }
@@ -294,12 +294,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         return undefined; // AWS forgot it: start over
       });
     }
-    if (status === undefined) {
-      // Deletion is always sent, even for an assignment not listed: a creation still running
-      // (a timed-out grant's, here or on another replica) answers ConflictException and is waited for.
-      if (kind === 'create' && (await this.isAssigned(assignment, deadline))) return;
-      status = await this.start(kind, assignment, deadline, what);
-    }
+    // Sent even when the assignment is already listed (create) or not (delete): the listing cannot
+    // show an operation still running (a timed-out call's, here or on another replica), which would
+    // undo ours when it lands; sending ours gets ConflictException until it has, and is retried.
+    status ??= await this.start(kind, assignment, deadline, what);
     if (status.Status === 'IN_PROGRESS') {
       this.running.set(key, { kind, requestId: status.RequestId! });
       const requestId = status.RequestId!;
@@ -322,7 +320,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     throw new ProviderError(`${this.label}: ${what}: AWS reports ${status.Status ?? 'no status'}: ${status.FailureReason ?? 'no reason given'}`, false);
   }
 
-  /** Create/DeleteAccountAssignment, retrying conflicts and throttling; a creation re-checks the assignment between tries. */
+  /** Create/DeleteAccountAssignment, retrying conflicts and throttling. */
   private async start(kind: OperationKind, assignment: Assignment, deadline: Date, what: string): Promise<AccountAssignmentOperationStatus> {
     try {
       return await retryWithin(
