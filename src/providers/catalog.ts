@@ -1,5 +1,6 @@
 import type { AnyProviderDefinition } from './provider';
 import { awsIdentityCenterProvider } from './aws-identity-center/aws-identity-center-provider';
+import { kubernetesProvider } from './kubernetes/kubernetes-provider';
 import { postgresProvider } from './postgres/postgres-provider';
 import { webhookProvider } from './webhook/webhook-provider';
 
@@ -8,7 +9,7 @@ import { webhookProvider } from './webhook/webhook-provider';
  * defineProvider()) and one line here: the policy schema, its error messages ("expected one of …"),
  * log redaction and the registry are all built from this list.
  */
-export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, awsIdentityCenterProvider];
+export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, awsIdentityCenterProvider, kubernetesProvider];
 
 export const PROVIDER_TYPES: readonly string[] = PROVIDERS.map((p) => p.type);
 
