@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { ProviderError } from './provider';
 
 /*
  * Calls to a vendor's API under one deadline (a provider call's `opts.deadline`): each try gets an
@@ -32,7 +33,10 @@ export function backoff(tries: number, hintMs = 0): number {
   return Math.max(hintMs, Math.round(base / 2 + Math.random() * (base / 2)));
 }
 
-/** Runs `call` until it succeeds, fails in a way `retry` gives up on, or the deadline is too close. */
+/**
+ * Runs `call` until it succeeds, fails in a way `retry` gives up on, or the deadline is too close.
+ * A ProviderError thrown by `call` is the provider's own verdict and is never retried here.
+ */
 export async function retryWithin<T>(deadline: Date, call: (signal: AbortSignal) => Promise<T>, retry: RetryPolicy): Promise<T> {
   for (let tries = 1; ; tries++) {
     const left = remainingMs(deadline);
@@ -40,7 +44,7 @@ export async function retryWithin<T>(deadline: Date, call: (signal: AbortSignal)
     try {
       return await call(AbortSignal.timeout(left));
     } catch (err) {
-      const delay = retry(err, tries);
+      const delay = err instanceof ProviderError ? undefined : retry(err, tries);
       if (delay === undefined || remainingMs(deadline) <= delay) throw err;
       await sleep(delay);
     }

@@ -395,8 +395,9 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
   }
 
   private async requireClusterRole(name: string, deadline: Date): Promise<void> {
+    const { rbac } = this.clients();
     try {
-      await this.call(deadline, (o) => this.clients().rbac.readClusterRole({ name }, o));
+      await this.call(deadline, (o) => rbac.readClusterRole({ name }, o));
     } catch (err) {
       // A binding to a ClusterRole that does not exist is accepted by Kubernetes and gives nothing.
       if (isStatus(err, 404)) throw new ProviderError(`${this.label}: ClusterRole ${name} does not exist`, false);
