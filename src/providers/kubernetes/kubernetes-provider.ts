@@ -509,5 +509,6 @@ export const kubernetesProvider = defineProvider({
   },
   extension: 'native',
   overlap: { key: accessKeyOf, standing: 'inspected' },
+  caveat: 'Revoking Kubernetes access deletes the binding; streams the API server authorized before (an open kubectl exec, attach or port-forward) keep running until they close.',
   create: (target, env) => new KubernetesProvider(target, env.targetName),
 });
