@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { loadPolicyFile } from '../../../src/policy/load';
 import type { AwsTargetConfig } from '../../../src/providers/aws-identity-center/config';
 import { AwsIdentityCenterProvider } from '../../../src/providers/aws-identity-center/aws-identity-center-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
@@ -279,5 +281,18 @@ resources:
       expect.stringMatching(/secretAccessKey: set accessKeyId and secretAccessKey together/),
     ]);
     expect(policyProblems(policy(`{ ${base}, accountId: "123456789012", permissionSetArn: ps-2222 }`), {})).toEqual([expect.stringMatching(/permissionSetArn: expected a permission set ARN/)]);
+  });
+});
+
+describe('policy.example.yml', () => {
+  it('its Identity Center resource loads as documented', () => {
+    const policy = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), { PROD_PG_ADMIN_URL: 'postgres://a:b@db/x', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' });
+    const resource = policy.resources.find((r) => r.id === 'aws-prod-readonly')!;
+    expect(resource.provider).toEqual({
+      target: 'aws-sso',
+      type: 'aws-identity-center',
+      access: { accountId: '123456789012', permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-2222222222222222' },
+    });
+    expect(policy.targets['aws-sso']?.settings).toEqual({ instanceArn: 'arn:aws:sso:::instance/ssoins-1111111111111111', identityStoreId: 'd-1234567890', region: 'eu-west-1' });
   });
 });

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { loadPolicyFile } from '../../../src/policy/load';
 import type { KubernetesAccess, KubernetesTargetConfig } from '../../../src/providers/kubernetes/config';
 import { kubernetesAccessSchema } from '../../../src/providers/kubernetes/config';
 import { bindingName, KubernetesProvider } from '../../../src/providers/kubernetes/kubernetes-provider';
@@ -292,5 +293,17 @@ resources:
     } finally {
       await impostor.stop();
     }
+  });
+});
+
+describe('policy.example.yml', () => {
+  it('its Kubernetes resource loads as documented', () => {
+    const policy = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), { PROD_PG_ADMIN_URL: 'postgres://a:b@db/x', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' });
+    expect(policy.resources.find((r) => r.id === 'payments-view')!.provider).toEqual({
+      target: 'prod-cluster',
+      type: 'kubernetes',
+      access: { clusterRole: 'view', namespace: 'payments', subjectKind: 'User', subjectPrefix: 'oidc:', subjectTemplate: '{account}' },
+    });
+    expect(policy.targets['prod-cluster']?.settings).toEqual({ context: 'prod' });
   });
 });
