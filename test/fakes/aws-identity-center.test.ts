@@ -80,6 +80,8 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
   });
 
   it('creation is asynchronous: IN_PROGRESS, then SUCCEEDED, and only then listed', async () => {
+    // Long enough that the calls below all land while the operation runs, even on a busy machine.
+    fake.settleMs = 1000;
     const created = await sso.send(new CreateAccountAssignmentCommand(assignment()));
     const status = created.AccountAssignmentCreationStatus!;
     expect(status).toMatchObject({ Status: 'IN_PROGRESS', TargetId: ACCOUNT, PrincipalId: alice });
@@ -91,14 +93,15 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
     // A second operation on the same assignment while the first runs: ConflictException.
     await expect(sso.send(new DeleteAccountAssignmentCommand(assignment()))).rejects.toMatchObject({ name: 'ConflictException', $metadata: { httpStatusCode: 400 } });
 
-    await sleep(80);
+    await sleep(1100);
     const done = await sso.send(new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentCreationRequestId: status.RequestId }));
     expect(done.AccountAssignmentCreationStatus?.Status).toBe('SUCCEEDED');
     expect((await listed()).AccountAssignments).toEqual([{ AccountId: ACCOUNT, PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: alice }]);
 
     const deleted = await sso.send(new DeleteAccountAssignmentCommand(assignment()));
     expect(deleted.AccountAssignmentDeletionStatus?.Status).toBe('IN_PROGRESS');
-    await sleep(80);
+    fake.settleMs = 50;
+    await sleep(1100);
     const gone = await sso.send(
       new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentDeletionRequestId: deleted.AccountAssignmentDeletionStatus!.RequestId }),
     );

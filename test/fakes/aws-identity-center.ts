@@ -1,5 +1,5 @@
 import { createHash, createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { FakeHttpServer, FakeRequest, FakeResponse } from './fake-http-server';
+import { FakeHttpServer, FakeOnServer, FakeRequest, FakeResponse } from './fake-http-server';
 
 /*
  * A local IAM Identity Center: the sso-admin and identitystore APIs as AWS documents them
@@ -101,7 +101,7 @@ const sha256 = (data: string | Buffer) => createHash('sha256').update(data).dige
 const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 const keyOf = (a: Assignment) => JSON.stringify([a.AccountId, a.PermissionSetArn, a.PrincipalType, a.PrincipalId]);
 
-export class FakeIdentityCenter {
+export class FakeIdentityCenter extends FakeOnServer {
   readonly instanceArn: string;
   readonly identityStoreId: string;
   readonly region: string;
@@ -119,10 +119,8 @@ export class FakeIdentityCenter {
   private failOnce: { kind: OperationKind; reason: string } | undefined;
   private readonly failingPrincipals = new Map<string, string>();
 
-  private constructor(
-    private readonly server: FakeHttpServer,
-    opts: FakeIdentityCenterOptions,
-  ) {
+  private constructor(server: FakeHttpServer, opts: FakeIdentityCenterOptions) {
+    super(server);
     const instanceId = `ssoins-${hex(16)}`;
     this.instanceArn = `arn:aws:sso:::instance/${instanceId}`;
     this.identityStoreId = `d-${hex(10)}`;
@@ -137,20 +135,6 @@ export class FakeIdentityCenter {
     const server = await FakeHttpServer.start((req) => fake!.handle(req));
     fake = new FakeIdentityCenter(server, opts);
     return fake;
-  }
-
-  /** The endpoint for both clients (`endpoint` of the provider). */
-  get url(): string {
-    return this.server.url;
-  }
-
-  /** While true, every request is read and never answered. */
-  set hanging(on: boolean) {
-    this.server.hanging = on;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- state, for tests -------------------------------------------------------------------

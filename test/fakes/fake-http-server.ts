@@ -91,3 +91,22 @@ function send(res: http.ServerResponse, answer: FakeResponse): void {
   res.writeHead(answer.status, { ...headers, 'Content-Length': String(Buffer.byteLength(payload)) });
   res.end(payload);
 }
+
+/** What every vendor fake offers on top of its server: where it listens, hanging, stopping. */
+export abstract class FakeOnServer {
+  protected constructor(protected readonly server: FakeHttpServer) {}
+
+  /** The base URL clients are pointed at. */
+  get url(): string {
+    return this.server.url;
+  }
+
+  /** While true, every request is read and never answered. */
+  set hanging(on: boolean) {
+    this.server.hanging = on;
+  }
+
+  stop(): Promise<void> {
+    return this.server.stop();
+  }
+}

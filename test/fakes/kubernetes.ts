@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { FakeHttpServer, FakeRequest, FakeResponse } from './fake-http-server';
+import { FakeHttpServer, FakeOnServer, FakeRequest, FakeResponse } from './fake-http-server';
 import { makeTestCertificates, TestCertificates } from './tls-certificates';
 
 /*
@@ -99,7 +99,7 @@ export interface FakeKubernetesOptions {
   clusterRoles?: string[];
 }
 
-export class FakeKubernetes {
+export class FakeKubernetes extends FakeOnServer {
   /** Every request, in order, with the user it authenticated as. */
   readonly calls: Array<{ method: string; path: string; query: string; user?: string; body?: unknown }> = [];
   private readonly identities = new Map<string, FakeIdentity>();
@@ -110,10 +110,11 @@ export class FakeKubernetes {
   private resourceVersion = 1000;
 
   private constructor(
-    private readonly server: FakeHttpServer,
+    server: FakeHttpServer,
     readonly certificates: TestCertificates | undefined,
     opts: FakeKubernetesOptions,
   ) {
+    super(server);
     this.namespaces = new Set(opts.namespaces ?? ['default']);
     for (const name of opts.clusterRoles ?? ['view', 'edit', 'admin']) this.addClusterRole(name);
   }
@@ -124,18 +125,6 @@ export class FakeKubernetes {
     const server = await FakeHttpServer.start((req) => fake!.handle(req), certificates);
     fake = new FakeKubernetes(server, certificates, opts);
     return fake;
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  set hanging(on: boolean) {
-    this.server.hanging = on;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   // ---- identities and kubeconfig --------------------------------------------------------------

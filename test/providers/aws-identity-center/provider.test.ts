@@ -132,7 +132,8 @@ describe('aws-identity-center provider', () => {
     await p.grant(subject(user.name, user.id), soon());
     fake.settleMs = 600;
     const revoking = p.revoke(subject(user.name, user.id), soon());
-    await new Promise((r) => setTimeout(r, 100)); // the deletion is IN_PROGRESS now
+    const deleting = () => fake.operationsOf('delete').some((o) => o.assignment.PrincipalId === user.id && o.status === 'IN_PROGRESS');
+    while (!deleting()) await new Promise((r) => setTimeout(r, 10));
     const conflictsBefore = fake.operationsOf('create').length;
     await p.grant(subject(user.name, user.id), soon());
     await revoking;
@@ -156,10 +157,11 @@ describe('aws-identity-center provider', () => {
   });
 
   it('a compensating revoke after a timed-out grant waits for the creation still running, then deletes it', async () => {
-    fake.settleMs = 800;
+    fake.settleMs = 1500;
     const grantor = provider();
     const user = newUser();
-    await rejection(grantor.grant(subject(user.name, user.id), soon(300)));
+    await rejection(grantor.grant(subject(user.name, user.id), soon(500)));
+    expect(fake.operationsOf('create').filter((o) => o.assignment.PrincipalId === user.id).map((o) => o.status)).toEqual(['IN_PROGRESS']);
     // Another replica (another instance, so nothing remembered) revokes: the assignment is not listed yet.
     fake.settleMs = 20;
     await provider().revoke(subject(user.name, user.id), soon());
