@@ -1,14 +1,5 @@
-import {
-  AccountAssignmentOperationStatus,
-  CreateAccountAssignmentCommand,
-  DeleteAccountAssignmentCommand,
-  DescribeAccountAssignmentCreationStatusCommand,
-  DescribeAccountAssignmentDeletionStatusCommand,
-  DescribePermissionSetCommand,
-  ListAccountAssignmentsCommand,
-  SSOAdminClient,
-} from '@aws-sdk/client-sso-admin';
-import { GetUserIdCommand, IdentitystoreClient } from '@aws-sdk/client-identitystore';
+import type { AccountAssignmentOperationStatus, SSOAdminClient } from '@aws-sdk/client-sso-admin';
+import type { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { z } from 'zod';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
@@ -16,6 +7,15 @@ import { scrubSecrets, secretVariants } from '../secrets';
 import { backoff, DeadlinePassedError, pollWithin, retryWithin } from '../deadline';
 import { awsAccessSchema, awsTargetSchema, USER_NAME } from './config';
 import type { AwsAccess, AwsTargetConfig } from './config';
+
+type SsoAdminSdk = typeof import('@aws-sdk/client-sso-admin');
+type IdentityStoreSdk = typeof import('@aws-sdk/client-identitystore');
+let sdk: { sso: SsoAdminSdk; ids: IdentityStoreSdk } | undefined;
+/** The two AWS SDK clients, loaded when an aws-identity-center target is first created (not at every bot start). */
+function awsSdk(): { sso: SsoAdminSdk; ids: IdentityStoreSdk } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (sdk ??= { sso: require('@aws-sdk/client-sso-admin') as SsoAdminSdk, ids: require('@aws-sdk/client-identitystore') as IdentityStoreSdk });
+}
 
 /*
  * IAM Identity Center account assignments: the triple (AWS account, permission set, principal).
@@ -94,6 +94,7 @@ const retryPolicy = (err: unknown, tries: number): number | undefined => {
 };
 
 export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
+  private readonly sdk = awsSdk();
   private readonly sso: SSOAdminClient;
   private readonly identityStore: IdentitystoreClient;
   private readonly secrets: string[];
@@ -111,8 +112,8 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     // maxAttempts 1: retries are ours, bounded by each call's deadline (the SDK's would wait past it).
     const common = { region: config.region, maxAttempts: 1, ...(credentials ? { credentials } : {}) };
     const identityStoreEndpoint = config.identityStoreEndpoint ?? config.endpoint;
-    this.sso = new SSOAdminClient({ ...common, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
-    this.identityStore = new IdentitystoreClient({ ...common, ...(identityStoreEndpoint ? { endpoint: identityStoreEndpoint } : {}) });
+    this.sso = new this.sdk.sso.SSOAdminClient({ ...common, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
+    this.identityStore = new this.sdk.ids.IdentitystoreClient({ ...common, ...(identityStoreEndpoint ? { endpoint: identityStoreEndpoint } : {}) });
     this.secrets = [config.accessKeyId, config.secretAccessKey, config.sessionToken].flatMap((s) => (s ? secretVariants(s) : []));
   }
 
@@ -170,7 +171,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         'sso:DescribePermissionSet',
         () =>
           this.within(deadline, (abortSignal) =>
-            this.sso.send(new DescribePermissionSetCommand({ InstanceArn: this.config.instanceArn, PermissionSetArn: access.permissionSetArn }), { abortSignal }),
+            this.sso.send(new this.sdk.sso.DescribePermissionSetCommand({ InstanceArn: this.config.instanceArn, PermissionSetArn: access.permissionSetArn }), { abortSignal }),
           ),
       ],
       [
@@ -178,7 +179,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         () =>
           this.within(deadline, (abortSignal) =>
             this.sso.send(
-              new ListAccountAssignmentsCommand({ InstanceArn: this.config.instanceArn, AccountId: access.accountId, PermissionSetArn: access.permissionSetArn, MaxResults: 1 }),
+              new this.sdk.sso.ListAccountAssignmentsCommand({ InstanceArn: this.config.instanceArn, AccountId: access.accountId, PermissionSetArn: access.permissionSetArn, MaxResults: 1 }),
               { abortSignal },
             ),
           ),
@@ -239,7 +240,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
       try {
         const out = await this.within(deadline, (abortSignal) =>
           this.identityStore.send(
-            new GetUserIdCommand({ IdentityStoreId: this.config.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: path, AttributeValue: account } } }),
+            new this.sdk.ids.GetUserIdCommand({ IdentityStoreId: this.config.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: path, AttributeValue: account } } }),
             { abortSignal },
           ),
         );
@@ -261,7 +262,7 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     do {
       const page = await this.within(deadline, (abortSignal) =>
         this.sso.send(
-          new ListAccountAssignmentsCommand({
+          new this.sdk.sso.ListAccountAssignmentsCommand({
             InstanceArn: assignment.InstanceArn,
             AccountId: assignment.TargetId,
             PermissionSetArn: assignment.PermissionSetArn,
@@ -305,6 +306,8 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         const now = await this.describe(kind, requestId, deadline, what);
         return now.Status === 'IN_PROGRESS' ? undefined : now;
       }).catch((err: unknown) => {
+        // The deadline came during a status call: the operation is as unsettled as if it had answered so.
+        if (err instanceof DeadlinePassedError || shape(err).name === 'AbortError') return undefined;
         throw this.failure(err, what);
       });
       if (!settled) {
@@ -327,10 +330,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         deadline,
         async (signal) => {
           if (kind === 'create') {
-            const out = await this.sso.send(new CreateAccountAssignmentCommand(assignment), { abortSignal: signal });
+            const out = await this.sso.send(new this.sdk.sso.CreateAccountAssignmentCommand(assignment), { abortSignal: signal });
             return out.AccountAssignmentCreationStatus ?? {};
           }
-          const out = await this.sso.send(new DeleteAccountAssignmentCommand(assignment), { abortSignal: signal });
+          const out = await this.sso.send(new this.sdk.sso.DeleteAccountAssignmentCommand(assignment), { abortSignal: signal });
           return out.AccountAssignmentDeletionStatus ?? {};
         },
         retryPolicy,
@@ -345,12 +348,12 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
       kind === 'create'
         ? (
             await this.within(deadline, (abortSignal) =>
-              this.sso.send(new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentCreationRequestId: requestId }), { abortSignal }),
+              this.sso.send(new this.sdk.sso.DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentCreationRequestId: requestId }), { abortSignal }),
             )
           ).AccountAssignmentCreationStatus
         : (
             await this.within(deadline, (abortSignal) =>
-              this.sso.send(new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentDeletionRequestId: requestId }), { abortSignal }),
+              this.sso.send(new this.sdk.sso.DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentDeletionRequestId: requestId }), { abortSignal }),
             )
           ).AccountAssignmentDeletionStatus;
     if (!status?.Status) throw new ProviderError(`${this.label}: ${what}: AWS returned no status for request ${requestId}`);

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import * as k8s from '@kubernetes/client-node';
+import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
@@ -56,6 +56,16 @@ const TLS_ERRORS = new Set([
   'CERT_HAS_EXPIRED',
 ]);
 
+let library: typeof k8s | undefined;
+/**
+ * @kubernetes/client-node, loaded when a kubernetes target is created: it takes about a second
+ * and 70 MB to load, which a bot without such a target should not pay at every start.
+ */
+function kubeLibrary(): typeof k8s {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (library ??= require('@kubernetes/client-node') as typeof k8s);
+}
+
 type Binding = k8s.V1RoleBinding | k8s.V1ClusterRoleBinding;
 type CallOptions = k8s.ConfigurationOptions;
 
@@ -75,14 +85,15 @@ function accessKeyOf(access: KubernetesAccess): string {
 
 /** Per-call options: the deadline's AbortSignal, through the client's (Observable) middleware. */
 function withSignal(signal: AbortSignal): CallOptions {
+  const { Observable } = kubeLibrary();
   return {
     middleware: [
       {
         pre: (ctx: k8s.RequestContext) => {
           ctx.setSignal(signal);
-          return new k8s.Observable(Promise.resolve(ctx));
+          return new Observable(Promise.resolve(ctx));
         },
-        post: (res: k8s.ResponseContext) => new k8s.Observable(Promise.resolve(res)),
+        post: (res: k8s.ResponseContext) => new Observable(Promise.resolve(res)),
       },
     ],
     middlewareMergeStrategy: 'append',
@@ -189,7 +200,10 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
   constructor(
     private readonly config: KubernetesTargetConfig,
     private readonly targetName: string,
-  ) {}
+  ) {
+    // Loaded with the target, at start-up, so that no call's deadline pays for it.
+    kubeLibrary();
+  }
 
   /** At filing: the subject must be a name the cluster could produce, and not one of Kubernetes's own. */
   async validate(access: KubernetesAccess, subject: FilingSubject): Promise<FilingCheck> {
@@ -457,7 +471,8 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
   /** The API clients, from the kubeconfig (or the pod's service account), loaded on first use. */
   private clients(): Clients {
     if (this.loaded) return this.loaded;
-    const kc = new k8s.KubeConfig();
+    const lib = kubeLibrary();
+    const kc = new lib.KubeConfig();
     const source = this.config.kubeconfig ?? (inCluster() ? 'the in-cluster service account' : process.env.KUBECONFIG ? `KUBECONFIG (${process.env.KUBECONFIG})` : undefined);
     if (source === undefined) {
       throw new ProviderError(`${this.label}: no kubeconfig: set kubeconfig (and context) in the policy, or KUBECONFIG, or run in a pod with a service account`, false);
@@ -485,7 +500,7 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
     }
     const user = kc.getCurrentUser();
     const secrets = [user?.token, user?.password].flatMap((s) => (s ? secretVariants(s) : []));
-    this.loaded = { rbac: kc.makeApiClient(k8s.RbacAuthorizationV1Api), authz: kc.makeApiClient(k8s.AuthorizationV1Api), secrets };
+    this.loaded = { rbac: kc.makeApiClient(lib.RbacAuthorizationV1Api), authz: kc.makeApiClient(lib.AuthorizationV1Api), secrets };
     return this.loaded;
   }
 }
