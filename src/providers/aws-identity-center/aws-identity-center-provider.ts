@@ -8,15 +8,6 @@ import { backoff, DeadlinePassedError, pollWithin, retryWithin } from '../deadli
 import { awsAccessSchema, awsTargetSchema, USER_NAME } from './config';
 import type { AwsAccess, AwsTargetConfig } from './config';
 
-type SsoAdminSdk = typeof import('@aws-sdk/client-sso-admin');
-type IdentityStoreSdk = typeof import('@aws-sdk/client-identitystore');
-let sdk: { sso: SsoAdminSdk; ids: IdentityStoreSdk } | undefined;
-/** The two AWS SDK clients, loaded when an aws-identity-center target is first created (not at every bot start). */
-function awsSdk(): { sso: SsoAdminSdk; ids: IdentityStoreSdk } {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (sdk ??= { sso: require('@aws-sdk/client-sso-admin') as SsoAdminSdk, ids: require('@aws-sdk/client-identitystore') as IdentityStoreSdk });
-}
-
 /*
  * IAM Identity Center account assignments: the triple (AWS account, permission set, principal).
  *
@@ -40,6 +31,15 @@ function awsSdk(): { sso: SsoAdminSdk; ids: IdentityStoreSdk } {
  *   sessions already issued stay valid up to the permission set's SessionDuration (the approval
  *   message says so: `caveat`).
  */
+
+type SsoAdminSdk = typeof import('@aws-sdk/client-sso-admin');
+type IdentityStoreSdk = typeof import('@aws-sdk/client-identitystore');
+let sdk: { sso: SsoAdminSdk; ids: IdentityStoreSdk } | undefined;
+/** The two AWS SDK clients, loaded when an aws-identity-center target is first created (not at every bot start). */
+function awsSdk(): { sso: SsoAdminSdk; ids: IdentityStoreSdk } {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (sdk ??= { sso: require('@aws-sdk/client-sso-admin') as SsoAdminSdk, ids: require('@aws-sdk/client-identitystore') as IdentityStoreSdk });
+}
 
 type Assignment = {
   InstanceArn: string;
@@ -125,10 +125,12 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     }
     const principal = await this.findUser(account, opts.deadline);
     if (principal === undefined) {
+      // Shown to the requester in Slack: echoed only when it is plain.
+      const shown = /^[\w.@+-]{1,128}$/.test(account) ? ` \`${account}\`` : '';
       return {
         ok: false,
         reason:
-          `There is no IAM Identity Center user \`${account}\` (by user name or e-mail) in ${this.targetName}. ` +
+          `There is no IAM Identity Center user${shown} (by user name or e-mail) in ${this.targetName}. ` +
           'Ask an AWS administrator for your Identity Center user, or a policy admin to map you to it in `identities`.',
       };
     }
