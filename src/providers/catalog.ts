@@ -1,4 +1,6 @@
 import type { AnyProviderDefinition } from './provider';
+import { awsIdentityCenterProvider } from './aws-identity-center/aws-identity-center-provider';
+import { kubernetesProvider } from './kubernetes/kubernetes-provider';
 import { gcpIamProvider } from './gcp-iam/gcp-iam-provider';
 import { githubProvider } from './github/github-provider';
 import { oktaProvider } from './okta/okta-provider';
@@ -10,7 +12,15 @@ import { webhookProvider } from './webhook/webhook-provider';
  * defineProvider()) and one line here: the policy schema, its error messages ("expected one of …"),
  * log redaction and the registry are all built from this list.
  */
-export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, gcpIamProvider, githubProvider, oktaProvider];
+export const PROVIDERS: readonly AnyProviderDefinition[] = [
+  webhookProvider,
+  postgresProvider,
+  awsIdentityCenterProvider,
+  kubernetesProvider,
+  gcpIamProvider,
+  githubProvider,
+  oktaProvider,
+];
 
 export const PROVIDER_TYPES: readonly string[] = PROVIDERS.map((p) => p.type);
 

@@ -145,6 +145,12 @@ export interface ProviderDefinition<T extends z.ZodObject = z.ZodObject, A exten
    */
   extension: 'native' | 'regrant' | 'refuse';
   overlap: OverlapRule<z.output<A>>;
+  /**
+   * Optional: what approvers must know about this kind of access that its revocation does not
+   * undo (e.g. cloud sessions that outlive the grant). Shown on every approval message of its
+   * resources, as plain text.
+   */
+  caveat?: string;
   create(target: z.output<T>, env: ProviderEnv): TargetProvider<z.output<A>>;
 }
 

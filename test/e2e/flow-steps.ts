@@ -1,3 +1,4 @@
+import type { AccessRequest } from '../../src/domain/request';
 import type { SlackCall } from './support';
 import type { TestBot } from './harness';
 import { waitUntil } from './harness';
@@ -10,39 +11,44 @@ emailDomains: [example.com]`;
 
 /**
  * The steps a provider's end-to-end flow takes through the real app (PRODUCT.md §2, §5): file a
- * request with the slash command, approve it as an approver, revoke it as the requester, or be
- * refused at filing. `approver` clicks Approve in `channel`.
+ * request with the slash command, approve it with a signed click, revoke it with the command, or be
+ * refused at filing (nothing stored, nobody asked). `approver` clicks Approve in `channel`.
  */
 export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS') {
   const requests = () => t.bot.ctx.store.requests;
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
-  const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
-    waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);
+  const waitForState = (id: string, state: AccessRequest['state'], timeoutMs = 10_000) =>
+    waitUntil(async () => ((await stateOf(id)) === state ? ((await requests().findOne({ _id: id })) as AccessRequest) : undefined), timeoutMs, `request ${id} to be ${state}`);
 
-  /** Files a request; returns it once pending, with its approval message. */
+  /** Files a request; returns it once pending, with its approval message (and its blocks as text). */
   async function file(user: string, resource: string, reason: string, duration = '30m') {
     const res = await t.slack.command(user, `${resource} ${duration} ${reason}`);
     expect(res.status).toBe(200);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
     expect(req.state).toBe('pending');
     const message: SlackCall = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === channel && JSON.stringify(c.args.blocks ?? '').includes(req._id));
-    return { req, message };
+    return { req, message, blocks: JSON.stringify(message.args.blocks) };
   }
 
-  /** Approves; resolves once the request left pending/granting. */
-  async function approve(id: string): Promise<void> {
+  /** Clicks Approve and waits until the request left pending/granting; returns it. */
+  async function approve(id: string): Promise<AccessRequest> {
     const click = await t.slack.blockAction(approver, { action_id: 'approve_request', value: id }, { channel });
     expect(click.status).toBe(200);
-    await waitUntil(async () => {
-      const s = await stateOf(id);
-      return s !== 'pending' && s !== 'granting' ? true : undefined;
-    }, 10_000, `request ${id} to finish granting`);
+    return waitUntil(async () => {
+      const r = await requests().findOne({ _id: id });
+      return r && r.state !== 'pending' && r.state !== 'granting' ? r : undefined;
+    }, 15_000, `request ${id} to finish granting`);
   }
 
-  async function revokeAsRequester(user: string, id: string): Promise<void> {
+  async function fileAndApprove(user: string, resource: string, reason: string, duration = '30m'): Promise<AccessRequest> {
+    const { req } = await file(user, resource, reason, duration);
+    return approve(req._id);
+  }
+
+  async function revokeAsRequester(user: string, id: string): Promise<AccessRequest> {
     const res = await t.slack.command(user, `revoke ${id}`);
     expect(String((await t.fake.waitForResponse((r) => r.id === res.responseId)).body.text)).toMatch(/is revoked/);
-    await waitForState(id, 'revoked');
+    return waitForState(id, 'revoked');
   }
 
   /** A request refused when filed: the ephemeral answer; nothing stored, nobody asked. */
@@ -52,11 +58,20 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
     const answer = await t.fake.waitForResponse((r) => r.id === res.responseId, 10_000);
     expect(answer.body.response_type).toBe('ephemeral');
     expect(await requests().countDocuments({ requesterId: user, reason })).toBe(0);
+    expect(t.fake.calls.filter((c) => c.method === 'chat.postMessage' && JSON.stringify(c.args).includes(reason))).toEqual([]);
     return String(answer.body.text);
   }
 
-  /** The requester's DM that contains `text`. */
-  const dm = (user: string, text: string) => t.fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${user}` && String(c.args.text).includes(text), 10_000);
+  /** The request's audit events once `action` is among them. */
+  const auditOnce = (id: string, action: string) =>
+    waitUntil(async () => {
+      const events = await t.bot.ctx.store.audit.forRequest(id);
+      return events.some((e) => e.action === action) ? events : undefined;
+    }, 5000, `audit event ${action} of ${id}`);
+
+  /** The requester's DM whose text contains (or matches) `text`. */
+  const dm = (user: string, text: string | RegExp) =>
+    t.fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${user}` && (typeof text === 'string' ? String(c.args.text).includes(text) : text.test(String(c.args.text))), 10_000);
 
   /**
    * The start-up check's warnings (`provider check: …` log lines) of every resource but `last`, once
@@ -76,5 +91,5 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
     expect(t.logs.join('\n')).not.toContain(secret);
   }
 
-  return { requests, stateOf, waitForState, file, approve, revokeAsRequester, refusal, dm, expectStartUpCheck };
+  return { requests, stateOf, waitForState, file, approve, fileAndApprove, revokeAsRequester, refusal, auditOnce, dm, expectStartUpCheck };
 }

@@ -2,6 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import type { AccessRequest } from '../../domain/request';
 import { formatDuration } from '../../domain/duration';
 import type { Resource } from '../../policy/policy';
+import { providerDefinition } from '../../providers/catalog';
 import { mention, slackDate, usergroupMention, userText } from './escape';
 import { actionsBlock, BLOCK_KIT, button, contextBlock, fieldsBlock, fit, messageBlocks, sectionBlock } from './block-kit';
 
@@ -74,6 +75,9 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     sectionBlock(`*Reason*\n${userText(request.reason, BLOCK_KIT.sectionText - 20)}`),
     contextBlock(outcome(request)),
   ];
+  // What approvers must know that a revocation does not undo (the provider's own words).
+  const caveat = resource ? providerDefinition(resource.provider.type)?.caveat : undefined;
+  if (caveat) blocks.push(contextBlock(`:warning: ${userText(caveat, 1000)}`));
   if (request.breakGlass) {
     const ack = request.breakGlassAck
       ? `:white_check_mark: Acknowledged by ${mention(request.breakGlassAck.by)} ${slackDate(request.breakGlassAck.at)}.`
