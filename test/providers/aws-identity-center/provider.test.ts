@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import path from 'node:path';
-import { loadPolicyFile } from '../../../src/policy/load';
+import { loadExamplePolicy } from '../../support/example-policy';
 import type { AwsTargetConfig } from '../../../src/providers/aws-identity-center/config';
 import { AwsIdentityCenterProvider } from '../../../src/providers/aws-identity-center/aws-identity-center-provider';
 import type { GrantSubject } from '../../../src/providers/provider';
@@ -288,7 +287,7 @@ resources:
 
 describe('policy.example.yml', () => {
   it('its Identity Center resource loads as documented', () => {
-    const policy = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), { PROD_PG_ADMIN_URL: 'postgres://a:b@db/x', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' });
+    const policy = loadExamplePolicy();
     const resource = policy.resources.find((r) => r.id === 'aws-prod-readonly')!;
     expect(resource.provider).toEqual({
       target: 'aws-sso',

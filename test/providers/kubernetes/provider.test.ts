@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { loadExamplePolicy } from '../../support/example-policy';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { loadPolicyFile } from '../../../src/policy/load';
 import type { KubernetesAccess, KubernetesTargetConfig } from '../../../src/providers/kubernetes/config';
 import { kubernetesAccessSchema } from '../../../src/providers/kubernetes/config';
 import { bindingName, KubernetesProvider } from '../../../src/providers/kubernetes/kubernetes-provider';
@@ -298,7 +298,7 @@ resources:
 
 describe('policy.example.yml', () => {
   it('its Kubernetes resource loads as documented', () => {
-    const policy = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), { PROD_PG_ADMIN_URL: 'postgres://a:b@db/x', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' });
+    const policy = loadExamplePolicy();
     expect(policy.resources.find((r) => r.id === 'payments-view')!.provider).toEqual({
       target: 'prod-cluster',
       type: 'kubernetes',
