@@ -175,7 +175,8 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   }
 
   async close(): Promise<void> {
-    await this.pool.end();
+    // A connection still being opened to a server that went away rejects end(); there is nothing left to close.
+    await this.pool.end().catch(() => undefined);
   }
 
   private get label(): string {
