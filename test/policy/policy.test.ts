@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
+import { typeList } from '../../src/providers/catalog';
 import { policyProblems } from './problems';
 import {
   durationProblem,
@@ -62,7 +63,7 @@ describe('policy loading', () => {
     ['a bad duration', base.replace('name: DB', 'name: DB\n    maxDuration: forever'), 'resources[1].maxDuration: "forever" is not a duration'],
     ['more approvals than approvers', base.replace('name: DB', 'name: DB\n    requiredApprovals: 3'), 'resources[1].requiredApprovals: needs 3 approvals but only 2 approvers are listed'],
     ['a missing provider', base.replace(/name: DB\n(.*\n)*?.*provider: .*\n/, 'name: DB\n    approvers: { users: [U0BOB] }\n'), 'resources[1].provider: required'],
-    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: ldap'), 'resources[1].provider.type: expected a provider with type "webhook" or "postgres"'],
+    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: ldap'), `resources[1].provider.type: expected a provider with type ${typeList()}`],
     ['a duplicate id', base.replace('id: db', 'id: deploy-hook'), 'resources[1].id: duplicate resource id "deploy-hook"'],
     ['no approvers', base.replace('approvers: { users: [U0BOB, U0CAROL] }', 'approvers: {}'), 'resources[1].approvers: list at least one user or usergroup'],
     ['a missing channel', base.replace('approvalChannel: C0APPROVALS', ''), 'approvalChannel: required'],
