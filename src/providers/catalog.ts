@@ -1,6 +1,7 @@
 import type { AnyProviderDefinition } from './provider';
 import { mysqlProvider } from './mysql/mysql-provider';
 import { postgresProvider } from './postgres/postgres-provider';
+import { redisProvider } from './redis/redis-provider';
 import { webhookProvider } from './webhook/webhook-provider';
 
 /**
@@ -8,7 +9,7 @@ import { webhookProvider } from './webhook/webhook-provider';
  * defineProvider()) and one line here: the policy schema, its error messages ("expected one of …"),
  * log redaction and the registry are all built from this list.
  */
-export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, mysqlProvider];
+export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, mysqlProvider, redisProvider];
 
 export const PROVIDER_TYPES: readonly string[] = PROVIDERS.map((p) => p.type);
 
