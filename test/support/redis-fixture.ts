@@ -42,7 +42,8 @@ export class RedisFixture {
     for (const url of this.nodes) {
       await asRedisRoot(async (c) => {
         const users = (await c.call('ACL', 'USERS')) as string[];
-        const ours = users.filter((u) => u.includes(this.run));
+        // Also check()'s probe users (one per target name, disabled), in case a test left one.
+        const ours = users.filter((u) => u.includes(this.run) || u.startsWith('jit_check_'));
         if (ours.length) await c.call('ACL', 'DELUSER', ...ours);
       }, url).catch(() => undefined); // a private node may be gone already
     }

@@ -127,8 +127,9 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
       this.nodes.map(async (node) => {
         const at = `${this.label}, node ${node.where}`;
         try {
-          // The rules, and the right to create and delete users, proved on a user that can never log in.
-          const probe = `jit_check_${randomBytes(4).toString('hex')}`;
+          // The rules, and the right to create and delete users, proved on a user that can never log in
+          // (off, no password). One name per target: a probe that could not be deleted is reused, not piled up.
+          const probe = `jit_check_${createHash('sha256').update(this.targetName).digest('hex').slice(0, 8)}`;
           await this.call(node, deadline, () => node.client.call('ACL', 'SETUSER', probe, 'reset', ...rulesOf(access), 'off'));
           await this.call(node, deadline, () => node.client.call('ACL', 'DELUSER', probe));
           for (const other of replicationPeers(await this.call(node, deadline, () => node.client.call('ROLE')))) {
