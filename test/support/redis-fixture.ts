@@ -1,17 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type Redis from 'ioredis';
 import { REDIS_ROOT_URL, asRedisRoot, redisClient } from '../providers/redis-available';
+import { adminRules } from './redis-recipe';
 
 /*
  * The bot's least-privilege ACL user on one or more Redis nodes, set up exactly as the README's
  * recipe says, and helpers to look at what the bot did. ACL users are server-wide: every name
  * carries the run's random suffix, and tearDown() deletes them from every node it touched.
  */
-
-/** The README's recipe: the ACL commands the provider sends, and ROLE for check(); no keys, no other commands. */
-export function adminRules(password: string): string[] {
-  return ['reset', 'on', `>${password}`, '+acl|setuser', '+acl|deluser', '+acl|save', '+role'];
-}
 
 export class RedisFixture {
   readonly run = randomBytes(4).toString('hex');

@@ -72,6 +72,7 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   /** The bot's own schema (the database of `url`): expiry events and the default-role helper live there. */
   private readonly botSchema: string | undefined;
   private version: ServerVersion | undefined;
+  private me: CurrentUser | undefined;
 
   constructor(
     private readonly config: MysqlTargetConfig,
@@ -307,7 +308,7 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   /** Through the helper procedure when the bot's schema has one (no UPDATE on `mysql` needed), else directly. */
   private async setDefaultRoles(session: Session, d: Dialect, roles: string[], user: string, host: string): Promise<void> {
     if (d.flavor === 'mariadb' && this.botSchema && (await session.any(procedureRead(this.botSchema)))) {
-      await session.read({ sql: callDefaultRoleProcedure(this.botSchema), params: [user, host, roles[0] ?? null] });
+      await session.execute({ sql: callDefaultRoleProcedure(this.botSchema), params: [user, host, roles[0] ?? null] });
       return;
     }
     try {
@@ -373,13 +374,16 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     return me.user === user && me.host === host;
   }
 
-  private async currentUser(session: Session): Promise<{ user: string; host: string; grantee: string }> {
+  private async currentUser(session: Session): Promise<CurrentUser> {
+    // Every connection of the pool logs in with the same credentials, so as the same account.
+    if (this.me) return this.me;
     const current = String(await session.value('SELECT CURRENT_USER() AS v'));
     const at = current.lastIndexOf('@');
     const user = current.slice(0, at);
     const host = current.slice(at + 1);
     // information_schema's GRANTEE spelling: 'user'@'host'.
-    return { user, host, grantee: `'${user}'@'${host}'` };
+    this.me = { user, host, grantee: `'${user}'@'${host}'` };
+    return this.me;
   }
 
   private async globalPrivileges(session: Session): Promise<Set<string>> {
@@ -493,6 +497,13 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   }
 }
 
+interface CurrentUser {
+  user: string;
+  host: string;
+  /** As information_schema spells it: 'user'@'host'. */
+  grantee: string;
+}
+
 type AccountProblem = { kind: 'missing'; otherHosts: string[] } | { kind: 'refused'; why: string };
 
 /** A pooled connection whose every statement is bounded by the caller's deadline. */
@@ -518,8 +529,9 @@ class Session {
     return rows;
   }
 
-  async read(read: Read): Promise<void> {
-    await this.connection.execute({ sql: read.sql, timeout: this.timeout() }, read.params);
+  /** A statement with server-bound placeholders (CALL). */
+  async execute(statement: Read): Promise<void> {
+    await this.connection.execute({ sql: statement.sql, timeout: this.timeout() }, statement.params);
   }
 
   async any(read: Read): Promise<boolean> {

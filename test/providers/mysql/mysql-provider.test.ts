@@ -4,7 +4,8 @@ import { sqlIdentifier, sqlString } from '../../../src/providers/mysql/dialect';
 import { MysqlProvider } from '../../../src/providers/mysql/mysql-provider';
 import type { GrantResult, GrantSubject } from '../../../src/providers/provider';
 import { temporaryName } from '../../../src/providers/temporary-name';
-import { MysqlFixture, adminRecipe } from '../../support/mysql-fixture';
+import { MysqlFixture } from '../../support/mysql-fixture';
+import { adminRecipe } from '../../support/mysql-recipe';
 import { bound, rejection } from '../bound';
 import { asRoot, describeWithMysql } from '../mysql-available';
 
