@@ -13,7 +13,13 @@ import {
   Directory,
 } from '../../src/policy/policy';
 
-const env = { PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' };
+const env = {
+  PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders',
+  DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value',
+  ORDERS_MYSQL_ADMIN_URL: 'mysql://jit_admin:pw@mysql.internal:3306/jit_access',
+  SESSIONS_REDIS_PRIMARY_URL: 'redis://jit_admin:pw@redis-1.internal:6379',
+  SESSIONS_REDIS_REPLICA_URL: 'redis://jit_admin:pw@redis-2.internal:6379',
+};
 const example = path.join(__dirname, '../../policy.example.yml');
 
 const base = `
@@ -37,7 +43,7 @@ const problemsOf = (text: string, vars: NodeJS.ProcessEnv = env) => policyProble
 describe('policy loading', () => {
   it('loads the example policy with defaults merged and variables interpolated', () => {
     const policy = loadPolicyFile(example, env);
-    expect(policy.resources.map((r) => r.id)).toEqual(['prod-db-readonly', 'prod-db-write', 'deploy-hook', 'staging-logs']);
+    expect(policy.resources.map((r) => r.id)).toEqual(['prod-db-readonly', 'prod-db-write', 'orders-mysql-read', 'orders-mysql-write', 'sessions-redis-read', 'deploy-hook', 'staging-logs']);
     const ro = findResource(policy, 'prod-db-readonly')!;
     expect(ro.maxDuration).toBe(2 * 3_600_000); // resource override
     expect(ro.minDuration).toBe(5 * 60_000); // from defaults
