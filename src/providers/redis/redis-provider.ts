@@ -82,8 +82,13 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     // A retried grant gets a new password (the first was never delivered) and, after reset, the same rules.
     const password = randomBytes(24).toString('base64url');
     const passwordHash = createHash('sha256').update(password).digest('hex');
-    await this.onEveryNode(opts.deadline, `create ACL user ${username}`, (node) =>
-      node.client.call('ACL', 'SETUSER', username, 'reset', ...rulesOf(access), `#${passwordHash}`, 'on'),
+    await this.onEveryNode(
+      opts.deadline,
+      `create ACL user ${username}`,
+      (node) => node.client.call('ACL', 'SETUSER', username, 'reset', ...rulesOf(access), `#${passwordHash}`, 'on'),
+      // Not on every node: take it back where it was made (its password was never delivered), so a
+      // node that is down does not leave a live user on the others while the compensating revoke waits for it.
+      (node) => node.client.call('ACL', 'DELUSER', username),
     );
     const [first] = this.nodes;
     const command = `redis-cli -h ${first!.host} -p ${first!.port}${first!.tls ? ' --tls' : ''} --user ${username} --askpass`;
@@ -159,11 +164,18 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     return `redis target ${this.targetName}`;
   }
 
-  /** Runs `work` on every node at once; any node failing fails the call (naming the nodes). */
-  private async onEveryNode(deadline: Date, what: string, work: (node: Node) => Promise<unknown>): Promise<void> {
+  /**
+   * Runs `work` on every node at once; any node failing fails the call (naming the nodes), after
+   * `undo` ran, best effort, on the nodes where `work` succeeded.
+   */
+  private async onEveryNode(deadline: Date, what: string, work: (node: Node) => Promise<unknown>, undo?: (node: Node) => Promise<unknown>): Promise<void> {
     const results = await Promise.allSettled(this.nodes.map((node) => this.call(node, deadline, () => work(node))));
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: this.nodes[i]!, err: r.reason as unknown }] : []));
     if (failed.length === 0) return;
+    if (undo) {
+      const succeeded = this.nodes.filter((_, i) => results[i]!.status === 'fulfilled');
+      await Promise.allSettled(succeeded.map((node) => this.call(node, deadline, () => undo(node))));
+    }
     const retryable = failed.some(({ err }) => !PERMANENT_REPLY.test(messageOf(err)));
     const text = failed.map(({ node, err }) => `${node.where}: ${this.describe(err)}`).join('; ');
     const done = this.nodes.length - failed.length;
