@@ -11,7 +11,6 @@ export function defaultRoleProcedureSql(schema: string): string {
   return `CREATE DEFINER = CURRENT_USER PROCEDURE ${sqlIdentifier(schema)}.jit_set_default_role(
       IN account_user VARCHAR(128), IN account_host VARCHAR(255), IN role_name VARCHAR(128))
     SQL SECURITY DEFINER
-    COMMENT 'jit-access: sets (role_name NULL: clears) an account''s default role'
     BEGIN
       SET @jit_sql = CONCAT('SET DEFAULT ROLE ', IF(role_name IS NULL, 'NONE', QUOTE(role_name)), ' FOR ', QUOTE(account_user), '@', QUOTE(account_host));
       PREPARE jit_stmt FROM @jit_sql;
