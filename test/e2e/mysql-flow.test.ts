@@ -2,7 +2,7 @@ import { sqlString } from '../../src/providers/mysql/dialect';
 import { asRoot, describeWithMysql } from '../providers/mysql-available';
 import { MysqlFixture } from '../support/mysql-fixture';
 import { freePort as closedPort } from '../support/ports';
-import { startTestBot, TestBot, waitUntil } from './harness';
+import { startTestBot, TestBot } from './harness';
 import { RequestSteps } from './support/request-steps';
 
 /*
@@ -77,11 +77,7 @@ describeWithMysql('MySQL provider through the app (MariaDB at 127.0.0.1:3306)', 
   });
 
   it('start-up check finds nothing missing for the least-privilege account', async () => {
-    const warnings = () =>
-      t.logs.map((line) => JSON.parse(line) as { resource?: string; msg?: string }).filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
-    // Resources are checked in order; my-db-down is last, so once its warning is logged the others are done.
-    await waitUntil(async () => warnings().some((l) => l.resource === 'my-db-down'), 10_000, 'the my-db-down check');
-    expect(warnings().filter((l) => l.resource !== 'my-db-down')).toEqual([]);
+    expect(await steps.startupWarningsBefore('my-db-down')).toEqual([]);
     expect(t.logs.join('\n')).not.toContain(my.adminPassword);
   });
 
@@ -122,11 +118,7 @@ describeWithMysql('MySQL provider through the app (MariaDB at 127.0.0.1:3306)', 
     expect(creds).toMatchObject({ Host: 'db.example.internal', Port: '3306', Database: my.schema, User: user });
     const session = await my.connect({ user: creds.User!, password: creds.Password });
     await expect(session.query(secret)).resolves.toBeDefined();
-    // The password goes to the requester's DM only: not to MongoDB, the audit log, the logs, or a channel.
-    const stored = JSON.stringify([await steps.get(active._id), await t.bot.ctx.store.audit.forRequest(active._id)]);
-    expect(stored).not.toContain(creds.Password);
-    expect(t.logs.join('\n')).not.toContain(creds.Password);
-    expect(steps.channelsShowing(creds.Password!)).toEqual(['DU0ALICE']);
+    await steps.expectOnlyInDm(active._id, 'U0ALICE', creds.Password!);
 
     await steps.waitForState(active._id, 'expired', 15_000);
     await expect(session.query('SELECT 1')).rejects.toThrow(killed);

@@ -2,7 +2,7 @@ import { describeWithRedis, REDIS_ROOT_URL, asRedisRoot } from '../providers/red
 import { RedisFixture } from '../support/redis-fixture';
 import { RedisNode } from '../support/redis-node';
 import { freePort as closedPort } from '../support/ports';
-import { startTestBot, TestBot, waitUntil } from './harness';
+import { startTestBot, TestBot } from './harness';
 import { RequestSteps } from './support/request-steps';
 
 /*
@@ -68,11 +68,7 @@ describeWithRedis('Redis provider through the app (127.0.0.1:6379 and a second n
   }
 
   it('start-up check finds nothing missing for the least-privilege ACL user', async () => {
-    const warnings = () =>
-      t.logs.map((line) => JSON.parse(line) as { resource?: string; msg?: string }).filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
-    // Resources are checked in order; cache-down is last, so once its warning is logged the others are done.
-    await waitUntil(async () => warnings().some((l) => l.resource === 'cache-down'), 10_000, 'the cache-down check');
-    expect(warnings().filter((l) => l.resource !== 'cache-down')).toEqual([]);
+    expect(await steps.startupWarningsBefore('cache-down')).toEqual([]);
     expect(t.logs.join('\n')).not.toContain(rd.adminPassword);
   });
 
@@ -93,11 +89,7 @@ describeWithRedis('Redis provider through the app (127.0.0.1:6379 and a second n
       expect(await c.get(key)).toBe('the order');
       await expect(c.set(key, 'changed')).rejects.toThrow(/NOPERM/);
     }
-    // The password goes to the requester's DM only: not to MongoDB, the audit log, the logs, or a channel.
-    const stored = JSON.stringify([active, await t.bot.ctx.store.audit.forRequest(req._id)]);
-    expect(stored).not.toContain(creds.Password);
-    expect(t.logs.join('\n')).not.toContain(creds.Password);
-    expect(steps.channelsShowing(creds.Password!)).toEqual(['DU0ALICE']);
+    await steps.expectOnlyInDm(req._id, 'U0ALICE', creds.Password!);
 
     await steps.revokeAsRequester('U0ALICE', req._id);
     for (const c of clients) await expect(c.get(key)).rejects.toThrow(/Connection is closed|ECONNRESET/);

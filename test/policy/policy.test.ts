@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
 import { typeList } from '../../src/providers/catalog';
-import { policyProblems } from './problems';
+import { EXAMPLE_POLICY_ENV, policyProblems } from './problems';
 import {
   durationProblem,
   findResource,
@@ -13,13 +13,7 @@ import {
   Directory,
 } from '../../src/policy/policy';
 
-const env = {
-  PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders',
-  DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value',
-  ORDERS_MYSQL_ADMIN_URL: 'mysql://jit_admin:pw@mysql.internal:3306/jit_access',
-  SESSIONS_REDIS_PRIMARY_URL: 'redis://jit_admin:pw@redis-1.internal:6379',
-  SESSIONS_REDIS_REPLICA_URL: 'redis://jit_admin:pw@redis-2.internal:6379',
-};
+const env = EXAMPLE_POLICY_ENV;
 const example = path.join(__dirname, '../../policy.example.yml');
 
 const base = `

@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { createConnection } from 'mysql2/promise';
 import type { Connection } from 'mysql2/promise';
+import { serviceAvailable } from './service-available';
 
 /**
  * The shared test MariaDB: 127.0.0.1:3306, user root, no password (JIT_TEST_MYSQL_URL to change).
@@ -10,29 +10,17 @@ import type { Connection } from 'mysql2/promise';
  */
 export const MYSQL_ROOT_URL = process.env.JIT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
-function probe(): string | undefined {
-  // A child process, because the check must be synchronous and mysql2 is asynchronous; it also
-  // proves that root can log in, which a port check would not.
-  const script = `
+export const mysqlAvailable = serviceAvailable({
+  server: 'MariaDB/MySQL',
+  tests: 'MySQL provider tests',
+  url: MYSQL_ROOT_URL,
+  // Proves that root can log in, which a port check would not.
+  probeScript: `
     const mysql = require('mysql2/promise');
     mysql.createConnection({ uri: process.argv[1], connectTimeout: 3000 })
       .then(async (c) => { await c.query('SELECT 1'); await c.end(); process.exit(0); },
-            (e) => { console.error(e.message); process.exit(1); });`;
-  const result = spawnSync(process.execPath, ['-e', script, MYSQL_ROOT_URL], { encoding: 'utf8', timeout: 10_000, cwd: __dirname });
-  if (result.status === 0) return undefined;
-  return (result.stderr || result.error?.message || `probe exited with ${result.status}`).trim();
-}
-
-const unavailableReason = probe();
-if (unavailableReason !== undefined) {
-  const where = MYSQL_ROOT_URL.replace(/\/\/[^@/]*@/, '//');
-  if (process.env.CI === 'true') {
-    throw new Error(`MariaDB/MySQL is required in CI but ${where} is unreachable: ${unavailableReason}`);
-  }
-  console.warn(`Skipping MySQL provider tests: ${where} is unreachable (${unavailableReason})`);
-}
-
-export const mysqlAvailable = unavailableReason === undefined;
+            (e) => { console.error(e.message); process.exit(1); });`,
+});
 /** `describe` when the test MariaDB answers, `describe.skip` otherwise (outside CI). */
 export const describeWithMysql = mysqlAvailable ? describe : describe.skip;
 

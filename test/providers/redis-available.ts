@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import Redis from 'ioredis';
+import { serviceAvailable } from './service-available';
 
 /**
  * The shared test Redis: 127.0.0.1:6379, its `default` user (JIT_TEST_REDIS_URL to change).
@@ -9,34 +10,18 @@ import Redis from 'ioredis';
  */
 export const REDIS_ROOT_URL = process.env.JIT_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-function probe(): string | undefined {
-  // A child process, because the check must be synchronous and ioredis is asynchronous.
-  const script = `
+export const redisAvailable = serviceAvailable({
+  server: 'Redis',
+  tests: 'Redis provider tests',
+  url: REDIS_ROOT_URL,
+  probeScript: `
     const Redis = require('ioredis');
     const c = new Redis(process.argv[1], { lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null });
     c.on('error', () => {});
-    c.call('ACL', 'WHOAMI').then(() => { c.disconnect(); process.exit(0); }, (e) => { console.error(e.message); process.exit(1); });`;
-  const result = spawnSync(process.execPath, ['-e', script, REDIS_ROOT_URL], { encoding: 'utf8', timeout: 10_000, cwd: __dirname });
-  if (result.status === 0) return undefined;
-  return (result.stderr || result.error?.message || `probe exited with ${result.status}`).trim();
-}
-
-/** Why this machine cannot start private redis-server nodes (for multi-node and restart tests), or undefined. */
-function serverBinaryProblem(): string | undefined {
-  const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
-  return found.status === 0 ? undefined : 'redis-server is not on PATH';
-}
-
-const unavailableReason = probe() ?? serverBinaryProblem();
-if (unavailableReason !== undefined) {
-  const where = REDIS_ROOT_URL.replace(/\/\/[^@/]*@/, '//');
-  if (process.env.CI === 'true') {
-    throw new Error(`Redis is required in CI but ${where} is unusable: ${unavailableReason}`);
-  }
-  console.warn(`Skipping Redis provider tests: ${where} is unusable (${unavailableReason})`);
-}
-
-export const redisAvailable = unavailableReason === undefined;
+    c.call('ACL', 'WHOAMI').then(() => { c.disconnect(); process.exit(0); }, (e) => { console.error(e.message); process.exit(1); });`,
+  // The multi-node and restart tests start their own redis-server nodes.
+  otherProblem: () => (spawnSync('redis-server', ['--version']).status === 0 ? undefined : 'redis-server is not on PATH'),
+});
 /** `describe` when the test Redis answers and redis-server can be started, `describe.skip` otherwise (outside CI). */
 export const describeWithRedis = redisAvailable ? describe : describe.skip;
 

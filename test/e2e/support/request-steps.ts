@@ -91,8 +91,26 @@ export class RequestSteps {
     return fields;
   }
 
-  /** Calls whose arguments contain `text`, by channel: a secret must appear in the requester's DM only. */
-  channelsShowing(text: string): unknown[] {
-    return this.t().fake.calls.filter((c) => JSON.stringify(c.args).includes(text)).map((c) => c.args.channel);
+  /**
+   * The start-up provider checks' warnings, once the check of `lastResource` (the policy's last
+   * resource, one that is meant to warn) has reported: resources are checked in order, so the others
+   * are done by then. Returns the warnings of every other resource.
+   */
+  async startupWarningsBefore(lastResource: string): Promise<Array<{ resource?: string; msg?: string }>> {
+    const warnings = () =>
+      this.t()
+        .logs.map((line) => JSON.parse(line) as { resource?: string; msg?: string })
+        .filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
+    await waitUntil(async () => warnings().some((l) => l.resource === lastResource), 10_000, `the ${lastResource} check`);
+    return warnings().filter((l) => l.resource !== lastResource);
+  }
+
+  /** A credential reaches the requester's DM and nothing else: not MongoDB, the audit log, the logs, or a channel. */
+  async expectOnlyInDm(id: string, user: string, credential: string): Promise<void> {
+    const t = this.t();
+    const stored = JSON.stringify([await this.get(id), await t.bot.ctx.store.audit.forRequest(id)]);
+    expect(stored).not.toContain(credential);
+    expect(t.logs.join('\n')).not.toContain(credential);
+    expect(t.fake.calls.filter((c) => JSON.stringify(c.args).includes(credential)).map((c) => c.args.channel)).toEqual([`D${user}`]);
   }
 }

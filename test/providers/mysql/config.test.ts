@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { findResource } from '../../../src/policy/policy';
 import { loadPolicyFile } from '../../../src/policy/load';
-import { problemsOrNone } from '../../policy/problems';
+import { EXAMPLE_POLICY_ENV, problemsOrNone } from '../../policy/problems';
 
 /** The mysql provider's settings as the policy loader checks them, and its entries in policy.example.yml. */
 const policy = (provider: string, identities = '') => `
@@ -14,13 +14,6 @@ resources:
     provider: ${provider}
 `;
 
-const exampleEnv = {
-  PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders',
-  DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value',
-  ORDERS_MYSQL_ADMIN_URL: 'mysql://jit_admin:pw@mysql.internal:3306/jit_access',
-  SESSIONS_REDIS_PRIMARY_URL: 'redis://jit_admin:pw@redis-1.internal:6379',
-  SESSIONS_REDIS_REPLICA_URL: 'redis://jit_admin:pw@redis-2.internal:6379',
-};
 
 describe('mysql policy settings', () => {
   it('takes url, role, mode and accountHost; accountHost defaults to %', () => {
@@ -39,11 +32,11 @@ describe('mysql policy settings', () => {
   });
 
   it('loads the example policy’s mysql and redis resources', () => {
-    const loaded = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), exampleEnv);
+    const loaded = loadPolicyFile(path.join(__dirname, '../../../policy.example.yml'), EXAMPLE_POLICY_ENV);
     expect(findResource(loaded, 'orders-mysql-read')!.provider).toEqual({ target: 'orders-mysql', type: 'mysql', access: { role: 'orders_reader', mode: 'grant', accountHost: '%' } });
     expect(findResource(loaded, 'orders-mysql-write')!.provider.access).toMatchObject({ mode: 'ephemeral' });
     expect(findResource(loaded, 'sessions-redis-read')!.provider).toEqual({ target: 'sessions-redis', type: 'redis', access: { rules: '~session:* +@read -@dangerous' } });
-    expect(loaded.targets['sessions-redis']!.settings).toEqual({ urls: [exampleEnv.SESSIONS_REDIS_PRIMARY_URL, exampleEnv.SESSIONS_REDIS_REPLICA_URL] });
-    expect(loaded.secrets).toEqual(expect.arrayContaining([exampleEnv.ORDERS_MYSQL_ADMIN_URL, exampleEnv.SESSIONS_REDIS_REPLICA_URL]));
+    expect(loaded.targets['sessions-redis']!.settings).toEqual({ urls: [EXAMPLE_POLICY_ENV.SESSIONS_REDIS_PRIMARY_URL, EXAMPLE_POLICY_ENV.SESSIONS_REDIS_REPLICA_URL] });
+    expect(loaded.secrets).toEqual(expect.arrayContaining([EXAMPLE_POLICY_ENV.ORDERS_MYSQL_ADMIN_URL, EXAMPLE_POLICY_ENV.SESSIONS_REDIS_REPLICA_URL]));
   });
 });

@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import type { MysqlAccess, MysqlTargetConfig } from '../../../src/providers/mysql/config';
 import { sqlIdentifier, sqlString } from '../../../src/providers/mysql/dialect';
 import { MysqlProvider } from '../../../src/providers/mysql/mysql-provider';
-import type { GrantResult, GrantSubject } from '../../../src/providers/provider';
+import type { GrantSubject } from '../../../src/providers/provider';
 import { temporaryName } from '../../../src/providers/temporary-name';
 import { MysqlFixture } from '../../support/mysql-fixture';
 import { adminRecipe } from '../../support/mysql-recipe';
-import { bound, rejection } from '../bound';
+import { bound, rejection, secretField as field } from '../bound';
 import { asRoot, describeWithMysql } from '../mysql-available';
 
 /*
@@ -44,12 +44,6 @@ function subject(account: string | undefined, requestId = `req-${randomBytes(4).
 }
 
 const soon = (ms = 10_000) => ({ deadline: new Date(Date.now() + ms) });
-
-function field(result: GrantResult, label: string): string {
-  const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;
-  if (value === undefined) throw new Error(`no ${label} in ${JSON.stringify(result.secretForRequester?.fields.map((f) => f.label))}`);
-  return value;
-}
 
 /** A session that survives a revoke would still read the table: the query fails only if the session was killed. */
 const killed = /Connection lost|closed state|server closed|PROTOCOL_CONNECTION_LOST|Can't add new command/i;

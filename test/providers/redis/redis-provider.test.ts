@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { RedisAccess, RedisTargetConfig } from '../../../src/providers/redis/config';
 import { RedisProvider } from '../../../src/providers/redis/redis-provider';
-import type { GrantResult, GrantSubject } from '../../../src/providers/provider';
+import type { GrantSubject } from '../../../src/providers/provider';
 import { temporaryName } from '../../../src/providers/temporary-name';
 import { problemsOrNone } from '../../policy/problems';
 import { RedisFixture } from '../../support/redis-fixture';
 import { RedisNode } from '../../support/redis-node';
-import { bound, rejection } from '../bound';
+import { bound, rejection, secretField as field } from '../bound';
 import { REDIS_ROOT_URL, asRedisRoot, describeWithRedis } from '../redis-available';
 
 /*
@@ -33,12 +33,6 @@ function subject(account: string | undefined = `alice${RUN}`, requestId = `req-$
 }
 
 const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
-
-function field(result: GrantResult, label: string): string {
-  const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;
-  if (value === undefined) throw new Error(`no ${label} in ${JSON.stringify(result.secretForRequester?.fields.map((f) => f.label))}`);
-  return value;
-}
 
 async function node(opts: Parameters<typeof RedisNode.start>[0] = {}): Promise<RedisNode> {
   const n = await RedisNode.start(opts);
