@@ -267,7 +267,9 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
             { label: 'Valid until', value: subject.expiresAt.toISOString() },
             {
               label: 'Expiry',
-              value: event ? 'enforced by the database too (a one-shot event drops the user)' : 'the bot drops the user (the server runs no event scheduler)',
+              value: event
+                ? 'enforced by the database too (a one-shot event drops the user)'
+                : `the bot drops the user (${this.botSchema ? 'the server runs no event scheduler' : "the bot's url names no schema for events"})`,
             },
           ],
         },
