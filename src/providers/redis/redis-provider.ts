@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import Redis from 'ioredis';
+import type Redis from 'ioredis';
 import { z } from 'zod';
 import { messageOf, withinDeadline } from '../deadline';
 import type { ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
@@ -33,6 +33,14 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 const PERMANENT_REPLY = /^(NOPERM|WRONGPASS|NOAUTH|ERR Error in ACL SETUSER modifier|ERR unknown (sub)?command|ERR unknown subcommand)/;
 const NO_ACL_FILE = /not configured to use an ACL file/i;
 
+/**
+ * The driver, loaded when the first redis target is created rather than when the catalog is: a bot
+ * with no redis target does not pay for it at start-up.
+ */
+function ioredis(): typeof Redis {
+  return (require('ioredis') as { Redis: typeof Redis }).Redis;
+}
+
 interface Node {
   /** `host:port`, for messages (never the URL: it carries the bot's password). */
   where: string;
@@ -58,7 +66,7 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     this.secrets = secretVariants(urls);
     this.nodes = urls.map((url) => {
       const parsed = new URL(url);
-      const client = new Redis(url, {
+      const client = new (ioredis())(url, {
         lazyConnect: true,
         connectTimeout: this.timeoutMs,
         // Each call has its own deadline; one reconnection attempt per command is enough.
