@@ -4,7 +4,9 @@ import { kubernetesProvider } from './kubernetes/kubernetes-provider';
 import { gcpIamProvider } from './gcp-iam/gcp-iam-provider';
 import { githubProvider } from './github/github-provider';
 import { oktaProvider } from './okta/okta-provider';
+import { mysqlProvider } from './mysql/mysql-provider';
 import { postgresProvider } from './postgres/postgres-provider';
+import { redisProvider } from './redis/redis-provider';
 import { webhookProvider } from './webhook/webhook-provider';
 
 /**
@@ -15,6 +17,8 @@ import { webhookProvider } from './webhook/webhook-provider';
 export const PROVIDERS: readonly AnyProviderDefinition[] = [
   webhookProvider,
   postgresProvider,
+  mysqlProvider,
+  redisProvider,
   awsIdentityCenterProvider,
   kubernetesProvider,
   gcpIamProvider,

@@ -3,7 +3,7 @@ import { typeList } from '../../src/providers/catalog';
 import path from 'node:path';
 import { parsePolicy, PolicyError, loadPolicyFile } from '../../src/policy/load';
 import { feasibilityWarnings } from '../../src/policy/feasibility';
-import { policyProblems } from './problems';
+import { EXAMPLE_POLICY_ENV, policyProblems } from './problems';
 import {
   durationProblem,
   findResource,
@@ -14,12 +14,7 @@ import {
   Directory,
 } from '../../src/policy/policy';
 
-const env = {
-  PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders',
-  DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value',
-  GITHUB_TOKEN: 'github_pat_example_0123',
-  OKTA_API_TOKEN: 'okta-example-token-0123',
-};
+const env = EXAMPLE_POLICY_ENV;
 const example = path.join(__dirname, '../../policy.example.yml');
 
 const base = `
@@ -43,7 +38,7 @@ const problemsOf = (text: string, vars: NodeJS.ProcessEnv = env) => policyProble
 describe('policy loading', () => {
   it('loads the example policy with defaults merged and variables interpolated', () => {
     const policy = loadPolicyFile(example, env);
-    expect(policy.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['prod-db-readonly', 'prod-db-write', 'deploy-hook', 'staging-logs']));
+    expect(policy.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['prod-db-readonly', 'prod-db-write', 'orders-mysql-read', 'orders-mysql-write', 'sessions-redis-read', 'deploy-hook', 'staging-logs']));
     const ro = findResource(policy, 'prod-db-readonly')!;
     expect(ro.maxDuration).toBe(2 * 3_600_000); // resource override
     expect(ro.minDuration).toBe(5 * 60_000); // from defaults

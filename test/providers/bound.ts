@@ -1,5 +1,5 @@
 import { ProviderError } from '../../src/providers/provider';
-import type { ExtendOptions, FilingSubject, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
+import type { ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
 
 /**
  * A target's provider instance with one resource's access settings filled in, so unit tests read
@@ -26,4 +26,11 @@ export async function rejection(promise: Promise<unknown>): Promise<ProviderErro
   );
   expect(err).toBeInstanceOf(ProviderError);
   return err as ProviderError;
+}
+
+/** The value of the field `label` of a grant's credentials for the requester (a test failure if it has none). */
+export function secretField(result: GrantResult, label: string): string {
+  const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;
+  if (value === undefined) throw new Error(`no ${label} in ${JSON.stringify(result.secretForRequester?.fields.map((f) => f.label))}`);
+  return value;
 }

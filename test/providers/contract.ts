@@ -63,6 +63,8 @@ export interface ContractFixture {
   hasAccess(subject: GrantSubject, details?: Record<string, string>): Promise<boolean>;
   /** The expiry the target itself holds for this grant, if it holds one (VALID UNTIL, a webhook's last expiresAt). */
   expiryOf?(subject: GrantSubject, details?: Record<string, string>): Promise<Date | undefined>;
+  /** The resolution of that expiry, to which the target rounds up (MySQL events: whole seconds). Default 1 ms: exact. */
+  expiryResolutionMs?: number;
   /** Gives `account` the access outside jit-access (required when the provider inspects standing access). */
   giveStanding?(account: string): Promise<void>;
   /**
@@ -260,7 +262,8 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         await provider.extend(later, { ...soon(), details, extensionId: 'ext00001' });
         expect(await fixture.hasAccess(later, details)).toBe(true);
         const held = await fixture.expiryOf?.(later, details);
-        if (held !== undefined) expect(held.toISOString()).toBe(later.expiresAt.toISOString());
+        const resolution = fixture.expiryResolutionMs ?? 1;
+        if (held !== undefined) expect(held.toISOString()).toBe(new Date(Math.ceil(later.expiresAt.getTime() / resolution) * resolution).toISOString());
         await provider.revoke(later, { ...soon(), details });
       });
     } else {
