@@ -63,6 +63,8 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     { type: 'mrkdwn' as const, text: `*Resource*\n${resourceName}` },
     // Approvers see whose account gets the access before they approve (PRODUCT.md §3.1).
     ...(accountLine(request) ? [{ type: 'mrkdwn' as const, text: `*Account*\n${accountLine(request)}` }] : []),
+    // The key that will be certified (ssh resources): approvers can compare it with the requester's.
+    ...(request.sshKeyFingerprint ? [{ type: 'mrkdwn' as const, text: `*SSH key*\n\`${escapeText(request.sshKeyFingerprint)}\`` }] : []),
     { type: 'mrkdwn' as const, text: `*Duration*\n${formatDuration(request.durationMs)}` },
     { type: 'mrkdwn' as const, text: `*Approvals*\n${request.approvals.length} of ${request.requiredApprovals} needed` },
   ];

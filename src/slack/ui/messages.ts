@@ -2,6 +2,8 @@ import { formatDuration } from '../../domain/duration';
 import type { AccessRequest } from '../../domain/request';
 import type { Resource } from '../../policy/policy';
 import type { ChannelNotice, RequesterNotice } from '../../operations/context';
+import { parseSshPublicKey } from '../../domain/ssh-public-key';
+import type { RegisteredSshKey } from '../../store/ssh-keys';
 import { escapeText, mention, slackDate, userText } from './escape';
 
 /** Texts of ephemeral answers, DMs and thread notices: pure functions, data -> mrkdwn. */
@@ -17,6 +19,7 @@ export const HELP_TEXT = [
   '• `/jit-access extend <request-id> <duration> <reason…>`: ask for more time',
   '• `/jit-access cancel <request-id>`: withdraw a pending request',
   '• `/jit-access audit <request-id>`: a request’s timeline (approvers and admins)',
+  '• `/jit-access ssh-key <public key>`: register your SSH public key for `ssh` resources (`ssh-key` alone shows it)',
   'Durations: `90s`, `30m`, `2h`, `1d`, `1h30m`.',
 ].join('\n');
 
@@ -125,4 +128,19 @@ export function extensionFiledText(r: AccessRequest): string {
     return `Extension of \`${r._id}\` by ${formatDuration(r.extension.durationMs)} is waiting for ${r.extension.requiredApprovals} approval${r.extension.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
   }
   return `Access \`${r._id}\` to *${r.resourceId}* now ends ${slackDate(r.expiresAt!)}.`;
+}
+
+const SSH_KEY_HOW_TO = '`/jit-access ssh-key <public key>`, with the one line of your `.pub` file (e.g. `~/.ssh/id_ed25519.pub`)';
+
+/** The answer to `/jit-access ssh-key`: the key just registered, or the one on file (or none). */
+export function sshKeyText(key: RegisteredSshKey | null, how: 'registered' | 'shown'): string {
+  if (!key) return `You have no SSH key registered. \`ssh\` resources certify one: register it with ${SSH_KEY_HOW_TO}.`;
+  const parsed = parseSshPublicKey(key.publicKey);
+  const label = parsed.ok ? parsed.key.label : key.type;
+  const comment = parsed.ok && parsed.key.comment ? `, ${userText(parsed.key.comment, 100)}` : '';
+  const what = `\`${key.fingerprint}\` (${escapeText(label)}, ${key.bits} bits${comment})`;
+  if (how === 'registered') {
+    return `:key: Your SSH key is registered: ${what}. Check it against \`ssh-keygen -lf ~/.ssh/id_ed25519.pub\`. \`ssh\` resources will certify this key; requests already filed keep the key they were filed with.`;
+  }
+  return `:key: Your registered SSH key: ${what}, since ${slackDate(key.registeredAt)}. Replace it with ${SSH_KEY_HOW_TO}.`;
 }
