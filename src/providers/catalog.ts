@@ -2,13 +2,14 @@ import type { AnyProviderDefinition } from './provider';
 import { postgresProvider } from './postgres/postgres-provider';
 import { webhookProvider } from './webhook/webhook-provider';
 import { sshProvider } from './ssh/ssh-provider';
+import { ldapProvider } from './ldap/ldap-provider';
 
 /**
  * Every provider jit-access knows. Adding one is its folder (src/providers/<type>/, exporting a
  * defineProvider()) and one line here: the policy schema, its error messages ("expected one of …"),
  * log redaction and the registry are all built from this list.
  */
-export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, sshProvider];
+export const PROVIDERS: readonly AnyProviderDefinition[] = [webhookProvider, postgresProvider, sshProvider, ldapProvider];
 
 export const PROVIDER_TYPES: readonly string[] = PROVIDERS.map((p) => p.type);
 
