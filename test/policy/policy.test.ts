@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
 import { policyProblems } from './problems';
+import { typeList } from '../../src/providers/catalog';
 import {
   durationProblem,
   findResource,
@@ -12,7 +13,7 @@ import {
   Directory,
 } from '../../src/policy/policy';
 
-const env = { PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value' };
+const env = { PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders', DEPLOY_HOOK_SECRET: 'a-long-shared-secret-value', LDAP_BIND_PASSWORD: 'a-bind-password' };
 const example = path.join(__dirname, '../../policy.example.yml');
 
 const base = `
@@ -36,7 +37,9 @@ const problemsOf = (text: string, vars: NodeJS.ProcessEnv = env) => policyProble
 describe('policy loading', () => {
   it('loads the example policy with defaults merged and variables interpolated', () => {
     const policy = loadPolicyFile(example, env);
-    expect(policy.resources.map((r) => r.id)).toEqual(['prod-db-readonly', 'prod-db-write', 'deploy-hook', 'staging-logs']);
+    expect(policy.resources.map((r) => r.id)).toEqual(['prod-db-readonly', 'prod-db-write', 'prod-ssh', 'ldap-oncall', 'deploy-hook', 'staging-logs']);
+    expect(findResource(policy, 'prod-ssh')!.provider).toMatchObject({ type: 'ssh', target: 'bastion-ca', access: { host: 'bastion.example.com', permit: ['pty'] } });
+    expect(findResource(policy, 'ldap-oncall')!.provider).toMatchObject({ type: 'ldap', target: 'corp-ldap', access: { memberAttribute: 'member' } });
     const ro = findResource(policy, 'prod-db-readonly')!;
     expect(ro.maxDuration).toBe(2 * 3_600_000); // resource override
     expect(ro.minDuration).toBe(5 * 60_000); // from defaults
@@ -62,7 +65,7 @@ describe('policy loading', () => {
     ['a bad duration', base.replace('name: DB', 'name: DB\n    maxDuration: forever'), 'resources[1].maxDuration: "forever" is not a duration'],
     ['more approvals than approvers', base.replace('name: DB', 'name: DB\n    requiredApprovals: 3'), 'resources[1].requiredApprovals: needs 3 approvals but only 2 approvers are listed'],
     ['a missing provider', base.replace(/name: DB\n(.*\n)*?.*provider: .*\n/, 'name: DB\n    approvers: { users: [U0BOB] }\n'), 'resources[1].provider: required'],
-    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: ldap'), 'resources[1].provider.type: expected a provider with type "webhook" or "postgres"'],
+    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: carrier-pigeon'), `resources[1].provider.type: expected a provider with type ${typeList()}`],
     ['a duplicate id', base.replace('id: db', 'id: deploy-hook'), 'resources[1].id: duplicate resource id "deploy-hook"'],
     ['no approvers', base.replace('approvers: { users: [U0BOB, U0CAROL] }', 'approvers: {}'), 'resources[1].approvers: list at least one user or usergroup'],
     ['a missing channel', base.replace('approvalChannel: C0APPROVALS', ''), 'approvalChannel: required'],

@@ -1,5 +1,6 @@
 import { parsePolicy } from '../../src/policy/load';
 import { policyProblems } from './problems';
+import { typeList } from '../../src/providers/catalog';
 import { findResource, Policy } from '../../src/policy/policy';
 import { accountRuleOf, identityOwners, resolveAccount, ResourceAccountRule } from '../../src/policy/identities';
 
@@ -56,9 +57,9 @@ describe('targets', () => {
     ['a type that contradicts the target', pgResource('r', '{ target: orders-db, type: webhook, role: reader }'), ordersTarget, 'resources[0].provider.type: target orders-db is of type "postgres"'],
     ['a per-resource key on a target', pgResource('r', '{ target: orders-db, role: reader }'), `${ordersTarget}\n    role: reader`, 'targets.orders-db.role: "role" is set by each resource'],
     ['a bad target setting', pgResource('r', '{ target: orders-db, role: reader }'), ordersTarget.replace('${PG_URL}', 'mysql://x'), 'targets.orders-db.url: expected a postgres:// connection string'],
-    ['an unknown target type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { type: ldap }', 'targets.x.type: expected a provider with type "webhook" or "postgres"'],
-    ['a target without a type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { url: "postgres://a@b/c" }', 'targets.x: required: "type" ("webhook" or "postgres")'],
-    ['a provider with neither type nor target', pgResource('r', '{ role: reader }'), '', 'resources[0].provider: expected "type" ("webhook" or "postgres") or "target"'],
+    ['an unknown target type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { type: carrier-pigeon }', `targets.x.type: expected a provider with type ${typeList()}`],
+    ['a target without a type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { url: "postgres://a@b/c" }', `targets.x: required: "type" (${typeList()})`],
+    ['a provider with neither type nor target', pgResource('r', '{ role: reader }'), '', `resources[0].provider: expected "type" (${typeList()}) or "target"`],
     ['an inline resource named like a target', pgResource('orders-db', '{ type: postgres, url: "${PG_URL}", role: r }'), ordersTarget, 'resources[0].id: "orders-db" is also the name of a target'],
     ['a target named default', pgResource('r', '{ target: default, role: reader }'), 'targets:\n  default: { type: postgres, url: "${PG_URL}" }', 'targets.default: "default" is reserved'],
     ['a bad target name', pgResource('r', '{ target: Orders_DB, role: reader }'), 'targets:\n  Orders_DB: { type: postgres, url: "${PG_URL}" }', 'targets.Orders_DB: expected a target name'],
