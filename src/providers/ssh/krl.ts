@@ -73,7 +73,8 @@ export class KrlFile {
 
   /**
    * Adds `serial` (a certificate of the CA whose public key is in `caPublicKeyFile`) to the KRL,
-   * atomically; nothing to do when it is there already.
+   * atomically. Adding a serial that is there already changes nothing, so a retried revoke needs no
+   * look before it writes.
    */
   revoke(serial: bigint, caPublicKeyFile: string, caFingerprint: string, deadline: Date): Promise<void> {
     const run = this.queue.then(() => this.revokeNow(serial, caPublicKeyFile, caFingerprint, deadline));
@@ -83,7 +84,6 @@ export class KrlFile {
 
   private async revokeNow(serial: bigint, caPublicKeyFile: string, caFingerprint: string, deadline: Date): Promise<void> {
     await this.statOrExplain(true);
-    if (await this.revokes(serial, caFingerprint, deadline)) return;
     const release = await this.lock(deadline);
     const temp = path.join(path.dirname(this.file), `.${path.basename(this.file)}.${randomBytes(6).toString('hex')}.tmp`);
     try {
@@ -106,7 +106,9 @@ export class KrlFile {
       }
       await fs.rename(temp, this.file);
       await syncDirectory(path.dirname(this.file));
-      this.verified = undefined;
+      // What is there now was read back above: the next grant need not parse it again.
+      const written = await fs.stat(this.file);
+      this.verified = `${written.ino}:${written.size}:${written.mtimeMs}`;
     } finally {
       await fs.rm(temp, { force: true }).catch(() => undefined);
       await release();
