@@ -54,9 +54,17 @@ export function tlsUnavailable(): string | undefined {
   return 'openssl is missing (apt-get install openssl): no self-signed certificate for ldaps/startTLS';
 }
 
-/** The least-privilege ACL of the README, for the bot's DN and the groups it hands out. */
+/** The least-privilege ACL of the README (section "LDAP provider"), for the bot's DN and the groups it hands out. */
 export function botAcl(botDn: string, groups: Array<{ dn: string; attribute: string }>): string[] {
-  return groups.flatMap((g) => [`access to dn.exact="${g.dn}" attrs=${g.attribute}`, `  by dn.exact="${botDn}" write`, '  by * break']);
+  return [
+    ...groups.flatMap((g) => [`access to dn.exact="${g.dn}" attrs=${g.attribute}`, `  by dn.exact="${botDn}" write`, '  by * break']),
+    `access to dn.subtree="${PEOPLE}" attrs=entry,objectClass,uid`,
+    `  by dn.exact="${botDn}" read`,
+    '  by * break',
+    `access to dn.subtree="${GROUPS}" attrs=entry,objectClass,member,uniqueMember,memberUid`,
+    `  by dn.exact="${botDn}" read`,
+    '  by * break',
+  ];
 }
 
 export class TestSlapd {
@@ -113,8 +121,9 @@ export class TestSlapd {
       '  by anonymous auth',
       '  by * none',
       ...botAcl(BOT_DN, Object.values(TEST_GROUPS)),
-      // Everyone bound may read people and groups (the bot too): where it needs to look up accounts.
+      // Everything else: people other than the bot may read (the tests' own clients are root).
       'access to *',
+      `  by dn.exact="${BOT_DN}" none`,
       '  by users read',
       '  by * none',
       '',
