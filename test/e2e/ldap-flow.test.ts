@@ -1,6 +1,6 @@
 import { describeWithSlapdTls } from '../providers/ldap-available';
 import { BOT_DN, PEOPLE, PLACEHOLDER_DN, TEST_GROUPS, TestSlapd } from '../support/slapd';
-import { startTestBot, TestBot, waitUntil } from './harness';
+import { commandAnswer, startTestBot, TestBot, waitUntil } from './harness';
 
 /*
  * The ldap provider through the real app, against a private slapd (StartTLS with a self-signed
@@ -21,13 +21,7 @@ describeWithSlapdTls('LDAP provider through the app (private slapd, StartTLS)', 
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);
   const members = () => slapd.valuesOf(ops, 'member');
 
-  async function answer(user: string, text: string): Promise<string> {
-    const res = await t.slack.command(user, text);
-    expect(res.status).toBe(200);
-    const inline = res.json as { text?: string } | undefined;
-    if (inline?.text) return inline.text;
-    return String((await t.fake.waitForResponse((r) => r.id === res.responseId, 10_000)).body.text);
-  }
+  const answer = (user: string, text: string) => commandAnswer(t, user, text);
 
   async function file(user: string, resource: string, reason: string, duration = '30m') {
     expect(await answer(user, `${resource} ${duration} ${reason}`)).toMatch(/waiting for 1 approval|granted until/);

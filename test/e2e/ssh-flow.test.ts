@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { serialFor } from '../../src/providers/ssh/ssh-provider';
 import { describeWithSshd } from '../providers/ssh-available';
 import { TestSshd, UserKey } from '../support/sshd';
-import { startTestBot, TestBot, waitUntil } from './harness';
+import { commandAnswer, startTestBot, TestBot, waitUntil } from './harness';
 
 const run = promisify(execFile);
 
@@ -27,13 +27,7 @@ describeWithSshd('SSH provider through the app (private sshd)', () => {
   const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);
 
-  async function answer(user: string, text: string): Promise<string> {
-    const res = await t.slack.command(user, text);
-    expect(res.status).toBe(200);
-    const inline = res.json as { text?: string } | undefined;
-    if (inline?.text) return inline.text;
-    return String((await t.fake.waitForResponse((r) => r.id === res.responseId, 10_000)).body.text);
-  }
+  const answer = (user: string, text: string) => commandAnswer(t, user, text);
 
   /** The certificate in the newest DM to `user` whose text mentions `requestId`, after `after` of them. */
   async function certificateDm(user: string, requestId: string, after = 0): Promise<string> {
