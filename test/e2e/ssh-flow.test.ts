@@ -175,6 +175,10 @@ resources:
       return r?.extendedMs ? r : undefined;
     }, 10_000, 'the extension applied');
     const second = await sshd.saveCertificate(alice, await certificateDm('U0ALICE', req._id, 1), 'second');
+    // The new certificate goes out only once the new expiry is recorded (which the revocation then covers).
+    const extendedAt = (await t.bot.ctx.store.audit.forRequest(req._id)).find((e) => e.action === 'extended')!.at.getTime();
+    const certificateDms = t.fake.calls.filter((c) => c.method === 'chat.postMessage' && String(c.args.text).includes(`jit-${req._id}-cert.pub`));
+    expect(certificateDms.at(-1)!.at).toBeGreaterThanOrEqual(extendedAt);
     const validTo = /Valid: from \S+ to (\S+)/.exec(await sshd.describeCertificate(second))![1]!;
     const local = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000 - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
     expect(validTo).toBe(local(extended.expiresAt!));

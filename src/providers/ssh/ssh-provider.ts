@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { z } from 'zod';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
@@ -10,7 +11,6 @@ import { PERMIT_EXTENSIONS, PRINCIPAL_PATTERN, sshAccessSchema, sshTargetSchema 
 import type { SshAccess, SshTargetConfig } from './config';
 import { KrlFile } from './krl';
 import { keygenComplaint, runSshKeygen } from './ssh-keygen';
-import { z } from 'zod';
 
 /*
  * Short-lived OpenSSH user certificates (PRODUCT.md §6 ssh). The certificate's validity is the
