@@ -18,6 +18,10 @@ FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PORT=3000
 WORKDIR /app
+# ssh-keygen (openssh-client) signs the ssh provider's certificates and updates its revocation list.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends openssh-client \
+ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
 # --omit=optional drops the test-only embedded MongoDB binary (and pg-cloudflare).
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund \

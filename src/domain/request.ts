@@ -65,6 +65,12 @@ export interface AccessRequest {
   principal?: string;
   email?: string;
   /**
+   * For providers that need one (`ssh`): the requester's SSH public key when the request was filed,
+   * and its `SHA256:` fingerprint, shown to approvers. Public, not secret; certified unchanged.
+   */
+  sshPublicKey?: string;
+  sshKeyFingerprint?: string;
+  /**
    * What the grant gives in the target (ResourceProvider.accessKey), recorded before the first grant
    * attempt; requests with the same key give one account the same access (overlapping grants).
    */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { UserError } from '../domain/errors';
 import { DurationError, formatDuration, parseDuration } from '../domain/duration';
 import type { AccessRequest } from '../domain/request';
+import type { GrantResult } from '../providers/provider';
 import { mayApprove } from '../policy/policy';
 import { expiryWarningAt, OperationContext, requestLogger } from './context';
 import { requireApprovable, requireRequest, requireResource } from './constraints';
@@ -143,8 +144,9 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
     expiresAt: { $gt: ctx.now() },
   } as never);
   if (!claimed) return (await ctx.store.get(request._id)) ?? request;
+  let newCredentials: GrantResult['secretForRequester'];
   try {
-    await extendInTarget(ctx, request, newExpiry, extension.id);
+    newCredentials = await extendInTarget(ctx, request, newExpiry, extension.id);
   } catch (err) {
     log.error({ err: errorText(err) }, 'provider refused the extension');
     await ctx.store.update(request._id, 'active', {
@@ -177,6 +179,12 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   }
   log.info({ expiresAt: newExpiry }, 'grant extended');
   ctx.schedule?.scheduleChanged(extended.warnAt ?? newExpiry);
+  // Only now that the new expiry is recorded (and the revocation will cover it) may they go out.
+  if (newCredentials) {
+    await ctx.notifier
+      .sendSecret(extended.requesterId, newCredentials.title, newCredentials.fields)
+      .catch((err) => log.error({ err: errorText(err) }, 'could not deliver the new credentials by DM'));
+  }
   if (tellRequester) await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
   await ctx.notifier.requestChanged(extended);
   return extended;
@@ -184,28 +192,27 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
 
 /**
  * Tells the target about the new expiry, as the provider declares: `native` extends, `regrant`
- * grants again with the new expiry (new credentials go by DM). A grant over standing access gave
+ * grants again with the new expiry and returns the new credentials, which the caller sends only
+ * once the new expiry is recorded: a certificate valid to an expiry the store never took would
+ * outlive the revocation of a grant that ended meanwhile. A grant over standing access gave
  * nothing, so there is nothing to extend.
  */
-async function extendInTarget(ctx: OperationContext, request: AccessRequest, newExpiry: Date, extensionId: string): Promise<void> {
-  if (request.standing) return;
+async function extendInTarget(ctx: OperationContext, request: AccessRequest, newExpiry: Date, extensionId: string): Promise<GrantResult['secretForRequester']> {
+  if (request.standing) return undefined;
   const provider = providerFor(ctx, request);
   const subject = subjectOf(request, newExpiry);
   const deadline = new Date(Date.now() + ctx.settings.providerTimeoutMs);
   switch (provider.extension) {
     case 'native':
-      return provider.extend(subject, { deadline, details: request.providerDetails, extensionId });
+      await provider.extend(subject, { deadline, details: request.providerDetails, extensionId });
+      return undefined;
     case 'refuse':
       throw new UserError(`${request.resourceId} grants cannot be extended`);
     case 'regrant': {
       // Under the access lock, like every grant, so a concurrent revocation of the same access cannot interleave.
       const result = await underAccessLock(ctx, accessKeyOf(request, provider), () => provider.grant(subject, { deadline }));
       if (result.details) await ctx.store.touch(request._id, 'active', { providerDetails: result.details });
-      if (result.secretForRequester) {
-        await ctx.notifier
-          .sendSecret(request.requesterId, result.secretForRequester.title, result.secretForRequester.fields)
-          .catch((err) => requestLogger(ctx, request).error({ err: errorText(err) }, 'could not deliver the new credentials by DM'));
-      }
+      return result.secretForRequester;
     }
   }
 }

@@ -9,11 +9,17 @@ import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock }
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */
 export function subjectOf(request: AccessRequest, expiresAt: Date): GrantSubject {
-  const { email, account, principal } = request;
+  const { email, account, principal, sshPublicKey } = request;
   return {
     requestId: request._id,
     resourceId: request.resourceId,
-    user: { slackId: request.requesterId, ...(email ? { email } : {}), ...(account ? { account } : {}), ...(principal ? { principal } : {}) },
+    user: {
+      slackId: request.requesterId,
+      ...(email ? { email } : {}),
+      ...(account ? { account } : {}),
+      ...(principal ? { principal } : {}),
+      ...(sshPublicKey ? { sshPublicKey } : {}),
+    },
     reason: request.reason,
     expiresAt,
   };
@@ -44,6 +50,9 @@ function ungrantable(request: AccessRequest, provider: ResourceProvider): string
   }
   if (provider.account.need === 'required' && !request.account) {
     return `${provider.target} now needs an account, and request ${request._id} was filed without one: request it again`;
+  }
+  if (provider.needs.includes('sshPublicKey') && !request.sshPublicKey) {
+    return `${provider.target} certifies SSH keys, and request ${request._id} was filed without one: register yours with \`/jit-access ssh-key\` and request it again`;
   }
   return undefined;
 }

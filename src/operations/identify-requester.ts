@@ -1,5 +1,6 @@
 import { UserError } from '../domain/errors';
 import { accountKeyOf, AccessRequest } from '../domain/request';
+import { parseSshPublicKey } from '../domain/ssh-public-key';
 import { identityOwners, resolveAccount } from '../policy/identities';
 import type { Resource } from '../policy/policy';
 import type { FilingCheck } from '../providers/provider';
@@ -7,7 +8,24 @@ import type { OperationContext } from './context';
 import { errorText } from './grant-access';
 
 /** Who a request is for, resolved when it is filed and stored on it (PRODUCT.md §3.1). */
-export type RequesterIdentity = Pick<AccessRequest, 'target' | 'account' | 'accountSource' | 'accountKey' | 'principal' | 'email'>;
+export type RequesterIdentity = Pick<AccessRequest, 'target' | 'account' | 'accountSource' | 'accountKey' | 'principal' | 'email' | 'sshPublicKey' | 'sshKeyFingerprint'>;
+
+type Registered = Pick<AccessRequest, 'sshPublicKey' | 'sshKeyFingerprint'>;
+
+/**
+ * What the provider needs the requester to have registered (its definition's `needs`), read now so
+ * approvers see it and every later call uses the same. Refused, with how to register, when missing.
+ */
+async function registeredNeeds(ctx: OperationContext, needs: readonly string[], requesterId: string, targetName: string): Promise<Registered> {
+  if (!needs.includes('sshPublicKey')) return {};
+  const registered = await ctx.store.sshKeys.get(requesterId);
+  const register = 'Register it with `/jit-access ssh-key <your public key>` (the one line of `~/.ssh/id_ed25519.pub`; make one with `ssh-keygen -t ed25519`), then request again.';
+  if (!registered) throw new UserError(`${targetName} gives access with a certificate for your SSH key, and you have not registered one, so nothing was filed. ${register}`);
+  // Checked again: the rules may have tightened since it was registered.
+  const parsed = parseSshPublicKey(registered.publicKey);
+  if (!parsed.ok) throw new UserError(`Your registered SSH key is no longer accepted (${parsed.problem}), so nothing was filed. ${register}`);
+  return { sshPublicKey: parsed.key.line, sshKeyFingerprint: parsed.key.fingerprint };
+}
 
 /** `alice` in backticks when it is plain, else nothing: a refusal must not echo odd text into Slack. */
 function shown(account: string): string {
@@ -48,10 +66,15 @@ export async function identifyRequester(ctx: OperationContext, resource: Resourc
     }
   }
 
+  const registered = await registeredNeeds(ctx, provider.needs, requesterId, target.name);
+
   let check: FilingCheck;
   try {
     check = await provider.validate(
-      { resourceId: resource.id, user: { slackId: requesterId, ...(email ? { email } : {}), ...(account ? { account } : {}) } },
+      {
+        resourceId: resource.id,
+        user: { slackId: requesterId, ...(email ? { email } : {}), ...(account ? { account } : {}), ...(registered.sshPublicKey ? { sshPublicKey: registered.sshPublicKey } : {}) },
+      },
       { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) },
     );
   } catch (err) {
@@ -66,6 +89,7 @@ export async function identifyRequester(ctx: OperationContext, resource: Resourc
     ...(account !== undefined ? { account, accountSource: source, accountKey: accountKeyOf(provider.target, account) } : {}),
     ...(principal !== undefined ? { principal } : {}),
     ...(email ? { email } : {}),
+    ...registered,
   };
 }
 

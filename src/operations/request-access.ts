@@ -105,6 +105,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     ...(breakGlass ? { breakGlass } : {}),
     target: identity.target,
     ...(identity.account ? { account: identity.account, accountSource: identity.accountSource } : {}),
+    ...(identity.sshKeyFingerprint ? { sshKeyFingerprint: identity.sshKeyFingerprint } : {}),
   };
   try {
     await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));

@@ -8,6 +8,8 @@ import { mysqlProvider } from './mysql/mysql-provider';
 import { postgresProvider } from './postgres/postgres-provider';
 import { redisProvider } from './redis/redis-provider';
 import { webhookProvider } from './webhook/webhook-provider';
+import { sshProvider } from './ssh/ssh-provider';
+import { ldapProvider } from './ldap/ldap-provider';
 
 /**
  * Every provider jit-access knows. Adding one is its folder (src/providers/<type>/, exporting a
@@ -19,6 +21,8 @@ export const PROVIDERS: readonly AnyProviderDefinition[] = [
   postgresProvider,
   mysqlProvider,
   redisProvider,
+  sshProvider,
+  ldapProvider,
   awsIdentityCenterProvider,
   kubernetesProvider,
   gcpIamProvider,

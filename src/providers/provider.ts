@@ -26,7 +26,19 @@ export interface ProviderUser {
   account?: string;
   /** What `validate()` resolved the account to when the request was filed (a user ID, an ARN). */
   principal?: string;
+  /**
+   * The requester's SSH public key (one OpenSSH line), registered with `/jit-access ssh-key` and
+   * copied onto the request when it was filed; given to providers whose definition `needs` it.
+   */
+  sshPublicKey?: string;
 }
+
+/**
+ * What a provider needs the requester to have registered with jit-access, beyond an account. The
+ * operations layer looks it up when the request is filed (refusing, with how to register, when it
+ * is missing), stores it on the request, shows it to approvers, and passes it in `subject.user`.
+ */
+export type RequesterNeed = 'sshPublicKey';
 
 export interface FilingSubject {
   resourceId: string;
@@ -139,6 +151,8 @@ export interface ProviderDefinition<T extends z.ZodObject = z.ZodObject, A exten
   /** Each resource's own settings (the role, the group). Mark secrets with `secret()`. */
   access: A;
   account: AccountRule<z.output<A>>;
+  /** What requesters must have registered (see RequesterNeed); default none. */
+  needs?: readonly RequesterNeed[];
   /**
    * An approved extension: `native` calls extend(); `regrant` calls grant() again with the new
    * expiry (a new certificate); `refuse` refuses extensions when they are requested.

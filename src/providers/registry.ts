@@ -10,6 +10,7 @@ import type {
   GrantResult,
   GrantSubject,
   ProviderCallOptions,
+  RequesterNeed,
   RevokeOptions,
   TargetProvider,
 } from './provider';
@@ -27,6 +28,8 @@ export interface ResourceProvider {
   /** The target's name (the resource ID for an inline provider). */
   readonly target: string;
   readonly account: ResourceAccountRule;
+  /** What the requester must have registered (the definition's `needs`). */
+  readonly needs: readonly RequesterNeed[];
   readonly extension: AnyProviderDefinition['extension'];
   /** Whether holds() can tell standing access (the definition's `overlap.standing: 'inspected'`). */
   readonly inspectsStanding: boolean;
@@ -109,6 +112,7 @@ export class ProviderRegistry {
       type,
       target,
       account: accountRuleOf(resource.provider),
+      needs: definition.needs ?? [],
       extension: definition.extension,
       inspectsStanding: overlap !== 'none' && overlap.standing === 'inspected' && key !== undefined,
       // JSON keeps the parts apart whatever characters an account may hold.

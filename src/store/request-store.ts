@@ -3,6 +3,7 @@ import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
 import type { AccessRequest } from '../domain/request';
 import { assertTransition, OPEN_STATES, RequestState } from '../domain/lifecycle';
 import { AuditLog } from './audit-log';
+import { SshKeyStore } from './ssh-keys';
 
 export class OpenRequestExistsError extends Error {
   constructor(readonly requesterId: string, readonly resourceId: string) {
@@ -67,10 +68,13 @@ export interface ChangeOptions {
 export class RequestStore {
   readonly requests: Collection<AccessRequest>;
   readonly audit: AuditLog;
+  /** People's SSH public keys, copied onto their requests for `ssh` resources when filed. */
+  readonly sshKeys: SshKeyStore;
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.requests = db.collection<AccessRequest>('requests');
     this.audit = new AuditLog(db);
+    this.sshKeys = new SshKeyStore(db);
   }
 
   /** Idempotent: safe on every start, from every replica. */
@@ -92,6 +96,7 @@ export class RequestStore {
     await this.requests.createIndex({ accessKey: 1, state: 1 }, { name: 'by_access_key', partialFilterExpression: { accessKey: { $exists: true } } });
     await this.requests.createIndex({ accountKey: 1, state: 1 }, { name: 'by_account_key', partialFilterExpression: { accountKey: { $exists: true } } });
     await this.audit.ensureIndexes();
+    await this.sshKeys.ensureIndexes();
   }
 
   /** Inserts a new request; the unique index refuses a second open one for the same user and resource. */

@@ -122,3 +122,12 @@ export async function waitUntil<T>(probe: () => Promise<T | undefined | null | f
     await new Promise((r) => setTimeout(r, 25));
   }
 }
+
+/** The text of the answer to `/jit-access <text>` from `user`: inline in the ack, or posted to the command's response_url. */
+export async function commandAnswer(t: TestBot, user: string, text: string, timeoutMs = 10_000): Promise<string> {
+  const res = await t.slack.command(user, text);
+  if (res.status !== 200) throw new Error(`/jit-access ${text.slice(0, 40)}: HTTP ${res.status}`);
+  const inline = res.json as { text?: string } | undefined;
+  if (inline?.text) return inline.text;
+  return String((await t.fake.waitForResponse((r) => r.id === res.responseId, timeoutMs)).body.text);
+}

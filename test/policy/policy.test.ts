@@ -38,7 +38,9 @@ const problemsOf = (text: string, vars: NodeJS.ProcessEnv = env) => policyProble
 describe('policy loading', () => {
   it('loads the example policy with defaults merged and variables interpolated', () => {
     const policy = loadPolicyFile(example, env);
-    expect(policy.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['prod-db-readonly', 'prod-db-write', 'orders-mysql-read', 'orders-mysql-write', 'sessions-redis-read', 'deploy-hook', 'staging-logs']));
+    expect(policy.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['prod-db-readonly', 'prod-db-write', 'orders-mysql-read', 'orders-mysql-write', 'sessions-redis-read', 'prod-ssh', 'ldap-oncall', 'deploy-hook', 'staging-logs']));
+    expect(findResource(policy, 'prod-ssh')!.provider).toMatchObject({ type: 'ssh', target: 'bastion-ca', access: { host: 'bastion.example.com', permit: ['pty'] } });
+    expect(findResource(policy, 'ldap-oncall')!.provider).toMatchObject({ type: 'ldap', target: 'corp-ldap', access: { memberAttribute: 'member' } });
     const ro = findResource(policy, 'prod-db-readonly')!;
     expect(ro.maxDuration).toBe(2 * 3_600_000); // resource override
     expect(ro.minDuration).toBe(5 * 60_000); // from defaults
@@ -64,7 +66,7 @@ describe('policy loading', () => {
     ['a bad duration', base.replace('name: DB', 'name: DB\n    maxDuration: forever'), 'resources[1].maxDuration: "forever" is not a duration'],
     ['more approvals than approvers', base.replace('name: DB', 'name: DB\n    requiredApprovals: 3'), 'resources[1].requiredApprovals: needs 3 approvals but only 2 approvers are listed'],
     ['a missing provider', base.replace(/name: DB\n(.*\n)*?.*provider: .*\n/, 'name: DB\n    approvers: { users: [U0BOB] }\n'), 'resources[1].provider: required'],
-    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: ldap'), `resources[1].provider.type: expected a provider with type ${typeList()}`],
+    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: carrier-pigeon'), `resources[1].provider.type: expected a provider with type ${typeList()}`],
     ['a duplicate id', base.replace('id: db', 'id: deploy-hook'), 'resources[1].id: duplicate resource id "deploy-hook"'],
     ['no approvers', base.replace('approvers: { users: [U0BOB, U0CAROL] }', 'approvers: {}'), 'resources[1].approvers: list at least one user or usergroup'],
     ['a missing channel', base.replace('approvalChannel: C0APPROVALS', ''), 'approvalChannel: required'],

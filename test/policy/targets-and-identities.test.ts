@@ -57,7 +57,7 @@ describe('targets', () => {
     ['a type that contradicts the target', pgResource('r', '{ target: orders-db, type: webhook, role: reader }'), ordersTarget, 'resources[0].provider.type: target orders-db is of type "postgres"'],
     ['a per-resource key on a target', pgResource('r', '{ target: orders-db, role: reader }'), `${ordersTarget}\n    role: reader`, 'targets.orders-db.role: "role" is set by each resource'],
     ['a bad target setting', pgResource('r', '{ target: orders-db, role: reader }'), ordersTarget.replace('${PG_URL}', 'mysql://x'), 'targets.orders-db.url: expected a postgres:// connection string'],
-    ['an unknown target type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { type: ldap }', `targets.x.type: expected a provider with type ${typeList()}`],
+    ['an unknown target type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { type: carrier-pigeon }', `targets.x.type: expected a provider with type ${typeList()}`],
     ['a target without a type', pgResource('r', '{ target: x, role: reader }'), 'targets:\n  x: { url: "postgres://a@b/c" }', `targets.x: required: "type" (${typeList()})`],
     ['a provider with neither type nor target', pgResource('r', '{ role: reader }'), '', `resources[0].provider: expected "type" (${typeList()}) or "target"`],
     ['an inline resource named like a target', pgResource('orders-db', '{ type: postgres, url: "${PG_URL}", role: r }'), ordersTarget, 'resources[0].id: "orders-db" is also the name of a target'],

@@ -8,7 +8,7 @@ import type { AccessRequest } from '../../src/domain/request';
 import { parsePolicy } from '../../src/policy/load';
 import type { Policy } from '../../src/policy/policy';
 import { providerDefinition } from '../../src/providers/catalog';
-import type { GrantSubject } from '../../src/providers/provider';
+import type { GrantResult, GrantSubject, ProviderUser } from '../../src/providers/provider';
 import type { ProviderError } from '../../src/providers/provider';
 import { ProviderRegistry, ResourceProvider } from '../../src/providers/registry';
 import { secretKeys } from '../../src/providers/secrets';
@@ -16,6 +16,7 @@ import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operatio
 import { approveRequest } from '../../src/operations/approve-request';
 import { requestAccess } from '../../src/operations/request-access';
 import { revokeRequest } from '../../src/operations/revoke-access';
+import { registerSshKey } from '../../src/operations/register-ssh-key';
 import { LeaseLocks } from '../../src/store/lease-locks';
 import { RequestStore } from '../../src/store/request-store';
 import { testDatabase } from '../support/mongo';
@@ -33,8 +34,12 @@ import { rejection } from './bound';
  *   non-retryable errors stopping retries, filing-time validation.
  *
  * What a provider declares it cannot do (extension: 'refuse', overlap: 'none', no permanent
- * failures) is tested as declared, not skipped.
+ * failures) is tested as declared, not skipped. What it declares it `needs` from the requester (an
+ * SSH key) is registered through the real operation, and a request without it must be refused.
  */
+
+/** What the requester was given for one grant (a certificate, credentials), as the DM would carry it. */
+export type Given = GrantResult['secretForRequester'];
 export interface ContractFixture {
   /** The provider type, as listed in src/providers/catalog.ts. */
   type: string;
@@ -59,8 +64,17 @@ export interface ContractFixture {
   newAccount(): Promise<string | undefined>;
   /** An account the target has never heard of, for providers that validate at filing. */
   unknownAccount?(): string;
-  /** Does the target give `subject` this access now? (For a grant that creates its own access, that grant's.) */
-  hasAccess(subject: GrantSubject, details?: Record<string, string>): Promise<boolean>;
+  /**
+   * What the requester has registered with jit-access for `account` (an SSH public key), for
+   * providers whose definition `needs` it: put in every subject, and registered before filing.
+   */
+  registered?(account: string | undefined): Pick<ProviderUser, 'sshPublicKey'>;
+  /**
+   * Does the target give `subject` this access now? (For a grant that creates its own access, that
+   * grant's.) `given` is what the requester was sent for it, when anything was (a certificate to log
+   * in with): undefined for a request that was never granted.
+   */
+  hasAccess(subject: GrantSubject, details?: Record<string, string>, given?: Given): Promise<boolean>;
   /** The expiry the target itself holds for this grant, if it holds one (VALID UNTIL, a webhook's last expiresAt). */
   expiryOf?(subject: GrantSubject, details?: Record<string, string>): Promise<Date | undefined>;
   /** The resolution of that expiry, to which the target rounds up (MySQL events: whole seconds). Default 1 ms: exact. */
@@ -88,20 +102,13 @@ function policyText(fixture: ContractFixture, target: Record<string, unknown>, a
   });
 }
 
-const silentNotifier: Notifier = {
-  requestChanged: async () => undefined,
-  notifyRequester: async () => undefined,
-  notifyChannel: async () => undefined,
-  sendSecret: async () => undefined,
-};
-
-function subjectFor(account: string | undefined, resourceId = 'one', expiresInMs = 3_600_000): GrantSubject {
+/** A notifier that tells nobody, and keeps what the requester was sent (their DMs' secrets), in order. */
+function recordingNotifier(given: Given[]): Notifier {
   return {
-    requestId: `r${randomBytes(4).toString('hex')}x`,
-    resourceId,
-    user: { slackId: 'U0REQUESTER', email: 'requester@example.com', ...(account ? { account } : {}) },
-    reason: 'provider contract',
-    expiresAt: new Date(Date.now() + expiresInMs),
+    requestChanged: async () => undefined,
+    notifyRequester: async () => undefined,
+    notifyChannel: async () => undefined,
+    sendSecret: async (_userId, title, fields) => void given.push({ title, fields }),
   };
 }
 
@@ -110,12 +117,25 @@ const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
 
 export function describeProviderContract(fixture: ContractFixture, describeFn: jest.Describe = describe): void {
   const definition = providerDefinition(fixture.type);
+
+  function subjectFor(account: string | undefined, resourceId = 'one', expiresInMs = 3_600_000): GrantSubject {
+    return {
+      requestId: `r${randomBytes(4).toString('hex')}x`,
+      resourceId,
+      user: { slackId: 'U0REQUESTER', email: 'requester@example.com', ...(account ? { account } : {}), ...fixture.registered?.(account) },
+      reason: 'provider contract',
+      expiresAt: new Date(Date.now() + expiresInMs),
+    };
+  }
+
   describeFn(`provider contract: ${fixture.type}${fixture.variant ? ` (${fixture.variant})` : ''}`, () => {
     let db: Db;
     let closeDb: () => Promise<void>;
     const opened: ProviderRegistry[] = [];
     const errorsSeen: string[] = [];
     let policySecrets: string[] = [];
+    /** What requesters were sent, in order (operations' DMs). */
+    const given: Given[] = [];
 
     /** The registry's binding of resource `one` (or `two`), as production builds it. */
     function bind(account: string | undefined, target = fixture.target(), resourceId = 'one'): { provider: ResourceProvider; policy: Policy } {
@@ -126,22 +146,32 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       return { provider: registry.forResource(resourceId), policy };
     }
 
-    /** An operation context over the real store, for the lifecycle part of the contract. */
-    async function operations(account: string | undefined): Promise<OperationContext> {
+    /**
+     * An operation context over the real store, for the lifecycle part of the contract; what the
+     * provider needs from the requester is registered as people do (`register` false: left out).
+     */
+    async function operations(account: string | undefined, register = true): Promise<OperationContext> {
       const { policy } = bind(account);
       const store = new RequestStore(db);
-      return {
+      const ctx: OperationContext = {
         policy,
         store,
         providers: opened[opened.length - 1]!,
         locks: new LeaseLocks(db),
-        notifier: silentNotifier,
+        notifier: recordingNotifier(given),
         directory: { usergroupMembers: async () => [], emailOf: async (id) => `${id.toLowerCase()}@example.com` },
         logger: pino({ level: 'silent' }),
         settings: SETTINGS,
         now: () => new Date(),
       };
+      await store.sshKeys.keys.deleteMany({ _id: 'U0REQUESTER' });
+      const sshPublicKey = fixture.registered?.(account).sshPublicKey;
+      if (register && sshPublicKey) await registerSshKey(ctx, 'U0REQUESTER', sshPublicKey);
+      return ctx;
     }
+
+    /** What the requester was sent by the last grant, if it sent anything since `before` items. */
+    const sentSince = (before: number): Given => (given.length > before ? given[given.length - 1] : undefined);
 
     const noted = <T extends Error>(err: T): T => {
       errorsSeen.push(err.message);
@@ -175,10 +205,13 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       const again = await provider.grant(subject, soon());
       // A retried grant finds what its first attempt made (the same details), and access is there.
       expect(again.details).toEqual(first.details);
-      expect(await fixture.hasAccess(subject, again.details)).toBe(true);
+      expect(await fixture.hasAccess(subject, again.details, again.secretForRequester)).toBe(true);
+      // What the first attempt handed out is the same grant's: it works too, and ends with it.
+      if (first.secretForRequester) expect(await fixture.hasAccess(subject, first.details, first.secretForRequester)).toBe(true);
       await provider.revoke(subject, { ...soon(), details: again.details });
       await provider.revoke(subject, { ...soon(), details: again.details });
-      expect(await fixture.hasAccess(subject, again.details)).toBe(false);
+      expect(await fixture.hasAccess(subject, again.details, again.secretForRequester)).toBe(false);
+      if (first.secretForRequester) expect(await fixture.hasAccess(subject, first.details, first.secretForRequester)).toBe(false);
     });
 
     it('revoking what was never granted succeeds and changes nothing', async () => {
@@ -296,23 +329,38 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
     it('overlapping grants: two resources giving one account the same access; it ends with the last of them', async () => {
       const account = await fixture.newAccount();
       const ctx = await operations(account);
+      let before = given.length;
       const one = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'overlap one' });
+      const givenOne = sentSince(before);
+      before = given.length;
       const two = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'two', duration: '1h', reason: 'overlap two' });
+      const givenTwo = sentSince(before);
       // Neither took the other's grant for standing access.
       expect([one.state, two.state, one.standing ?? false, two.standing ?? false]).toEqual(['active', 'active', false, false]);
-      const subjectOf = (r: AccessRequest) => ({ ...subjectFor(account, r.resourceId), requestId: r._id });
+      const subjectOf = (r: AccessRequest) => ({ ...subjectFor(account, r.resourceId), requestId: r._id, expiresAt: r.expiresAt! });
+      expect(await fixture.hasAccess(subjectOf(one), one.providerDetails, givenOne)).toBe(true);
       await revokeRequest(ctx, one._id, 'U0REQUESTER');
-      expect(await fixture.hasAccess(subjectOf(two), two.providerDetails)).toBe(true);
+      expect(await fixture.hasAccess(subjectOf(two), two.providerDetails, givenTwo)).toBe(true);
       await revokeRequest(ctx, two._id, 'U0REQUESTER');
-      expect(await fixture.hasAccess(subjectOf(two), two.providerDetails)).toBe(false);
-      expect(await fixture.hasAccess(subjectOf(one), one.providerDetails)).toBe(false);
+      expect(await fixture.hasAccess(subjectOf(two), two.providerDetails, givenTwo)).toBe(false);
+      expect(await fixture.hasAccess(subjectOf(one), one.providerDetails, givenOne)).toBe(false);
     });
+
+    if (definition?.needs?.length) {
+      it(`refuses a request, when it is filed, from someone who has not registered what it needs (${definition.needs.join(', ')})`, async () => {
+        const ctx = await operations(await fixture.newAccount(), false);
+        const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'nothing registered' }).catch((e: unknown) => e);
+        expect(refused).toBeInstanceOf(UserError);
+        expect((refused as UserError).message).toMatch(/\/jit-access ssh-key/);
+        expect(await ctx.store.requests.countDocuments({ reason: 'nothing registered' })).toBe(0);
+      });
+    }
 
     it('checks the account when the request is filed, where the provider can', async () => {
       const ctx = await operations(fixture.unknownAccount?.());
       const provider = ctx.providers.forResource('one');
       if (!fixture.unknownAccount || provider.account.need === 'optional') {
-        await expect(provider.validate({ resourceId: 'one', user: { slackId: 'U0REQUESTER' } }, soon())).resolves.toMatchObject({ ok: true });
+        await expect(provider.validate({ resourceId: 'one', user: { slackId: 'U0REQUESTER', ...fixture.registered?.(undefined) } }, soon())).resolves.toMatchObject({ ok: true });
         return;
       }
       const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'unknown account' }).catch((e: unknown) => e);

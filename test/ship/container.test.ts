@@ -157,6 +157,16 @@ describe('Dockerfile', () => {
     expect(copies.some((c) => /--from=\S+/.test(c) && /\bdist\b/.test(c))).toBe(true);
   });
 
+  test('the final image has ssh-keygen (openssh-client), which the ssh provider runs', () => {
+    const installs = finalOf('RUN').map((i) => i.args).filter((r) => /\bapt-get install\b/.test(r));
+    expect(installs.some((r) => /\bopenssh-client\b/.test(r) && /--no-install-recommends/.test(r))).toBe(true);
+    // Installed as root, before the image drops to its unprivileged user.
+    const lastInstall = final.findIndex((i) => i.op === 'RUN' && /\bopenssh-client\b/.test(i.args));
+    const user = final.findIndex((i) => i.op === 'USER');
+    expect(lastInstall).toBeGreaterThanOrEqual(0);
+    expect(lastInstall).toBeLessThan(user);
+  });
+
   test('runs as a non-root user', () => {
     const users = finalOf('USER');
     expect(users.length).toBeGreaterThan(0);

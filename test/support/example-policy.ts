@@ -13,6 +13,7 @@ export const EXAMPLE_POLICY_ENV = {
   ORDERS_MYSQL_ADMIN_URL: 'mysql://jit_admin:pw@mysql.internal:3306/jit_access',
   SESSIONS_REDIS_PRIMARY_URL: 'redis://jit_admin:pw@redis-1.internal:6379',
   SESSIONS_REDIS_REPLICA_URL: 'redis://jit_admin:pw@redis-2.internal:6379',
+  LDAP_BIND_PASSWORD: 'a-bind-password',
 };
 
 export function loadExamplePolicy(): Policy {

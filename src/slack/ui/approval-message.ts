@@ -65,6 +65,8 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     `*Resource*\n${resourceName}`,
     // Approvers see whose account gets the access before they approve (PRODUCT.md §3.1).
     ...(accountLine(request) ? [`*Account*\n${accountLine(request)}`] : []),
+    // The key that will be certified (ssh resources): approvers can compare it with the requester's.
+    ...(request.sshKeyFingerprint ? [`*SSH key*\n\`${userText(request.sshKeyFingerprint, 100)}\``] : []),
     `*Duration*\n${formatDuration(request.durationMs)}`,
     `*Approvals*\n${request.approvals.length} of ${request.requiredApprovals} needed`,
   ];

@@ -8,6 +8,8 @@ import { diagnoseSlackError } from '../slack-errors';
 import { actionsBlock, BLOCK_KIT, button, fitLines, sectionBlock } from './block-kit';
 import { EXTEND_ACTION } from './home';
 import { escapeText, mention, slackDate, usergroupMention, userText } from './escape';
+import { parseSshPublicKey } from '../../domain/ssh-public-key';
+import type { RegisteredSshKey } from '../../store/ssh-keys';
 
 /** Texts of ephemeral answers, DMs and thread notices: pure functions, data -> mrkdwn. */
 
@@ -22,6 +24,7 @@ export const HELP_TEXT = [
   '• `/jit-access extend <request-id> <duration> <reason…>`: ask for more time',
   '• `/jit-access cancel <request-id>`: withdraw a pending request',
   '• `/jit-access audit <request-id>`: a request’s timeline (approvers and admins)',
+  '• `/jit-access ssh-key <public key>`: register your SSH public key for `ssh` resources (`ssh-key` alone shows it)',
   'Durations: `90s`, `30m`, `2h`, `1d`, `1h30m`. `--ticket <id>` and `--break-glass` count as flags anywhere after the duration, as whole words; everything after a lone `--` is reason text.',
 ].join('\n');
 
@@ -160,4 +163,19 @@ export function approvalUnpostedText(r: AccessRequest, channel: string, error: s
     `so its approvers have not been asked there. ${diagnoseSlackError(error, channel)} ` +
     'It is still pending: approvers can decide on it from the bot’s App Home or with `/jit-access list`, so tell one of them.'
   );
+}
+
+const SSH_KEY_HOW_TO = '`/jit-access ssh-key <public key>`, with the one line of your `.pub` file (e.g. `~/.ssh/id_ed25519.pub`)';
+
+/** The answer to `/jit-access ssh-key`: the key just registered, or the one on file (or none). */
+export function sshKeyText(key: RegisteredSshKey | null, how: 'registered' | 'shown'): string {
+  if (!key) return `You have no SSH key registered. \`ssh\` resources certify one: register it with ${SSH_KEY_HOW_TO}.`;
+  const parsed = parseSshPublicKey(key.publicKey);
+  const label = parsed.ok ? parsed.key.label : key.type;
+  const comment = parsed.ok && parsed.key.comment ? `, ${userText(parsed.key.comment, 100)}` : '';
+  const what = `\`${key.fingerprint}\` (${escapeText(label)}, ${key.bits} bits${comment})`;
+  if (how === 'registered') {
+    return `:key: Your SSH key is registered: ${what}. Check it against \`ssh-keygen -lf ~/.ssh/id_ed25519.pub\`. \`ssh\` resources will certify this key; requests already filed keep the key they were filed with.`;
+  }
+  return `:key: Your registered SSH key: ${what}, since ${slackDate(key.registeredAt)}. Replace it with ${SSH_KEY_HOW_TO}.`;
 }

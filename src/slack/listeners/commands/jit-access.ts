@@ -6,7 +6,8 @@ import { cancelRequest } from '../../../operations/cancel-request';
 import { waitingForDecision } from '../../../operations/home-data';
 import { slashCommandText } from '../../ui/escape';
 import { buildRequestModal } from '../../ui/modals';
-import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText } from '../../ui/messages';
+import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText, sshKeyText } from '../../ui/messages';
+import { registeredSshKey, registerSshKey } from '../../../operations/register-ssh-key';
 import { requestExtension } from '../../../operations/extend-grant';
 import { explain, ListenerDeps, requestableBy, runBounded, tooFast } from '../deps';
 
@@ -66,9 +67,13 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
             return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
           case 'audit':
             return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
+          case 'ssh-key':
+            if (!parsed.key.trim()) return void (await reply(sshKeyText(await registeredSshKey(ctx, user), 'shown')));
+            return void (await reply(sshKeyText(await registerSshKey(ctx, user, parsed.key), 'registered')));
         }
       } catch (err) {
-        if (!(err instanceof UserError)) log.warn({ text: String(command.text ?? '').slice(0, 200) }, 'command failed');
+        // Never the text of an ssh-key command: it may be a private key pasted by mistake.
+        if (!(err instanceof UserError)) log.warn(parsed.kind === 'ssh-key' ? {} : { text: String(command.text ?? '').slice(0, 200) }, 'command failed');
         await reply(explain(err, log, { user, command: parsed.kind }));
       }
     });

@@ -20,6 +20,8 @@ export type ParsedCommand =
   | { kind: 'audit'; requestId: string }
   | { kind: 'extend'; requestId: string; duration: string; reason: string }
   | { kind: 'request'; resourceId: string; duration: string; reason: string; ticket?: string; breakGlass: boolean }
+  /** `key` is everything after the verb, untouched (its comment keeps its spaces); empty: show the registered one. */
+  | { kind: 'ssh-key'; key: string }
   | { kind: 'error'; message: string };
 
 const MAX_TEXT = 4000;
@@ -62,6 +64,9 @@ function parseRest(words: string[]): { reason: string; ticket?: string; breakGla
 
 export function parseCommand(raw: string): ParsedCommand {
   const text = (raw ?? '').trim();
+  // Before the length check: a key (or a private key pasted by mistake) is judged by register-ssh-key.ts.
+  const sshKey = /^ssh-key(?:\s+|$)/i.exec(text);
+  if (sshKey) return { kind: 'ssh-key', key: text.slice(sshKey[0].length) };
   if (text.length > MAX_TEXT) return { kind: 'error', message: `That is too long (${text.length} characters). Keep the reason under 1000 characters.` };
   if (!text) return { kind: 'modal' };
   const words = text.split(/\s+/);
