@@ -81,7 +81,7 @@ targets:
 resources:
   - id: prod-ssh
     name: Production bastion
-    approvers: { users: [U0BOB] }
+    approvers: { users: [U0BOB, U0CAROL] }
     provider: { target: bastion-ca, host: 127.0.0.1, port: ${sshd.port} }
   - id: prod-ssh-quick
     name: Production bastion, a few seconds
