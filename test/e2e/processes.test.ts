@@ -158,7 +158,7 @@ describe('real bot processes', () => {
     await requests().insertMany(docs);
     const ports = [freePortish(), freePortish(), freePortish()];
     const procs = ports.map((p) => startProcess(p));
-    await Promise.all(ports.map(waitReady));
+    await Promise.all(ports.map((port) => waitReady(port)));
     await waitUntil(async () => (await requests().countDocuments({ _id: { $in: docs.map((d) => d._id) }, state: 'expired' })) === 200, 30_000, '200 expired');
     await new Promise((r) => setTimeout(r, 1000));
     const ids = new Set(docs.map((d) => d._id));
