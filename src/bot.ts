@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient, Db } from 'mongodb';
-import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Config } from './config';
-import { slackLogger } from './logger';
+import { redactAlso, slackLogger } from './logger';
 import { WorkLimiter } from './slack/listeners/work-limiter';
 import { FilingRateLimiter } from './slack/listeners/filing-limiter';
 import type { Policy } from './policy/policy';
@@ -12,7 +11,14 @@ import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
 import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/context';
-import { ProviderRegistry } from './providers/registry';
+import { ProvidersInForce } from './providers/providers-in-force';
+import { PolicyInForce } from './policy/policy-in-force';
+import { loadPolicyFile } from './policy/load';
+import { OPEN_STATES } from './domain/lifecycle';
+import { PolicyReloader, type ReloadOutcome } from './operations/reload-policy';
+import { JitMetrics, DEFAULT_METRICS_OPTIONS, type MetricsOptions } from './metrics/jit-metrics';
+import { mongoStateSource } from './metrics/mongo-state';
+import { CountingWebClient } from './metrics/slack-api-errors';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
@@ -36,6 +42,9 @@ export interface BotOptions {
   connection?: Partial<SlackConnectionOptions>;
   /** How long user-group members read from Slack are reused (default 10 s). */
   usergroupCacheMs?: number;
+  /** How a reload (SIGHUP) reads the policy; default: JIT_POLICY_FILE with the process environment. */
+  loadPolicy?: () => Policy;
+  metrics?: Partial<MetricsOptions>;
 }
 
 export interface MongoTimeouts {
@@ -63,7 +72,12 @@ export interface Bot {
   connection: SlackConnection;
   notifier: OutboxNotifier;
   scheduler: Scheduler;
+  metrics: JitMetrics;
+  policy: PolicyInForce;
+  providers: ProvidersInForce;
   port: number;
+  /** Re-reads the policy (what SIGHUP does): applied, or refused with the running policy kept. */
+  reloadPolicy(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
 }
 
@@ -125,11 +139,16 @@ export async function repairUnrecorded(store: RequestStore, notifier: OutboxNoti
 }
 
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
-export async function startBot(config: Config, policy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+export async function startBot(config: Config, initialPolicy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+  const metrics = new JitMetrics(logger.child({ component: 'metrics' }), { ...DEFAULT_METRICS_OPTIONS, ...options.metrics });
+  const policyInForce = new PolicyInForce(initialPolicy);
+  metrics.resources.admit(initialPolicy.resources.map((r) => r.id));
+  // Everything below reads the policy in force through this view, so a reload reaches it.
+  const policy = policyInForce.live;
   // Asked first and awaited before Slack is served: a token Slack rejects stops start-up; Slack not
   // answering does not (see SlackConnection). MongoDB is connected meanwhile.
   const connection = new SlackConnection(
-    new WebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') }),
+    new CountingWebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') }, metrics),
     config.SLACK_BOT_TOKEN,
     logger.child({ component: 'slack' }),
     { ...DEFAULT_CONNECTION_OPTIONS, ...options.connection },
@@ -152,19 +171,27 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   await outbox.ensureIndexes();
 
   // The outbox retries by itself, honouring Retry-After: the client must not also wait.
-  const notifyClient = new WebClient(config.SLACK_BOT_TOKEN, {
-    slackApiUrl: config.SLACK_API_URL,
-    retryConfig: { retries: 0 },
-    rejectRateLimitedCalls: true,
-    timeout: 10_000,
-    logger: slackLogger(logger, 'slack-web'),
-  });
-  const lookupClient = new WebClient(config.SLACK_BOT_TOKEN, {
-    slackApiUrl: config.SLACK_API_URL,
-    retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 2000 },
-    timeout: 5000,
-    logger: slackLogger(logger, 'slack-web'),
-  });
+  const notifyClient = new CountingWebClient(
+    config.SLACK_BOT_TOKEN,
+    {
+      slackApiUrl: config.SLACK_API_URL,
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: 10_000,
+      logger: slackLogger(logger, 'slack-web'),
+    },
+    metrics,
+  );
+  const lookupClient = new CountingWebClient(
+    config.SLACK_BOT_TOKEN,
+    {
+      slackApiUrl: config.SLACK_API_URL,
+      retryConfig: { retries: 2, minTimeout: 200, maxTimeout: 2000 },
+      timeout: 5000,
+      logger: slackLogger(logger, 'slack-web'),
+    },
+    metrics,
+  );
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
   const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier }, connection);
   recoverAfterOutages(mongo, logger, async () => {
@@ -175,9 +202,11 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   });
   for (const warning of policy.warnings) logger.warn({ policy: true }, `policy: ${warning}`);
   for (const warning of feasibilityWarnings(policy)) logger.warn({ policy: true }, `policy: ${warning}`);
-  const providers = new ProviderRegistry(policy);
+  const providers = new ProvidersInForce(initialPolicy, metrics);
+  metrics.readFrom(mongoStateSource(db), () => policyInForce.current.resources.map((r) => r.id));
   const ctx: OperationContext = {
     policy,
+    metrics,
     store,
     providers,
     locks: new LeaseLocks(db),
@@ -200,7 +229,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
       ...(config.JIT_REQUEST_RATE_LIMIT ? { filingLimiter: new FilingRateLimiter(config.JIT_REQUEST_RATE_LIMIT) } : {}),
       refreshHome: (userId) => notifier.refreshHome(userId),
     },
-    { ready: async () => (await db.command({ ping: 1 })).ok === 1 },
+    { ready: async () => (await db.command({ ping: 1 })).ok === 1, metrics: () => metrics.render() },
     connection,
   );
 
@@ -211,6 +240,29 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   void providers.check(logger);
   logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length, slack: connection.isReachable ? 'answers' : 'not answering yet' }, 'jit-access started');
 
+  const openResources = async () => new Set((await store.requests.distinct('resourceId', { state: { $in: [...OPEN_STATES] } })) as string[]);
+  const reloader = new PolicyReloader({
+    load: options.loadPolicy ?? (() => loadPolicyFile(config.JIT_POLICY_FILE, process.env)),
+    policy: policyInForce,
+    providers,
+    openResources,
+    logger,
+    metrics,
+    accepted: (next) => {
+      redactAlso(logger, next.secrets);
+      metrics.resources.admit(next.resources.map((r) => r.id));
+    },
+  });
+  // Resources removed by a reload keep their provider while they have open requests; once those end, it is closed.
+  const sweep = setInterval(() => {
+    if (!providers.retainedResources().length) return;
+    openResources().then(
+      (open) => providers.sweep(open),
+      (err: Error) => logger.warn({ err: err.message }, 'could not check the open requests of removed resources'),
+    );
+  }, 60_000);
+  sweep.unref();
+
   let stopping: Promise<void> | undefined;
   return {
     ctx,
@@ -220,9 +272,14 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     connection,
     notifier,
     scheduler,
+    metrics,
+    policy: policyInForce,
+    providers,
     port,
+    reloadPolicy: () => reloader.reload(),
     stop: () =>
       (stopping ??= (async () => {
+        clearInterval(sweep);
         // New work stops first; then what is in flight finishes; then the connections close.
         await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
         await scheduler.stop();

@@ -86,6 +86,17 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
+/** Each root logger's secret values, so a policy reload can add the new policy's (redactAlso). */
+const SECRETS = new WeakMap<object, string[]>();
+
+/** Cuts `values` out of every later line of `logger` (a logger from createLogger) and of its children. */
+export function redactAlso(logger: Logger, values: readonly string[]): void {
+  const secrets = SECRETS.get(logger);
+  if (!secrets) return;
+  for (const value of values) if (typeof value === 'string' && value.length >= 6 && !secrets.includes(value)) secrets.push(value);
+  secrets.sort((a, b) => b.length - a.length);
+}
+
 export function createLogger(level: string, destination?: DestinationStream, extraSecrets: string[] = []): Logger {
   // Longest first, so a secret that contains another is cut out whole.
   const secrets = [...new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6))].sort((a, b) => b.length - a.length);
@@ -94,7 +105,7 @@ export function createLogger(level: string, destination?: DestinationStream, ext
     for (const s of secrets) if (out.includes(s)) out = out.split(s).join(CENSOR);
     return scrub(out);
   };
-  return pino(
+  const logger = pino(
     {
       level,
       base: { service: 'jit-access' },
@@ -109,6 +120,8 @@ export function createLogger(level: string, destination?: DestinationStream, ext
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
+  SECRETS.set(logger, secrets);
+  return logger;
 }
 
 function cleanLine(line: string, scrubAll: (t: string) => string): string {

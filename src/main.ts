@@ -62,6 +62,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  // Policy reload (PRODUCT.md §8): an invalid file is refused and the running policy kept.
+  process.on('SIGHUP', () => {
+    logger.info({ file: config.JIT_POLICY_FILE }, 'SIGHUP: reloading the policy');
+    void starting?.then((bot) => bot?.reloadPolicy()).catch((err) => logger.error({ err: (err as Error).message }, 'policy reload failed'));
+  });
 
   starting = startBot(config, policy, mongoUri, logger).catch(async (err) => {
     // Bad configuration, found by asking Slack: one line naming the variable, like the others.

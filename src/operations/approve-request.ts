@@ -42,6 +42,7 @@ export async function approveRequest(ctx: OperationContext, requestId: unknown, 
     });
     // Another approver's click (or a Slack retry) already moved it on: nothing more to do here.
     if (!claimed) return { request: (await ctx.store.get(request._id)) ?? approved, granted: false };
+    ctx.metrics?.requestOutcome(claimed.resourceId, 'approved');
     await ctx.notifier.requestChanged(claimed);
     return { request: await startGrant(ctx, claimed), granted: true };
   } catch (err) {

@@ -11,6 +11,7 @@ export async function cancelRequest(ctx: OperationContext, requestId: unknown, u
   const cancelled = await ctx.store.transition(request._id, 'pending', 'cancelled', { actor: userId, action: 'cancelled' });
   if (!cancelled) throw new UserError(`Request ${request._id} was decided in the meantime; see \`/jit-access list\`.`);
   requestLogger(ctx, cancelled).info('request cancelled');
+  ctx.metrics?.requestOutcome(cancelled.resourceId, 'cancelled');
   await ctx.notifier.requestChanged(cancelled);
   return cancelled;
 }

@@ -3,6 +3,7 @@ import type { AccessRequest } from '../domain/request';
 import type { Policy, Directory } from '../policy/policy';
 import type { ResourceProvider } from '../providers/registry';
 import type { RequestStore } from '../store/request-store';
+import type { OperationMetrics } from './metrics';
 
 /** What the requester is told by DM. */
 export type RequesterNotice = 'approved' | 'denied' | 'failed' | 'expiring' | 'ended' | 'timed_out' | 'filed' | 'extended' | 'extension_denied';
@@ -74,6 +75,8 @@ export interface OperationContext {
   logger: Logger;
   settings: OperationSettings;
   schedule?: ScheduleListener;
+  /** Prometheus counters (src/metrics/); absent in tests that do not look at them. */
+  metrics?: OperationMetrics;
   now(): Date;
 }
 

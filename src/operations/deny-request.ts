@@ -36,6 +36,7 @@ export async function denyRequest(ctx: OperationContext, requestId: unknown, app
     throw new UserError(`Request ${request._id} is already ${now?.state.replace('_', ' ') ?? 'gone'}.`);
   }
   requestLogger(ctx, denied).info({ approver: approverId }, 'request denied');
+  ctx.metrics?.requestOutcome(denied.resourceId, 'denied');
   await ctx.notifier.notifyRequester(denied, 'denied');
   await ctx.notifier.requestChanged(denied);
   return denied;

@@ -170,6 +170,7 @@ async function failGrant(ctx: OperationContext, request: AccessRequest, lastErro
   });
   if (!failed) return (await ctx.store.get(request._id)) ?? request;
   log.error({ err: lastError, cleanup }, 'grant failed');
+  ctx.metrics?.requestOutcome(failed.resourceId, 'failed');
   await ctx.notifier.notifyRequester(failed, 'failed', { error: lastError });
   await ctx.notifier.notifyChannel(failed, 'grant_failed', { error: lastError, cleanup });
   await ctx.notifier.requestChanged(failed);

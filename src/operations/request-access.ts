@@ -117,6 +117,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   }
   const log = requestLogger(ctx, request);
   log.info({ durationMs, breakGlass, autoApprove: resource.autoApprove }, 'request filed');
+  ctx.metrics?.requestOutcome(resource.id, 'filed');
   ctx.schedule?.scheduleChanged(request.remindAt && request.remindAt < request.pendingUntil ? request.remindAt : request.pendingUntil);
   if (!immediate) {
     await ctx.notifier.requestChanged(request);
@@ -128,6 +129,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     set: { leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
   });
   if (!claimed) return request;
+  ctx.metrics?.requestOutcome(resource.id, breakGlass ? 'break_glass' : 'auto_approved');
   await ctx.notifier.requestChanged(claimed);
   return startGrant(ctx, claimed);
 }

@@ -42,6 +42,7 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
     const lastError = errorText(err);
     const retryAt = new Date(ctx.now().getTime() + backoffMs(ctx.settings, attempts));
     log.error({ attempt: attempts, err: lastError, retryAt }, 'revocation failed; will retry');
+    ctx.metrics?.revocation(claimed.resourceId, 'failed');
     const pending = await ctx.store.update(claimed._id, 'revoking', {
       actor: 'system',
       action: 'revocation_failed',
@@ -65,6 +66,9 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
   });
   if (!ended) return (await ctx.store.get(claimed._id)) ?? claimed;
   log.info({ state: to, ...describeRevocation(done) }, 'access ended');
+  // Lateness is confirmed time minus expiry, for grants that ended at their expiry (not revoked early).
+  const latenessMs = to === 'expired' && claimed.expiresAt ? ended.endedAt!.getTime() - claimed.expiresAt.getTime() : undefined;
+  ctx.metrics?.revocation(claimed.resourceId, 'succeeded', latenessMs);
   // Independent outbox writes: in parallel, so the worker moves on to the next grant sooner.
   await Promise.all([ctx.notifier.notifyRequester(ended, 'ended'), ctx.notifier.notifyChannel(ended, 'ended'), ctx.notifier.requestChanged(ended)]);
   return ended;

@@ -10,6 +10,7 @@ export async function timeOutRequest(ctx: OperationContext, request: AccessReque
   });
   if (!timedOut) return null;
   requestLogger(ctx, timedOut).info('request timed out');
+  ctx.metrics?.requestOutcome(timedOut.resourceId, 'timed_out');
   await ctx.notifier.notifyRequester(timedOut, 'timed_out');
   await ctx.notifier.requestChanged(timedOut);
   return timedOut;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { accountRuleOf, ResourceAccountRule } from '../policy/identities';
-import type { Policy, Resource } from '../policy/policy';
+import type { Policy, Resource, Target } from '../policy/policy';
 import { providerDefinition } from './catalog';
 import type {
   AnyProviderDefinition,
@@ -48,15 +48,21 @@ export interface ResourceProvider {
   check(): Promise<string[]>;
 }
 
+/**
+ * How a registry gets each target's instance: by default a new one; a policy reload passes the
+ * running instance of a target whose settings did not change (src/providers/providers-in-force.ts).
+ */
+export type InstanceSource = (target: Target, create: () => TargetProvider<unknown>) => TargetProvider<unknown>;
+
 /** One provider instance per target (one pool), created at start-up and closed on shutdown. */
 export class ProviderRegistry {
   private readonly instances = new Map<string, TargetProvider<unknown>>();
   private readonly bindings = new Map<string, ResourceProvider>();
 
-  constructor(private readonly policy: Policy) {
+  constructor(private readonly policy: Policy, instanceFor: InstanceSource = (_target, create) => create()) {
     for (const target of Object.values(policy.targets)) {
       const definition = requireDefinition(target.type);
-      const instance = definition.create(target.settings, { targetName: target.name }) as TargetProvider<unknown>;
+      const instance = instanceFor(target, () => definition.create(target.settings, { targetName: target.name }) as TargetProvider<unknown>);
       const missing = missingCapabilities(definition, instance);
       // A bug in the provider, not in the policy: its definition promises what its instance lacks.
       if (missing.length) throw new Error(`provider ${definition.type} lacks ${missing.join(' and ')}`);

@@ -32,6 +32,8 @@ function boltLogger(logger: Logger): BoltLogger {
 export interface HealthChecks {
   /** Resolves true when MongoDB answers. */
   ready(): Promise<boolean>;
+  /** The Prometheus exposition for GET /metrics (src/metrics/). */
+  metrics?(): Promise<{ contentType: string; body: string }>;
 }
 
 export interface SlackApp {
@@ -58,13 +60,14 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
         json(res, ok ? 200 : 503, { status: ok ? 'ready' : 'mongodb unavailable' });
       },
     },
+    ...(health.metrics ? [{ path: '/metrics', method: ['GET'], handler: metricsRoute(health.metrics, deps.logger) }] : []),
   ];
   let receiver: HTTPReceiver | SocketModeReceiver;
   if (config.SLACK_APP_TOKEN) {
     receiver = new SocketModeReceiver({
       appToken: config.SLACK_APP_TOKEN,
       logger,
-      // /healthz and /readyz are served by healthServer() below, not by the receiver: its server
+      // /healthz, /readyz and /metrics are served by healthServer() below, not by the receiver: its server
       // cannot report a busy PORT (an unhandled 'error' event) nor be awaited on stop.
       installerOptions: {
         clientOptions: {
@@ -190,6 +193,20 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function metricsRoute(render: NonNullable<HealthChecks['metrics']>, logger: Logger) {
+  return async (_req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const { contentType, body } = await render();
+      res.writeHead(200, { 'Content-Type': contentType });
+      res.end(body);
+    } catch (err) {
+      logger.error({ err: (err as Error).message }, 'metrics: could not render /metrics');
+      res.writeHead(500, { 'Content-Type': 'text/plain' });
+      res.end('metrics unavailable\n');
+    }
+  };
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {

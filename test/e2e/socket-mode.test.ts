@@ -4,6 +4,7 @@
  * and then handles envelopes (slash commands, button clicks) arriving over the socket, acking
  * each by envelope_id. /healthz and /readyz are served on PORT in this mode too.
  */
+import { scrape, valueOf } from '../metrics/scrape';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -159,6 +160,15 @@ describe('Socket Mode', () => {
     expect(grant.signatureValid).toBe(true);
     await waitUntil(async () => (await bot.ctx.store.requests.findOne({ _id: req._id }))?.state === 'active', 5000, 'active');
     await fake.waitFor('chat.update', (c) => c.args.ts === ts && mentions(c, req._id));
+  });
+
+  it('serves GET /metrics on PORT with the counts of what came over the socket', async () => {
+    const { status, samples } = await scrape(port);
+    expect(status).toBe(200);
+    expect(valueOf(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'filed' })).toBe(1);
+    expect(valueOf(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'approved' })).toBe(1);
+    expect(valueOf(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(1);
+    expect(samples.some((s) => s.name === 'process_resident_memory_bytes')).toBe(true);
   });
 
   it('when Slack asks for a reconnect and apps.connections.open fails meanwhile, the bot reconnects and keeps working', async () => {
