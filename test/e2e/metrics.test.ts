@@ -1,5 +1,5 @@
 import { startTestBot, TestBot, waitUntil, defaultPolicy } from './harness';
-import { scrape, valueOf } from '../metrics/scrape';
+import { eventually, scrape, valueOf } from '../metrics/scrape';
 
 /*
  * GET /metrics after flows through the real app (signed HTTP, fake Slack, a real webhook target):
@@ -58,10 +58,12 @@ describe('GET /metrics', () => {
     const denied = await pending('U0M3', 'two-keys 1h metrics denied');
     await t.slack.viewSubmission('U0BOB', { callback_id: 'deny_modal', private_metadata: denied._id, state: { values: t.slack.denyReasonValues('not now') } });
     await inState(denied._id, 'denied');
+    await eventually(t.bot.port, 'jit_requests_total', { resource: 'two-keys', outcome: 'denied' }, 1);
     // Cancelled.
     const cancelled = await pending('U0M4', 'quick 1h metrics cancelled');
     await t.slack.command('U0M4', `cancel ${cancelled._id}`);
     await inState(cancelled._id, 'cancelled');
+    await eventually(t.bot.port, 'jit_requests_total', { resource: 'quick', outcome: 'cancelled' }, 1);
     // A short grant that expires and is revoked.
     const short = await pending('U0M5', 'quick 2s metrics expiry');
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: short._id });
@@ -75,6 +77,8 @@ describe('GET /metrics', () => {
     await t.slack.command('U0M1', `revoke ${approved._id}`);
     await inState(approved._id, 'revoked');
     await inState(short._id, 'expired', 10_000);
+    await eventually(t.bot.port, 'jit_revocations_total', { resource: 'quick', result: 'succeeded' }, 1);
+    await eventually(t.bot.port, 'jit_revocations_total', { resource: 'deploy-hook', result: 'succeeded' }, 1);
 
     samples = (await scrape(t.bot.port)).samples;
     const requested = (resource: string, outcome: string) => valueOf(samples, 'jit_requests_total', { resource, outcome });
@@ -117,6 +121,7 @@ describe('GET /metrics', () => {
     expect(valueOf(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'error' })).toBeGreaterThanOrEqual(2);
     t.hook.respondWith(200);
     await inState(grant._id, 'expired', 15_000);
+    await eventually(t.bot.port, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' }, 1);
     samples = (await scrape(t.bot.port)).samples;
     expect(valueOf(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(0);
     expect(valueOf(samples, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' })).toBe(1);

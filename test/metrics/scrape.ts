@@ -30,3 +30,18 @@ export async function scrape(port: number): Promise<{ status: number; contentTyp
   const text = await res.text();
   return { status: res.status, contentType: res.headers.get('content-type') ?? '', samples: res.status === 200 ? parseExposition(text) : [], text };
 }
+
+/**
+ * Waits until the sample reaches `expected`: a counter is incremented just after the state change a
+ * test waits for is written, so a scrape at that very moment may precede it.
+ */
+export async function eventually(port: number, name: string, labels: Record<string, string>, expected: number, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = NaN;
+  while (Date.now() < deadline) {
+    last = valueOf((await scrape(port)).samples, name, labels);
+    if (last === expected) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`${name}${JSON.stringify(labels)} is ${last}, expected ${expected}`);
+}
