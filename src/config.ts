@@ -92,3 +92,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigResult {
   });
   return { ok: false, problems: [...problems, ...modeProblem] };
 }
+
+/**
+ * The variables start-up refuses to go without: those with neither a default nor `optional()`
+ * in the schema, plus the mode rule (a signing secret in HTTP mode, or an app token). Deployment
+ * checks (test/ship) read the list from here.
+ */
+export function requiredVariables(mode: 'http' | 'socket'): string[] {
+  const always = Object.entries(envSchema.shape)
+    .filter(([, field]) => !field.safeParse(undefined).success)
+    .map(([name]) => name);
+  return [...always, mode === 'http' ? 'SLACK_SIGNING_SECRET' : 'SLACK_APP_TOKEN'];
+}
