@@ -89,6 +89,14 @@ describe('deploy/prometheus/alerts.yml', () => {
     expect(unknown).toEqual([]);
   });
 
+  it('is what the README shows', () => {
+    const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('### Dashboard and alerts'));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
+    const shown = (parse(block).groups as Array<{ rules: Array<{ alert: string; expr: string }> }>).flatMap((g) => g.rules).map((r) => [r.alert, r.expr]);
+    expect(shown).toEqual(rules.map((r) => [r.alert, r.expr]));
+  });
+
   it('is balanced PromQL (brackets and quotes)', () => {
     for (const { alert, expr } of rules) {
       const opened = (c: string) => expr.split(c).length - 1;
