@@ -11,7 +11,7 @@ import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/context';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/ports';
 import { ProviderRegistry } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
 import { SlackDirectory } from './slack/directory';

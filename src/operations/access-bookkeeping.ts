@@ -2,7 +2,7 @@ import type { AccessRequest } from '../domain/request';
 import type { GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /*
  * Standing access and overlapping grants (PRODUCT.md §4). The bookkeeping lives here, in the

@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 import { requireRequest, requireResource } from './constraints';
 
 /** An approver reviews a break-glass grant after the fact; until then it stays flagged and reminded. */

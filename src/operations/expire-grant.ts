@@ -1,5 +1,5 @@
 import type { AccessRequest } from '../domain/request';
-import { OperationContext } from './context';
+import { OperationContext } from './ports';
 import { completeRevocation } from './revoke-access';
 
 /**

@@ -4,7 +4,7 @@ import { DurationError, formatDuration, parseDuration } from '../domain/duration
 import type { AccessRequest } from '../domain/request';
 import type { GrantResult } from '../providers/provider';
 import { mayApprove } from '../policy/policy';
-import { expiryWarningAt, OperationContext, requestLogger } from './context';
+import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { requireApprovable, requireRequest, requireResource } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';

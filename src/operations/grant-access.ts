@@ -4,7 +4,7 @@ import { findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './context';
+import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */

@@ -1,6 +1,6 @@
 import type { AccessRequest } from '../domain/request';
 import { findResource } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 
 /**
  * Re-pings approvers every `remindAfter`: of a request still pending (until it is decided

@@ -1,5 +1,5 @@
 import type { AccessRequest } from '../domain/request';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 
 /** A pending request nobody decided on before its `pendingTimeout`. Safe to race: one winner. */
 export async function timeOutRequest(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {

@@ -1,5 +1,5 @@
 import type { AccessRequest } from '../domain/request';
-import { OperationContext } from './context';
+import { OperationContext } from './ports';
 
 /** The "expiring soon" DM, once per grant: whoever unsets `warnAt` first sends it. */
 export async function warnExpiring(ctx: OperationContext, request: AccessRequest): Promise<boolean> {

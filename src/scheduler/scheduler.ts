@@ -1,6 +1,6 @@
 import cron, { ScheduledTask } from 'node-cron';
 import type { AccessRequest } from '../domain/request';
-import type { OperationContext, ScheduleListener } from '../operations/context';
+import type { OperationContext, ScheduleListener } from '../operations/ports';
 import { expireGrant, retryRevocation } from '../operations/expire-grant';
 import { resumeGrant } from '../operations/grant-access';
 import { timeOutRequest } from '../operations/time-out-request';

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import type { KnownBlock, View } from '@slack/types';
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
-import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/context';
+import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/ports';
 import type { Policy } from '../policy/policy';
 import { findResource } from '../policy/policy';
 import type { Outbox, OutboxItem } from '../store/outbox';

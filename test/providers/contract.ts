@@ -12,7 +12,7 @@ import type { GrantResult, GrantSubject, ProviderUser } from '../../src/provider
 import type { ProviderError } from '../../src/providers/provider';
 import { ProviderRegistry, ResourceProvider } from '../../src/providers/registry';
 import { secretKeys } from '../../src/providers/secrets';
-import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operations/context';
+import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operations/ports';
 import { approveRequest } from '../../src/operations/approve-request';
 import { requestAccess } from '../../src/operations/request-access';
 import { revokeRequest } from '../../src/operations/revoke-access';

@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { UserError } from '../../domain/errors';
-import type { OperationContext } from '../../operations/context';
+import type { OperationContext } from '../../operations/ports';
 import type { WorkLimiter } from './work-limiter';
 import type { FilingRateLimiter } from './filing-limiter';
 import { mayRequest, type Resource } from '../../policy/policy';
