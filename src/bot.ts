@@ -56,6 +56,8 @@ export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS:
 
 export interface Bot {
   ctx: OperationContext;
+  /** The request store behind `ctx.store` (with what the operations do not use: indexes, repair). */
+  store: RequestStore;
   db: Db;
   mongo: MongoClient;
   slack: SlackApp;
@@ -214,6 +216,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   let stopping: Promise<void> | undefined;
   return {
     ctx,
+    store,
     db,
     mongo,
     slack,

@@ -64,7 +64,7 @@ export async function recordStanding(ctx: OperationContext, request: AccessReque
     actor: 'system',
     action: 'access_inspected',
     set: { accessKey: key, standing },
-    where: { standing: { $exists: false } },
+    only: { absent: ['standing'] },
     details: { standing, ...(holders.length ? { alsoGrantedBy: holders.map((h) => h._id) } : {}) },
   });
   if (recorded) return recorded;

@@ -18,7 +18,7 @@ export async function acknowledgeBreakGlass(ctx: OperationContext, requestId: un
     action: 'break_glass_acknowledged',
     set: { breakGlassAck: { by: approverId, at: ctx.now() } },
     unset: ['remindAt'],
-    where: { breakGlassAck: { $exists: false } },
+    only: { absent: ['breakGlassAck'] },
   });
   if (!acked) throw new UserError(`Request ${request._id} changed in the meantime; try again.`);
   requestLogger(ctx, acked).info({ approver: approverId }, 'break-glass acknowledged');

@@ -183,12 +183,8 @@ async function failGrant(ctx: OperationContext, request: AccessRequest, lastErro
  */
 export async function resumeGrant(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
   const now = ctx.now();
-  const claimed = await ctx.store.update(request._id, 'granting', {
-    actor: 'system',
-    action: 'grant_resumed',
-    set: { leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs) },
-    where: { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
-  });
+  const leaseUntil = new Date(now.getTime() + ctx.settings.leaseMs);
+  const claimed = await ctx.store.claimLapsedLease(request._id, 'granting', now, leaseUntil, { actor: 'system', action: 'grant_resumed' });
   if (!claimed) return null;
   return startGrant(ctx, claimed);
 }

@@ -6,7 +6,7 @@ export async function timeOutRequest(ctx: OperationContext, request: AccessReque
   const timedOut = await ctx.store.transition(request._id, 'pending', 'timed_out', {
     actor: 'system',
     action: 'timed_out',
-    where: { pendingUntil: { $lte: ctx.now() } },
+    only: { due: { field: 'pendingUntil', at: ctx.now() } },
   });
   if (!timedOut) return null;
   requestLogger(ctx, timedOut).info('request timed out');

@@ -8,7 +8,7 @@ export async function warnExpiring(ctx: OperationContext, request: AccessRequest
     actor: 'system',
     action: 'expiry_warning_sent',
     unset: ['warnAt'],
-    where: { warnAt: { $lte: now } },
+    only: { due: { field: 'warnAt', at: now } },
     details: { expiresAt: request.expiresAt?.toISOString() },
   });
   if (!claimed) return false;
