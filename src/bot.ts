@@ -10,11 +10,10 @@ import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/context';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/ports';
 import { ProvidersInForce } from './providers/providers-in-force';
 import { PolicyInForce } from './policy/policy-in-force';
 import { loadPolicyFile } from './policy/load';
-import { OPEN_STATES } from './domain/lifecycle';
 import { PolicyReloader, type ReloadOutcome } from './operations/reload-policy';
 import { JitMetrics, DEFAULT_METRICS_OPTIONS, type MetricsOptions } from './metrics/jit-metrics';
 import { mongoStateSource } from './metrics/mongo-state';
@@ -65,6 +64,8 @@ export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS:
 
 export interface Bot {
   ctx: OperationContext;
+  /** The request store behind `ctx.store` (with what the operations do not use: indexes, repair). */
+  store: RequestStore;
   db: Db;
   mongo: MongoClient;
   slack: SlackApp;
@@ -240,7 +241,7 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   void providers.check(logger);
   logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length, slack: connection.isReachable ? 'answers' : 'not answering yet' }, 'jit-access started');
 
-  const openResources = async () => new Set((await store.requests.distinct('resourceId', { state: { $in: [...OPEN_STATES] } })) as string[]);
+  const openResources = () => store.openResourceIds();
   const reloader = new PolicyReloader({
     load: options.loadPolicy ?? (() => loadPolicyFile(config.JIT_POLICY_FILE, process.env)),
     policy: policyInForce,
@@ -266,6 +267,7 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   let stopping: Promise<void> | undefined;
   return {
     ctx,
+    store,
     db,
     mongo,
     slack,

@@ -1,6 +1,6 @@
 import type { AccessRequest } from '../domain/request';
 import { findResource, isApprover } from '../policy/policy';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /** A part of someone's App Home: the items shown, and how many there are in all. */
 export interface HomeList {

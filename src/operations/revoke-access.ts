@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayRevoke } from '../policy/policy';
-import { backoffMs, OperationContext, requestLogger } from './context';
+import { backoffMs, OperationContext, requestLogger } from './ports';
 import { requireRequest } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { describeRevocation, RevocationOutcome, revokeUnlessKept } from './access-bookkeeping';

@@ -1,5 +1,5 @@
 import type { WebClient } from '@slack/web-api';
-import type { UserDirectory } from '../operations/context';
+import type { UserDirectory } from '../operations/ports';
 import type { SlackConnection } from './connection';
 import { classifySlackError } from './slack-errors';
 

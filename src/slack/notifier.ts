@@ -2,11 +2,11 @@ import type { WebClient } from '@slack/web-api';
 import type { KnownBlock, View } from '@slack/types';
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
-import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/context';
+import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/ports';
 import type { Policy } from '../policy/policy';
 import { findResource } from '../policy/policy';
 import type { Outbox, OutboxItem } from '../store/outbox';
-import type { RequestStore } from '../store/request-store';
+import type { RequestRepository } from '../operations/ports';
 import { buildApprovalMessage, buildPlainApprovalMessage } from './ui/approval-message';
 import { approvalUnpostedText, channelNoticeText, coalescedEndedText, expiringDmBlocks, requesterNoticeText, secretText } from './ui/messages';
 import { classifySlackError, CONTENT_REFUSED, diagnoseSlackError, type SlackFailure } from './slack-errors';
@@ -72,7 +72,7 @@ export class OutboxNotifier implements Notifier {
   constructor(
     private readonly client: WebClient,
     private readonly outbox: Outbox,
-    private readonly store: RequestStore,
+    private readonly store: RequestRepository,
     private readonly policy: Policy,
     private readonly logger: Logger,
     private readonly opts: OutboxNotifierOptions = DEFAULT_NOTIFIER_OPTIONS,
@@ -362,7 +362,7 @@ export class OutboxNotifier implements Notifier {
     await this.waitForSlot(request.approvalChannel);
     const posted = await this.client.chat.postMessage({ channel: request.approvalChannel, ...message, unfurl_links: false });
     const ref = { channel: posted.channel ?? request.approvalChannel, ts: posted.ts! };
-    await this.store.requests.updateOne({ _id: request._id, approvalMessage: { $exists: false } }, { $set: { approvalMessage: ref } });
+    await this.store.recordApprovalMessage(request._id, ref);
     // The state may have moved on while we posted; render once more if so.
     const now = await this.store.get(request._id);
     if (now && now.version !== request.version) await this.outbox.enqueueSync(request._id, request.approvalChannel);

@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { translatingDriverErrors } from './store-unavailable';
 
 /** One person's registered SSH public key (`/jit-access ssh-key`). Public keys are not secrets. */
 export interface RegisteredSshKey {
@@ -31,6 +32,7 @@ export class SshKeyStore {
 
   constructor(db: Db) {
     this.keys = db.collection<RegisteredSshKey>('ssh_keys');
+    return translatingDriverErrors(this);
   }
 
   async ensureIndexes(): Promise<void> {

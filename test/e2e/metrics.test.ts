@@ -20,7 +20,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 
 async function pending(user: string, text: string) {
   await t.slack.command(user, text);

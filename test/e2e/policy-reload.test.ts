@@ -49,7 +49,7 @@ beforeAll(async () => {
 });
 afterAll(() => t.stop());
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 const inState = (id: string, state: string, timeoutMs = 8000) =>
   waitUntil(async () => {
     const r = await requests().findOne({ _id: id });

@@ -14,7 +14,7 @@ beforeEach(() => {
 
 type Block = { type: string; block_id?: string; elements?: Array<{ action_id?: string; value?: string; style?: string; text?: unknown }>; text?: { text: string }; fields?: Array<{ text: string }> };
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 async function latestRequest(user: string, resource: string) {
   return waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }), 5000, `a request by ${user}`);
 }
@@ -125,7 +125,7 @@ describe('request and approval over signed HTTP', () => {
     expect(at[at.length - 1] - started).toBeLessThan(25 * 200 + 2500);
     await new Promise((r) => setTimeout(r, 500));
     for (const r of filed) expect(posts().filter((p) => JSON.stringify(p.args.blocks).includes(r._id))).toHaveLength(1);
-    await waitUntil(async () => (await t.bot.ctx.store.requests.countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
+    await waitUntil(async () => (await t.requests().countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
   });
 
   it('two approvals required: the first updates the count, the same approver twice counts once, the second grants', async () => {

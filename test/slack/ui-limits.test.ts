@@ -20,7 +20,7 @@ import { escapeText, slashCommandText, userText, plainFromMrkdwn } from '../../s
 import { messageProblems, textProblems, viewProblems } from '../e2e/support/block-kit-rules';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH } from '../../src/operations/request-access';
 import { MAX_DENY_REASON_LENGTH } from '../../src/operations/deny-request';
-import type { ChannelNotice, RequesterNotice } from '../../src/operations/context';
+import type { ChannelNotice, RequesterNotice } from '../../src/operations/ports';
 
 /** A small seeded PRNG (mulberry32): the same cases on every run, many of them. */
 function prng(seed: number): () => number {
