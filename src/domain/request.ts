@@ -30,6 +30,11 @@ export interface AccessRequest {
   remindAt?: Date;
   approvalChannel: string;
   approvalMessage?: MessageRef;
+  /**
+   * The DMs that carried this grant's credentials (ephemeral logins, certificates), deleted with
+   * `chat.delete` when the grant ends (PRODUCT.md §5). Where the messages are, never what they say.
+   */
+  credentialMessages?: MessageRef[];
   decidedBy?: string;
   denyReason?: string;
   grantedAt?: Date;

@@ -8,6 +8,7 @@ import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { requireApprovable, requireRequest, requireResource } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';
+import { deliverCredentials } from './credential-messages';
 import { MAX_REASON_LENGTH } from './request-access';
 
 /** An extension that passed every check `requestExtension` makes before writing. */
@@ -180,11 +181,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   log.info({ expiresAt: newExpiry }, 'grant extended');
   ctx.schedule?.scheduleChanged(extended.warnAt ?? newExpiry);
   // Only now that the new expiry is recorded (and the revocation will cover it) may they go out.
-  if (newCredentials) {
-    await ctx.notifier
-      .sendSecret(extended.requesterId, newCredentials.title, newCredentials.fields)
-      .catch((err) => log.error({ err: errorText(err) }, 'could not deliver the new credentials by DM'));
-  }
+  if (newCredentials) await deliverCredentials(ctx, extended, newCredentials, 'new credentials');
   if (tellRequester) await ctx.notifier.notifyRequester(extended, 'extended', { n: extension.id });
   await ctx.notifier.requestChanged(extended);
   return extended;

@@ -5,6 +5,7 @@ import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
 import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './ports';
+import { deliverCredentials } from './credential-messages';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */
@@ -136,11 +137,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
     }
     log.info({ expiresAt, attempt, standing: active.standing }, active.standing ? 'account already had this access; nothing granted' : 'access granted');
     ctx.schedule?.scheduleChanged(active.warnAt ?? expiresAt);
-    if (result.secretForRequester) {
-      await ctx.notifier
-        .sendSecret(active.requesterId, result.secretForRequester.title, result.secretForRequester.fields)
-        .catch((err) => log.error({ err: errorText(err) }, 'could not deliver credentials by DM'));
-    }
+    if (result.secretForRequester) await deliverCredentials(ctx, active, result.secretForRequester);
     await ctx.notifier.notifyRequester(active, 'approved');
     await ctx.notifier.requestChanged(active);
     return active;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AccessRequest } from '../domain/request';
+import type { AccessRequest, MessageRef } from '../domain/request';
 import type { Policy, Directory } from '../policy/policy';
 import type { RequestState } from '../domain/lifecycle';
 import type { ResourceProvider } from '../providers/registry';
@@ -19,7 +19,9 @@ export interface Notifier {
   notifyRequester(request: AccessRequest, notice: RequesterNotice, details?: Record<string, string>): Promise<void>;
   notifyChannel(request: AccessRequest, notice: ChannelNotice, details?: Record<string, string>): Promise<void>;
   /** Secrets (ephemeral credentials) go straight to the user's DM: never stored, never logged. */
-  sendSecret(userId: string, title: string, fields: Array<{ label: string; value: string }>): Promise<void>;
+  sendSecret(userId: string, title: string, fields: Array<{ label: string; value: string }>): Promise<MessageRef | undefined>;
+  /** The request's credential DMs (`credentialMessages`) must be deleted: queued, retried, audited. */
+  deleteCredentials(request: AccessRequest): Promise<void>;
 }
 
 export interface UserDirectory extends Directory {

@@ -70,6 +70,12 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
   const latenessMs = to === 'expired' && claimed.expiresAt ? ended.endedAt!.getTime() - claimed.expiresAt.getTime() : undefined;
   ctx.metrics?.revocation(claimed.resourceId, 'succeeded', latenessMs);
   // Independent outbox writes: in parallel, so the worker moves on to the next grant sooner.
-  await Promise.all([ctx.notifier.notifyRequester(ended, 'ended'), ctx.notifier.notifyChannel(ended, 'ended'), ctx.notifier.requestChanged(ended)]);
+  await Promise.all([
+    ctx.notifier.notifyRequester(ended, 'ended'),
+    ctx.notifier.notifyChannel(ended, 'ended'),
+    ctx.notifier.requestChanged(ended),
+    // The DMs that carried this grant's credentials go too (PRODUCT.md §5).
+    ...(ended.credentialMessages?.length ? [ctx.notifier.deleteCredentials(ended)] : []),
+  ]);
   return ended;
 }

@@ -1,7 +1,7 @@
 import type { WebClient } from '@slack/web-api';
 import type { KnownBlock, View } from '@slack/types';
 import type { Logger } from 'pino';
-import type { AccessRequest } from '../domain/request';
+import type { AccessRequest, MessageRef } from '../domain/request';
 import type { ChannelNotice, Notifier, RequesterNotice } from '../operations/ports';
 import type { Policy } from '../policy/policy';
 import { findResource } from '../policy/policy';
@@ -10,6 +10,7 @@ import type { RequestRepository } from '../operations/ports';
 import { buildApprovalMessage, buildPlainApprovalMessage } from './ui/approval-message';
 import { approvalUnpostedText, channelNoticeText, coalescedEndedText, expiringDmBlocks, requesterNoticeText, secretText } from './ui/messages';
 import { classifySlackError, CONTENT_REFUSED, diagnoseSlackError, type SlackFailure } from './slack-errors';
+import { auditDeletionFailed, deleteCredentialMessage, deletionItems } from './credential-cleanup';
 import type { SlackConnection } from './connection';
 
 /** Requests that ended before anyone had to decide: with no approval message yet, none is posted (nothing to decide, nothing was granted). */
@@ -109,19 +110,26 @@ export class OutboxNotifier implements Notifier {
     this.kick();
   }
 
-  async sendSecret(userId: string, title: string, fields: Array<{ label: string; value: string }>): Promise<void> {
+  async sendSecret(userId: string, title: string, fields: Array<{ label: string; value: string }>): Promise<MessageRef> {
     const text = secretText(title, fields);
     let lastErr: unknown;
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
-        await this.client.chat.postMessage({ channel: await this.dmChannel(userId), text, unfurl_links: false });
-        return;
+        const channel = await this.dmChannel(userId);
+        const posted = await this.client.chat.postMessage({ channel, text, unfurl_links: false });
+        // Where the message is, so it can be deleted when the grant ends.
+        return { channel: posted.channel ?? channel, ts: posted.ts! };
       } catch (err) {
         lastErr = err;
         await new Promise((r) => setTimeout(r, 500 * attempt));
       }
     }
     throw new Error(`credentials DM failed: ${classifySlackError(lastErr).code}`);
+  }
+
+  async deleteCredentials(request: AccessRequest): Promise<void> {
+    for (const { key, item } of deletionItems(request)) await this.outbox.enqueueOnce(key, item);
+    this.kick();
   }
 
   // --- the delivery worker -------------------------------------------------------
@@ -273,6 +281,7 @@ export class OutboxNotifier implements Notifier {
     try {
       if (item.kind === 'sync') await this.syncApprovalMessage(request, item.details?.plain === '1');
       else if (item.kind === 'dm') await this.postDm(request, item);
+      else if (item.kind === 'delete') await deleteCredentialMessage(this.client, this.store, request, item);
       else {
         const delivered = await this.postThreadNotice(request, item);
         if (!delivered) return;
@@ -314,6 +323,7 @@ export class OutboxNotifier implements Notifier {
         }
         requestLog.error(context, 'Slack refused a notification; giving up on it');
         await this.outbox.giveUp(item, failure.code);
+        if (item.kind === 'delete') await auditDeletionFailed(this.store, request, item, failure.code);
         // Nobody has seen the request: its requester is the one who can chase an approver.
         if (item.kind === 'sync' && !request.approvalMessage && request.state === 'pending') {
           await this.outbox.enqueueOnce(`dm:${request._id}:${APPROVAL_UNPOSTED}`, {

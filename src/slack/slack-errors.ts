@@ -26,6 +26,9 @@ const PERMANENT = new Set([
   'invalid_arguments',
   'message_not_found',
   'cant_update_message',
+  // chat.delete: the bot may not delete it (a workspace retention or compliance setting).
+  'cant_delete_message',
+  'compliance_exports_prevent_deletion',
   'restricted_action',
   'restricted_action_read_only_channel',
   'ekm_access_denied',

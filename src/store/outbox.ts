@@ -9,7 +9,8 @@ import { translatingDriverErrors } from './store-unavailable';
  */
 export interface OutboxItem {
   _id: string;
-  kind: 'sync' | 'dm' | 'thread' | 'home';
+  /** `delete`: a credential DM to delete (`details.channel`, `details.ts`). */
+  kind: 'sync' | 'dm' | 'thread' | 'home' | 'delete';
   requestId: string;
   notice?: string;
   details?: Record<string, string>;

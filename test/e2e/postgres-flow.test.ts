@@ -280,6 +280,10 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     expect(t.fake.calls.filter((c) => JSON.stringify(c.args).includes(creds.password)).map((c) => c.args.channel)).toEqual(['DU0ALICE']);
 
     await revokeAsRequester('U0ALICE', id);
+    // The DM that carried the password is deleted with the grant (PRODUCT.md §5).
+    await t.fake.waitFor('chat.delete', (c) => c.args.channel === 'DU0ALICE' && c.args.ts === dm.response.ts && !c.failed);
+    await auditOnce(id, 'credentials_deleted');
+    expect(t.fake.message('DU0ALICE', String(dm.response.ts))).toBeUndefined();
 
     await expect(session.query('SELECT 1')).rejects.toThrow(/terminat|Connection/i);
     expect(await pg.roleExists(roleName!)).toBe(false);

@@ -11,6 +11,7 @@ function recorder(): { notifier: Notifier; sent: string[] } {
     notifyRequester: async (_r: unknown, notice: string) => void sent.push(`requester:${notice}`),
     notifyChannel: async (_r: unknown, notice: string) => void sent.push(`channel:${notice}`),
     sendSecret: async () => undefined,
+    deleteCredentials: async () => undefined,
   } as unknown as Notifier;
   return { notifier, sent };
 }

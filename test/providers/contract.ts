@@ -109,6 +109,7 @@ function recordingNotifier(given: Given[]): Notifier {
     notifyRequester: async () => undefined,
     notifyChannel: async () => undefined,
     sendSecret: async (_userId, title, fields) => void given.push({ title, fields }),
+    deleteCredentials: async () => undefined,
   };
 }
 

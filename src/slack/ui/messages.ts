@@ -141,7 +141,7 @@ export function coalescedEndedText(requests: AccessRequest[]): string {
 }
 
 export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
-  return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends._'].join('\n');
+  return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends, and this message is deleted then._'].join('\n');
 }
 
 export function extensionFiledText(r: AccessRequest): string {

@@ -160,6 +160,8 @@ export class FakeSlack {
   socketAutoHello = true;
   /** Messages posted with chat.postMessage, kept current by chat.update; key `${channel}:${ts}`. */
   readonly messages = new Map<string, StoredMessage>();
+  /** Messages removed with chat.delete; key `${channel}:${ts}`. */
+  readonly deletedMessages = new Map<string, StoredMessage>();
   /** Last view published per user (views.publish). */
   readonly homeViews = new Map<string, Args>();
 
@@ -580,8 +582,21 @@ export class FakeSlack {
         this.messages.set(key, next);
         return { ok: true, channel, ts, text: next.text ?? '', message: { type: 'message', text: next.text ?? '', blocks: next.blocks, user: BOT_USER_ID, bot_id: BOT_ID } };
       }
-      case 'chat.delete':
-        return { ok: true, channel: str('channel'), ts: str('ts') };
+      case 'chat.delete': {
+        // As Slack documents it: the message must exist (in that channel), and only the bot's own
+        // messages may be deleted with a bot token (the fake holds only those). Deleted is gone:
+        // a second delete is message_not_found.
+        const channel = str('channel');
+        const ts = str('ts');
+        if (!channel) return { ok: false, error: 'channel_not_found' };
+        if (!ts) return { ok: false, error: 'message_not_found' };
+        const key = `${channel}:${ts}`;
+        const message = this.messages.get(key);
+        if (!message) return { ok: false, error: 'message_not_found' };
+        this.messages.delete(key);
+        this.deletedMessages.set(key, message);
+        return { ok: true, channel, ts };
+      }
       case 'chat.postEphemeral':
         if (!str('channel')) return { ok: false, error: 'channel_not_found' };
         if (!str('user')) return { ok: false, error: 'user_not_in_channel' };
