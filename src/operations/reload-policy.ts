@@ -65,6 +65,8 @@ export async function reloadPolicy(deps: PolicyReloadDeps): Promise<ReloadOutcom
   }
   logger.info({ resources: next.resources.length, added, removed, changed, targets: { created: providers.created, kept: providers.kept, closing: providers.closed } }, 'policy reloaded');
   deps.metrics?.policyReload('applied');
+  // New and changed targets get the start-up check (warnings only), as at start-up.
+  if (providers.created.length) void deps.providers.check(logger, new Set(providers.created)).catch(() => undefined);
   return { applied: true, added, removed, changed, providers };
 }
 

@@ -150,8 +150,9 @@ export class ProvidersInForce {
     await Promise.all([...all].map((i) => i.retire()));
   }
 
-  check(logger: Logger): Promise<void> {
-    return this.registry.check(logger);
+  /** Start-up checks (warnings only); after a reload, `onlyTargets` are the targets it created. */
+  check(logger: Logger, onlyTargets?: ReadonlySet<string>): Promise<void> {
+    return this.registry.check(logger, onlyTargets);
   }
 
   private withMetrics(binding: ResourceProvider): ResourceProvider {

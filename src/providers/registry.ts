@@ -86,8 +86,9 @@ export class ProviderRegistry {
   }
 
   /** Start-up checks: problems are warnings, never a reason to refuse to start. */
-  async check(logger: Logger): Promise<void> {
+  async check(logger: Logger, onlyTargets?: ReadonlySet<string>): Promise<void> {
     for (const resource of this.policy.resources) {
+      if (onlyTargets && !onlyTargets.has(resource.provider.target)) continue;
       try {
         for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
       } catch (err) {

@@ -2,6 +2,11 @@ import { parsePolicy } from '../../src/policy/load';
 import { webhookProvider } from '../../src/providers/webhook/webhook-provider';
 import type { GrantSubject, TargetProvider } from '../../src/providers/provider';
 import { ProvidersInForce } from '../../src/providers/providers-in-force';
+import { PolicyInForce } from '../../src/policy/policy-in-force';
+import { reloadPolicy } from '../../src/operations/reload-policy';
+import { PolicyError } from '../../src/policy/load';
+import pino from 'pino';
+import { Writable } from 'node:stream';
 
 /*
  * The providers behind a policy reload, with the webhook's instances replaced by counting fakes:
@@ -55,6 +60,10 @@ beforeEach(() => {
       },
       async close() {
         instance.closed = true;
+      },
+      async check() {
+        instance.calls.push('check');
+        return [`${env.targetName} looks odd`];
       },
     };
     created.push(instance);
@@ -142,6 +151,56 @@ describe('ProvidersInForce', () => {
     await providers.forResource('a').grant(subject('a'), deadline());
     expect(instanceOf('hooks')[0]!.calls).toEqual(['grant']);
     expect(instanceOf('hooks')[0]!.closed).toBe(false);
+    await providers.closeAll();
+  });
+});
+
+describe('reloadPolicy', () => {
+  function logger() {
+    const lines: Array<{ msg: string; level: number }> = [];
+    const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
+    return { log, lines };
+  }
+
+  it('applied: swaps policy and providers, then checks only the targets it created', async () => {
+    const first = policy(1000);
+    const providers = new ProvidersInForce(first);
+    const inForce = new PolicyInForce(first);
+    const { log, lines } = logger();
+    const next = policy(2500);
+    const outcome = await reloadPolicy({ load: () => next, policy: inForce, providers, openResources: async () => new Set(), logger: log });
+    expect(outcome).toMatchObject({ applied: true, added: [], removed: [], changed: [] });
+    expect(inForce.current).toBe(next);
+    expect(inForce.live.resources).toBe(next.resources);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(created.filter((c) => c.calls.includes('check')).map((c) => c.name)).toEqual(['hooks']);
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['policy reloaded', 'provider check: hooks looks odd']));
+    await providers.closeAll();
+  });
+
+  it('refused: one error line per problem, nothing swapped, no instance created', async () => {
+    const first = policy(1000);
+    const providers = new ProvidersInForce(first);
+    const inForce = new PolicyInForce(first);
+    const { log, lines } = logger();
+    const before = created.length;
+    const outcome = await reloadPolicy({
+      load: () => {
+        throw new PolicyError(['resources[0].maxDuration: expected a duration', 'resources[1].approvers: list at least one user']);
+      },
+      policy: inForce,
+      providers,
+      openResources: async () => new Set(),
+      logger: log,
+    });
+    expect(outcome).toEqual({ applied: false, problems: ['resources[0].maxDuration: expected a duration', 'resources[1].approvers: list at least one user'] });
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
+      'policy reload refused: resources[0].maxDuration: expected a duration',
+      'policy reload refused: resources[1].approvers: list at least one user',
+      'policy reload refused; the running policy is kept',
+    ]);
+    expect(inForce.current).toBe(first);
+    expect(created.length).toBe(before);
     await providers.closeAll();
   });
 });
