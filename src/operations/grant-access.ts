@@ -4,7 +4,8 @@ import { findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './ports';
+import { backoffMs } from '../domain/backoff';
+import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */
@@ -112,7 +113,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       if (!renewed) return (await ctx.store.get(request._id)) ?? request;
       request = renewed;
       if (!retryable) break;
-      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(ctx.settings, attempt));
+      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(attempt, ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, true));
       continue;
     }
     const active = await ctx.store.transition(request._id, 'granting', 'active', {

@@ -67,7 +67,12 @@ export class Scheduler implements ScheduleListener {
   /** A full pass was asked for while another pass ran. */
   private wantFull = false;
 
-  constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
+  /** The operations' context, with this scheduler as the listener of the deadlines they make. */
+  readonly ctx: OperationContext;
+
+  constructor(ctx: Omit<OperationContext, 'schedule'>, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {
+    this.ctx = { ...ctx, schedule: this };
+  }
 
   async start(): Promise<void> {
     this.running = true;

@@ -8,7 +8,7 @@ import { Collection } from 'mongodb';
 import { repairUnrecorded, type BotOptions } from '../../src/bot';
 import { TRY_AGAIN } from '../../src/slack/listeners/deps';
 import type { AccessRequest } from '../../src/domain/request';
-import { defaultPolicy, startTestBot, HOOK_SECRET, TestBot, waitUntil } from './harness';
+import { defaultPolicy, startTestBot, TestBot, waitUntil } from './harness';
 import { jongodbBinary, startJongodb, RunningMongo } from '../support/mongo-server';
 
 /** The harness's bot, on the MongoDB the test owns (so it can stop and restart it). */
@@ -379,10 +379,11 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     const store = t.bot.store;
     const real = Collection.prototype.updateOne;
     let lostOne = false;
-    // The next write to the requests collection lands; its answer does not.
+    // The denial's write to the requests collection lands; its answer does not.
     const lost = jest.spyOn(Collection.prototype, 'updateOne').mockImplementation(async function (this: Collection, ...args: Parameters<typeof real>) {
       const result = await real.apply(this, args);
-      if (this.collectionName !== 'requests' || lostOne) return result;
+      const denies = (args[1] as { $set?: { state?: string } } | undefined)?.$set?.state === 'denied';
+      if (this.collectionName !== 'requests' || !denies || lostOne) return result;
       lostOne = true;
       throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
     } as never);
