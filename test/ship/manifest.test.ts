@@ -109,7 +109,7 @@ export function findApiCalls(text: string, file: string): ApiCall[] {
   const literal = /['"`]([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)['"`]/g;
   for (const m of source.matchAll(literal)) {
     if (apiCallAt.has(m.index ?? 0)) continue; // already counted as apiCall('…')
-    if (Object.prototype.hasOwnProperty.call(METHOD_SCOPES, m[1])) add(m[1], m.index ?? 0);
+    if (Object.hasOwn(METHOD_SCOPES, m[1])) add(m[1], m.index ?? 0);
   }
 
   for (const m of source.matchAll(/(?<![\w$.])say\s*\(/g)) add('chat.postMessage', m.index ?? 0);
@@ -138,7 +138,7 @@ export function neededScopes(calls: ApiCall[], manifest: Json): { needed: Map<st
   for (const call of calls) {
     const where = `${call.method} at ${call.file}:${call.line}`;
     const scopes = METHOD_SCOPES[call.method];
-    if (!Object.prototype.hasOwnProperty.call(METHOD_SCOPES, call.method)) {
+    if (!Object.hasOwn(METHOD_SCOPES, call.method)) {
       unknown.push(where);
       continue;
     }
