@@ -10,7 +10,7 @@ import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/ports';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings } from './operations/ports';
 import { ProvidersInForce } from './providers/providers-in-force';
 import { PolicyInForce } from './policy/policy-in-force';
 import { loadPolicyFile } from './policy/load';
@@ -19,7 +19,9 @@ import { JitMetrics, DEFAULT_METRICS_OPTIONS, type MetricsOptions } from './metr
 import { mongoStateSource } from './metrics/mongo-state';
 import { CountingWebClient } from './metrics/slack-api-errors';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
-import { SlackDirectory } from './slack/directory';
+import { DeliveryWorker } from './slack/delivery/worker';
+import { DmChannels } from './slack/delivery/dm-channels';
+import { LoggedDirectory, SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
 import { DEFAULT_CONNECTION_OPTIONS, SlackConnection, SlackConnectionOptions } from './slack/connection';
 import { buildHomeView } from './slack/ui/home';
@@ -72,6 +74,8 @@ export interface Bot {
   /** Whether Slack answers; who the bot is there. */
   connection: SlackConnection;
   notifier: OutboxNotifier;
+  /** Delivers what the notifier queued (tests wait for `delivery.idle()`). */
+  delivery: DeliveryWorker;
   scheduler: Scheduler;
   metrics: JitMetrics;
   policy: PolicyInForce;
@@ -80,37 +84,6 @@ export interface Bot {
   /** Re-reads the policy (what SIGHUP does): applied, or refused with the running policy kept. */
   reloadPolicy(): Promise<ReloadOutcome>;
   stop(): Promise<void>;
-}
-
-/**
- * Slack look-ups that fail are logged here with whom they were about, then rethrown: callers
- * decide what it means (an approval click is refused; a grant goes on without the e-mail).
- */
-class LoggedDirectory implements UserDirectory {
-  constructor(private readonly inner: UserDirectory, private readonly logger: Logger) {}
-
-  async usergroupMembers(usergroupId: string): Promise<string[]> {
-    try {
-      return await this.inner.usergroupMembers(usergroupId);
-    } catch (err) {
-      this.logger.warn({ usergroup: usergroupId, err: lookupError(err) }, 'could not read a user group from Slack (usergroups.users.list)');
-      throw err;
-    }
-  }
-
-  async emailOf(userId: string): Promise<string | undefined> {
-    try {
-      return await this.inner.emailOf(userId);
-    } catch (err) {
-      this.logger.warn({ user: userId, err: lookupError(err) }, 'could not read a user from Slack (users.info)');
-      throw err;
-    }
-  }
-}
-
-function lookupError(err: unknown): string {
-  const e = err as { data?: { error?: string }; message?: string };
-  return (e?.data?.error ?? e?.message ?? String(err)).slice(0, 200);
 }
 
 /**
@@ -194,7 +167,22 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
     metrics,
   );
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
-  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier }, connection);
+  const directory = new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' }));
+  const dmChannels = new DmChannels(notifyClient);
+  const delivery = new DeliveryWorker(
+    {
+      client: notifyClient,
+      outbox,
+      store,
+      policy,
+      logger: logger.child({ component: 'notifier' }),
+      homeView: async (userId) => buildHomeView(await loadHomeData({ policy, store, directory }, userId)),
+      connection,
+      dmChannels,
+    },
+    { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier },
+  );
+  const notifier = new OutboxNotifier(notifyClient, outbox, delivery, dmChannels, (request) => peopleConcerned(policy, request));
   recoverAfterOutages(mongo, logger, async () => {
     await Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]);
     // Writes that were waiting on the outage land now; record them once they have settled.
@@ -205,22 +193,23 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   for (const warning of feasibilityWarnings(policy)) logger.warn({ policy: true }, `policy: ${warning}`);
   const providers = new ProvidersInForce(initialPolicy, metrics);
   metrics.readFrom(mongoStateSource(db), () => policyInForce.current.resources.map((r) => r.id));
-  const ctx: OperationContext = {
-    policy,
-    metrics,
-    store,
-    providers,
-    locks: new LeaseLocks(db),
-    notifier,
-    directory: new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' })),
-    logger,
-    settings,
-    now: () => new Date(),
-  };
-  const scheduler = new Scheduler(ctx, { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler });
-  ctx.schedule = scheduler;
-  notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
-  notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
+  // The scheduler hears of every new deadline the operations make: it hands out their context with itself as the listener.
+  const scheduler = new Scheduler(
+    {
+      policy,
+      metrics,
+      store,
+      providers,
+      locks: new LeaseLocks(db),
+      notifier,
+      directory,
+      logger,
+      settings,
+      now: () => new Date(),
+    },
+    { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler },
+  );
+  const ctx = scheduler.ctx;
   const slack = createSlackApp(
     config,
     {
@@ -235,7 +224,7 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   );
 
   const port = await slack.start();
-  notifier.start();
+  delivery.start();
   await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
@@ -273,6 +262,7 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
     slack,
     connection,
     notifier,
+    delivery,
     scheduler,
     metrics,
     policy: policyInForce,
@@ -285,7 +275,7 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
         // New work stops first; then what is in flight finishes; then the connections close.
         await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
         await scheduler.stop();
-        await notifier.stop();
+        await delivery.stop();
         connection.stop();
         await providers.closeAll();
         await mongo.close();

@@ -2,7 +2,7 @@ import pino, { Logger, DestinationStream } from 'pino';
 import { LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Config } from './config';
 import type { Policy } from './policy/policy';
-import { secretVariants } from './providers/secrets';
+import { safeDecode, secretScrubber, secretVariants } from './providers/secrets';
 
 const CENSOR = '[REDACTED]';
 
@@ -71,40 +71,25 @@ export function secretsOf(config: Partial<Config>, policy?: Policy): string[] {
     secrets.push(...secretVariants(config.MONGODB_URI));
     // A replica-set URI (host1:27017,host2:27017) is no WHATWG URL: its password is found by hand.
     const password = /^mongodb(?:\+srv)?:\/\/[^:@/]+:([^@/]+)@/.exec(config.MONGODB_URI)?.[1];
-    if (password) secrets.push(...secretVariants(password), ...secretVariants(decodeURIComponentSafe(password)));
+    if (password) secrets.push(...secretVariants(password), ...secretVariants(safeDecode(password)));
   }
   // Every provider marks its own secret settings (secret() in its schema); the policy collects them.
   secrets.push(...(policy?.secrets ?? []));
   return [...new Set(secrets.filter((s) => s.length >= 6))];
 }
 
-function decodeURIComponentSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
-/** Each root logger's secret values, so a policy reload can add the new policy's (redactAlso). */
-const SECRETS = new WeakMap<object, string[]>();
+/** Each root logger's way to add secret values, so a policy reload can add the new policy's (redactAlso). */
+const SECRETS = new WeakMap<object, (values: readonly string[]) => void>();
 
 /** Cuts `values` out of every later line of `logger` (a logger from createLogger) and of its children. */
 export function redactAlso(logger: Logger, values: readonly string[]): void {
-  const secrets = SECRETS.get(logger);
-  if (!secrets) return;
-  for (const value of values) if (typeof value === 'string' && value.length >= 6 && !secrets.includes(value)) secrets.push(value);
-  secrets.sort((a, b) => b.length - a.length);
+  SECRETS.get(logger)?.(values);
 }
 
 export function createLogger(level: string, destination?: DestinationStream, extraSecrets: string[] = []): Logger {
-  // Longest first, so a secret that contains another is cut out whole.
-  const secrets = [...new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6))].sort((a, b) => b.length - a.length);
-  const scrubAll = (text: string) => {
-    let out = text;
-    for (const s of secrets) if (out.includes(s)) out = out.split(s).join(CENSOR);
-    return scrub(out);
-  };
+  const secrets = new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6));
+  let cutSecrets = secretScrubber([...secrets], CENSOR);
+  const scrubAll = (text: string) => scrub(cutSecrets(text));
   const logger = pino(
     {
       level,
@@ -120,7 +105,10 @@ export function createLogger(level: string, destination?: DestinationStream, ext
     },
     destination ?? pino.destination({ dest: 1, sync: false }),
   );
-  SECRETS.set(logger, secrets);
+  SECRETS.set(logger, (values) => {
+    for (const value of values) if (typeof value === 'string' && value.length >= 6) secrets.add(value);
+    cutSecrets = secretScrubber([...secrets], CENSOR);
+  });
   return logger;
 }
 

@@ -25,7 +25,7 @@ export async function approveRequest(ctx: OperationContext, requestId: unknown, 
     const now = await ctx.store.get(request._id);
     if (now && now.state !== 'pending') throw new UserError(`Request ${request._id} is already ${now.state.replace('_', ' ')}.`);
     // Enough approvals but still pending: an earlier click was cut off before the grant started; finish it.
-    if (now && now.approvals.includes(approverId) && now.approvals.length >= now.requiredApprovals) approved = now;
+    if (now?.approvals.includes(approverId) && now.approvals.length >= now.requiredApprovals) approved = now;
     else throw new UserError(`You have already approved request ${request._id}; it needs another approver.`);
   }
   try {

@@ -4,7 +4,8 @@ import { findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './ports';
+import { backoffMs } from '../domain/backoff';
+import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { deliverCredentials } from './credential-messages';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
@@ -113,7 +114,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       if (!renewed) return (await ctx.store.get(request._id)) ?? request;
       request = renewed;
       if (!retryable) break;
-      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(ctx.settings, attempt));
+      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(attempt, ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, true));
       continue;
     }
     const active = await ctx.store.transition(request._id, 'granting', 'active', {

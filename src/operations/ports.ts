@@ -195,12 +195,6 @@ export interface OperationContext {
   now(): Date;
 }
 
-/** Exponential backoff with full jitter in [delay/2, delay]. */
-export function backoffMs(settings: OperationSettings, attempt: number): number {
-  const delay = Math.min(settings.retryMaxMs, settings.retryBaseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(delay / 2 + Math.random() * (delay / 2));
-}
-
 /**
  * When the "expiring soon" DM is due: `expiryWarningMs` before the expiry, for access that lasts
  * longer than that from `from` (a grant, or an extension applied). Shorter access gets none: its

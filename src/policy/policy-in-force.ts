@@ -14,13 +14,12 @@ export class PolicyInForce {
 
   constructor(initial: Policy) {
     this.policy = initial;
-    const holder = this;
     this.live = new Proxy({} as Policy, {
-      get: (_t, key) => Reflect.get(holder.policy, key),
-      has: (_t, key) => Reflect.has(holder.policy, key),
-      ownKeys: () => Reflect.ownKeys(holder.policy),
+      get: (_t, key) => Reflect.get(this.policy, key),
+      has: (_t, key) => Reflect.has(this.policy, key),
+      ownKeys: () => Reflect.ownKeys(this.policy),
       getOwnPropertyDescriptor: (_t, key) => {
-        const found = Reflect.getOwnPropertyDescriptor(holder.policy, key);
+        const found = Reflect.getOwnPropertyDescriptor(this.policy, key);
         return found ? { ...found, configurable: true } : undefined;
       },
       set: () => false,

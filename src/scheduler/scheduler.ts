@@ -67,7 +67,12 @@ export class Scheduler implements ScheduleListener {
   /** A full pass was asked for while another pass ran. */
   private wantFull = false;
 
-  constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
+  /** The operations' context, with this scheduler as the listener of the deadlines they make. */
+  readonly ctx: OperationContext;
+
+  constructor(ctx: Omit<OperationContext, 'schedule'>, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {
+    this.ctx = { ...ctx, schedule: this };
+  }
 
   async start(): Promise<void> {
     this.running = true;
@@ -154,10 +159,10 @@ export class Scheduler implements ScheduleListener {
     while (todo.length) {
       const now = this.ctx.now();
       const batches = await Promise.all(todo.map((kind) => store.dueWork(kind, now, n)));
-      for (const [i, kind] of todo.entries()) await this.each(batches[i], (r) => WORK[kind].run(this.ctx, r));
+      for (const [i, kind] of todo.entries()) await this.each(batches[i] ?? [], (r) => WORK[kind].run(this.ctx, r));
       if (!this.running) return;
       // A full batch means more may be due: that kind goes again.
-      todo = todo.filter((_, i) => batches[i].length === n);
+      todo = todo.filter((_, i) => batches[i]?.length === n);
     }
   }
 
@@ -166,8 +171,7 @@ export class Scheduler implements ScheduleListener {
     let next = 0;
     const worker = async () => {
       // Once stopping, only the grants already in flight are finished.
-      while (this.running && next < items.length) {
-        const item = items[next++];
+      for (let item = items[next++]; this.running && item; item = items[next++]) {
         try {
           await work(item);
         } catch (err) {

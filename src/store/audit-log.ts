@@ -33,6 +33,7 @@ export class AuditLog {
 
   constructor(db: Db) {
     this.events = db.collection<AuditEvent>('audit_events');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
 

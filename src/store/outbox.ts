@@ -54,6 +54,7 @@ export class Outbox {
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.items = db.collection<OutboxItem>('outbox');
     this.gates = db.collection('channel_gates');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
 

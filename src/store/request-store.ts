@@ -54,6 +54,7 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     super(db.collection<AccessRequest>('requests'));
     this.audit = new AuditLog(db);
     this.sshKeys = new SshKeyStore(db);
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
 
@@ -143,7 +144,7 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     requireText(approverId, 'approver');
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await this.requests.findOne({ _id: id });
-      if (!current || current.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
+      if (current?.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
       const approvals = [...current.approvals, approverId];
       const won = await this.compareAndSet(
         { _id: id, state: 'pending', version: current.version, requesterId: { $ne: approverId }, approvals: { $ne: approverId } },

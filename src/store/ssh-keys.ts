@@ -32,6 +32,7 @@ export class SshKeyStore {
 
   constructor(db: Db) {
     this.keys = db.collection<RegisteredSshKey>('ssh_keys');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
 

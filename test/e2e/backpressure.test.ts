@@ -15,7 +15,7 @@ describe('after-ack work is bounded', () => {
     for (const user of users) {
       const filed = await t.slack.command(user, 'deploy-hook 10m backpressure');
       const answer = await t.fake.waitForResponse((r) => r.id === filed.responseId);
-      ids.push(/`(r[a-z0-9]{8})`/.exec(String(answer.body.text))![1]);
+      ids.push(/`(r[a-z0-9]{8})`/.exec(String(answer.body.text))?.[1] ?? 'no request ID in the answer');
     }
     // The target hangs, so the first grants hold their slots.
     t.hook.hang(1500);

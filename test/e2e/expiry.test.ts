@@ -2,6 +2,7 @@ import { Collection } from 'mongodb';
 import { startTestBot, TestBot, waitUntil, defaultPolicy } from './harness';
 import { pendingRequest } from '../support/fixtures';
 import type { AccessRequest } from '../../src/domain/request';
+import { gapsBetween } from '../support/checks';
 
 let t: TestBot;
 beforeAll(async () => {
@@ -141,7 +142,7 @@ describe('expiry engine', () => {
     expect(mentioned.size).toBe(50);
     expect(posts.length).toBeLessThanOrEqual(5);
     const sorted = posts.map((p) => p.at).sort((a, b) => a - b);
-    for (let i = 1; i < sorted.length; i++) expect(sorted[i] - sorted[i - 1]).toBeGreaterThanOrEqual(900);
+    for (const gap of gapsBetween(sorted)) expect(gap).toBeGreaterThanOrEqual(900);
     expect(t.hook.calls('revoke').filter((c) => seeded.some((r) => forRequest(r._id)(c)))).toHaveLength(50);
   });
 

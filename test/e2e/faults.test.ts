@@ -8,8 +8,9 @@ import { Collection } from 'mongodb';
 import { repairUnrecorded, type BotOptions } from '../../src/bot';
 import { TRY_AGAIN } from '../../src/slack/listeners/deps';
 import type { AccessRequest } from '../../src/domain/request';
-import { defaultPolicy, startTestBot, HOOK_SECRET, TestBot, waitUntil } from './harness';
+import { defaultPolicy, startTestBot, TestBot, waitUntil } from './harness';
 import { jongodbBinary, startJongodb, RunningMongo } from '../support/mongo-server';
+import { gapsBetween } from '../support/checks';
 
 /** The harness's bot, on the MongoDB the test owns (so it can stop and restart it). */
 function startBotOn(mongoUri: string, opts: { policy?: string; bot?: BotOptions } = {}): Promise<TestBot> {
@@ -238,7 +239,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       expect(failed.lastError).toMatch(/no answer within 300ms/);
       const grants = t.hook.calls('grant').filter(forRequest(request._id));
       expect(grants).toHaveLength(3);
-      for (let i = 1; i < grants.length; i++) expect(grants[i].at - grants[i - 1].at).toBeGreaterThanOrEqual(290);
+      for (const gap of gapsBetween(grants.map((g) => g.at))) expect(gap).toBeGreaterThanOrEqual(290);
       // A timed-out grant may have landed: it is taken back before "failed" (and that revoke hung too).
       expect(t.hook.calls('revoke').filter(forRequest(request._id))).toHaveLength(1);
       const events = await eventsUntil(t, request._id, 'grant_failed');
@@ -379,10 +380,11 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     const store = t.bot.store;
     const real = Collection.prototype.updateOne;
     let lostOne = false;
-    // The next write to the requests collection lands; its answer does not.
+    // The denial's write to the requests collection lands; its answer does not.
     const lost = jest.spyOn(Collection.prototype, 'updateOne').mockImplementation(async function (this: Collection, ...args: Parameters<typeof real>) {
       const result = await real.apply(this, args);
-      if (this.collectionName !== 'requests' || lostOne) return result;
+      const denies = (args[1] as { $set?: { state?: string } } | undefined)?.$set?.state === 'denied';
+      if (this.collectionName !== 'requests' || !denies || lostOne) return result;
       lostOne = true;
       throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
     } as never);

@@ -93,7 +93,7 @@ function commandFields(over: Record<string, string | undefined>): Record<string,
 }
 
 const denyValues = (reason: string) => ({ deny_reason: { deny_reason: { type: 'plain_text_input', value: reason } } });
-const responseId = (url: string) => decodeURIComponent(url.split('/response/')[1]);
+const responseId = (url: string) => decodeURIComponent(url.split('/response/')[1] ?? '');
 
 // --------------------------------------------------------------------------- checking outcomes
 

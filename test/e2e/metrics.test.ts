@@ -1,5 +1,5 @@
 import { startTestBot, TestBot, waitUntil, defaultPolicy } from './harness';
-import { eventually, scrape, valueOf } from '../metrics/scrape';
+import { eventually, scrape, sampleValue } from '../metrics/scrape';
 
 /*
  * GET /metrics after flows through the real app (signed HTTP, fake Slack, a real webhook target):
@@ -70,9 +70,9 @@ describe('GET /metrics', () => {
     await inState(short._id, 'active');
 
     let samples = (await scrape(t.bot.port)).samples;
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(1);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'self-serve' })).toBe(1);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'quick' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'self-serve' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'quick' })).toBe(1);
 
     await t.slack.command('U0M1', `revoke ${approved._id}`);
     await inState(approved._id, 'revoked');
@@ -81,7 +81,7 @@ describe('GET /metrics', () => {
     await eventually(t.bot.port, 'jit_revocations_total', { resource: 'deploy-hook', result: 'succeeded' }, 1);
 
     samples = (await scrape(t.bot.port)).samples;
-    const requested = (resource: string, outcome: string) => valueOf(samples, 'jit_requests_total', { resource, outcome });
+    const requested = (resource: string, outcome: string) => sampleValue(samples, 'jit_requests_total', { resource, outcome });
     expect(requested('deploy-hook', 'filed')).toBe(1);
     expect(requested('deploy-hook', 'approved')).toBe(1);
     expect(requested('self-serve', 'filed')).toBe(1);
@@ -92,20 +92,20 @@ describe('GET /metrics', () => {
     expect(requested('quick', 'filed')).toBe(2);
     expect(requested('quick', 'cancelled')).toBe(1);
     expect(requested('quick', 'approved')).toBe(1);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(0);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'quick' })).toBe(0);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'self-serve' })).toBe(1);
-    expect(valueOf(samples, 'jit_revocations_total', { resource: 'deploy-hook', result: 'succeeded' })).toBe(1);
-    expect(valueOf(samples, 'jit_revocations_total', { resource: 'quick', result: 'succeeded' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(0);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'quick' })).toBe(0);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'self-serve' })).toBe(1);
+    expect(sampleValue(samples, 'jit_revocations_total', { resource: 'deploy-hook', result: 'succeeded' })).toBe(1);
+    expect(sampleValue(samples, 'jit_revocations_total', { resource: 'quick', result: 'succeeded' })).toBe(1);
     // Lateness is observed for the grant that ended at its expiry, not for the one revoked early.
-    expect(valueOf(samples, 'jit_revocation_lateness_seconds_count', { resource: 'quick' })).toBe(1);
-    expect(valueOf(samples, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' })).toBe(0);
-    const late = valueOf(samples, 'jit_revocation_lateness_seconds_sum', { resource: 'quick' });
+    expect(sampleValue(samples, 'jit_revocation_lateness_seconds_count', { resource: 'quick' })).toBe(1);
+    expect(sampleValue(samples, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' })).toBe(0);
+    const late = sampleValue(samples, 'jit_revocation_lateness_seconds_sum', { resource: 'quick' });
     expect(late).toBeGreaterThanOrEqual(0);
     expect(late).toBeLessThan(5);
     // Three grants went through the webhook, and two revocations.
-    expect(valueOf(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'grant', result: 'ok' })).toBe(3);
-    expect(valueOf(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'ok' })).toBe(2);
+    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'grant', result: 'ok' })).toBe(3);
+    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'ok' })).toBe(2);
     expect(auto.resourceId).toBe('self-serve');
   });
 
@@ -116,22 +116,22 @@ describe('GET /metrics', () => {
     t.hook.respondWith(503);
     await waitUntil(async () => ((await requests().findOne({ _id: grant._id }))?.attempts ?? 0) >= 2, 10_000, 'two failed revocations');
     let samples = (await scrape(t.bot.port)).samples;
-    expect(valueOf(samples, 'jit_revocations_total', { resource: 'deploy-hook', result: 'failed' })).toBeGreaterThanOrEqual(2);
-    expect(valueOf(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(1);
-    expect(valueOf(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'error' })).toBeGreaterThanOrEqual(2);
+    expect(sampleValue(samples, 'jit_revocations_total', { resource: 'deploy-hook', result: 'failed' })).toBeGreaterThanOrEqual(2);
+    expect(sampleValue(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(1);
+    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'error' })).toBeGreaterThanOrEqual(2);
     t.hook.respondWith(200);
     await inState(grant._id, 'expired', 15_000);
     await eventually(t.bot.port, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' }, 1);
     samples = (await scrape(t.bot.port)).samples;
-    expect(valueOf(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(0);
-    expect(valueOf(samples, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(0);
+    expect(sampleValue(samples, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' })).toBe(1);
   });
 
   it('counts Slack Web API errors by method and Slack’s error code', async () => {
     t.fake.failNext('chat.postMessage', { error: 'channel_not_found', times: 1 });
     await pending('U0M7', 'quick 1h metrics slack error');
     await t.fake.waitFor('chat.postMessage', (c) => c.failed);
-    await waitUntil(async () => valueOf((await scrape(t.bot.port)).samples, 'jit_slack_api_errors_total', { method: 'chat.postMessage', error: 'channel_not_found' }) === 1, 5000, 'the Slack error counted');
+    await waitUntil(async () => sampleValue((await scrape(t.bot.port)).samples, 'jit_slack_api_errors_total', { method: 'chat.postMessage', error: 'channel_not_found' }) === 1, 5000, 'the Slack error counted');
   });
 
   it('never makes a label of what a user typed: an unknown resource is refused and counted nowhere', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FakeSlack, WebhookReceiver } from './support';
 import { defaultPolicy, SIGNING_SECRET, BOT_TOKEN, HOOK_SECRET, waitUntil } from './harness';
-import { scrape, valueOf } from '../metrics/scrape';
+import { scrape, sampleValue } from '../metrics/scrape';
 
 /** SIGHUP to the real bot process (`node dist/src/main.js`, PID 1 in the container) reloads JIT_POLICY_FILE. */
 const root = path.join(__dirname, '../..');
@@ -68,9 +68,9 @@ it('SIGHUP: an invalid policy file is refused (one line per problem, the bot kee
   await waitUntil(async () => logged('"policy reloaded"').length === 1, 10_000, 'the reload');
   expect(JSON.parse(logged('"policy reloaded"')[0]!)).toMatchObject({ added: ['added-by-sighup'], resources: 4 });
   const { samples } = await scrape(port);
-  expect(valueOf(samples, 'jit_policy_reloads_total', { result: 'refused' })).toBe(1);
-  expect(valueOf(samples, 'jit_policy_reloads_total', { result: 'applied' })).toBe(1);
-  expect(valueOf(samples, 'jit_grants_active', { resource: 'added-by-sighup' })).toBe(0);
+  expect(sampleValue(samples, 'jit_policy_reloads_total', { result: 'refused' })).toBe(1);
+  expect(sampleValue(samples, 'jit_policy_reloads_total', { result: 'applied' })).toBe(1);
+  expect(sampleValue(samples, 'jit_grants_active', { resource: 'added-by-sighup' })).toBe(0);
   expect(lines().join('\n')).not.toContain(HOOK_SECRET);
 
   child.kill('SIGTERM');

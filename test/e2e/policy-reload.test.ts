@@ -1,6 +1,6 @@
 import { startTestBot, TestBot, waitUntil, defaultPolicy, commandAnswer } from './harness';
 import { parsePolicy } from '../../src/policy/load';
-import { eventually, scrape, valueOf } from '../metrics/scrape';
+import { eventually, scrape, sampleValue } from '../metrics/scrape';
 
 /*
  * Policy reload through the real app (PRODUCT.md §8): what bot.reloadPolicy() does is what SIGHUP
@@ -79,7 +79,7 @@ describe('policy reload', () => {
     const log = t.logs.filter((l) => l.includes('"policy reloaded"'));
     expect(log).toHaveLength(1);
     expect(JSON.parse(log[0]!)).toMatchObject({ added: ['added-later'], targets: { kept: expect.arrayContaining(['hooks', 'deploy-hook']) } });
-    expect(valueOf((await scrape(t.bot.port)).samples, 'jit_grants_active', { resource: 'added-later' })).toBe(1);
+    expect(sampleValue((await scrape(t.bot.port)).samples, 'jit_grants_active', { resource: 'added-later' })).toBe(1);
   });
 
   it('an invalid policy is refused, each problem logged on its own line, and the running policy kept', async () => {
@@ -104,8 +104,8 @@ describe('policy reload', () => {
     fileText = kept;
     await granted('U0R2', 'quick 1h still works');
     const samples = (await scrape(t.bot.port)).samples;
-    expect(valueOf(samples, 'jit_policy_reloads_total', { result: 'refused' })).toBe(2);
-    expect(valueOf(samples, 'jit_policy_reloads_total', { result: 'applied' })).toBe(1);
+    expect(sampleValue(samples, 'jit_policy_reloads_total', { result: 'refused' })).toBe(2);
+    expect(sampleValue(samples, 'jit_policy_reloads_total', { result: 'applied' })).toBe(1);
   });
 
   it('a resource removed from the policy keeps its open grants: they expire and are revoked with the provider they were granted with', async () => {

@@ -4,7 +4,7 @@
  * and then handles envelopes (slash commands, button clicks) arriving over the socket, acking
  * each by envelope_id. /healthz and /readyz are served on PORT in this mode too.
  */
-import { scrape, valueOf } from '../metrics/scrape';
+import { scrape, sampleValue } from '../metrics/scrape';
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
@@ -166,9 +166,9 @@ describe('Socket Mode', () => {
   it('serves GET /metrics on PORT with the counts of what came over the socket', async () => {
     const { status, samples } = await scrape(port);
     expect(status).toBe(200);
-    expect(valueOf(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'filed' })).toBe(1);
-    expect(valueOf(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'approved' })).toBe(1);
-    expect(valueOf(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(1);
+    expect(sampleValue(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'filed' })).toBe(1);
+    expect(sampleValue(samples, 'jit_requests_total', { resource: 'deploy-hook', outcome: 'approved' })).toBe(1);
+    expect(sampleValue(samples, 'jit_grants_active', { resource: 'deploy-hook' })).toBe(1);
     expect(samples.some((s) => s.name === 'process_resident_memory_bytes')).toBe(true);
   });
 

@@ -19,7 +19,7 @@ export function parseExposition(text: string): Sample[] {
 }
 
 /** The value of the one sample of `name` whose labels include `labels` (0 when there is none). */
-export function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
+export function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number {
   const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
   if (found.length > 1) throw new Error(`${found.length} samples of ${name} match ${JSON.stringify(labels)}`);
   return found[0]?.value ?? 0;
@@ -39,7 +39,7 @@ export async function eventually(port: number, name: string, labels: Record<stri
   const deadline = Date.now() + timeoutMs;
   let last = NaN;
   while (Date.now() < deadline) {
-    last = valueOf((await scrape(port)).samples, name, labels);
+    last = sampleValue((await scrape(port)).samples, name, labels);
     if (last === expected) return;
     await new Promise((r) => setTimeout(r, 25));
   }
