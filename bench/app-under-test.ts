@@ -8,7 +8,7 @@
  *
  * Environment: SLACK_API_URL (the fake Slack), BENCH_POLICY (policy YAML text),
  * BENCH_MONGODB_URI, BENCH_DB (database name), HOOK_SECRET, LOG_LEVEL,
- * optional BENCH_SCHEDULER_CONCURRENCY and JIT_RECONCILE_CRON.
+ * optional BENCH_SCHEDULER_CONCURRENCY, BENCH_METRICS_CACHE_MS and JIT_RECONCILE_CRON.
  * Talks to the parent over IPC: {type:'starting'} at once, {type:'ready', port, pid}
  * once listening. SIGTERM stops it gracefully.
  */
@@ -70,6 +70,7 @@ async function startOurs(): Promise<{ port: number; stop(): Promise<void> }> {
   const options: BotOptions = {};
   if (process.env.BENCH_DB) options.dbName = process.env.BENCH_DB;
   if (process.env.BENCH_SCHEDULER_CONCURRENCY) options.scheduler = { concurrency: Number(process.env.BENCH_SCHEDULER_CONCURRENCY) };
+  if (process.env.BENCH_METRICS_CACHE_MS) options.metrics = { stateCacheMs: Number(process.env.BENCH_METRICS_CACHE_MS) };
   const uri = process.env.BENCH_MONGODB_URI;
   if (!uri) throw new Error('BENCH_MONGODB_URI is not set');
   const bot = await startBot(loaded.config, policy, uri, logger, options);

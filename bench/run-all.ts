@@ -32,6 +32,7 @@ const STEPS: Step[] = [
   { label: 'startup-backlog', script: 'startup-backlog.ts', env: { BENCH_BACKLOG_TIMEOUT_SECONDS: process.env.BENCH_BACKLOG_TIMEOUT_SECONDS ?? '90' } },
   // …and a size it can, to see the bot's own behaviour (pacing, coalescing) end to end.
   { label: 'provider-latency', script: 'provider-latency.ts' },
+  { label: 'metrics-scrape', script: 'metrics-scrape.ts' },
   { label: 'startup-backlog-small', script: 'startup-backlog.ts', env: { BENCH_BACKLOG_GRANTS: process.env.BENCH_BACKLOG_SMALL_GRANTS ?? '500', BENCH_BACKLOG_TIMEOUT_SECONDS: '120', BENCH_OBSERVE_SECONDS: '20' } },
 ];
 
