@@ -14,7 +14,7 @@ import type { IamBinding, IamPolicy, PolicyEdit } from './policy-edit';
 import { z } from 'zod';
 
 /*
- * A conditional IAM binding per grant on a project, folder or organization (PRODUCT.md §6), through
+ * A conditional IAM binding per grant on a project, folder or organization (README “Providers”), through
  * Cloud Resource Manager v3 over REST (`fallback: true`): read the policy with
  * requestedPolicyVersion 3, change only jit-access's own bindings, write it back with the etag it
  * was read with and version 3. A concurrent change makes the write fail (409 ABORTED, or 412), and

@@ -12,7 +12,7 @@ import type { GithubAccess, GithubTargetConfig, RepoPermission } from './config'
 
 /*
  * Team membership or a repository permission in one GitHub organization, with @octokit/rest
- * (PRODUCT.md §6). What GitHub does that matters here:
+ * (README “Providers”). What GitHub does that matters here:
  * - PUT team membership is an upsert: for someone outside the organization it sends an invitation
  *   and the membership is `pending` until accepted (the requester is told); for a maintainer it would
  *   set the role asked for, i.e. demote them: jit-access never sends it to an existing membership.

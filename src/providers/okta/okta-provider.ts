@@ -9,7 +9,7 @@ import { OKTA_LOGIN, OKTA_USER_ID, oktaAccessSchema, oktaTargetSchema } from './
 import type { OktaAccess, OktaTargetConfig } from './config';
 
 /*
- * Membership of an Okta group (PRODUCT.md §6), with @okta/okta-sdk-nodejs. The login is resolved to
+ * Membership of an Okta group (README “Providers”), with @okta/okta-sdk-nodejs. The login is resolved to
  * the user's ID when the request is filed (and refused if Okta has no such active user); grant and
  * revoke are PUT and DELETE /api/v1/groups/{groupId}/users/{userId}.
  * - Only OKTA_GROUP groups can change membership through the API (APP_GROUP ones are imported from
