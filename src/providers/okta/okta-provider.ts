@@ -1,7 +1,7 @@
 import type * as okta from '@okta/okta-sdk-nodejs';
 import { z } from 'zod';
-import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../bounded-call';
-import type { AttemptFailure } from '../bounded-call';
+import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../deadline';
+import type { AttemptFailure } from '../deadline';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
