@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import type { AccessRequest } from '../domain/request';
+import type { AuditAction } from '../domain/audit';
 import type { OutboxItem } from '../store/outbox';
 import type { RequestRepository } from '../operations/ports';
 
@@ -42,7 +43,7 @@ export function auditDeletionFailed(store: RequestRepository, request: AccessReq
   return auditDeletion(store, request, 'credentials_delete_failed', { channel: item.details?.channel, ts: item.details?.ts, error });
 }
 
-async function auditDeletion(store: RequestRepository, request: AccessRequest, action: string, details: Record<string, unknown>): Promise<void> {
+async function auditDeletion(store: RequestRepository, request: AccessRequest, action: AuditAction, details: Record<string, unknown>): Promise<void> {
   // Audited in the request's current state; a concurrent change of that state just means reading it again.
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = attempt === 0 ? request : await store.get(request._id);
