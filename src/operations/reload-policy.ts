@@ -41,9 +41,15 @@ export async function reloadPolicy(deps: PolicyReloadDeps): Promise<ReloadOutcom
   }
   deps.accepted?.(next);
   const previous = deps.policy.current;
+  let open: Set<string>;
+  try {
+    open = await deps.openResources();
+  } catch (err) {
+    // Without it, the providers of removed resources with open grants could be closed too early.
+    return refuse(deps, [`cannot read which resources have open requests from MongoDB: ${(err as Error).message}`]);
+  }
   let providers: ProviderReload;
   try {
-    const open = await deps.openResources();
     // Both swaps in one tick: nothing runs between them.
     providers = deps.providers.reload(next, open);
     deps.policy.swap(next);

@@ -203,4 +203,25 @@ describe('reloadPolicy', () => {
     expect(created.length).toBe(before);
     await providers.closeAll();
   });
+
+  it('refused while MongoDB cannot say which resources have open requests: nothing swapped', async () => {
+    const first = policy(1000);
+    const providers = new ProvidersInForce(first);
+    const inForce = new PolicyInForce(first);
+    const { log } = logger();
+    const outcome = await reloadPolicy({
+      load: () => policy(1000, false),
+      policy: inForce,
+      providers,
+      openResources: async () => {
+        throw new Error('server selection timed out');
+      },
+      logger: log,
+    });
+    expect(outcome).toEqual({ applied: false, problems: [expect.stringMatching(/^cannot read which resources have open requests from MongoDB: server selection timed out/)] });
+    expect(inForce.current).toBe(first);
+    await providers.forResource('gone').revoke(subject('gone'), deadline());
+    expect(instanceOf('gone')[0]!.closed).toBe(false);
+    await providers.closeAll();
+  });
 });
