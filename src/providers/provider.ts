@@ -102,8 +102,14 @@ export interface TargetProvider<Access> {
    * access right now, whoever gave it? Asked once, before a request's first grant attempt.
    */
   holds?(access: Access, subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean>;
-  /** Start-up probe for one resource: warn-only problems (unreachable, missing role). Empty = fine. */
-  check?(access: Access): Promise<string[]>;
+  /**
+   * Optional probe of one resource on this target with the bot's own credentials, for `npm run check`
+   * and the start-up warnings: reachable, allowed to grant and revoke, the role / group / permission
+   * set exists. One problem per string (prefixed with the provider's label), empty when fine. It must
+   * change nothing in the target (nothing granted), finish by `opts.deadline`, and report rather than
+   * throw what it finds, an unreachable target included.
+   */
+  check?(access: Access, opts: ProviderCallOptions): Promise<string[]>;
   close?(): Promise<void>;
 }
 

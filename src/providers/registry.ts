@@ -45,8 +45,18 @@ export interface ResourceProvider {
   revoke(subject: GrantSubject, opts: RevokeOptions): Promise<void>;
   /** `extension: 'native'` only; the operations layer re-grants or refuses for the others. */
   extend(subject: GrantSubject, opts: ExtendOptions): Promise<void>;
-  check(): Promise<string[]>;
+  /**
+   * The provider's probe of this resource (see TargetProvider.check), bounded by `opts.deadline`
+   * (default: CHECK_TIMEOUT_MS from now); problems come back scrubbed of every secret of the policy.
+   * A provider without a probe has no problems to report.
+   */
+  check(opts?: ProviderCallOptions): Promise<string[]>;
+  /** Whether the provider has a probe at all. */
+  readonly checks: boolean;
 }
+
+/** How long one resource's probe may take when the caller gives no deadline. */
+export const CHECK_TIMEOUT_MS = 10_000;
 
 /** One provider instance per target (one pool), created at start-up and closed on shutdown. */
 export class ProviderRegistry {
@@ -79,15 +89,17 @@ export class ProviderRegistry {
     await Promise.all([...this.instances.values()].map((p) => p.close?.()));
   }
 
-  /** Start-up checks: problems are warnings, never a reason to refuse to start. */
+  /** Start-up checks: problems are warnings, never a reason to refuse to start. All resources at once, each bounded. */
   async check(logger: Logger): Promise<void> {
-    for (const resource of this.policy.resources) {
-      try {
-        for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
-      } catch (err) {
-        logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
-      }
-    }
+    await Promise.all(
+      this.policy.resources.map(async (resource) => {
+        try {
+          for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+        } catch (err) {
+          logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
+        }
+      }),
+    );
   }
 
   private bind(resource: Resource): ResourceProvider {
@@ -134,7 +146,9 @@ export class ProviderRegistry {
           if (!instance.extend) throw new ProviderError(`${type} target ${target} cannot extend a grant (extension: ${definition.extension})`, false);
           await instance.extend(access, subject, opts);
         }),
-      check: () => guarded(async () => (await instance.check?.(access)) ?? []),
+      checks: typeof instance.check === 'function',
+      check: (opts = { deadline: new Date(Date.now() + CHECK_TIMEOUT_MS) }) =>
+        guarded(async () => ((await instance.check?.(access, opts)) ?? []).map((problem) => scrubSecrets(problem, secrets))),
     };
   }
 }

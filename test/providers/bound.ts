@@ -13,7 +13,7 @@ export function bound<A>(instance: TargetProvider<A>, access: A) {
     extend: (s: GrantSubject, o: ProviderCallOptions & Partial<ExtendOptions>) => instance.extend!(access, s, { extensionId: 'ext1', ...o }),
     validate: (s: FilingSubject, o: ProviderCallOptions) => instance.validate!(access, s, o),
     holds: (s: FilingSubject, o: ProviderCallOptions) => instance.holds!(access, s, o),
-    check: () => instance.check!(access),
+    check: (o: ProviderCallOptions = { deadline: new Date(Date.now() + 10_000) }) => instance.check!(access, o),
     close: () => instance.close?.() ?? Promise.resolve(),
   };
 }

@@ -100,8 +100,8 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     else await this.revokeRepo(access.repo!, access.permission!, login, opts.details, opts.deadline);
   }
 
-  async check(access: GithubAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: GithubAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
       if (access.team !== undefined) return await this.checkTeam(access.team, deadline);
       const repo = await this.api(`read ${this.org}/${access.repo}`, deadline, (request) => orUndefined(this.octokit.rest.repos.get({ owner: this.org, repo: access.repo!, request })));

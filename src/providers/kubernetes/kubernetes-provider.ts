@@ -261,8 +261,8 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
     });
   }
 
-  async check(access: KubernetesAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + 10_000);
+  async check(access: KubernetesAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     try {
       const { authz } = this.clients();

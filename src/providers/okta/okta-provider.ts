@@ -115,8 +115,8 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     );
   }
 
-  async check(access: OktaAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: OktaAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
       const group = await this.call(`read group ${access.groupId}`, deadline, () =>
         this.sdk.groupApi.getGroup({ groupId: access.groupId }).catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),

@@ -144,8 +144,8 @@ export class PostgresProvider implements TargetProvider<PostgresAccess> {
     }
   }
 
-  async check(access: PostgresAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: PostgresAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
       return await this.withSession(deadline, 'check', async (session) => {
         const { rows } = await session.query<{

@@ -132,8 +132,8 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     });
   }
 
-  async check(access: RedisAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: RedisAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     const listed = new Set(this.nodes.map((n) => n.where));
     await Promise.all(
