@@ -20,7 +20,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export async function checkWebhook(config: WebhookTargetConfig, deadline: Date, label = 'webhook'): Promise<string[]> {
   // Host only: the path or query of a webhook URL often carries a token.
   const host = new URL(config.url).host;
-  const where = `${label} (${host})`;
+  const where = `${label}: POST to ${host}`;
   const budgetMs = Math.min(config.timeoutMs ?? DEFAULT_TIMEOUT_MS, remainingMs(deadline));
   if (budgetMs <= 0) return [`${where}: deadline passed before the check call was made`];
   const timestamp = Math.floor(Date.now() / 1000);

@@ -45,7 +45,7 @@ describe('webhook check()', () => {
       receiver.respondWith(status);
       const problems = await probe().check(within(2000));
       expect(problems).toHaveLength(1);
-      expect(problems[0]).toMatch(/^webhook target hooks \(127\.0\.0\.1:\d+\): /);
+      expect(problems[0]).toMatch(/^webhook target hooks: POST to 127\.0\.0\.1:\d+: /);
       expect(problems[0]).toMatch(expected);
     }
   });
@@ -64,7 +64,7 @@ describe('webhook check()', () => {
     let started = Date.now();
     const refused = await probe(`http://127.0.0.1:${port}/hooks/token-in-the-path-0123`).check(within(5000));
     expect(Date.now() - started).toBeLessThan(1000);
-    expect(refused).toEqual([expect.stringMatching(new RegExp(`^webhook target hooks \\(127\\.0\\.0\\.1:${port}\\): unreachable: .*ECONNREFUSED`))]);
+    expect(refused).toEqual([expect.stringMatching(new RegExp(`^webhook target hooks: POST to 127\\.0\\.0\\.1:${port}: unreachable: .*ECONNREFUSED`))]);
     expect(refused.join('\n')).not.toContain('token-in-the-path');
 
     receiver.hang(3000);
