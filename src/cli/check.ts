@@ -28,7 +28,7 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 /** Past its deadline a probe is given up on, even if its provider ignores the deadline. */
 const GRACE_MS = 500;
 /** How long closing the connections may take before the process exits anyway. */
-const CLOSE_TIMEOUT_MS = 2_000;
+const CLOSE_TIMEOUT_MS = 1_000;
 
 export class UsageError extends Error {}
 
