@@ -152,7 +152,7 @@ export async function runCheck(argv: string[], deps: CheckDeps): Promise<number>
   const report = await checkPolicy(policy, args.timeoutMs);
   for (const line of report.problems) out.write(`${line}\n`);
   const scope = `${report.resources} ${report.resources === 1 ? 'resource' : 'resources'} on ${report.targets} ${report.targets === 1 ? 'target' : 'targets'}`;
-  const took = `${(report.elapsedMs / 1000).toFixed(1)}s`;
+  const took = `${Math.round(report.elapsedMs)} ms`;
   if (report.problems.length) {
     out.write(`check: ${report.problems.length} ${report.problems.length === 1 ? 'problem' : 'problems'} in ${path} (${scope}, ${took})\n`);
     return 1;

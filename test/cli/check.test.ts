@@ -107,7 +107,7 @@ describeWithServices('npm run check, as a process', () => {
     );
     const run = await runProcess([], { ...env(), JIT_POLICY_FILE: file });
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(new RegExp(`^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets reachable, with the rights to grant and revoke \\(\\d+\\.\\ds\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets reachable, with the rights to grant and revoke \\(\\d+ ms\\)\\n$`));
     expect(run.code).toBe(0);
     expect(good.calls('check')).toHaveLength(1);
     expect(good.calls('check')[0]!.signatureValid).toBe(true);
@@ -135,7 +135,7 @@ describeWithServices('npm run check, as a process', () => {
       expect.stringMatching(/^resources\[3\] stuck-pg \(target stuck-pg\): .*(no answer|no connection|timeout|deadline)/i),
       expect.stringMatching(/^resources\[4\] cache \(target cache\): node 127\.0\.0\.1:6379: WRONGPASS/),
       expect.stringMatching(/^resources\[5\] deploy-hook \(target deploy-hook\): POST to 127\.0\.0\.1:\d+: the receiver refused the signed check call \(HTTP 401/),
-      expect.stringMatching(/^check: 5 problems in .*bad\.yml \(6 resources on 5 targets, \d+\.\ds\)$/),
+      expect.stringMatching(/^check: 5 problems in .*bad\.yml \(6 resources on 5 targets, \d+ ms\)$/),
     ]);
     expect(run.code).toBe(1);
     // The probe of the target that never answers is the slowest: its deadline (2 s) plus start-up.
