@@ -69,6 +69,42 @@ describe('ProviderRegistry', () => {
     expect(policy.secrets).toEqual(expect.arrayContaining(['s3cret-pass-word', 'a-webhook-secret-value', '0123456789abcdef0123']));
   });
 
+  it('check(): hands the probe a deadline (its own or 10 s), scrubs the policy’s secrets from what it reports; no probe, no problems', async () => {
+    const deadlines: Date[] = [];
+    const probing = defineProvider({
+      type: 'probing',
+      target: z.object({}),
+      access: z.object({}),
+      account: { derive: 'never', need: 'optional', format: z.string() },
+      extension: 'refuse',
+      overlap: 'none',
+      create: (): TargetProvider<Record<string, never>> => ({
+        grant: async () => ({}),
+        revoke: async () => undefined,
+        check: async (_access, opts) => (deadlines.push(opts.deadline), ['probing target p: cannot log in with s3cret-pass-word']),
+      }),
+    });
+    (PROVIDERS as unknown as unknown[]).push(probing);
+    try {
+      const withProbe: Policy = {
+        ...policy,
+        targets: { p: { name: 'p', type: 'probing', settings: {}, inline: false } },
+        resources: [{ ...policy.resources[0]!, id: 'probed', provider: { target: 'p', type: 'probing', access: {} } }],
+      };
+      const probed = new ProviderRegistry(withProbe).forResource('probed');
+      expect(probed.checks).toBe(true);
+      const mine = new Date(Date.now() + 1234);
+      expect(await probed.check({ deadline: mine })).toEqual(['probing target p: cannot log in with ***']);
+      const before = Date.now();
+      await probed.check();
+      expect(deadlines[0]).toBe(mine);
+      expect(deadlines[1]!.getTime() - before).toBeGreaterThanOrEqual(9_900);
+      expect(deadlines[1]!.getTime() - before).toBeLessThanOrEqual(10_100);
+    } finally {
+      (PROVIDERS as unknown as unknown[]).pop();
+    }
+  });
+
   it('refuses an unknown resource', () => {
     expect(() => registry.forResource('nope')).toThrow(/not in the policy/);
   });
