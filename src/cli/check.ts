@@ -107,7 +107,7 @@ export async function checkPolicy(policy: Policy, timeoutMs: number): Promise<Ch
         try {
           const provider = registry.forResource(resource.id);
           // The provider honours the deadline; the grace bound is for one that does not.
-          const problems = await withinDeadline(provider.check({ deadline }), new Date(deadline.getTime() + GRACE_MS), `check of ${resource.id}`);
+          const problems = await withinDeadline(provider.check({ deadline, occasion: 'operator' }), new Date(deadline.getTime() + GRACE_MS), `check of ${resource.id}`);
           return problems.map((p) => problemLine(policy, index, p));
         } catch (err) {
           return [problemLine(policy, index, `could not check: ${scrubSecrets(messageOf(err), policy.secrets)}`)];

@@ -57,6 +57,15 @@ export interface ProviderCallOptions {
   deadline: Date;
 }
 
+export interface CheckOptions extends ProviderCallOptions {
+  /**
+   * `operator`: `npm run check`, asked for. `start-up`: the bot's own warnings, at every start of
+   * every replica. A probe that calls into someone else's code (a webhook receiver) runs only for an
+   * operator; at start-up it reports nothing.
+   */
+  occasion: 'operator' | 'start-up';
+}
+
 export interface RevokeOptions extends ProviderCallOptions {
   /** What grant() returned as `details`, so revoke (and extend) can find what it created. */
   details?: Record<string, string>;
@@ -109,7 +118,7 @@ export interface TargetProvider<Access> {
    * change nothing in the target (nothing granted), finish by `opts.deadline`, and report rather than
    * throw what it finds, an unreachable target included.
    */
-  check?(access: Access, opts: ProviderCallOptions): Promise<string[]>;
+  check?(access: Access, opts: CheckOptions): Promise<string[]>;
   close?(): Promise<void>;
 }
 

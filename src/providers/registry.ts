@@ -4,6 +4,7 @@ import type { Policy, Resource } from '../policy/policy';
 import { providerDefinition } from './catalog';
 import type {
   AnyProviderDefinition,
+  CheckOptions,
   ExtendOptions,
   FilingCheck,
   FilingSubject,
@@ -47,10 +48,10 @@ export interface ResourceProvider {
   extend(subject: GrantSubject, opts: ExtendOptions): Promise<void>;
   /**
    * The provider's probe of this resource (see TargetProvider.check), bounded by `opts.deadline`
-   * (default: CHECK_TIMEOUT_MS from now); problems come back scrubbed of every secret of the policy.
-   * A provider without a probe has no problems to report.
+   * (default: CHECK_TIMEOUT_MS from now) and `opts.occasion` (default `operator`); problems come back
+   * scrubbed of every secret of the policy. A provider without a probe has no problems to report.
    */
-  check(opts?: ProviderCallOptions): Promise<string[]>;
+  check(opts?: Partial<CheckOptions>): Promise<string[]>;
   /** Whether the provider has a probe at all. */
   readonly checks: boolean;
 }
@@ -94,7 +95,7 @@ export class ProviderRegistry {
     await Promise.all(
       this.policy.resources.map(async (resource) => {
         try {
-          for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+          for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' })) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
         } catch (err) {
           logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
         }
@@ -147,8 +148,8 @@ export class ProviderRegistry {
           await instance.extend(access, subject, opts);
         }),
       checks: typeof instance.check === 'function',
-      check: (opts = { deadline: new Date(Date.now() + CHECK_TIMEOUT_MS) }) =>
-        guarded(async () => ((await instance.check?.(access, opts)) ?? []).map((problem) => scrubSecrets(problem, secrets))),
+      check: ({ deadline = new Date(Date.now() + CHECK_TIMEOUT_MS), occasion = 'operator' } = {}) =>
+        guarded(async () => ((await instance.check?.(access, { deadline, occasion })) ?? []).map((problem) => scrubSecrets(problem, secrets))),
     };
   }
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
+import type { CheckOptions, ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { webhookAccessSchema, webhookTargetSchema, WebhookTargetConfig } from './config';
 import { signWebhookBody } from './signature';
@@ -49,8 +49,12 @@ export class WebhookProvider implements TargetProvider<Record<string, never>> {
     await this.send('revoke', subject, opts.deadline, `${subject.requestId}:revoke`);
   }
 
-  /** A signed `{"action":"check"}` POST (see ./check.ts): the receiver answers, and accepts the signature. */
-  async check(_access: unknown, opts: ProviderCallOptions): Promise<string[]> {
+  /**
+   * A signed `{"action":"check"}` POST (see ./check.ts): the receiver answers, and accepts the
+   * signature. Only when an operator asks: receivers are not called at every start of every replica.
+   */
+  async check(_access: unknown, opts: CheckOptions): Promise<string[]> {
+    if (opts.occasion !== 'operator') return [];
     return checkWebhook(this.config, opts.deadline, `webhook target ${this.targetName}`);
   }
 

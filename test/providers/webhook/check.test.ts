@@ -33,6 +33,11 @@ describe('webhook check()', () => {
     }
   });
 
+  it('at start-up (every start of every replica) it calls nobody: only an operator\'s npm run check does', async () => {
+    expect(await probe().check({ ...within(2000), occasion: 'start-up' })).toEqual([]);
+    expect(receiver.calls()).toHaveLength(0);
+  });
+
   it('names what a grant would run into: a refused signature, no receiver, a redirect, a failing receiver', async () => {
     const cases: Array<[number, RegExp]> = [
       [401, /refused the signed check call \(HTTP 401.*same secret/],
