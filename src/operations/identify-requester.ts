@@ -4,7 +4,7 @@ import { parseSshPublicKey } from '../domain/ssh-public-key';
 import { identityOwners, resolveAccount } from '../policy/identities';
 import type { Resource } from '../policy/policy';
 import type { FilingCheck } from '../providers/provider';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 import { errorText } from './grant-access';
 
 /** Who a request is for, resolved when it is filed and stored on it (PRODUCT.md §3.1). */

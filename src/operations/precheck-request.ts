@@ -1,6 +1,6 @@
 import { UserError } from '../domain/errors';
 import { requiredApprovals } from '../policy/policy';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
 import { FieldErrors, RequestInput, validateRequestInput } from './request-access';
 

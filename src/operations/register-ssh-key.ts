@@ -2,7 +2,7 @@ import { UserError } from '../domain/errors';
 import { parseSshPublicKey } from '../domain/ssh-public-key';
 import type { RegisteredSshKey } from '../store/ssh-keys';
 import { SshKeyTakenError } from '../store/ssh-keys';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /**
  * `/jit-access ssh-key <public key>`: registers (or replaces) the caller's SSH public key, which

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Collection, Db, Filter } from 'mongodb';
+import { translatingDriverErrors } from './store-unavailable';
 
 /** One audit event per document: appended, never updated or deleted by the bot. */
 export interface AuditEvent {
@@ -32,6 +33,8 @@ export class AuditLog {
 
   constructor(db: Db) {
     this.events = db.collection<AuditEvent>('audit_events');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
+    return translatingDriverErrors(this);
   }
 
   async ensureIndexes(): Promise<void> {

@@ -1,5 +1,5 @@
 import { sendInterruptedNotices } from '../../src/operations/interrupted-notices';
-import type { Notifier } from '../../src/operations/context';
+import type { Notifier } from '../../src/operations/ports';
 import type { StoredRequest, PendingEvent } from '../../src/store/request-store';
 import { pendingRequest } from '../support/fixtures';
 
