@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration, DurationError } from './domain/duration';
 
-/** The process environment (PRODUCT.md section 1), validated once at start-up. */
+/** The process environment (README “Configuration”), validated once at start-up. */
 const duration = (fallback: string) =>
   z
     .string()

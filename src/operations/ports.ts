@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AccessRequest } from '../domain/request';
 import type { Policy, Directory } from '../policy/policy';
+import type { AuditAction } from '../domain/audit';
 import type { RequestState } from '../domain/lifecycle';
 import type { ResourceProvider } from '../providers/registry';
 import type { AuditEvent } from '../store/audit-log';
@@ -77,8 +78,8 @@ export interface ChangeCondition {
 export interface ChangeOptions {
   /** Slack user ID or `system`. */
   actor: string;
-  /** Audit action name, e.g. `approved`, `revocation_failed`. */
-  action: string;
+  /** What the audit log records the change as. */
+  action: AuditAction;
   set?: Partial<AccessRequest>;
   unset?: Array<keyof AccessRequest>;
   /** Values added to array fields (dotted paths allowed), each once. */
@@ -125,7 +126,7 @@ export interface RequestRepository {
    * Claims granting or revoking work whose lease lapsed (its worker died, or its retry is due) by
    * renewing the lease to `leaseUntil`; audited when `audit` is given.
    */
-  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: string }): Promise<AccessRequest | null>;
+  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: AuditAction }): Promise<AccessRequest | null>;
   /** Records where the approval message was posted, unless another post was recorded first. */
   recordApprovalMessage(id: string, ref: { channel: string; ts: string }): Promise<void>;
   /** Other requests in `states` whose grant gives the same access (the same access key). */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Db, Filter, UpdateFilter } from 'mongodb';
+import type { AuditAction } from '../domain/audit';
 import type { AccessRequest } from '../domain/request';
 import { assertTransition, OPEN_STATES, RequestState } from '../domain/lifecycle';
 import type { ChangeCondition, ChangeOptions, RequestRepository } from '../operations/ports';
@@ -28,7 +29,7 @@ export interface PendingEvent {
   changeId: string;
   at: Date;
   actor: string;
-  action: string;
+  action: AuditAction;
   from?: string;
   to: string;
   details?: Record<string, unknown>;
@@ -162,7 +163,7 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     return this.transition(id, 'active', 'revoking', { ...opts, only: { due: { field: 'expiresAt', at: now } } });
   }
 
-  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: string }): Promise<AccessRequest | null> {
+  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: AuditAction }): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     const { state: _state, ...lapsed } = lapsedLease(state, now);
     if (audit) return this.change(id, state, { ...audit, set: { leaseUntil } }, undefined, lapsed);

@@ -75,7 +75,7 @@ describe('RequestStore', () => {
 
   it('refuses transitions the lifecycle does not allow, and stale ones', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0LIFE' }), 'U0LIFE');
-    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'x' })).rejects.toThrow(/cannot go from pending to active/);
+    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'granted' })).rejects.toThrow(/cannot go from pending to active/);
     expect(await store.transition(req._id, 'active', 'revoking', { actor: 'system', action: 'expiring' })).toBeNull();
     expect((await store.get(req._id))!.state).toBe('pending');
   });

@@ -1,5 +1,5 @@
 /**
- * The grammar of `/jit-access` (PRODUCT.md section 2): text in, a typed command or a fix-it message out.
+ * The grammar of `/jit-access` (README “Using it”): text in, a typed command or a fix-it message out.
  *
  * Requests are `<resource> <duration> <reason…>`, plus flags. The rule for flags: after the
  * duration, a word that is exactly `--break-glass`, `--ticket` (followed by the ticket as the next
