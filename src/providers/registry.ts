@@ -16,6 +16,7 @@ import type {
   TargetProvider,
 } from './provider';
 import { missingCapabilities, ProviderError } from './provider';
+import { withoutRetries } from './deadline';
 import { scrubSecrets } from './secrets';
 
 /**
@@ -149,7 +150,8 @@ export class ProviderRegistry {
         }),
       checks: typeof instance.check === 'function',
       check: ({ deadline = new Date(Date.now() + CHECK_TIMEOUT_MS), occasion = 'operator' } = {}) =>
-        guarded(async () => ((await instance.check?.(access, { deadline, occasion })) ?? []).map((problem) => scrubSecrets(problem, secrets))),
+        // One attempt per call: a probe names a refused connection at once rather than at its deadline.
+        guarded(async () => ((await withoutRetries(async () => instance.check?.(access, { deadline, occasion }))) ?? []).map((problem) => scrubSecrets(problem, secrets))),
     };
   }
 }
