@@ -123,6 +123,7 @@ describeWithServices('npm run check, as a process', () => {
         resource('stuck-pg', { type: 'postgres', url: pg.adminUrl(pg.admin, hangingPort), role: pg.reader }),
         resource('cache', { type: 'redis', url: rd.adminUrl(undefined, 'not-the-password-789'), rules: '~orders:* +@read' }),
         resource('deploy-hook', { type: 'webhook', url: refusing.url, secret: '${HOOK_SECRET}' }),
+        resource('oncall', { type: 'github', org: 'acme', token: 'ghp_check_cli_token_0123456789', baseUrl: `http://127.0.0.1:${closedPort}`, team: 'oncall' }),
       ],
       { 'main-pg': { type: 'postgres', url: '${PG_URL}' } },
     );
@@ -135,12 +136,14 @@ describeWithServices('npm run check, as a process', () => {
       expect.stringMatching(/^resources\[3\] stuck-pg \(target stuck-pg\): .*(no answer|no connection|timeout|deadline)/i),
       expect.stringMatching(/^resources\[4\] cache \(target cache\): node 127\.0\.0\.1:6379: WRONGPASS/),
       expect.stringMatching(/^resources\[5\] deploy-hook \(target deploy-hook\): POST to 127\.0\.0\.1:\d+: the receiver refused the signed check call \(HTTP 401/),
-      expect.stringMatching(/^check: 5 problems in .*bad\.yml \(6 resources on 5 targets, \d+ ms\)$/),
+      // A cloud API that refuses connections is named at once too: probes do not retry.
+      expect.stringMatching(/^resources\[6\] oncall \(target oncall\): read the organization acme: .*ECONNREFUSED/),
+      expect.stringMatching(/^check: 6 problems in .*bad\.yml \(7 resources on 6 targets, \d+ ms\)$/),
     ]);
     expect(run.code).toBe(1);
     // The probe of the target that never answers is the slowest: its deadline (2 s) plus start-up.
     expect(run.ms).toBeLessThan(2000 + 6000);
-    for (const secret of [pg.adminPassword, 'not-the-password-789', rd.adminPassword, HOOK_SECRET]) expect(run.stdout + run.stderr).not.toContain(secret);
+    for (const secret of [pg.adminPassword, 'not-the-password-789', rd.adminPassword, HOOK_SECRET, 'ghp_check_cli_token_0123456789']) expect(run.stdout + run.stderr).not.toContain(secret);
     // The webhook URL is a secret too (its path often carries a token): only its host is named.
     expect(run.stdout).not.toContain(refusing.url);
   });
