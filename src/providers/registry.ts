@@ -91,17 +91,19 @@ export class ProviderRegistry {
     await Promise.all([...this.instances.values()].map((p) => p.close?.()));
   }
 
-  /** Start-up checks: problems are warnings, never a reason to refuse to start. All resources at once, each bounded. */
+  /**
+   * Start-up checks: problems are warnings, never a reason to refuse to start. One resource after
+   * another, in policy order (tests and operators read the warnings in that order); each probe is
+   * bounded, and makes one attempt per call, so a dead target costs little.
+   */
   async check(logger: Logger): Promise<void> {
-    await Promise.all(
-      this.policy.resources.map(async (resource) => {
-        try {
-          for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' })) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
-        } catch (err) {
-          logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
-        }
-      }),
-    );
+    for (const resource of this.policy.resources) {
+      try {
+        for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' })) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+      } catch (err) {
+        logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
+      }
+    }
   }
 
   private bind(resource: Resource): ResourceProvider {
