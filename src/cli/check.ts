@@ -157,7 +157,7 @@ export async function runCheck(argv: string[], deps: CheckDeps): Promise<number>
     out.write(`check: ${report.problems.length} ${report.problems.length === 1 ? 'problem' : 'problems'} in ${path} (${scope}, ${took})\n`);
     return 1;
   }
-  out.write(`check: OK: ${path} is valid; ${scope} reachable, with the rights to grant and revoke (${took})\n`);
+  out.write(`check: OK: ${path} is valid; ${scope} answered, and no probe found a problem (${took})\n`);
   return 0;
 }
 

@@ -107,7 +107,7 @@ describeWithServices('npm run check, as a process', () => {
     );
     const run = await runProcess([], { ...env(), JIT_POLICY_FILE: file });
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(new RegExp(`^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets reachable, with the rights to grant and revoke \\(\\d+ ms\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets answered, and no probe found a problem \\(\\d+ ms\\)\\n$`));
     expect(run.code).toBe(0);
     expect(good.calls('check')).toHaveLength(1);
     expect(good.calls('check')[0]!.signatureValid).toBe(true);
