@@ -256,7 +256,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       }
     });
 
-    it('check(): no problem on a good target; on one that never answers, a problem within the deadline, no secret in it', async () => {
+    it('check(): no problem on a good target; on one that never answers or refuses connections, a problem within the deadline, no secret in it', async () => {
       const account = await fixture.newAccount();
       const { provider } = bind(account);
       expect(provider.checks).toBe(true);
@@ -278,6 +278,18 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         sockets.forEach((s) => s.destroy());
         await new Promise<void>((resolve) => hanging.close(() => resolve()));
       }
+
+      // Where nothing listens at all (the port of a server just closed): a problem too, within the deadline.
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as net.AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const { provider: refused } = bind(account, fixture.hangingTarget(port));
+      const started = Date.now();
+      const none = await refused.check(soon(1500));
+      expect(Date.now() - started).toBeLessThan(1500 + 700);
+      expect(none.filter((problem) => !allowed.some((a) => a.problem.test(problem))).length).toBeGreaterThan(0);
+      for (const problem of none) noted(new Error(problem));
     });
 
     /** Files a request for `three`, breaks the target, approves: the grant runs against the broken target. */
