@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { stringify } from 'yaml';
-import { parseArgs, problemLine, runCheck } from '../../src/cli/check';
+import { z } from 'zod';
+import { checkPolicy, parseArgs, problemLine, runCheck } from '../../src/cli/check';
+import { PROVIDERS } from '../../src/providers/catalog';
+import { defineProvider } from '../../src/providers/provider';
 import { parsePolicy } from '../../src/policy/load';
 import { WebhookReceiver } from '../e2e/support';
 import { PgFixture } from '../support/pg-fixture';
@@ -194,6 +197,35 @@ describe('npm run check: arguments and lines', () => {
     const none = streams();
     expect(await runCheck(argv, { env: {}, out: none.out, err: none.err })).toBe(2);
     expect(none.text.err).toContain('--explain is not available');
+  });
+
+  it('gives up on a probe that ignores its deadline, and says so on its line; the others are not held up', async () => {
+    const stuck = defineProvider({
+      type: 'stuck',
+      target: z.object({ fine: z.boolean().default(false) }),
+      access: z.object({}),
+      account: { derive: 'never', need: 'optional', format: z.string() },
+      extension: 'refuse',
+      overlap: 'none',
+      create: (target) => ({
+        grant: async () => ({}),
+        revoke: async () => undefined,
+        check: (target as { fine: boolean }).fine ? async () => [] : () => new Promise<string[]>(() => undefined),
+      }),
+    });
+    (PROVIDERS as unknown as unknown[]).push(stuck);
+    try {
+      const policy = parsePolicy(
+        stringify({ approvalChannel: 'C0APPROVALS', resources: [resource('never', { type: 'stuck' }), resource('quick', { type: 'stuck', fine: true })] }),
+        {},
+      );
+      const started = Date.now();
+      const report = await checkPolicy(policy, 300);
+      expect(Date.now() - started).toBeLessThan(300 + 500 + 500);
+      expect(report.problems).toEqual([expect.stringMatching(/^resources\[0\] never \(target never\): could not check: no answer within \d+ms \(check of never\)$/)]);
+    } finally {
+      (PROVIDERS as unknown as unknown[]).pop();
+    }
   });
 
   it('names the resource by its index and ID and the target, without repeating the provider’s label', () => {
