@@ -33,6 +33,7 @@ const STEPS: Step[] = [
   // …and a size it can, to see the bot's own behaviour (pacing, coalescing) end to end.
   { label: 'provider-latency', script: 'provider-latency.ts' },
   { label: 'metrics-scrape', script: 'metrics-scrape.ts' },
+  { label: 'check', script: 'check.ts' },
   { label: 'startup-backlog-small', script: 'startup-backlog.ts', env: { BENCH_BACKLOG_GRANTS: process.env.BENCH_BACKLOG_SMALL_GRANTS ?? '500', BENCH_BACKLOG_TIMEOUT_SECONDS: '120', BENCH_OBSERVE_SECONDS: '20' } },
 ];
 
@@ -119,6 +120,10 @@ async function main(): Promise<void> {
   for (const r of (providers?.results ?? []) as Array<{ label: string; calls: number; provider: Record<string, { p50: number; p99: number }>; bare: Record<string, { p50: number; p99: number }> }>) {
     const part = (a: string) => `${a} ${ms(r.provider[a]!.p50, 2)} / ${ms(r.provider[a]!.p99, 2)} (bare ${ms(r.bare[a]!.p50, 2)} / ${ms(r.bare[a]!.p99, 2)})`;
     rows.push([`provider latency, ${r.label}, ${r.calls} calls (p50 / p99)`, `${part('grant')}; ${part('revoke')}`, '(measured)', '']);
+  }
+  const check = results['check']?.result;
+  if (check) {
+    rows.push([`npm run check, 20 resources with reachable targets, as a process (${check.rounds} rounds)`, `p50 ${ms(check.twenty.p50)} / max ${ms(check.twenty.max)}; baseline 1 webhook resource p50 ${ms(check.baseline.p50)} / max ${ms(check.baseline.max)}`, 'under 10 s', verdict(check.target)]);
   }
   if (probe) {
     const parts = Object.entries(probe.results as Record<string, { updateOneById: number; findOneById: number }>).map(([n, r]) => `${n} docs: updateOne ${ms(r.updateOneById)}, findOne ${ms(r.findOneById)}`);

@@ -38,6 +38,17 @@ export function backoff(tries: number, hintMs = 0): number {
  * Runs `call` until it succeeds, fails in a way `retry` gives up on, or the deadline is too close.
  * A ProviderError thrown by `call` is the provider's own verdict and is never retried here.
  */
+/**
+ * Probes (a provider's check()) report what they find instead of waiting for it to get better:
+ * inside `withoutRetries`, a failure is not retried, except after a wait the vendor asked for (a
+ * rate limit). So a target that refuses connections is named at once, not at the deadline.
+ */
+const NO_RETRIES = new AsyncLocalStorage<true>();
+
+export function withoutRetries<T>(work: () => Promise<T>): Promise<T> {
+  return NO_RETRIES.run(true, work);
+}
+
 export async function retryWithin<T>(deadline: Date, call: (signal: AbortSignal) => Promise<T>, retry: RetryPolicy): Promise<T> {
   for (let tries = 1; ; tries++) {
     const left = remainingMs(deadline);
@@ -46,7 +57,7 @@ export async function retryWithin<T>(deadline: Date, call: (signal: AbortSignal)
       return await call(AbortSignal.timeout(left));
     } catch (err) {
       const delay = err instanceof ProviderError ? undefined : retry(err, tries);
-      if (delay === undefined || remainingMs(deadline) <= delay) throw err;
+      if (delay === undefined || remainingMs(deadline) <= delay || NO_RETRIES.getStore()) throw err;
       await sleep(delay);
     }
   }
@@ -179,6 +190,7 @@ export async function boundedCall<T>(opts: BoundedCallOptions<T>): Promise<T> {
     const wait = failure.retryAfterMs ?? backoffMs(attempt, base, Number.POSITIVE_INFINITY, true);
     const left = opts.deadline.getTime() - Date.now();
     if (!failure.retryable) throw new ProviderError(`${opts.what}: ${failure.message}`, false);
+    if (NO_RETRIES.getStore() && failure.retryAfterMs === undefined) throw new ProviderError(`${opts.what}: ${failure.message}`);
     if (wait + MIN_ATTEMPT_MS > left) {
       const when = failure.retryAfterMs !== undefined ? ` (the service asks to wait ${Math.ceil(failure.retryAfterMs / 1000)}s, past this call's deadline)` : '';
       throw new ProviderError(`${opts.what}: ${failure.message}${when}`);

@@ -34,12 +34,13 @@ export function measuredProvider(inner: ResourceProvider, observer: ProviderCall
     needs: inner.needs,
     extension: inner.extension,
     inspectsStanding: inner.inspectsStanding,
+    checks: inner.checks,
     accessKey: (account) => inner.accessKey(account),
     validate: timed('validate', (subject, opts) => inner.validate(subject, opts)),
     holds: timed('holds', (subject, opts) => inner.holds(subject, opts)),
     grant: timed('grant', (subject, opts) => inner.grant(subject, opts)),
     revoke: timed('revoke', (subject, opts) => inner.revoke(subject, opts)),
     extend: timed('extend', (subject, opts) => inner.extend(subject, opts)),
-    check: timed('check', () => inner.check()),
+    check: timed('check', (opts) => inner.check(opts)),
   };
 }

@@ -57,6 +57,15 @@ export interface ProviderCallOptions {
   deadline: Date;
 }
 
+export interface CheckOptions extends ProviderCallOptions {
+  /**
+   * `operator`: `npm run check`, asked for. `start-up`: the bot's own warnings, at every start of
+   * every replica. A probe that calls into someone else's code (a webhook receiver) runs only for an
+   * operator; at start-up it reports nothing.
+   */
+  occasion: 'operator' | 'start-up';
+}
+
 export interface RevokeOptions extends ProviderCallOptions {
   /** What grant() returned as `details`, so revoke (and extend) can find what it created. */
   details?: Record<string, string>;
@@ -102,8 +111,14 @@ export interface TargetProvider<Access> {
    * access right now, whoever gave it? Asked once, before a request's first grant attempt.
    */
   holds?(access: Access, subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean>;
-  /** Start-up probe for one resource: warn-only problems (unreachable, missing role). Empty = fine. */
-  check?(access: Access): Promise<string[]>;
+  /**
+   * Optional probe of one resource on this target with the bot's own credentials, for `npm run check`
+   * and the start-up warnings: reachable, allowed to grant and revoke, the role / group / permission
+   * set exists. One problem per string (prefixed with the provider's label), empty when fine. It must
+   * change nothing in the target (nothing granted), finish by `opts.deadline`, and report rather than
+   * throw what it finds, an unreachable target included.
+   */
+  check?(access: Access, opts: CheckOptions): Promise<string[]>;
   close?(): Promise<void>;
 }
 

@@ -4,6 +4,7 @@ import type { Policy, Resource, Target } from '../policy/policy';
 import { providerDefinition } from './catalog';
 import type {
   AnyProviderDefinition,
+  CheckOptions,
   ExtendOptions,
   FilingCheck,
   FilingSubject,
@@ -15,6 +16,7 @@ import type {
   TargetProvider,
 } from './provider';
 import { missingCapabilities, ProviderError } from './provider';
+import { withoutRetries } from './deadline';
 import { scrubSecrets } from './secrets';
 
 /**
@@ -45,7 +47,14 @@ export interface ResourceProvider {
   revoke(subject: GrantSubject, opts: RevokeOptions): Promise<void>;
   /** `extension: 'native'` only; the operations layer re-grants or refuses for the others. */
   extend(subject: GrantSubject, opts: ExtendOptions): Promise<void>;
-  check(): Promise<string[]>;
+  /**
+   * The provider's probe of this resource (see TargetProvider.check), bounded by `opts.deadline`
+   * (default: CHECK_TIMEOUT_MS from now) and `opts.occasion` (default `operator`); problems come back
+   * scrubbed of every secret of the policy. A provider without a probe has no problems to report.
+   */
+  check(opts?: Partial<CheckOptions>): Promise<string[]>;
+  /** Whether the provider has a probe at all. */
+  readonly checks: boolean;
 }
 
 /**
@@ -53,6 +62,9 @@ export interface ResourceProvider {
  * running instance of a target whose settings did not change (src/providers/providers-in-force.ts).
  */
 export type InstanceSource = (target: Target, create: () => TargetProvider<unknown>) => TargetProvider<unknown>;
+
+/** How long one resource's probe may take when the caller gives no deadline. */
+export const CHECK_TIMEOUT_MS = 10_000;
 
 /** One provider instance per target (one pool), created at start-up and closed on shutdown. */
 export class ProviderRegistry {
@@ -85,12 +97,16 @@ export class ProviderRegistry {
     await Promise.all([...this.instances.values()].map((p) => p.close?.()));
   }
 
-  /** Start-up checks: problems are warnings, never a reason to refuse to start. */
+  /**
+   * Start-up checks: problems are warnings, never a reason to refuse to start. One resource after
+   * another, in policy order (tests and operators read the warnings in that order); each probe is
+   * bounded, and makes one attempt per call, so a dead target costs little.
+   */
   async check(logger: Logger, onlyTargets?: ReadonlySet<string>): Promise<void> {
     for (const resource of this.policy.resources) {
       if (onlyTargets && !onlyTargets.has(resource.provider.target)) continue;
       try {
-        for (const problem of await this.forResource(resource.id).check()) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+        for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' })) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
       } catch (err) {
         logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
       }
@@ -141,7 +157,10 @@ export class ProviderRegistry {
           if (!instance.extend) throw new ProviderError(`${type} target ${target} cannot extend a grant (extension: ${definition.extension})`, false);
           await instance.extend(access, subject, opts);
         }),
-      check: () => guarded(async () => (await instance.check?.(access)) ?? []),
+      checks: typeof instance.check === 'function',
+      check: ({ deadline = new Date(Date.now() + CHECK_TIMEOUT_MS), occasion = 'operator' } = {}) =>
+        // One attempt per call: a probe names a refused connection at once rather than at its deadline.
+        guarded(async () => ((await withoutRetries(async () => instance.check?.(access, { deadline, occasion }))) ?? []).map((problem) => scrubSecrets(problem, secrets))),
     };
   }
 }

@@ -115,4 +115,20 @@ describe('fake GitHub, through @octokit/rest', () => {
     const impostor = new Octokit({ authStrategy: createAppAuth, auth: { appId: 12345, privateKey: other, installationId: 678 }, baseUrl: fake.url, log: quiet });
     expect(await status(impostor.rest.teams.getByName({ org, team_slug: 'oncall' }))).toBe(401);
   });
+
+  it('what the credentials may do, as GitHub tells it: the installation token\'s permissions, a classic token\'s x-oauth-scopes; GET /orgs/{org}', async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    fake.addApp(12346, publicKey, 679, { members: 'read', metadata: 'read' });
+    const app = new Octokit({ authStrategy: createAppAuth, auth: { appId: 12346, privateKey, installationId: 679 }, baseUrl: fake.url, log: quiet });
+    expect(await app.auth({ type: 'installation' })).toMatchObject({ tokenType: 'installation', permissions: { members: 'read', metadata: 'read' } });
+
+    fake.addToken('ghp_classic_scoped_token', ['read:org', 'repo']);
+    const classic = new Octokit({ auth: 'ghp_classic_scoped_token', baseUrl: fake.url, log: quiet });
+    const answer = await classic.rest.orgs.get({ org });
+    expect(answer.data).toMatchObject({ login: org, type: 'Organization' });
+    expect(answer.headers['x-oauth-scopes']).toBe('read:org, repo');
+    // A token without scopes on record stands for a fine-grained one: no such header.
+    expect((await octokit.rest.orgs.get({ org })).headers['x-oauth-scopes']).toBeUndefined();
+    expect(await status(octokit.rest.orgs.get({ org: 'someone-else' }))).toBe(404);
+  });
 });

@@ -18,8 +18,10 @@ import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
  *   (204), silently raising or lowering it. A user's permission on a repository is the highest of
  *   their direct collaboration, the organization's base permission for members, admin for owners.
  * - Lists are paginated (`per_page`, `page`, a `link: <…>; rel="next"` header).
- * - Token auth (`authorization: token …`), or a GitHub App: a JWT signed with the App's key buys an
- *   installation token at POST /app/installations/{id}/access_tokens.
+ * - Token auth (`authorization: token …`; a classic token's answers carry `x-oauth-scopes`), or a
+ *   GitHub App: a JWT signed with the App's key buys an installation token at
+ *   POST /app/installations/{id}/access_tokens, whose answer lists the installation's permissions.
+ * - GET /orgs/{org}: the organization.
  * - Rate limits and outages are injected by tests through `http.inject` (403/429 with retry-after).
  */
 
@@ -54,6 +56,8 @@ interface App {
   id: number;
   key: KeyObject;
   installationId: number;
+  /** What its installation tokens may do (`permissions` of the access_tokens answer). */
+  permissions: Record<string, string>;
 }
 
 export class FakeGitHub extends VendorFake {
@@ -64,6 +68,7 @@ export class FakeGitHub extends VendorFake {
   private readonly repos = new Map<string, Repo>();
   private readonly invitations = new Map<number, OrgInvitation>();
   private readonly tokens = new Set<string>();
+  private readonly scopes = new Map<string, string[]>();
   private readonly apps = new Map<number, App>();
   private nextId = 1000;
   /** The organization's base permission for members on every repository (`none` by default). */
@@ -80,14 +85,19 @@ export class FakeGitHub extends VendorFake {
     return VendorFake.serve((http: HttpFake) => new FakeGitHub(http, org));
   }
 
-  /** A personal access token (or an installation token) the API accepts. */
-  addToken(token: string): void {
+  /**
+   * A personal access token (or an installation token) the API accepts. With `scopes` it is a
+   * classic token: every answer to it carries `x-oauth-scopes` (GitHub's header for classic tokens
+   * and OAuth apps; fine-grained tokens get none).
+   */
+  addToken(token: string, scopes?: string[]): void {
     this.tokens.add(token);
+    if (scopes) this.scopes.set(token, scopes);
   }
 
   /** A GitHub App with its public key, installed once on the organization. */
-  addApp(appId: number, publicKeyPem: string, installationId: number): void {
-    this.apps.set(installationId, { id: appId, key: createPublicKey(publicKeyPem), installationId });
+  addApp(appId: number, publicKeyPem: string, installationId: number, permissions: Record<string, string> = { members: 'write', administration: 'write', metadata: 'read' }): void {
+    this.apps.set(installationId, { id: appId, key: createPublicKey(publicKeyPem), installationId, permissions });
   }
 
   addUser(login: string): void {
@@ -199,10 +209,20 @@ export class FakeGitHub extends VendorFake {
     if (app && req.method === 'POST') return this.installationToken(req, Number(app[1]));
     const auth = /^token (\S+)$/.exec(String(req.headers.authorization ?? ''));
     if (!auth || !this.tokens.has(auth[1]!)) return error(401, 'Bad credentials');
+    const response = this.authorizedRoute(req);
+    const scopes = this.scopes.get(auth[1]!);
+    return scopes ? { ...response, headers: { ...response.headers, 'x-oauth-scopes': scopes.join(', ') } } : response;
+  }
+
+  private authorizedRoute(req: FakeRequest): FakeResponse {
     const p = req.path;
     let m: RegExpExecArray | null;
     if ((m = /^\/users\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       return this.users.has(m[1]!.toLowerCase()) ? ok(this.userJson(m[1]!)) : error(404, 'Not Found');
+    }
+    if ((m = /^\/orgs\/([^/]+)$/.exec(p)) && req.method === 'GET') {
+      // GET /orgs/{org}: the organization (the fields the API documents that matter here).
+      return m[1] === this.org ? ok({ login: this.org, id: 1, node_id: 'O_1', url: `${this.url}/orgs/${this.org}`, type: 'Organization' }) : error(404, 'Not Found');
     }
     if ((m = /^\/orgs\/([^/]+)\/(.*)$/.exec(p))) {
       if (m[1] !== this.org) return error(404, 'Not Found');
@@ -351,7 +371,7 @@ export class FakeGitHub extends VendorFake {
     }
     const token = `ghs_${randomBytes(18).toString('hex')}`;
     this.tokens.add(token);
-    return { status: 201, body: { token, expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: { members: 'write', administration: 'write', metadata: 'read' }, repository_selection: 'all' } };
+    return { status: 201, body: { token, expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: app.permissions, repository_selection: 'all' } };
   }
 
   private page(req: FakeRequest, items: unknown[]): FakeResponse {

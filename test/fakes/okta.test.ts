@@ -92,4 +92,20 @@ describe('fake Okta, through @okta/okta-sdk-nodejs', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(fake.http.log.at(-1)!.headers['x-okta-retry-count']).toBe('1');
   });
+
+  it("the token's own user and its admin roles, with the groups a role is limited to; roles the token may not read are 403", async () => {
+    const target = fake.addGroup('ops-admins');
+    fake.addToken('fake-ssws-roles-token', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [target] }, { type: 'READ_ONLY_ADMIN' }]);
+    const admin = new okta.Client({ orgUrl: fake.url, token: 'fake-ssws-roles-token', authorizationMode: 'SSWS', cacheMiddleware: null, requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }) });
+    const me = await admin.userApi.getUser({ userId: 'me' });
+    expect(me.status).toBe('ACTIVE');
+    const roles = (await collect(admin.roleAssignmentApi.listAssignedRolesForUser({ userId: me.id! }))) as Array<{ id?: string; type?: string }>;
+    expect(roles.map((r) => r.type)).toEqual(['GROUP_MEMBERSHIP_ADMIN', 'READ_ONLY_ADMIN']);
+    const targets = await collect(admin.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: roles[0]!.id! }));
+    expect(targets.map((g) => g.id)).toEqual([target]);
+    expect(await collect(admin.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: roles[1]!.id! }))).toEqual([]);
+    const mine = await client.userApi.getUser({ userId: 'me' });
+    const refused = await failure(collect(client.roleAssignmentApi.listAssignedRolesForUser({ userId: mine.id! })));
+    expect([refused?.status, refused?.errorCode]).toEqual([403, 'E0000006']);
+  });
 });

@@ -16,6 +16,10 @@ import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
  *   PUT    /api/v1/groups/{id}/users/{userId}      204; only OKTA_GROUP memberships can be changed
  *   DELETE /api/v1/groups/{id}/users/{userId}      204
  *   GET    /api/v1/groups/rules                    group rules
+ *   GET    /api/v1/users/me                        the user the token acts as (an SSWS token: its creator)
+ *   GET    /api/v1/users/{id}/roles                that user's admin role assignments (403 E0000006
+ *                                                  where the token may not read them)
+ *   GET    /api/v1/users/{id}/roles/{roleId}/targets/groups   the groups a role is limited to ([]: all)
  *
  * - Lists are cursor-paginated (`limit`, `after`, `link: <…>; rel="next"`).
  * - `Authorization: SSWS <token>`; anything else is 401 E0000011.
@@ -41,6 +45,19 @@ interface Group {
   members: Set<string>;
 }
 
+/** An admin role assignment of a token's user; `groups` limits it to those groups (none: every group). */
+interface RoleAssignment {
+  id: string;
+  type: string;
+  groups: string[];
+}
+
+/** The admin user a token acts as; `roles` undefined: the token may not read its own roles. */
+interface TokenOwner {
+  user: User;
+  roles?: RoleAssignment[];
+}
+
 interface Rule {
   id: string;
   name: string;
@@ -58,6 +75,7 @@ export class FakeOkta extends VendorFake {
   private readonly groups = new Map<string, Group>();
   private readonly rules = new Map<string, Rule>();
   private readonly tokens = new Set<string>();
+  private readonly owners = new Map<string, TokenOwner>();
   /** Who put each membership there: the API, or a rule (so removing it excludes the user from the rule). */
   private readonly assignedBy = new Map<string, string>();
   /** Refuse to list group rules (the token's admin role cannot read them). */
@@ -67,8 +85,15 @@ export class FakeOkta extends VendorFake {
     return VendorFake.serve((http: HttpFake) => new FakeOkta(http));
   }
 
-  addToken(token: string): void {
+  /**
+   * A token the API accepts, acting as an admin user of its own. `roles`: that user's admin role
+   * assignments (types such as GROUP_MEMBERSHIP_ADMIN, limited to `groups` when given); without
+   * them, reading its roles is refused (403), as for an admin without the right to read roles.
+   */
+  addToken(token: string, roles?: Array<{ type: string; groups?: string[] }>): void {
     this.tokens.add(token);
+    const user = { id: id('00u'), login: `token-admin-${this.owners.size + 1}@example.com`, status: 'ACTIVE' };
+    this.owners.set(token, { user, roles: roles?.map((r) => ({ id: id('ra'), type: r.type, groups: r.groups ?? [] })) });
   }
 
   addUser(login: string, status = 'ACTIVE'): string {
@@ -167,6 +192,18 @@ export class FakeOkta extends VendorFake {
     if (!auth || !this.tokens.has(auth[1]!)) return oktaError(401, 'E0000011', 'Invalid token provided');
     const p = req.path;
     let m: RegExpExecArray | null;
+    const owner = this.owners.get(auth[1]!)!;
+    if (p === '/api/v1/users/me' && req.method === 'GET') return ok(this.userJson(owner.user));
+    if ((m = /^\/api\/v1\/users\/([^/]+)\/roles$/.exec(p)) && req.method === 'GET') {
+      if (m[1] !== owner.user.id && m[1] !== 'me') return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
+      if (!owner.roles) return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
+      return this.page(req, owner.roles.map((r) => this.roleJson(r, owner.user.id)));
+    }
+    if ((m = /^\/api\/v1\/users\/([^/]+)\/roles\/([^/]+)\/targets\/groups$/.exec(p)) && req.method === 'GET') {
+      const role = m[1] === owner.user.id ? owner.roles?.find((r) => r.id === m![2]) : undefined;
+      if (!role) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[2]} (Role)`);
+      return this.page(req, role.groups.flatMap((g) => (this.groups.has(g) ? [this.groupJson(this.groups.get(g)!)] : [])));
+    }
     if (p === '/api/v1/groups/rules' && req.method === 'GET') {
       if (this.rulesForbidden) return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
       return this.page(req, [...this.rules.values()].map((r) => this.ruleJson(r)));
@@ -214,6 +251,19 @@ export class FakeOkta extends VendorFake {
       return { status: 204 };
     }
     return oktaError(404, 'E0000022', 'The endpoint does not support the provided HTTP method');
+  }
+
+  private roleJson(r: RoleAssignment, userId: string) {
+    return {
+      id: r.id,
+      label: r.type,
+      type: r.type,
+      status: 'ACTIVE',
+      created: '2026-01-01T00:00:00.000Z',
+      lastUpdated: '2026-01-01T00:00:00.000Z',
+      assignmentType: 'USER',
+      _links: { ...this.self(`/api/v1/users/${userId}/roles/${r.id}`), assignee: { href: `${this.url}/api/v1/users/${userId}` } },
+    };
   }
 
   private ruleJson(r: Rule) {

@@ -1,5 +1,5 @@
 import { ProviderError } from '../../src/providers/provider';
-import type { ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
+import type { CheckOptions, ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
 
 /**
  * A target's provider instance with one resource's access settings filled in, so unit tests read
@@ -13,7 +13,7 @@ export function bound<A>(instance: TargetProvider<A>, access: A) {
     extend: (s: GrantSubject, o: ProviderCallOptions & Partial<ExtendOptions>) => instance.extend!(access, s, { extensionId: 'ext1', ...o }),
     validate: (s: FilingSubject, o: ProviderCallOptions) => instance.validate!(access, s, o),
     holds: (s: FilingSubject, o: ProviderCallOptions) => instance.holds!(access, s, o),
-    check: () => instance.check!(access),
+    check: (o: Partial<CheckOptions> = {}) => instance.check!(access, { deadline: new Date(Date.now() + 10_000), occasion: 'operator', ...o }),
     close: () => instance.close?.() ?? Promise.resolve(),
   };
 }

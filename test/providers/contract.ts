@@ -85,6 +85,11 @@ export interface ContractFixture {
    * Makes the next grants for `account` fail until the returned undo runs. `permanent`: the failure
    * must be reported as non-retryable; a provider with no permanent failures says why.
    */
+  /**
+   * What check() may still say about the good target, each with why (a test target's own
+   * shortcuts, such as plain ldap://); anything else it reports fails the contract.
+   */
+  checkAllows?: Array<{ problem: RegExp; why: string }>;
   failGrants: { permanent: true; arrange(account: string | undefined): Promise<() => Promise<void>> } | { permanent: false; why: string; arrange(account: string | undefined): Promise<() => Promise<void>> };
 }
 
@@ -250,6 +255,42 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         await new Promise<void>((resolve) => hanging.close(() => resolve()));
         await raw.close?.();
       }
+    });
+
+    it('check(): no problem on a good target; on one that never answers or refuses connections, a problem within the deadline, no secret in it', async () => {
+      const account = await fixture.newAccount();
+      const { provider } = bind(account);
+      expect(provider.checks).toBe(true);
+      const allowed = fixture.checkAllows ?? [];
+      const good = await provider.check(soon());
+      expect(good.filter((problem) => !allowed.some((a) => a.problem.test(problem)))).toEqual([]);
+
+      const sockets: net.Socket[] = [];
+      const hanging = net.createServer((s) => void sockets.push(s));
+      await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+      try {
+        const { provider: stuck } = bind(account, fixture.hangingTarget((hanging.address() as net.AddressInfo).port));
+        const started = Date.now();
+        const bad = await stuck.check(soon(800));
+        expect(Date.now() - started).toBeLessThan(800 + 700);
+        expect(bad.filter((problem) => !allowed.some((a) => a.problem.test(problem))).length).toBeGreaterThan(0);
+        for (const problem of bad) noted(new Error(problem));
+      } finally {
+        sockets.forEach((s) => s.destroy());
+        await new Promise<void>((resolve) => hanging.close(() => resolve()));
+      }
+
+      // Where nothing listens at all (the port of a server just closed): a problem too, within the deadline.
+      const closed = net.createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as net.AddressInfo).port;
+      await new Promise<void>((resolve) => closed.close(() => resolve()));
+      const { provider: refused } = bind(account, fixture.hangingTarget(port));
+      const started = Date.now();
+      const none = await refused.check(soon(1500));
+      expect(Date.now() - started).toBeLessThan(1500 + 700);
+      expect(none.filter((problem) => !allowed.some((a) => a.problem.test(problem))).length).toBeGreaterThan(0);
+      for (const problem of none) noted(new Error(problem));
     });
 
     /** Files a request for `three`, breaks the target, approves: the grant runs against the broken target. */

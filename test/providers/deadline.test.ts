@@ -1,4 +1,4 @@
-import { boundedCall, deadlineSignal, resetInMs, retryAfterMs } from '../../src/providers/deadline';
+import { boundedCall, deadlineSignal, resetInMs, retryAfterMs, retryWithin, withoutRetries } from '../../src/providers/deadline';
 import { ProviderError } from '../../src/providers/provider';
 import { rejection } from './bound';
 
@@ -65,6 +65,67 @@ describe('boundedCall', () => {
       }),
     );
     expect(sync.message).toBe('test: bad argument');
+  });
+});
+
+describe('withoutRetries (probes)', () => {
+  const soon = () => new Date(Date.now() + 5000);
+
+  it('makes one attempt of a retryable failure, at once and still retryable; a wait the vendor asks for is still honoured', async () => {
+    let attempts = 0;
+    const refused = () =>
+      boundedCall({
+        what: 'probe',
+        deadline: soon(),
+        attempt: async () => {
+          attempts++;
+          throw new Error('ECONNREFUSED');
+        },
+        classify: () => ({ retryable: true, message: 'connect ECONNREFUSED' }),
+      });
+    const started = Date.now();
+    const err = await rejection(withoutRetries(refused));
+    expect([attempts, err.message, err.retryable]).toEqual([1, 'probe: connect ECONNREFUSED', true]);
+    expect(Date.now() - started).toBeLessThan(100);
+
+    let limited = 0;
+    const rateLimited = () =>
+      boundedCall({
+        what: 'probe',
+        deadline: soon(),
+        attempt: async () => (++limited === 1 ? Promise.reject(new Error('429')) : 'ok'),
+        classify: () => ({ retryable: true, retryAfterMs: 30, message: 'HTTP 429' }),
+      });
+    expect(await withoutRetries(rateLimited)).toBe('ok');
+
+    let tries = 0;
+    await expect(
+      withoutRetries(() =>
+        retryWithin(
+          soon(),
+          async () => {
+            tries++;
+            throw new Error('reset');
+          },
+          () => 10,
+        ),
+      ),
+    ).rejects.toThrow('reset');
+    expect(tries).toBe(1);
+    // Outside it, the same calls retry as before.
+    attempts = 0;
+    await rejection(
+      boundedCall({
+        what: 'call',
+        deadline: new Date(Date.now() + 400),
+        attempt: async () => {
+          attempts++;
+          throw new Error('x');
+        },
+        classify: () => ({ retryable: true, message: 'x' }),
+      }),
+    );
+    expect(attempts).toBeGreaterThan(1);
   });
 });
 

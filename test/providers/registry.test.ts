@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { ephemeralRoleName } from '../../src/providers/postgres/postgres-provider';
 import { scramSha256Verifier } from '../../src/providers/postgres/scram-verifier';
 import { z } from 'zod';
@@ -67,6 +68,49 @@ describe('ProviderRegistry', () => {
     const err = await read.grant(subject, { deadline: new Date(Date.now() - 1) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(policy.secrets).toEqual(expect.arrayContaining(['s3cret-pass-word', 'a-webhook-secret-value', '0123456789abcdef0123']));
+  });
+
+  it('check(): hands the probe a deadline (its own or 10 s), scrubs the policy’s secrets from what it reports; no probe, no problems', async () => {
+    const deadlines: Date[] = [];
+    const occasions: string[] = [];
+    const probing = defineProvider({
+      type: 'probing',
+      target: z.object({}),
+      access: z.object({}),
+      account: { derive: 'never', need: 'optional', format: z.string() },
+      extension: 'refuse',
+      overlap: 'none',
+      create: (): TargetProvider<Record<string, never>> => ({
+        grant: async () => ({}),
+        revoke: async () => undefined,
+        check: async (_access, opts) => (deadlines.push(opts.deadline), occasions.push(opts.occasion), ['probing target p: cannot log in with s3cret-pass-word']),
+      }),
+    });
+    (PROVIDERS as unknown as unknown[]).push(probing);
+    try {
+      const withProbe: Policy = {
+        ...policy,
+        targets: { p: { name: 'p', type: 'probing', settings: {}, inline: false } },
+        resources: [{ ...policy.resources[0]!, id: 'probed', provider: { target: 'p', type: 'probing', access: {} } }],
+      };
+      const startUp = new ProviderRegistry(withProbe);
+      const probed = startUp.forResource('probed');
+      expect(probed.checks).toBe(true);
+      const mine = new Date(Date.now() + 1234);
+      expect(await probed.check({ deadline: mine })).toEqual(['probing target p: cannot log in with ***']);
+      const before = Date.now();
+      await probed.check();
+      expect(deadlines[0]).toBe(mine);
+      expect(deadlines[1]!.getTime() - before).toBeGreaterThanOrEqual(9_900);
+      expect(deadlines[1]!.getTime() - before).toBeLessThanOrEqual(10_100);
+      // At start-up the probe is told so (a webhook then calls nobody), and its problems become warnings, scrubbed.
+      const warned: string[] = [];
+      await startUp.check({ warn: (_: unknown, msg: string) => void warned.push(msg) } as unknown as Logger);
+      expect(occasions).toEqual(['operator', 'operator', 'start-up']);
+      expect(warned).toEqual(['provider check: probing target p: cannot log in with ***']);
+    } finally {
+      (PROVIDERS as unknown as unknown[]).pop();
+    }
   });
 
   it('refuses an unknown resource', () => {

@@ -161,8 +161,8 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     await this.converge('delete', this.assignment(access, principal), opts.deadline);
   }
 
-  async check(access: AwsAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + 10_000);
+  async check(access: AwsAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     const instanceId = this.config.instanceArn.split('/')[1];
     if (access.permissionSetArn.split('/')[1] !== instanceId) {

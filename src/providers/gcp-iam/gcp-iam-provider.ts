@@ -104,8 +104,8 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
     }));
   }
 
-  async check(access: GcpIamAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: GcpIamAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const wanted = neededPermissions(access.resource);
     try {
       const [answer] = await this.call(access.resource, deadline, 'test the bot’s permissions', (client) =>

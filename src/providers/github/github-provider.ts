@@ -7,6 +7,9 @@ import type { AttemptFailure } from '../deadline';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
+import { withinDeadline } from '../deadline';
+import { rightsProblems } from './check';
+import type { GithubRights } from './check';
 import { GITHUB_LOGIN, githubAccessSchema, githubTargetSchema, PERMISSIONS } from './config';
 import type { GithubAccess, GithubTargetConfig, RepoPermission } from './config';
 
@@ -50,12 +53,14 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   private readonly secrets: string[];
   private readonly org: string;
   private readonly web: string;
+  private readonly usesApp: boolean;
 
   constructor(
     config: GithubTargetConfig,
     private readonly targetName: string,
   ) {
     this.org = config.org;
+    this.usesApp = config.token === undefined;
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.secrets = [...secretVariants(config.token), ...secretVariants(config.privateKey)];
     // Loaded when the first github target is created, not by every start-up.
@@ -100,9 +105,11 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     else await this.revokeRepo(access.repo!, access.permission!, login, opts.details, opts.deadline);
   }
 
-  async check(access: GithubAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: GithubAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
+      const allowed = rightsProblems(await this.rights(deadline), access).map((p) => `${this.label}: ${p}`);
+      if (allowed.length) return allowed;
       if (access.team !== undefined) return await this.checkTeam(access.team, deadline);
       const repo = await this.api(`read ${this.org}/${access.repo}`, deadline, (request) => orUndefined(this.octokit.rest.repos.get({ owner: this.org, repo: access.repo!, request })));
       if (!repo) return [`${this.label}: no repository ${this.org}/${access.repo} (or the credentials cannot see it)`];
@@ -116,6 +123,17 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
 
   private get label(): string {
     return `github target ${this.targetName}`;
+  }
+
+  /** What GitHub says the credentials may do (see ./check.ts); reading it also proves they work. */
+  private async rights(deadline: Date): Promise<GithubRights> {
+    if (this.usesApp) {
+      const auth = (await withinDeadline(this.octokit.auth({ type: 'installation' }), deadline, `${this.label}: an installation token`)) as { permissions?: Record<string, string> };
+      return { kind: 'app', permissions: auth.permissions ?? {} };
+    }
+    const { headers } = await this.api(`read the organization ${this.org}`, deadline, (request) => this.octokit.rest.orgs.get({ org: this.org, request }));
+    const scopes = headers['x-oauth-scopes'];
+    return typeof scopes === 'string' ? { kind: 'classic', scopes: scopes.split(',').map((s) => s.trim()).filter(Boolean) } : { kind: 'fine-grained' };
   }
 
   private loginOf(subject: FilingSubject): string {

@@ -261,8 +261,8 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
     });
   }
 
-  async check(access: KubernetesAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + 10_000);
+  async check(access: KubernetesAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     try {
       const { authz } = this.clients();
@@ -272,15 +272,20 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
         { group: RBAC, resource: 'clusterroles', verb: 'bind', name: access.clusterRole },
         { group: RBAC, resource: 'clusterroles', verb: 'get', name: access.clusterRole },
       ];
-      for (const attrs of wanted) {
-        const review = await this.call(deadline, (o) =>
-          authz.createSelfSubjectAccessReview({ body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attrs } } }, o),
-        );
-        if (!review.status?.allowed) {
+      // All at once: one round trip's time, not seven, under the caller's deadline.
+      const reviews = await Promise.all(
+        wanted.map((attrs) =>
+          this.call(deadline, (o) =>
+            authz.createSelfSubjectAccessReview({ body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attrs } } }, o),
+          ),
+        ),
+      );
+      wanted.forEach((attrs, i) => {
+        if (!reviews[i]?.status?.allowed) {
           const what = attrs.name ? `${attrs.resource}/${attrs.name}` : attrs.resource;
           problems.push(`${this.label}: not allowed to ${attrs.verb} ${what}${attrs.namespace ? ` in namespace ${attrs.namespace}` : ''} (see the README's RBAC)`);
         }
-      }
+      });
       await this.requireClusterRole(access.clusterRole, deadline).catch((err: unknown) => problems.push(this.failure(err, 'check').message));
     } catch (err) {
       problems.push(this.failure(err, 'check').message);

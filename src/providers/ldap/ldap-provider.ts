@@ -182,7 +182,7 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
     });
   }
 
-  async check(access: LdapAccess): Promise<string[]> {
+  async check(access: LdapAccess, opts: ProviderCallOptions): Promise<string[]> {
     const problems: string[] = [];
     if (/^ldap:/i.test(this.config.url) && !this.config.startTLS) {
       problems.push(`${this.label}: the bind password travels in clear text over ${this.config.url}: use ldaps:// or startTLS: true`);
@@ -191,7 +191,7 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
       problems.push(`${this.label}: memberAttribute ${access.memberAttribute} needs userDN (a template such as uid={account},ou=people,dc=example,dc=com)`);
     }
     try {
-      await this.session(new Date(Date.now() + this.timeoutMs), 'check', async (client) => {
+      await this.session(opts.deadline, 'check', async (client) => {
         let group: Record<string, unknown> | undefined;
         try {
           group = (await client.search(access.groupDN, { scope: 'base', attributes: ['objectClass', access.memberAttribute] })).searchEntries[0];

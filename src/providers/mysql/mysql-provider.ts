@@ -174,8 +174,8 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     }
   }
 
-  async check(access: MysqlAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: MysqlAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
       return await this.withSession(deadline, 'check', (session) => this.problems(session, access));
     } catch (err) {

@@ -5,6 +5,8 @@ import type { AttemptFailure } from '../deadline';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
+import { rolesProblem } from './check';
+import type { AdminRole } from './check';
 import { OKTA_LOGIN, OKTA_USER_ID, oktaAccessSchema, oktaTargetSchema } from './config';
 import type { OktaAccess, OktaTargetConfig } from './config';
 
@@ -115,8 +117,8 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     );
   }
 
-  async check(access: OktaAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: OktaAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     try {
       const group = await this.call(`read group ${access.groupId}`, deadline, () =>
         this.sdk.groupApi.getGroup({ groupId: access.groupId }).catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),
@@ -126,7 +128,7 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
       if (group.type !== 'OKTA_GROUP') {
         return [`${this.label}: group ${name} (${access.groupId}) is of type ${group.type}: only OKTA_GROUP memberships can be changed through the API (APP_GROUP members come from the app's imports, BUILT_IN is Everyone)`];
       }
-      return await this.checkRules(access.groupId, name, deadline);
+      return [...(await this.checkRoles(access.groupId, name, deadline)), ...(await this.checkRules(access.groupId, name, deadline))];
     } catch (err) {
       return [messageOf(err)];
     }
@@ -134,6 +136,30 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
 
   private get label(): string {
     return `okta target ${this.targetName}`;
+  }
+
+  /** Whether the token's user may change the group's members, where its roles can be read (else nothing to say). */
+  private async checkRoles(groupId: string, name: string, deadline: Date): Promise<string[]> {
+    const roles = await this.call("read the token's admin roles", deadline, async () => {
+      const me = await this.sdk.userApi.getUser({ userId: 'me' });
+      const found: AdminRole[] = [];
+      try {
+        for await (const role of await this.sdk.roleAssignmentApi.listAssignedRolesForUser({ userId: me.id! })) {
+          const r = role as { id?: string; type?: string };
+          const groups: string[] = [];
+          if (r.type === 'GROUP_MEMBERSHIP_ADMIN' || r.type === 'USER_ADMIN') {
+            for await (const g of await this.sdk.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: r.id! })) if (g?.id) groups.push(g.id);
+          }
+          found.push({ type: r.type ?? '?', groups });
+        }
+      } catch (err) {
+        if (statusOf(err) === 403) return undefined; // the token may not read roles: nothing to judge
+        throw err;
+      }
+      return found;
+    });
+    const problem = roles && rolesProblem(roles, groupId);
+    return problem ? [`${this.label}: group ${name} (${groupId}): ${problem}`] : [];
   }
 
   private async checkRules(groupId: string, name: string, deadline: Date): Promise<string[]> {

@@ -10,9 +10,8 @@ import { messageOf } from '../deadline';
  */
 
 /** What stops this target from granting and revoking `access`, one line each; empty when nothing does. */
-export async function checkTarget(target: PostgresTarget, access: PostgresAccess): Promise<string[]> {
+export async function checkTarget(target: PostgresTarget, access: PostgresAccess, deadline: Date): Promise<string[]> {
   const { label } = target;
-  const deadline = new Date(Date.now() + target.timeoutMs);
   try {
     return await target.withSession(deadline, 'check', async (session) => {
       const { rows } = await session.query<{

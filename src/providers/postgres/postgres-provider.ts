@@ -81,8 +81,8 @@ export class PostgresProvider implements TargetProvider<PostgresAccess>, Postgre
     }
   }
 
-  check(access: PostgresAccess): Promise<string[]> {
-    return checkTarget(this, access);
+  check(access: PostgresAccess, opts: ProviderCallOptions): Promise<string[]> {
+    return checkTarget(this, access, opts.deadline);
   }
 
   async close(): Promise<void> {

@@ -48,6 +48,10 @@ interface Node {
   port: number;
   tls: boolean;
   client: Redis;
+  /** The ACL user the bot logs in as (`default` when the URL names none). */
+  user: string;
+  /** The last connection error, which says more than the driver's "max retries" when a call gives up. */
+  lastError?: string;
 }
 
 /** One target: one connection per node, shared by every resource that names it. */
@@ -77,11 +81,14 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
         // On close, a node that does not answer the FIN is cut off after this long.
         disconnectTimeout: 500,
       });
-      // Without a listener a lost connection would be an unhandled 'error' event; the next call reconnects.
-      client.on('error', () => undefined);
       const host = parsed.hostname.replace(/^\[|\]$/g, '');
       const port = parsed.port ? Number(parsed.port) : 6379;
-      return { where: `${host}:${port}`, host, port, tls: parsed.protocol === 'rediss:', client };
+      const user = decodeURIComponent(parsed.username) || 'default';
+      const node: Node = { where: `${host}:${port}`, host, port, tls: parsed.protocol === 'rediss:', client, user };
+      // Without a listener a lost connection would be an unhandled 'error' event; the next call reconnects.
+      client.on('error', (err: unknown) => void (node.lastError = messageOf(err)));
+      client.on('ready', () => void (node.lastError = undefined));
+      return node;
     });
   }
 
@@ -132,8 +139,8 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     });
   }
 
-  async check(access: RedisAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + this.timeoutMs);
+  async check(access: RedisAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     const listed = new Set(this.nodes.map((n) => n.where));
     await Promise.all(
@@ -145,11 +152,20 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
           const probe = `jit_check_${createHash('sha256').update(this.targetName).digest('hex').slice(0, 8)}`;
           await this.call(node, deadline, () => node.client.call('ACL', 'SETUSER', probe, 'reset', ...rulesOf(access), 'off'));
           await this.call(node, deadline, () => node.client.call('ACL', 'DELUSER', probe));
+          // Revoke runs ACL SAVE after ACL DELUSER (see above): a user that may not would fail every revoke.
+          // ACL DRYRUN is Redis 7+: on 6, or where the bot may not dry-run (+acl|dryrun), this part is not checked.
+          const me = node.user;
+          const save = await this.call(node, deadline, () => node.client.call('ACL', 'DRYRUN', me, 'ACL', 'SAVE')).catch((err: unknown) => {
+            if (/unknown subcommand|NOPERM/i.test(messageOf(err))) return 'OK';
+            throw err;
+          });
+          if (save !== 'OK') problems.push(`${at}: the bot's user ${me} may not run ACL SAVE, which revoke runs after ACL DELUSER (add +acl|save to it)`);
           for (const other of replicationPeers(await this.call(node, deadline, () => node.client.call('ROLE')))) {
             if (!listed.has(other)) problems.push(`${at}: replicates with ${other}, which is not in urls (ACL users are not replicated: list every node)`);
           }
         } catch (err) {
-          problems.push(`${at}: ${this.describe(err)}`);
+          const text = /max retries per request/i.test(messageOf(err)) && node.lastError ? `unreachable: ${node.lastError}` : messageOf(err);
+          problems.push(`${at}: ${scrubSecrets(text, this.secrets)}`);
         }
       }),
     );

@@ -32,7 +32,6 @@ import { keygenComplaint, runSshKeygen } from './ssh-keygen';
 
 /** Certificates start this long before now: the bot's and the hosts' clocks may differ a little. */
 const CLOCK_SKEW_S = 60;
-const CHECK_TIMEOUT_MS = 10_000;
 const KEY_ID_PARTS = /^[A-Za-z0-9]{1,64}$/;
 
 /** The certificate serial of a request: non-zero (a KRL cannot revoke serial 0), below 2^63. */
@@ -165,8 +164,8 @@ export class SshProvider implements TargetProvider<SshAccess> {
     await this.krl.revoke(serialFor(subject.requestId), ca.file, ca.fingerprint, opts.deadline);
   }
 
-  async check(access: SshAccess): Promise<string[]> {
-    const deadline = new Date(Date.now() + CHECK_TIMEOUT_MS);
+  async check(access: SshAccess, opts: ProviderCallOptions): Promise<string[]> {
+    const deadline = opts.deadline;
     const problems: string[] = [];
     try {
       const ca = await this.caPublicKey(deadline);

@@ -1,8 +1,10 @@
 import { z } from 'zod';
-import type { ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
+import type { CheckOptions, ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { webhookAccessSchema, webhookTargetSchema, WebhookTargetConfig } from './config';
 import { signWebhookBody } from './signature';
+import { checkWebhook } from './check';
+import { describeFetchError, readExcerpt } from './response';
 
 export { signWebhookBody, verifyWebhookSignature } from './signature';
 export type { WebhookHeaders, WebhookVerification } from './signature';
@@ -20,15 +22,16 @@ export interface WebhookBody {
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000;
-/** Enough of an error page to diagnose, not so much that it floods logs and Slack. */
-const MAX_BODY_EXCERPT = 200;
 
 /** One target: a receiver URL and its signing secret, shared by every resource that names it. */
 export class WebhookProvider implements TargetProvider<Record<string, never>> {
   /** Host only: the path or query of a webhook URL often carries a token. */
   private readonly host: string;
 
-  constructor(private readonly config: WebhookTargetConfig) {
+  constructor(
+    private readonly config: WebhookTargetConfig,
+    private readonly targetName = 'webhook',
+  ) {
     this.host = new URL(config.url).host;
   }
 
@@ -44,6 +47,15 @@ export class WebhookProvider implements TargetProvider<Record<string, never>> {
 
   async revoke(_access: unknown, subject: GrantSubject, opts: ProviderCallOptions): Promise<void> {
     await this.send('revoke', subject, opts.deadline, `${subject.requestId}:revoke`);
+  }
+
+  /**
+   * A signed `{"action":"check"}` POST (see ./check.ts): the receiver answers, and accepts the
+   * signature. Only when an operator asks: receivers are not called at every start of every replica.
+   */
+  async check(_access: unknown, opts: CheckOptions): Promise<string[]> {
+    if (opts.occasion !== 'operator') return [];
+    return checkWebhook(this.config, opts.deadline, `webhook target ${this.targetName}`);
   }
 
   private async send(action: WebhookAction, subject: GrantSubject, deadline: Date, idempotencyKey: string): Promise<void> {
@@ -117,27 +129,5 @@ export const webhookProvider = defineProvider({
   },
   extension: 'native',
   overlap: 'none',
-  create: (target) => new WebhookProvider(target),
+  create: (target, env) => new WebhookProvider(target, env.targetName),
 });
-
-/**
- * `fetch` reports network failures as "fetch failed" with the useful part in `cause`. Duck-typed
- * because undici's errors can come from another realm (e.g. under jest), defeating instanceof.
- */
-function describeFetchError(err: unknown): string {
-  const { message, cause } = (err ?? {}) as { message?: unknown; cause?: { code?: unknown; message?: unknown } };
-  const text = typeof message === 'string' ? message : String(err);
-  if (typeof cause?.code === 'string') return `${text} (${cause.code})`;
-  if (typeof cause?.message === 'string') return `${text} (${cause.message})`;
-  return text;
-}
-
-async function readExcerpt(response: Response): Promise<string> {
-  try {
-    const text = (await response.text()).replace(/\s+/g, ' ').trim();
-    return text.length > MAX_BODY_EXCERPT ? `${text.slice(0, MAX_BODY_EXCERPT)}…` : text;
-  } catch {
-    // The deadline can fire while the error body is still arriving; the status alone is enough.
-    return '';
-  }
-}

@@ -250,13 +250,13 @@ describe('aws-identity-center provider', () => {
     fake.removePermissionSet(gone);
     const missing = new AwsIdentityCenterProvider({ instanceArn: fake.instanceArn, identityStoreId: fake.identityStoreId, region: FAKE_AWS_REGION, endpoint: fake.url, ...FAKE_AWS_CREDENTIALS }, 'aws-prod');
     opened.push(missing);
-    const problems = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: gone });
+    const problems = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: gone }, { deadline: new Date(Date.now() + 10_000) });
     expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/permission set .* does not exist in instance/)]));
 
     expect(await provider({ identityStoreId: 'd-0000000000' }).check()).toEqual([expect.stringMatching(/identity store d-0000000000 not found/)]);
 
     const foreign = permissionSet.replace(/ssoins-[^/]+/, 'ssoins-0000000000000000');
-    const other = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: foreign });
+    const other = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: foreign }, { deadline: new Date(Date.now() + 10_000) });
     expect(other).toEqual(expect.arrayContaining([expect.stringMatching(/does not belong to instance/)]));
 
     fake.injectError('ListAccountAssignments', { status: 400, type: 'AccessDeniedException', message: 'not authorized' });

@@ -120,6 +120,26 @@ describe('github provider: teams', () => {
     expect(await open({ team: 'nope' }).check()).toEqual(['github target gh: no team nope in acme (or the credentials cannot see it)']);
   });
 
+  it('check(): the credentials may change memberships or collaborators (a classic token\'s scopes, an App\'s installation permissions); a fine-grained token cannot tell', async () => {
+    fake.addToken('ghp_classic_read_only', ['read:org']);
+    expect(await open({ team: 'oncall' }, { token: 'ghp_classic_read_only' }).check()).toEqual([
+      "github target gh: the token's scopes (read:org) include neither admin:org nor write:org, which changing team memberships needs",
+    ]);
+    expect(await open({ repo: 'api', permission: 'push' }, { token: 'ghp_classic_read_only' }).check()).toEqual([
+      "github target gh: the token's scopes (read:org) do not include repo, which managing collaborators needs",
+    ]);
+    fake.addToken('ghp_classic_enough', ['write:org', 'repo']);
+    expect(await open({ team: 'oncall' }, { token: 'ghp_classic_enough' }).check()).toEqual([]);
+
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    fake.addApp(4242, publicKey, 4243, { members: 'read', administration: 'write', metadata: 'read' });
+    const app = (access: GithubAccess) => open(access, { token: undefined, appId: 4242, privateKey, installationId: 4243 });
+    expect(await app({ team: 'oncall' }).check()).toEqual(["github target gh: the GitHub App's installation has members: read; changing team memberships needs members: write"]);
+    expect(await app({ repo: 'api', permission: 'push' }).check()).toEqual([]);
+    // TOKEN is kept without scopes, as a fine-grained token is: nothing to read, nothing reported.
+    expect(await team().check()).toEqual([]);
+  });
+
   it('secondary rate limits are waited out when retry-after fits in the deadline, else reported as retryable at once; so is the primary limit', async () => {
     const p = team();
     const login = member();

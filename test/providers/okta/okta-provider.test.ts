@@ -107,6 +107,23 @@ describe('okta provider', () => {
     expect(await open('00gnothere0000000000').check()).toEqual(['okta target okta: no group 00gnothere0000000000 (or the token cannot see it)']);
   });
 
+  it("check(): the token's admin roles may change the group's members, where they can be read", async () => {
+    const other = fake.addGroup('billing-admins');
+    const withRoles = (token: string, roles: Array<{ type: string; groups?: string[] }>) => {
+      fake.addToken(token, roles);
+      return bound(oktaProvider.create(settings({ token }), { targetName: 'okta' }), { groupId: group });
+    };
+    expect(await withRoles('ssws-scoped-here-0001', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [group] }]).check()).toEqual([]);
+    expect(await withRoles('ssws-unscoped-0002', [{ type: 'GROUP_MEMBERSHIP_ADMIN' }]).check()).toEqual([]);
+    expect(await withRoles('ssws-super-0003', [{ type: 'SUPER_ADMIN' }]).check()).toEqual([]);
+    expect(await withRoles('ssws-custom-0004', [{ type: 'CUSTOM' }]).check()).toEqual([]); // its permissions are not read: no verdict
+    expect(await withRoles('ssws-elsewhere-0005', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [other] }, { type: 'READ_ONLY_ADMIN' }]).check()).toEqual([
+      `okta target okta: group prod-admins (${group}): the token's user has GROUP_MEMBERSHIP_ADMIN of other groups, READ_ONLY_ADMIN, which cannot change this group's members: give it Group Membership Admin for the group (see the README)`,
+    ]);
+    // TOKEN may not read its roles (as a least-privilege admin may not): nothing to judge, nothing said.
+    expect(await open().check()).toEqual([]);
+  });
+
   it('group rules: check() warns about active rules targeting the group; a rule-assigned member is standing access, never removed', async () => {
     const ruled = fake.addGroup('engineers');
     const engineer = person();

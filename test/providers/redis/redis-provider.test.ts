@@ -248,6 +248,26 @@ describeWithRedis('RedisProvider (least-privilege ACL user)', () => {
       expect(wrong).toEqual([expect.stringContaining('WRONGPASS')]);
       expect(wrong[0]).not.toContain('wrong-password-456');
     });
+
+    it('names a bot user that may not ACL SAVE (which every revoke runs), proved with ACL DRYRUN', async () => {
+      const noSave = `jit_rd_nosave_${RUN}`;
+      await asRedisRoot((c) => c.call('ACL', 'SETUSER', noSave, 'reset', 'on', `>${rd.adminPassword}`, '+acl|setuser', '+acl|deluser', '+role', '+acl|dryrun'));
+      try {
+        expect(await provider({ url: `redis://${noSave}:${rd.adminPassword}@127.0.0.1:6379` }).check()).toEqual([
+          `redis target cache, node 127.0.0.1:6379: the bot's user ${noSave} may not run ACL SAVE, which revoke runs after ACL DELUSER (add +acl|save to it)`,
+        ]);
+      } finally {
+        await asRedisRoot((c) => c.call('ACL', 'DELUSER', noSave));
+      }
+    });
+
+    it('says a node is unreachable, fast, with the connection error rather than the driver\'s retry count', async () => {
+      const started = Date.now();
+      const problems = await provider({ url: rd.adminUrl('redis://127.0.0.1:1') }).check({ deadline: new Date(Date.now() + 3000) });
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(problems).toEqual([expect.stringMatching(/^redis target cache, node 127\.0\.0\.1:1: unreachable: connect ECONNREFUSED/)]);
+      expect(problems[0]).not.toContain(rd.adminPassword);
+    });
   });
 });
 
