@@ -68,6 +68,7 @@ function resource(i = 0, exact = true): Resource {
     breakGlassMaxDuration: 3_600_000,
     requiredApprovals: 20,
     extensionApprovals: 20,
+    rules: [],
     provider: { target: 'hooks', type: 'webhook', access: {} },
   };
 }

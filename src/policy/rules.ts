@@ -1,0 +1,267 @@
+import { Script, createContext } from 'node:vm';
+import { Environment, type ASTNode } from '@marcbachmann/cel-js';
+
+/**
+ * Approval rules (PRODUCT.md section 3.2): a CEL `when` per rule, parsed and type-checked when the
+ * policy loads, evaluated with a time budget when a request or extension is filed.
+ *
+ * Evaluator: @marcbachmann/cel-js (docs/rules.md says why): its Environment declares every
+ * variable with its type, so `request.duration <= 5` or `requester.nope` is refused at load, not
+ * when someone files a request.
+ */
+
+/** The facts about the requester a rule may read; each is fetched only when a rule refers to it. */
+export type RequesterFact = 'email' | 'usergroups' | 'oncall' | 'activeGrants';
+export const REQUESTER_FACTS: readonly RequesterFact[] = ['email', 'usergroups', 'oncall', 'activeGrants'];
+
+export interface RuleRequest {
+  requesterId: string;
+  resourceId: string;
+  durationMs: number;
+  reason: string;
+  ticket: string;
+  breakGlass: boolean;
+  extension: boolean;
+}
+
+export interface RuleFacts {
+  email?: string;
+  usergroups?: string[];
+  oncall?: string[];
+  activeGrants?: number;
+}
+
+export type RuleOutcome = { autoApprove: true } | { requiredApprovals: number } | { deny: string };
+
+export interface CompiledRule {
+  name: string;
+  /** The expression as written. */
+  when: string;
+  outcome: RuleOutcome;
+  /** Requester facts the expression reads (all of them when it uses `requester` as a whole). */
+  needs: ReadonlySet<RequesterFact>;
+  /** Every variable path the expression reads (`request.duration`, `now`), for the audit event. */
+  reads: readonly string[];
+  /** String literals that look like Slack user group IDs (`"S0SRE" in requester.usergroups`). */
+  usergroupLiterals: readonly string[];
+  evaluate(input: Record<string, unknown>): unknown;
+}
+
+/** Longest `when` accepted: rules are short conditions, and a bound keeps parsing cheap. */
+export const MAX_WHEN_LENGTH = 2000;
+/** Default wall-clock budget of one rule's evaluation. */
+export const DEFAULT_RULE_BUDGET_MS = 50;
+
+const USERGROUP_ID = /^S[A-Z0-9]{2,}$/;
+
+let sharedEnv: Environment | undefined;
+
+/** One typed environment for every rule: the variables of section 3.2, nothing else. */
+function celEnvironment(): Environment {
+  sharedEnv ??= new Environment({
+    limits: { maxAstNodes: 500, maxDepth: 32, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 8 },
+  })
+    .registerVariable('requester', {
+      schema: { id: 'string', email: 'string', usergroups: 'list<string>', oncall: 'list<string>', activeGrants: 'int' },
+    })
+    .registerVariable('request', {
+      schema: {
+        resource: 'string',
+        duration: 'google.protobuf.Duration',
+        reason: 'string',
+        ticket: 'string',
+        breakGlass: 'bool',
+        extension: 'bool',
+      },
+    })
+    .registerVariable('now', 'google.protobuf.Timestamp');
+  return sharedEnv;
+}
+
+type DurationClass = { fromMilliseconds(ms: number): unknown };
+let durationClass: DurationClass | undefined;
+
+/** The evaluator's own Duration type (not exported by the package), taken from a value it makes. */
+function celDuration(ms: number): unknown {
+  durationClass ??= (celEnvironment().evaluate('duration("0s")') as { constructor: DurationClass }).constructor;
+  return durationClass.fromMilliseconds(ms);
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.trim();
+}
+
+interface Reads {
+  paths: Set<string>;
+  needs: Set<RequesterFact>;
+  literals: Set<string>;
+}
+
+function fieldAccess(node: ASTNode): { base: string; field: string } | undefined {
+  if (node.op === '.') {
+    const [base, field] = node.args as [ASTNode, string];
+    if (base.op === 'id') return { base: base.args as string, field };
+  }
+  if (node.op === '[]') {
+    const [base, key] = node.args as [ASTNode, ASTNode];
+    if (base.op === 'id' && key.op === 'value' && typeof key.args === 'string') return { base: base.args as string, field: key.args };
+  }
+  return undefined;
+}
+
+/** Walks the AST for the variables and user group literals it names. */
+function collectReads(node: unknown, reads: Reads): void {
+  if (Array.isArray(node)) {
+    for (const child of node) collectReads(child, reads);
+    return;
+  }
+  if (!node || typeof node !== 'object' || !('op' in node)) return;
+  const ast = node as ASTNode;
+  const access = fieldAccess(ast);
+  if (access && (access.base === 'requester' || access.base === 'request')) {
+    reads.paths.add(`${access.base}.${access.field}`);
+    if (access.base === 'requester' && (REQUESTER_FACTS as readonly string[]).includes(access.field)) reads.needs.add(access.field as RequesterFact);
+    return;
+  }
+  if (ast.op === 'id') {
+    const name = ast.args as string;
+    reads.paths.add(name);
+    // `requester` as a whole (passed to a macro, compared): it may read any fact.
+    if (name === 'requester') REQUESTER_FACTS.forEach((f) => reads.needs.add(f));
+    return;
+  }
+  if (ast.op === 'value') {
+    if (typeof ast.args === 'string' && USERGROUP_ID.test(ast.args)) reads.literals.add(ast.args);
+    return;
+  }
+  collectReads(ast.args, reads);
+}
+
+// One context and one script for every evaluation: the vm's timeout interrupts whatever runs
+// inside it, a catastrophic regular expression included, where CEL itself has no clock.
+const sandbox = createContext({ run: (): unknown => undefined });
+const runScript = new Script('run()');
+
+/** Runs `work` with a wall-clock budget; throws when it runs out. */
+export function withinBudget<T>(budgetMs: number, work: () => T): T {
+  (sandbox as { run: () => unknown }).run = work;
+  try {
+    return runScript.runInContext(sandbox, { timeout: Math.max(1, Math.floor(budgetMs)) }) as T;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+      throw new RuleEvaluationError(`took longer than its ${budgetMs} ms budget`);
+    }
+    throw err;
+  } finally {
+    (sandbox as { run: () => unknown }).run = () => undefined;
+  }
+}
+
+export class RuleEvaluationError extends Error {
+  override name = 'RuleEvaluationError';
+}
+
+/** Parses and type-checks one `when`; problems are reported as `<path>: <message>`. */
+export function compileRule(
+  rule: { name: string; when: string; outcome: RuleOutcome },
+  path: string,
+  problem: (path: string, message: string) => void,
+): CompiledRule | undefined {
+  const when = rule.when;
+  if (when.length > MAX_WHEN_LENGTH) {
+    problem(path, `the expression is too long (${when.length} characters; at most ${MAX_WHEN_LENGTH})`);
+    return undefined;
+  }
+  const env = celEnvironment();
+  let parsed: ReturnType<Environment['parse']>;
+  try {
+    parsed = env.parse(when);
+  } catch (err) {
+    problem(path, `not a valid CEL expression: ${firstLine((err as Error).message)}`);
+    return undefined;
+  }
+  const checked = parsed.check();
+  if (!checked.valid) {
+    problem(path, `type error: ${firstLine(checked.error?.message ?? 'the expression does not type-check')}`);
+    return undefined;
+  }
+  if (checked.type !== 'bool') {
+    problem(path, `must be a condition (a bool), but this expression gives ${checked.type}`);
+    return undefined;
+  }
+  const reads: Reads = { paths: new Set(), needs: new Set(), literals: new Set() };
+  collectReads(parsed.ast, reads);
+  return {
+    name: rule.name,
+    when,
+    outcome: rule.outcome,
+    needs: reads.needs,
+    reads: [...reads.paths].sort(),
+    usergroupLiterals: [...reads.literals],
+    evaluate: (input) => parsed(input),
+  };
+}
+
+/** The CEL activation for a request and the facts gathered for it. Facts not gathered are absent. */
+export function celInput(request: RuleRequest, facts: RuleFacts, now: Date): Record<string, unknown> {
+  return {
+    requester: {
+      id: request.requesterId,
+      email: facts.email ?? '',
+      usergroups: facts.usergroups ?? [],
+      oncall: facts.oncall ?? [],
+      activeGrants: BigInt(facts.activeGrants ?? 0),
+    },
+    request: {
+      resource: request.resourceId,
+      duration: celDuration(request.durationMs),
+      reason: request.reason,
+      ticket: request.ticket,
+      breakGlass: request.breakGlass,
+      extension: request.extension,
+    },
+    now,
+  };
+}
+
+/** Evaluates one compiled rule: true or false, or a RuleEvaluationError saying why not. */
+export function evaluateRule(rule: CompiledRule, input: Record<string, unknown>, budgetMs = DEFAULT_RULE_BUDGET_MS): boolean {
+  let result: unknown;
+  try {
+    result = withinBudget(budgetMs, () => rule.evaluate(input));
+  } catch (err) {
+    if (err instanceof RuleEvaluationError) throw err;
+    throw new RuleEvaluationError(firstLine((err as Error).message ?? String(err)));
+  }
+  if (typeof result !== 'boolean') throw new RuleEvaluationError(`gave ${typeof result}, not a bool`);
+  return result;
+}
+
+/** Compiles a resource's `rules`, reporting each problem at `resources[i].rules[j]…`. */
+export function compileRules(
+  rules: ReadonlyArray<{ name: string; when: string; autoApprove?: true; requiredApprovals?: number; deny?: string }>,
+  at: string,
+  approvers: { users: string[]; usergroups: string[] },
+  problems: string[],
+  hasOncall: boolean,
+): CompiledRule[] {
+  const compiled: CompiledRule[] = [];
+  const names = new Set<string>();
+  rules.forEach((rule, j) => {
+    const path = `${at}.rules[${j}]`;
+    if (names.has(rule.name)) problems.push(`${path}.name: duplicate rule name "${rule.name}" (the audit log and approval messages name rules)`);
+    names.add(rule.name);
+    const outcome: RuleOutcome =
+      rule.deny !== undefined ? { deny: rule.deny } : rule.requiredApprovals !== undefined ? { requiredApprovals: rule.requiredApprovals } : { autoApprove: true };
+    if ('requiredApprovals' in outcome && approvers.usergroups.length === 0 && outcome.requiredApprovals > approvers.users.length) {
+      const n = approvers.users.length;
+      problems.push(`${path}.requiredApprovals: needs ${outcome.requiredApprovals} approvals but only ${n} approver${n === 1 ? ' is' : 's are'} listed`);
+    }
+    const done = compileRule({ name: rule.name, when: rule.when, outcome }, `${path}.when`, (p, message) => problems.push(`${p}: ${message}`));
+    if (done && done.needs.has('oncall') && !hasOncall && done.reads.includes('requester.oncall')) {
+      problems.push(`${path}.when: reads requester.oncall, but the policy has no \`oncall:\` section saying where to read it from (PagerDuty or Opsgenie)`);
+    }
+    if (done) compiled.push(done);
+  });
+  return compiled;
+}
