@@ -68,7 +68,8 @@ export function resourcesText(resources: Resource[]): string {
       '*Resources you can request*',
       ...resources.map((r) => {
         const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
-        const extras = r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : '';
+        const rules = r.rules?.length ? `, unless one of its ${r.rules.length} approval rule${r.rules.length === 1 ? '' : 's'} decides otherwise` : '';
+        const extras = `${rules}${r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : ''}`;
         return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
       }),
     ],
