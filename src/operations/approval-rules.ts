@@ -38,12 +38,23 @@ export function requesterFacts(ctx: OperationContext, requesterId: string): Fact
   };
 }
 
+/** `{ 'requester.oncall': [...] }` as `{ requester: { oncall: [...] } }`: no dots in stored field names. */
+function nested(facts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, Record<string, unknown> | unknown> = {};
+  for (const [path, value] of Object.entries(facts)) {
+    const [head, field] = path.split('.', 2) as [string, string | undefined];
+    if (field === undefined) out[head] = value;
+    else out[head] = { ...((out[head] as Record<string, unknown>) ?? {}), [field]: value };
+  }
+  return out;
+}
+
 /** What the audit event of a filing records about the decision: never a secret (facts are not). */
 export function decisionDetails(decision: Decision): Record<string, unknown> {
   return {
     decision: decision.action,
     ...(decision.rule ? { rule: decision.rule } : {}),
-    ...(Object.keys(decision.facts).length ? { facts: decision.facts } : {}),
+    ...(Object.keys(decision.facts).length ? { facts: nested(decision.facts) } : {}),
     ...(decision.error ? { ruleError: decision.error } : {}),
   };
 }
@@ -59,7 +70,7 @@ export async function decideFiling(ctx: OperationContext, resource: Resource, re
   if (decision.error) log.warn({ ruleError: decision.error, extension: request.extension }, 'an approval rule could not be evaluated; normal approval applies');
   if (decision.action === 'deny') {
     log.info({ rule: decision.rule, extension: request.extension }, 'refused by an approval rule');
-    throw new UserError(`${decision.reason} (rule “${decision.rule}” of ${resource.id}). Nothing was filed.`, 'resource');
+    throw new UserError(`Refused by the rule “${decision.rule}” of ${resource.id}: ${decision.reason} Nothing was filed.`, 'resource');
   }
   const approvers = resource.approvers.users.length + resource.approvers.usergroups.length;
   if (decision.error && decision.action === 'approval' && approvers === 0) {
