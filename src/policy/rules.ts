@@ -191,6 +191,7 @@ export function compileRule(
   }
   const reads: Reads = { paths: new Set(), needs: new Set(), literals: new Set() };
   collectReads(parsed.ast, reads);
+  warmUp(parsed);
   return {
     name: rule.name,
     when,
@@ -222,6 +223,23 @@ export function celInput(request: RuleRequest, facts: RuleFacts, now: Date): Rec
     },
     now,
   };
+}
+
+/** Budget of the one evaluation at load that warms the evaluator up. */
+const WARM_UP_BUDGET_MS = 1000;
+
+/**
+ * Evaluates a new rule once, on a sample request, and ignores the outcome: the first evaluation of
+ * an expression (and the first time zone it names) costs far more than later ones, and must not
+ * spend a real request's budget.
+ */
+function warmUp(parsed: (input: Record<string, unknown>) => unknown): void {
+  const sample: RuleRequest = { requesterId: 'U0WARMUP', resourceId: 'warm-up', durationMs: 60_000, reason: 'warm-up', ticket: '', breakGlass: false, extension: false };
+  try {
+    withinBudget(WARM_UP_BUDGET_MS, () => parsed(celInput(sample, {}, new Date())));
+  } catch {
+    // A rule that fails or runs long on the sample is judged when it is evaluated for real.
+  }
 }
 
 /** Evaluates one compiled rule: true or false, or a RuleEvaluationError saying why not. */
