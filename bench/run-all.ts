@@ -26,6 +26,7 @@ interface Step {
 
 const STEPS: Step[] = [
   { label: 'store-probe', script: 'store-probe.ts' },
+  { label: 'rules', script: 'rules.ts' },
   { label: 'ack-latency', script: 'ack-latency.ts' },
   { label: 'revocation-lateness', script: 'revocation-lateness.ts' },
   // The specified size; the store (jongodb) cannot finish it, so the wait is bounded…
@@ -118,6 +119,12 @@ async function main(): Promise<void> {
   for (const r of (providers?.results ?? []) as Array<{ label: string; calls: number; provider: Record<string, { p50: number; p99: number }>; bare: Record<string, { p50: number; p99: number }> }>) {
     const part = (a: string) => `${a} ${ms(r.provider[a]!.p50, 2)} / ${ms(r.provider[a]!.p99, 2)} (bare ${ms(r.bare[a]!.p50, 2)} / ${ms(r.bare[a]!.p99, 2)})`;
     rows.push([`provider latency, ${r.label}, ${r.calls} calls (p50 / p99)`, `${part('grant')}; ${part('revoke')}`, '(measured)', '']);
+  }
+  const rules = results['rules']?.result;
+  if (rules) {
+    const us = (v: number) => `${(v * 1000).toFixed(0)} µs`;
+    const s = (k: string) => `p50 ${us(rules[k].p50)} / p99 ${us(rules[k].p99)}`;
+    rows.push([`rule evaluation per request, ${rules.config.perCase} requests per case (decide())`, `no rules ${s('noRules')}; 10 rules, none matches ${s('tenNoneMatch')}; first matches ${s('tenFirstMatches')}; one under the watchdog ${s('tenOneWatched')}`, '(measured)', '']);
   }
   if (probe) {
     const parts = Object.entries(probe.results as Record<string, { updateOneById: number; findOneById: number }>).map(([n, r]) => `${n} docs: updateOne ${ms(r.updateOneById)}, findOne ${ms(r.findOneById)}`);

@@ -44,6 +44,12 @@ export interface CompiledRule {
   reads: readonly string[];
   /** String literals that look like Slack user group IDs (`"S0SRE" in requester.usergroups`). */
   usergroupLiterals: readonly string[];
+  /**
+   * True when the expression's cost is bounded by its size and the (bounded) inputs: no
+   * comprehension macros, regular expressions only as simple literals. Such rules run without
+   * the vm's watchdog; every other rule runs under the time budget.
+   */
+  bounded: boolean;
   evaluate(input: Record<string, unknown>): unknown;
 }
 
@@ -58,7 +64,8 @@ let sharedEnv: Environment | undefined;
 
 /** One typed environment for every rule: the variables of section 3.2, nothing else. */
 function celEnvironment(): Environment {
-  sharedEnv ??= new Environment({
+  if (sharedEnv) return sharedEnv;
+  sharedEnv = new Environment({
     limits: { maxAstNodes: 500, maxDepth: 32, maxListElements: 200, maxMapEntries: 200, maxCallArguments: 8 },
   })
     .registerVariable('requester', {
@@ -75,7 +82,88 @@ function celEnvironment(): Environment {
       },
     })
     .registerVariable('now', 'google.protobuf.Timestamp');
+  for (const [method, read] of Object.entries(ZONED)) {
+    sharedEnv.registerFunction(`google.protobuf.Timestamp.${zonedName(method)}(string): int`, (d: Date, tz: string) => BigInt(read(zonedParts(d, tz))));
+  }
   return sharedEnv;
+}
+
+/**
+ * The time zone overloads of the timestamp accessors (`now.getHours("Europe/Berlin")`). The
+ * evaluator's own ones re-parse a locale string in the machine's time zone, which is wrong in
+ * that zone's DST gaps and slow (a formatter per call); ours read the zone's fields with one cached
+ * Intl formatter per zone, whatever the machine's TZ. Rules are rewritten to call them at load.
+ */
+interface ZonedParts {
+  year: number;
+  month: number;
+  day: number;
+  hour: number;
+  minute: number;
+  second: number;
+  weekday: number;
+}
+
+const ZONED: Record<string, (p: ZonedParts) => number> = {
+  getFullYear: (p) => p.year,
+  getMonth: (p) => p.month - 1,
+  getDate: (p) => p.day,
+  getDayOfMonth: (p) => p.day - 1,
+  getDayOfWeek: (p) => p.weekday,
+  getDayOfYear: (p) => Math.round((Date.UTC(p.year, p.month - 1, p.day) - Date.UTC(p.year, 0, 1)) / 86_400_000),
+  getHours: (p) => p.hour,
+  getMinutes: (p) => p.minute,
+  getSeconds: (p) => p.second,
+};
+const WEEKDAYS: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function zonedName(method: string): string {
+  return `zoned${method[0]!.toUpperCase()}${method.slice(1)}`;
+}
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    // Throws RangeError for a zone that does not exist.
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      weekday: 'short',
+    });
+    if (formatters.size < 500) formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+function zonedParts(d: Date, timeZone: string): ZonedParts {
+  const parts: Record<string, string> = {};
+  for (const part of formatterFor(timeZone).formatToParts(d)) parts[part.type] = part.value;
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+    second: Number(parts.second),
+    weekday: WEEKDAYS[parts.weekday ?? ''] ?? NaN,
+  };
+}
+
+/** A time zone that Intl knows (`Europe/Berlin`, `UTC`), else undefined. */
+function validZone(timeZone: string): boolean {
+  try {
+    formatterFor(timeZone);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 type DurationClass = { fromMilliseconds(ms: number): unknown };
@@ -137,6 +225,71 @@ function collectReads(node: unknown, reads: Reads): void {
   collectReads(ast.args, reads);
 }
 
+/** Macros whose cost grows with the product of list sizes when nested. */
+const COMPREHENSIONS = new Set(['all', 'exists', 'exists_one', 'map', 'filter', 'transformList', 'transformMap']);
+
+interface Scan {
+  /** Renames of timestamp accessors with a time zone to ours (see ZONED). */
+  edits: Array<{ at: number; from: string; to: string }>;
+  badZones: string[];
+  /** The expression may cost more than linear time in its inputs. */
+  unbounded: boolean;
+}
+
+/**
+ * A literal pattern whose matching time stays near-linear: at most one unbounded quantifier, none
+ * applied to a group, no back-references. Anything else may backtrack catastrophically.
+ */
+export function isSimplePattern(pattern: string): boolean {
+  if (/\\[1-9k]/.test(pattern)) return false;
+  let unboundedCount = 0;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '*' || c === '+' || (c === '{' && /^\{\d*,\}/.test(pattern.slice(i)))) {
+      unboundedCount++;
+      if (pattern[i - 1] === ')') return false;
+    } else if ((c === '{' || c === '?') && pattern[i - 1] === ')') return false;
+  }
+  return unboundedCount <= 1;
+}
+
+function scanCalls(node: unknown, text: string, scan: Scan): void {
+  if (Array.isArray(node)) {
+    for (const child of node) scanCalls(child, text, scan);
+    return;
+  }
+  if (!node || typeof node !== 'object' || !('op' in node)) return;
+  const ast = node as ASTNode;
+  if (ast.op === 'rcall' || ast.op === 'call') {
+    const [name, ...rest] = ast.args as [string, ...unknown[]];
+    const callArgs = (ast.op === 'rcall' ? rest[1] : rest[0]) as ASTNode[];
+    if (COMPREHENSIONS.has(name)) scan.unbounded = true;
+    if (name === 'matches') {
+      const pattern = callArgs[callArgs.length - 1];
+      if (!(pattern?.op === 'value' && typeof pattern.args === 'string' && isSimplePattern(pattern.args))) scan.unbounded = true;
+    }
+    if (ast.op === 'rcall' && name in ZONED && callArgs.length === 1) {
+      const receiver = rest[0] as ASTNode;
+      const zone = callArgs[0]!;
+      if (zone.op === 'value' && typeof zone.args === 'string' && !validZone(zone.args)) scan.badZones.push(zone.args);
+      const between = text.slice(receiver.end, zone.start);
+      const at = between.lastIndexOf(name);
+      if (at >= 0) scan.edits.push({ at: receiver.end + at, from: name, to: zonedName(name) });
+    }
+  }
+  scanCalls(ast.args, text, scan);
+}
+
 // One context and one script for every evaluation: the vm's timeout interrupts whatever runs
 // inside it, a catastrophic regular expression included, where CEL itself has no clock.
 const sandbox = createContext({ run: (): unknown => undefined });
@@ -191,7 +344,19 @@ export function compileRule(
   }
   const reads: Reads = { paths: new Set(), needs: new Set(), literals: new Set() };
   collectReads(parsed.ast, reads);
-  warmUp(parsed);
+  const scan: Scan = { edits: [], badZones: [], unbounded: false };
+  scanCalls(parsed.ast, when, scan);
+  if (scan.badZones.length) {
+    problem(path, `unknown time zone "${scan.badZones[0]}" (use an IANA name such as Europe/Berlin or UTC)`);
+    return undefined;
+  }
+  let evaluator: (input: Record<string, unknown>) => unknown = parsed;
+  if (scan.edits.length) {
+    let text = when;
+    for (const edit of [...scan.edits].sort((a, b) => b.at - a.at)) text = text.slice(0, edit.at) + edit.to + text.slice(edit.at + edit.from.length);
+    evaluator = env.parse(text);
+  }
+  warmUp(evaluator);
   return {
     name: rule.name,
     when,
@@ -199,7 +364,8 @@ export function compileRule(
     needs: reads.needs,
     reads: [...reads.paths].sort(),
     usergroupLiterals: [...reads.literals],
-    evaluate: (input) => parsed(input),
+    bounded: !scan.unbounded,
+    evaluate: evaluator,
   };
 }
 
@@ -246,7 +412,7 @@ function warmUp(parsed: (input: Record<string, unknown>) => unknown): void {
 export function evaluateRule(rule: CompiledRule, input: Record<string, unknown>, budgetMs = DEFAULT_RULE_BUDGET_MS): boolean {
   let result: unknown;
   try {
-    result = withinBudget(budgetMs, () => rule.evaluate(input));
+    result = rule.bounded ? rule.evaluate(input) : withinBudget(budgetMs, () => rule.evaluate(input));
   } catch (err) {
     if (err instanceof RuleEvaluationError) throw err;
     throw new RuleEvaluationError(firstLine((err as Error).message ?? String(err)));

@@ -1,7 +1,7 @@
 import { parsePolicy, PolicyError } from '../../src/policy/load';
 import { decide, Decision, FactSource } from '../../src/policy/decide';
 import { findResource } from '../../src/policy/policy';
-import { evaluateRule, compileRule, celInput, RuleRequest } from '../../src/policy/rules';
+import { evaluateRule, compileRule, celInput, isSimplePattern, RuleRequest } from '../../src/policy/rules';
 
 const policyText = `
 approvalChannel: C0APPROVALS
@@ -149,7 +149,7 @@ describe('decide', () => {
     const p = parsePolicy(
       policyText.replace(/    rules:[\s\S]*$/, `    rules:
       - name: bad zone
-        when: 'now.getHours("Not/AZone") < 25'
+        when: 'now.getHours(request.reason) < 25'
         autoApprove: true
 `),
       {},
@@ -180,6 +180,7 @@ describe('rules at policy load', () => {
     ['no outcome', `      - name: x\n        when: 'true'\n`, /^resources\[0\]\.rules\[0\]: a rule does exactly one of/],
     ['more approvals than approvers', `      - name: x\n        when: 'true'\n        requiredApprovals: 3\n`, undefined],
     ['an unknown key', `      - name: x\n        when: 'true'\n        autoApprove: true\n        priority: 1\n`, /^resources\[0\]\.rules\[0\]: unknown key "priority"/],
+    ['an unknown time zone', `      - name: x\n        when: 'now.getHours("Mars/Olympus") < 8'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: unknown time zone "Mars\/Olympus"/],
     ['a very long expression', `      - name: x\n        when: '${'true && '.repeat(300)}true'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: the expression is too long/],
   ])('%s is refused, naming resources[i].rules[j]', (_name, rule, expected) => {
     const found = problems(withRule(rule));
@@ -201,6 +202,64 @@ describe('rules at policy load', () => {
     expect(policy.namedUsergroups.sort()).toEqual(['S0DBA', 'S0SRE']);
     expect(policy.secrets).toContain('pd-token');
     expect(policy.oncall?.pagerduty).toEqual({ token: 'pd-token', apiUrl: 'https://api.pagerduty.com' });
+  });
+});
+
+describe('time zones', () => {
+  const compile = (when: string) => compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
+    throw new Error(`${p}: ${m}`);
+  })!;
+  const at = (iso: string) => celInput(request(), {}, new Date(iso));
+
+  it.each([
+    // Berlin's DST gap does not exist in New York's clock and vice versa: the machine's zone never matters.
+    ['America/New_York', '2026-03-08T01:30:00Z', 'now.getHours("Europe/Berlin") == 2'],
+    ['America/New_York', '2026-03-08T07:30:00Z', 'now.getHours("America/New_York") == 3'],
+    ['Europe/Berlin', '2026-03-29T06:30:00Z', 'now.getHours("America/New_York") == 2'],
+    ['Asia/Kolkata', '2026-01-14T23:30:00Z', 'now.getHours("UTC") == 23 && now.getHours() == 23 && now.getMinutes("Asia/Kolkata") == 0'],
+    ['UTC', '2026-01-14T23:30:00Z', 'now.getDayOfWeek("Asia/Tokyo") == 4 && now.getDayOfWeek() == 3 && now.getDate("Asia/Tokyo") == 15'],
+    ['UTC', '2026-12-31T23:30:00Z', 'now.getFullYear("Europe/Berlin") == 2027 && now.getMonth("Europe/Berlin") == 0 && now.getDayOfYear("Europe/Berlin") == 0 && now.getDayOfMonth("Europe/Berlin") == 0'],
+    ['UTC', '2026-07-01T10:20:30Z', 'now.getHours("Europe/Berlin") == 12 && now.getMinutes("Europe/Berlin") == 20 && now.getSeconds("Europe/Berlin") == 30'],
+  ])('with the machine in %s, at %s: %s', (machineTz, iso, when) => {
+    const saved = process.env.TZ;
+    process.env.TZ = machineTz;
+    try {
+      expect(evaluateRule(compile(when), at(iso))).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+});
+
+describe('which rules run under the watchdog', () => {
+  const compile = (when: string) => compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
+    throw new Error(`${p}: ${m}`);
+  })!;
+
+  it.each([
+    ['^INC-[0-9]+$', true],
+    ['^(INC|OPS)-[0-9]{1,6}$', true],
+    ['[a-z]*', true],
+    ['^(a+)+$', false],
+    ['(a|aa)*', false],
+    ['a*a*b', false],
+    ['.*x.*', false],
+    ['(ab){2,}', false],
+    ['(a)\\1', false],
+  ])('pattern %s is simple: %s', (pattern, simple) => {
+    expect(isSimplePattern(pattern)).toBe(simple);
+  });
+
+  it.each([
+    ['request.duration <= duration("30m") && "S0SRE" in requester.usergroups', true],
+    ['!request.ticket.matches("^INC-[0-9]+$")', true],
+    ['request.reason.matches("^(a+)+$")', false],
+    ['request.reason.matches(request.ticket)', false],
+    ['requester.usergroups.exists(g, g.startsWith("S0"))', false],
+    ['now.getHours("Europe/Berlin") < 8', true],
+  ])('%s: bounded %s', (when, bounded) => {
+    expect(compile(when).bounded).toBe(bounded);
   });
 });
 
