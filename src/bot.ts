@@ -11,10 +11,12 @@ import { feasibilityWarnings } from './policy/feasibility';
 import { RequestStore, REPAIR_SETTLE_MS } from './store/request-store';
 import { LeaseLocks } from './store/lease-locks';
 import { Outbox } from './store/outbox';
-import { DEFAULT_SETTINGS, OperationContext, OperationSettings, UserDirectory } from './operations/context';
+import { DEFAULT_SETTINGS, OperationContext, OperationSettings } from './operations/ports';
 import { ProviderRegistry } from './providers/registry';
 import { OutboxNotifier, DEFAULT_NOTIFIER_OPTIONS, OutboxNotifierOptions } from './slack/notifier';
-import { SlackDirectory } from './slack/directory';
+import { DeliveryWorker } from './slack/delivery/worker';
+import { DmChannels } from './slack/delivery/dm-channels';
+import { LoggedDirectory, SlackDirectory } from './slack/directory';
 import { createSlackApp, SlackApp } from './slack/app';
 import { DEFAULT_CONNECTION_OPTIONS, SlackConnection, SlackConnectionOptions } from './slack/connection';
 import { buildHomeView } from './slack/ui/home';
@@ -56,46 +58,19 @@ export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS:
 
 export interface Bot {
   ctx: OperationContext;
+  /** The request store behind `ctx.store` (with what the operations do not use: indexes, repair). */
+  store: RequestStore;
   db: Db;
   mongo: MongoClient;
   slack: SlackApp;
   /** Whether Slack answers; who the bot is there. */
   connection: SlackConnection;
   notifier: OutboxNotifier;
+  /** Delivers what the notifier queued (tests wait for `delivery.idle()`). */
+  delivery: DeliveryWorker;
   scheduler: Scheduler;
   port: number;
   stop(): Promise<void>;
-}
-
-/**
- * Slack look-ups that fail are logged here with whom they were about, then rethrown: callers
- * decide what it means (an approval click is refused; a grant goes on without the e-mail).
- */
-class LoggedDirectory implements UserDirectory {
-  constructor(private readonly inner: UserDirectory, private readonly logger: Logger) {}
-
-  async usergroupMembers(usergroupId: string): Promise<string[]> {
-    try {
-      return await this.inner.usergroupMembers(usergroupId);
-    } catch (err) {
-      this.logger.warn({ usergroup: usergroupId, err: lookupError(err) }, 'could not read a user group from Slack (usergroups.users.list)');
-      throw err;
-    }
-  }
-
-  async emailOf(userId: string): Promise<string | undefined> {
-    try {
-      return await this.inner.emailOf(userId);
-    } catch (err) {
-      this.logger.warn({ user: userId, err: lookupError(err) }, 'could not read a user from Slack (users.info)');
-      throw err;
-    }
-  }
-}
-
-function lookupError(err: unknown): string {
-  const e = err as { data?: { error?: string }; message?: string };
-  return (e?.data?.error ?? e?.message ?? String(err)).slice(0, 200);
 }
 
 /**
@@ -166,7 +141,22 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
     logger: slackLogger(logger, 'slack-web'),
   });
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
-  const notifier = new OutboxNotifier(notifyClient, outbox, store, policy, logger.child({ component: 'notifier' }), { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier }, connection);
+  const directory = new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' }));
+  const dmChannels = new DmChannels(notifyClient);
+  const delivery = new DeliveryWorker(
+    {
+      client: notifyClient,
+      outbox,
+      store,
+      policy,
+      logger: logger.child({ component: 'notifier' }),
+      homeView: async (userId) => buildHomeView(await loadHomeData({ policy, store, directory }, userId)),
+      connection,
+      dmChannels,
+    },
+    { ...DEFAULT_NOTIFIER_OPTIONS, ...options.notifier },
+  );
+  const notifier = new OutboxNotifier(notifyClient, outbox, delivery, dmChannels, (request) => peopleConcerned(policy, request));
   recoverAfterOutages(mongo, logger, async () => {
     await Promise.all([store.ensureIndexes(), outbox.ensureIndexes()]);
     // Writes that were waiting on the outage land now; record them once they have settled.
@@ -176,21 +166,22 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   for (const warning of policy.warnings) logger.warn({ policy: true }, `policy: ${warning}`);
   for (const warning of feasibilityWarnings(policy)) logger.warn({ policy: true }, `policy: ${warning}`);
   const providers = new ProviderRegistry(policy);
-  const ctx: OperationContext = {
-    policy,
-    store,
-    providers,
-    locks: new LeaseLocks(db),
-    notifier,
-    directory: new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' })),
-    logger,
-    settings,
-    now: () => new Date(),
-  };
-  const scheduler = new Scheduler(ctx, { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler });
-  ctx.schedule = scheduler;
-  notifier.homeView = async (userId) => buildHomeView(await loadHomeData(ctx, userId));
-  notifier.peopleConcerned = (request) => peopleConcerned(ctx, request);
+  // The scheduler hears of every new deadline the operations make: it hands out their context with itself as the listener.
+  const scheduler = new Scheduler(
+    {
+      policy,
+      store,
+      providers,
+      locks: new LeaseLocks(db),
+      notifier,
+      directory,
+      logger,
+      settings,
+      now: () => new Date(),
+    },
+    { ...DEFAULT_SCHEDULER_OPTIONS, cron: config.JIT_RECONCILE_CRON, ...options.scheduler },
+  );
+  const ctx = scheduler.ctx;
   const slack = createSlackApp(
     config,
     {
@@ -205,7 +196,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   );
 
   const port = await slack.start();
-  notifier.start();
+  delivery.start();
   await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
@@ -214,11 +205,13 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
   let stopping: Promise<void> | undefined;
   return {
     ctx,
+    store,
     db,
     mongo,
     slack,
     connection,
     notifier,
+    delivery,
     scheduler,
     port,
     stop: () =>
@@ -226,7 +219,7 @@ export async function startBot(config: Config, policy: Policy, mongoUri: string,
         // New work stops first; then what is in flight finishes; then the connections close.
         await slack.stop().catch((err) => logger.warn({ err: (err as Error).message }, 'stopping Slack receiver'));
         await scheduler.stop();
-        await notifier.stop();
+        await delivery.stop();
         connection.stop();
         await providers.closeAll();
         await mongo.close();

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration, DurationError } from './domain/duration';
 
-/** The process environment (PRODUCT.md section 1), validated once at start-up. */
+/** The process environment (README “Configuration”), validated once at start-up. */
 const duration = (fallback: string) =>
   z
     .string()
@@ -24,7 +24,7 @@ const filingRate = z
     const match = /^\s*(\d{1,6})\s*\/\s*(\S+)\s*$/.exec(text);
     try {
       if (!match || Number(match[1]) < 1) throw new DurationError('expected <count>/<duration>, e.g. 10/1m, or off');
-      return { count: Number(match[1]), windowMs: parseDuration(match[2]) };
+      return { count: Number(match[1]), windowMs: parseDuration(match[2] ?? '') };
     } catch (err) {
       ctx.addIssue({ code: 'custom', message: err instanceof DurationError && match ? `${(err as Error).message} (expected <count>/<duration>, e.g. 10/1m, or off)` : (err as Error).message });
       return z.NEVER;

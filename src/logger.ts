@@ -2,7 +2,7 @@ import pino, { Logger, DestinationStream } from 'pino';
 import { LogLevel, type Logger as SlackLogger } from '@slack/web-api';
 import type { Config } from './config';
 import type { Policy } from './policy/policy';
-import { secretVariants } from './providers/secrets';
+import { safeDecode, secretScrubber, secretVariants } from './providers/secrets';
 
 const CENSOR = '[REDACTED]';
 
@@ -71,29 +71,16 @@ export function secretsOf(config: Partial<Config>, policy?: Policy): string[] {
     secrets.push(...secretVariants(config.MONGODB_URI));
     // A replica-set URI (host1:27017,host2:27017) is no WHATWG URL: its password is found by hand.
     const password = /^mongodb(?:\+srv)?:\/\/[^:@/]+:([^@/]+)@/.exec(config.MONGODB_URI)?.[1];
-    if (password) secrets.push(...secretVariants(password), ...secretVariants(decodeURIComponentSafe(password)));
+    if (password) secrets.push(...secretVariants(password), ...secretVariants(safeDecode(password)));
   }
   // Every provider marks its own secret settings (secret() in its schema); the policy collects them.
   secrets.push(...(policy?.secrets ?? []));
   return [...new Set(secrets.filter((s) => s.length >= 6))];
 }
 
-function decodeURIComponentSafe(s: string): string {
-  try {
-    return decodeURIComponent(s);
-  } catch {
-    return s;
-  }
-}
-
 export function createLogger(level: string, destination?: DestinationStream, extraSecrets: string[] = []): Logger {
-  // Longest first, so a secret that contains another is cut out whole.
-  const secrets = [...new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6))].sort((a, b) => b.length - a.length);
-  const scrubAll = (text: string) => {
-    let out = text;
-    for (const s of secrets) if (out.includes(s)) out = out.split(s).join(CENSOR);
-    return scrub(out);
-  };
+  const cutSecrets = secretScrubber([...new Set(extraSecrets.filter((s) => typeof s === 'string' && s.length >= 6))], CENSOR);
+  const scrubAll = (text: string) => scrub(cutSecrets(text));
   return pino(
     {
       level,

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { loadConfig } from './config';
 import { loadPolicyFile, PolicyError } from './policy/load';
+import type { Policy } from './policy/policy';
 import { createLogger, secretsOf } from './logger';
 import { startBot, Bot } from './bot';
 import { SlackTokenRejected } from './slack/connection';
@@ -17,7 +18,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = loaded.config;
-  let policy;
+  let policy: Policy;
   try {
     policy = loadPolicyFile(config.JIT_POLICY_FILE, process.env);
   } catch (err) {

@@ -31,7 +31,7 @@ export function parseDuration(input: string): number {
     const rank = UNIT_ORDER.indexOf(unit);
     if (rank <= seen) throw new DurationError(`"${input}" repeats or misorders units: ${HINT}`);
     seen = rank;
-    if (match[1].length > 9) throw new DurationError(`"${input}" is too long: at most 366d`);
+    if ((match[1] ?? '').length > 9) throw new DurationError(`"${input}" is too long: at most 366d`);
     total += Number(match[1]) * UNIT_MS[unit];
     consumed = part.lastIndex;
   }

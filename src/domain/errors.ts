@@ -11,11 +11,3 @@ export class UserError extends Error {
     this.fields = typeof fields === 'string' ? { [fields]: message } : fields;
   }
 }
-
-/** A temporary failure of a dependency (MongoDB, Slack): the user should try again. */
-export class UnavailableError extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
-    super(message);
-    this.name = 'UnavailableError';
-  }
-}

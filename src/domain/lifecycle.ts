@@ -1,4 +1,4 @@
-/** Request states and the only transitions between them (PRODUCT.md section 4). */
+/** Request states and the only transitions between them. */
 
 export const REQUEST_STATES = [
   'pending',
@@ -18,35 +18,24 @@ export type RequestState = (typeof REQUEST_STATES)[number];
 export const OPEN_STATES: readonly RequestState[] = ['pending', 'granting', 'active', 'revoking'];
 export const FINAL_STATES: readonly RequestState[] = ['expired', 'revoked', 'denied', 'cancelled', 'timed_out', 'failed'];
 
-export type TransitionAction =
-  | 'approve'
-  | 'deny'
-  | 'cancel'
-  | 'time_out'
-  | 'grant_succeeded'
-  | 'grant_failed'
-  | 'expire'
-  | 'revoke'
-  | 'revoke_succeeded';
-
+/** One allowed change of state. */
 export interface TransitionRule {
   from: RequestState;
-  action: TransitionAction;
   to: RequestState;
 }
 
 export const TRANSITIONS: readonly TransitionRule[] = [
-  { from: 'pending', action: 'approve', to: 'granting' },
-  { from: 'pending', action: 'deny', to: 'denied' },
-  { from: 'pending', action: 'cancel', to: 'cancelled' },
-  { from: 'pending', action: 'time_out', to: 'timed_out' },
-  { from: 'granting', action: 'grant_succeeded', to: 'active' },
-  { from: 'granting', action: 'grant_failed', to: 'failed' },
-  { from: 'active', action: 'expire', to: 'revoking' },
-  { from: 'active', action: 'revoke', to: 'revoking' },
+  { from: 'pending', to: 'granting' },
+  { from: 'pending', to: 'denied' },
+  { from: 'pending', to: 'cancelled' },
+  { from: 'pending', to: 'timed_out' },
+  { from: 'granting', to: 'active' },
+  { from: 'granting', to: 'failed' },
+  // On expiry, or revoked by hand.
+  { from: 'active', to: 'revoking' },
   // Where a revocation ends depends on why it started (the request's endReason).
-  { from: 'revoking', action: 'revoke_succeeded', to: 'expired' },
-  { from: 'revoking', action: 'revoke_succeeded', to: 'revoked' },
+  { from: 'revoking', to: 'expired' },
+  { from: 'revoking', to: 'revoked' },
 ];
 
 export function isOpen(state: RequestState): boolean {

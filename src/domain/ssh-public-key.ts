@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 
 /*
- * SSH public keys as people paste them into `/jit-access ssh-key` (PRODUCT.md §2): one line of
+ * SSH public keys as people paste them into `/jit-access ssh-key` (README “Using it”): one line of
  * OpenSSH's format, `<type> <base64 blob> [comment]`, the content of `~/.ssh/id_ed25519.pub`.
  * Pure: parsed and checked here, certified by the ssh provider (src/providers/ssh/), stored by
  * src/store/ssh-keys.ts. The blob is parsed (RFC 4253 §6.6, RFC 5656 §3.1, PROTOCOL.u2f) rather than

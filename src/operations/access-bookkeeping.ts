@@ -2,10 +2,10 @@ import type { AccessRequest } from '../domain/request';
 import type { GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /*
- * Standing access and overlapping grants (PRODUCT.md §4). The bookkeeping lives here, in the
+ * Standing access and overlapping grants (README “Standing access and overlapping grants”). The bookkeeping lives here, in the
  * operations layer, because it needs both halves: only the store knows every jit-access grant of
  * every replica that gives the same access (requests share an *access key*, e.g. the same role for
  * the same account in the same target), and only the provider can read what the target holds.
@@ -64,7 +64,7 @@ export async function recordStanding(ctx: OperationContext, request: AccessReque
     actor: 'system',
     action: 'access_inspected',
     set: { accessKey: key, standing },
-    where: { standing: { $exists: false } },
+    only: { absent: ['standing'] },
     details: { standing, ...(holders.length ? { alsoGrantedBy: holders.map((h) => h._id) } : {}) },
   });
   if (recorded) return recorded;

@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 import { requireRequest, requireResource } from './constraints';
 
 /** An approver reviews a break-glass grant after the fact; until then it stays flagged and reminded. */
@@ -18,7 +18,7 @@ export async function acknowledgeBreakGlass(ctx: OperationContext, requestId: un
     action: 'break_glass_acknowledged',
     set: { breakGlassAck: { by: approverId, at: ctx.now() } },
     unset: ['remindAt'],
-    where: { breakGlassAck: { $exists: false } },
+    only: { absent: ['breakGlassAck'] },
   });
   if (!acked) throw new UserError(`Request ${request._id} changed in the meantime; try again.`);
   requestLogger(ctx, acked).info({ approver: approverId }, 'break-glass acknowledged');

@@ -4,7 +4,7 @@ import { decide, Decision, FactSource } from '../policy/decide';
 import type { Resource } from '../policy/policy';
 import type { RuleRequest } from '../policy/rules';
 import { oncallDirectoryFor } from '../oncall/oncall';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /** States in which a request counts as one of the requester's grants (`requester.activeGrants`). */
 const GRANT_STATES: ReadonlyArray<AccessRequest['state']> = ['granting', 'active'];

@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger, StoreUnavailable } from './ports';
 import { requireRequest, requireResource, requireState } from './constraints';
 import { startGrant } from './grant-access';
 
@@ -20,12 +20,12 @@ export async function approveRequest(ctx: OperationContext, requestId: unknown, 
   }
   requireState(request, 'pending', 'approved');
   const log = requestLogger(ctx, request);
-  let approved = await ctx.store.addApproval(request._id, approverId);
+  let approved = await ctx.store.recordApproval(request._id, approverId);
   if (!approved) {
     const now = await ctx.store.get(request._id);
     if (now && now.state !== 'pending') throw new UserError(`Request ${request._id} is already ${now.state.replace('_', ' ')}.`);
     // Enough approvals but still pending: an earlier click was cut off before the grant started; finish it.
-    if (now && now.approvals.includes(approverId) && now.approvals.length >= now.requiredApprovals) approved = now;
+    if (now?.approvals.includes(approverId) && now.approvals.length >= now.requiredApprovals) approved = now;
     else throw new UserError(`You have already approved request ${request._id}; it needs another approver.`);
   }
   try {
@@ -47,7 +47,7 @@ export async function approveRequest(ctx: OperationContext, requestId: unknown, 
   } catch (err) {
     // The approval is stored; what follows (the grant) is finished by the scheduler once
     // the database answers again. Say so, rather than "nothing was changed".
-    if (err instanceof UserError || !/^Mongo/.test((err as Error)?.name ?? '')) throw err;
+    if (!(err instanceof StoreUnavailable)) throw err;
     log.error({ err: (err as Error).message }, 'database failed after the approval was recorded');
     throw new UserError(
       'Your approval is recorded, but the database stopped answering part-way. A grant already under way finishes by itself; ' +

@@ -1,6 +1,6 @@
 import { UserError } from '../domain/errors';
 import { findResource, isAdmin, isApprover } from '../policy/policy';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 import { requireRequest } from './constraints';
 
 /** `/jit-access audit <id>`: every event of one request, in order; admins and the resource's approvers only. */

@@ -1,6 +1,6 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 import { requireRequest, requireState } from './constraints';
 
 /** The requester withdraws their own pending request. */

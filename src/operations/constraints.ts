@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import { REQUEST_ID_PATTERN, AccessRequest } from '../domain/request';
 import { findResource, mayRequest, Resource } from '../policy/policy';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /** Small named checks the use cases share; each throws a UserError that says what to do. */
 

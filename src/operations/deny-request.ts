@@ -1,7 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayApprove } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 import { requireRequest, requireResource, requireState } from './constraints';
 
 export const MAX_DENY_REASON_LENGTH = 1000;

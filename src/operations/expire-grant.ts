@@ -1,5 +1,5 @@
 import type { AccessRequest } from '../domain/request';
-import { OperationContext } from './context';
+import { OperationContext } from './ports';
 import { completeRevocation } from './revoke-access';
 
 /**
@@ -8,10 +8,9 @@ import { completeRevocation } from './revoke-access';
  */
 export async function expireGrant(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
   const now = ctx.now();
-  const claimed = await ctx.store.transition(request._id, 'active', 'revoking', {
+  const claimed = await ctx.store.claimDueExpiry(request._id, now, {
     actor: 'system',
     action: 'expiring',
-    where: { expiresAt: { $lte: now } },
     set: { endReason: 'expiry', leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs), attempts: 0 },
     // A pending extension does not keep access alive: it lapses with the grant.
     unset: ['extension'],
@@ -28,13 +27,7 @@ export async function expireGrant(ctx: OperationContext, request: AccessRequest)
 /** Takes over a revocation whose worker died or whose retry is due (its lease lapsed). */
 export async function retryRevocation(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
   const now = ctx.now();
-  const claimed = await ctx.store.touch(
-    request._id,
-    'revoking',
-    { leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs) },
-    [],
-    { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
-  );
+  const claimed = await ctx.store.claimLapsedLease(request._id, 'revoking', now, new Date(now.getTime() + ctx.settings.leaseMs));
   if (!claimed) return null;
   return completeRevocation(ctx, claimed);
 }

@@ -4,7 +4,7 @@ import { DurationError, formatDuration, parseDuration } from '../domain/duration
 import type { AccessRequest } from '../domain/request';
 import type { GrantResult } from '../providers/provider';
 import { mayApprove } from '../policy/policy';
-import { expiryWarningAt, OperationContext, requestLogger } from './context';
+import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { requireApprovable, requireRequest, requireResource } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';
@@ -93,7 +93,7 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
     actor: userId,
     action: 'extension_requested',
     set: { extension },
-    where: { extension: { $exists: false } },
+    only: { absent: ['extension'] },
     details: { extensionId: extension.id, durationMs, reason, ...decisionDetails(decision) },
   });
   if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
@@ -119,7 +119,7 @@ export async function approveExtension(ctx: OperationContext, requestId: unknown
     action: 'extension_approval_recorded',
     addToSet: { 'extension.approvals': approverId },
     // The same extension, and an approver counts once: both in the filter of one atomic update.
-    where: { 'extension.id': extension.id, 'extension.approvals': { $ne: approverId } } as never,
+    only: { extensionId: extension.id, extensionNotApprovedBy: approverId },
     details: { extensionId: extension.id },
   });
   if (!approved) {
@@ -145,7 +145,7 @@ export async function denyExtension(ctx: OperationContext, requestId: unknown, a
     actor: approverId,
     action: 'extension_denied',
     unset: ['extension'],
-    where: { 'extension.id': request.extension.id } as never,
+    only: { extensionId: request.extension.id },
     details: { extensionId: request.extension.id },
   });
   if (!denied) throw new UserError(`The extension of ${request._id} was decided or lapsed in the meantime.`);
@@ -161,10 +161,10 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
   const newExpiry = new Date(request.expiresAt!.getTime() + extension.durationMs);
   // One worker applies it, even when two approvals land at the same moment.
   const claimed = await ctx.store.touch(request._id, 'active', { 'extension.applying': true } as never, [], {
-    'extension.id': extension.id,
-    'extension.applying': { $exists: false },
-    expiresAt: { $gt: ctx.now() },
-  } as never);
+    extensionId: extension.id,
+    absent: ['extension.applying'],
+    unexpiredAt: ctx.now(),
+  });
   if (!claimed) return (await ctx.store.get(request._id)) ?? request;
   let newCredentials: GrantResult['secretForRequester'];
   try {
@@ -175,7 +175,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
       actor: 'system',
       action: 'extension_failed',
       unset: ['extension'],
-      where: { 'extension.id': extension.id } as never,
+      only: { extensionId: extension.id },
       details: { extensionId: extension.id, error: errorText(err) },
     });
     throw new UserError(`The extension was approved, but ${request.resourceId} refused it: ${errorText(err)}. The grant still ends at its original time.`);
@@ -191,7 +191,7 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
     },
     // A warning already sent, or one for access now too short to need it, is not due again.
     unset: warning.warnAt ? ['extension'] : ['extension', 'warnAt'],
-    where: { 'extension.id': extension.id, expiresAt: request.expiresAt } as never,
+    only: { extensionId: extension.id, ...(request.expiresAt ? { expiresAt: request.expiresAt } : {}) },
     details: { extensionId: extension.id, expiresAt: newExpiry.toISOString(), durationMs: extension.durationMs },
   });
   if (!extended) {

@@ -4,7 +4,8 @@ import { findResource } from '../policy/policy';
 import type { GrantResult, GrantSubject } from '../providers/provider';
 import { ProviderError } from '../providers/provider';
 import type { ResourceProvider } from '../providers/registry';
-import { backoffMs, expiryWarningAt, OperationContext, requestLogger } from './context';
+import { backoffMs } from '../domain/backoff';
+import { expiryWarningAt, OperationContext, requestLogger } from './ports';
 import { describeRevocation, recordStanding, revokeUnlessKept, underAccessLock } from './access-bookkeeping';
 
 /** The provider's view of a request: who (as resolved and stored when it was filed), what, until when. */
@@ -112,7 +113,7 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       if (!renewed) return (await ctx.store.get(request._id)) ?? request;
       request = renewed;
       if (!retryable) break;
-      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(ctx.settings, attempt));
+      if (attempt < ctx.settings.grantAttempts) await sleep(backoffMs(attempt, ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, true));
       continue;
     }
     const active = await ctx.store.transition(request._id, 'granting', 'active', {
@@ -183,12 +184,8 @@ async function failGrant(ctx: OperationContext, request: AccessRequest, lastErro
  */
 export async function resumeGrant(ctx: OperationContext, request: AccessRequest): Promise<AccessRequest | null> {
   const now = ctx.now();
-  const claimed = await ctx.store.update(request._id, 'granting', {
-    actor: 'system',
-    action: 'grant_resumed',
-    set: { leaseUntil: new Date(now.getTime() + ctx.settings.leaseMs) },
-    where: { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] },
-  });
+  const leaseUntil = new Date(now.getTime() + ctx.settings.leaseMs);
+  const claimed = await ctx.store.claimLapsedLease(request._id, 'granting', now, leaseUntil, { actor: 'system', action: 'grant_resumed' });
   if (!claimed) return null;
   return startGrant(ctx, claimed);
 }

@@ -1,6 +1,10 @@
 import type { AccessRequest } from '../domain/request';
 import { findResource, isApprover } from '../policy/policy';
-import type { OperationContext } from './context';
+import type { Policy } from '../policy/policy';
+import type { OperationContext } from './ports';
+
+/** What an App Home render reads: the policy, the requests, and user groups through Slack. */
+type HomeContext = Pick<OperationContext, 'policy' | 'store' | 'directory'>;
 
 /** A part of someone's App Home: the items shown, and how many there are in all. */
 export interface HomeList {
@@ -29,7 +33,7 @@ export const HOME_LIMITS = { active: 10, pending: 10, toDecide: 20, ended: 5 } a
  * groups include them (resolved through Slack, and only for resources with something waiting, so a
  * Home render costs no Slack look-ups for the rest).
  */
-export async function resourcesApprovedBy(ctx: OperationContext, userId: string): Promise<string[]> {
+export async function resourcesApprovedBy(ctx: HomeContext, userId: string): Promise<string[]> {
   const ids = ctx.policy.resources.filter((r) => r.approvers.users.includes(userId)).map((r) => r.id);
   const viaGroups = ctx.policy.resources.filter((r) => !ids.includes(r.id) && r.approvers.usergroups.length);
   if (!viaGroups.length) return ids;
@@ -43,14 +47,14 @@ export async function resourcesApprovedBy(ctx: OperationContext, userId: string)
 }
 
 /** Requests waiting for `userId`, oldest first (those time out first), at most `limit`, and their total. */
-export async function waitingForDecision(ctx: OperationContext, userId: string, limit: number): Promise<HomeList> {
+export async function waitingForDecision(ctx: HomeContext, userId: string, limit: number): Promise<HomeList> {
   const resourceIds = await resourcesApprovedBy(ctx, userId);
   if (!resourceIds.length) return { items: [], total: 0 };
   const { items, total } = await ctx.store.waitingForDecision(userId, resourceIds, limit);
   return { items, total: Math.max(total, items.length) };
 }
 
-export async function loadHomeData(ctx: OperationContext, userId: string): Promise<HomeData> {
+export async function loadHomeData(ctx: HomeContext, userId: string): Promise<HomeData> {
   const [open, ended, toDecide] = await Promise.all([
     ctx.store.openRequestsOf(userId),
     ctx.store.recentlyEndedOf(userId, HOME_LIMITS.ended),
@@ -67,7 +71,7 @@ export async function loadHomeData(ctx: OperationContext, userId: string): Promi
 }
 
 /** Everyone whose Home shows this request: the requester and the approvers listed by user ID. */
-export function peopleConcerned(ctx: OperationContext, request: AccessRequest): string[] {
-  const resource = findResource(ctx.policy, request.resourceId);
+export function peopleConcerned(policy: Policy, request: AccessRequest): string[] {
+  const resource = findResource(policy, request.resourceId);
   return [...new Set([request.requesterId, ...(resource?.approvers.users ?? [])])];
 }

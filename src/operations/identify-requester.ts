@@ -4,10 +4,10 @@ import { parseSshPublicKey } from '../domain/ssh-public-key';
 import { identityOwners, resolveAccount } from '../policy/identities';
 import type { Resource } from '../policy/policy';
 import type { FilingCheck } from '../providers/provider';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 import { errorText } from './grant-access';
 
-/** Who a request is for, resolved when it is filed and stored on it (PRODUCT.md §3.1). */
+/** Who a request is for, resolved when it is filed and stored on it (README “Who gets the access”). */
 export type RequesterIdentity = Pick<AccessRequest, 'target' | 'account' | 'accountSource' | 'accountKey' | 'principal' | 'email' | 'sshPublicKey' | 'sshKeyFingerprint'>;
 
 type Registered = Pick<AccessRequest, 'sshPublicKey' | 'sshKeyFingerprint'>;

@@ -1,5 +1,5 @@
 import type { StoredRequest } from '../store/request-store';
-import type { Notifier } from './context';
+import type { Notifier } from './ports';
 
 /**
  * An operation tells people after its change is recorded in the audit log. When that change is

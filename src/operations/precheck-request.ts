@@ -1,5 +1,5 @@
 import { UserError } from '../domain/errors';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
 import { FieldErrors, RequestInput, validateRequestInput } from './request-access';
 import { decideFiling, requireUnderGrantLimit } from './approval-rules';

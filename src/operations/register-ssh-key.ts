@@ -2,11 +2,11 @@ import { UserError } from '../domain/errors';
 import { parseSshPublicKey } from '../domain/ssh-public-key';
 import type { RegisteredSshKey } from '../store/ssh-keys';
 import { SshKeyTakenError } from '../store/ssh-keys';
-import type { OperationContext } from './context';
+import type { OperationContext } from './ports';
 
 /**
  * `/jit-access ssh-key <public key>`: registers (or replaces) the caller's SSH public key, which
- * `ssh` resources certify (PRODUCT.md §2). The key is checked first (format, type, size; a private
+ * `ssh` resources certify (README “Using it”). The key is checked first (format, type, size; a private
  * key pasted by mistake is refused with a warning, and never stored, logged or echoed). Requests
  * already filed keep the key they were filed with.
  */

@@ -1,6 +1,6 @@
 import type { AccessRequest } from '../domain/request';
 import { findResource } from '../policy/policy';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 
 /**
  * Re-pings approvers every `remindAfter`: of a request still pending (until it is decided
@@ -17,7 +17,7 @@ export async function remindApprovers(ctx: OperationContext, request: AccessRequ
     actor: 'system',
     action: wanted ? 'approvers_reminded' : 'reminder_dropped',
     ...(keepGoing ? { set: { remindAt: next } } : { unset: ['remindAt'] }),
-    where: { remindAt: { $lte: now } },
+    only: { due: { field: 'remindAt', at: now } },
   });
   if (!reminded || !resource || !wanted) return false;
   const acted = request.state === 'pending' ? reminded.approvals : [];

@@ -3,7 +3,7 @@ import { parseDuration, formatDuration, DurationError } from '../domain/duration
 import { newRequestId, openKeyOf, AccessRequest } from '../domain/request';
 import { durationProblem, findResource, Policy, Resource } from '../policy/policy';
 import { OpenRequestExistsError } from '../store/request-store';
-import { OperationContext, requestLogger } from './context';
+import { OperationContext, requestLogger } from './ports';
 import { startGrant } from './grant-access';
 import { fileUnlessAccountTaken, identifyRequester } from './identify-requester';
 import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';

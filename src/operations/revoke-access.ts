@@ -1,7 +1,8 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
 import { mayRevoke } from '../policy/policy';
-import { backoffMs, OperationContext, requestLogger } from './context';
+import { backoffMs } from '../domain/backoff';
+import { OperationContext, requestLogger } from './ports';
 import { requireRequest } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { describeRevocation, RevocationOutcome, revokeUnlessKept } from './access-bookkeeping';
@@ -40,7 +41,7 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
   } catch (err) {
     const attempts = (claimed.attempts ?? 0) + 1;
     const lastError = errorText(err);
-    const retryAt = new Date(ctx.now().getTime() + backoffMs(ctx.settings, attempts));
+    const retryAt = new Date(ctx.now().getTime() + backoffMs(attempts, ctx.settings.retryBaseMs, ctx.settings.retryMaxMs, true));
     log.error({ attempt: attempts, err: lastError, retryAt }, 'revocation failed; will retry');
     const pending = await ctx.store.update(claimed._id, 'revoking', {
       actor: 'system',

@@ -1,5 +1,5 @@
 import type { AccessRequest } from '../domain/request';
-import { OperationContext } from './context';
+import { OperationContext } from './ports';
 
 /** The "expiring soon" DM, once per grant: whoever unsets `warnAt` first sends it. */
 export async function warnExpiring(ctx: OperationContext, request: AccessRequest): Promise<boolean> {
@@ -8,7 +8,7 @@ export async function warnExpiring(ctx: OperationContext, request: AccessRequest
     actor: 'system',
     action: 'expiry_warning_sent',
     unset: ['warnAt'],
-    where: { warnAt: { $lte: now } },
+    only: { due: { field: 'warnAt', at: now } },
     details: { expiresAt: request.expiresAt?.toISOString() },
   });
   if (!claimed) return false;

@@ -1,7 +1,7 @@
 import type { Policy, Resource } from './policy';
 
 /**
- * Policy checks about who can get what, made when the policy is loaded (PRODUCT.md section 3.2):
+ * Policy checks about who can get what, made when the policy is loaded (README “Who gets the access”):
  * break-glass is for named requesters only, and no resource may be one that nobody allowed to
  * request it could ever get approved. The per-request case (the sole approver files a request) is
  * refused at filing time instead: see `requireApprovable` in operations/constraints.ts.

@@ -3,7 +3,7 @@ import type { AccountRule } from '../providers/provider';
 import type { IdentityEntry, Policy, ResourceProviderConfig, Target } from './policy';
 
 /*
- * Who gets the access (PRODUCT.md §3.1). The account a grant is made for is, in this order:
+ * Who gets the access (README “Who gets the access”). The account a grant is made for is, in this order:
  *   1. identities[user][<target name>], identities[user][<provider type>], identities[user].default
  *      (or identities[user] when it is a plain string);
  *   2. only if the requester's Slack e-mail is in one of `emailDomains`: derived from it (its local

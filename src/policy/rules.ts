@@ -442,7 +442,7 @@ export function compileRules(
       problems.push(`${path}.requiredApprovals: needs ${outcome.requiredApprovals} approvals but only ${n} approver${n === 1 ? ' is' : 's are'} listed`);
     }
     const done = compileRule({ name: rule.name, when: rule.when, outcome }, `${path}.when`, (p, message) => problems.push(`${p}: ${message}`));
-    if (done && done.needs.has('oncall') && !hasOncall && done.reads.includes('requester.oncall')) {
+    if (done?.needs.has('oncall') && !hasOncall && done.reads.includes('requester.oncall')) {
       problems.push(`${path}.when: reads requester.oncall, but the policy has no \`oncall:\` section saying where to read it from (PagerDuty or Opsgenie)`);
     }
     if (done) compiled.push(done);

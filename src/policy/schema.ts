@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseDuration } from '../domain/duration';
 
-/** The policy file (PRODUCT.md section 3). Strict everywhere: an unknown key is a mistake, not a no-op. */
+/** The policy file (README “The policy file”). Strict everywhere: an unknown key is a mistake, not a no-op. */
 
 const userId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'expected a Slack user ID such as U0123ABCD');
 const usergroupId = z.string().regex(/^S[A-Z0-9]{2,}$/, 'expected a Slack user group ID such as S0123ABCD');

@@ -25,7 +25,7 @@ const isSettings = (v: unknown): v is Settings => typeof v === 'object' && v !==
 
 /**
  * Checks `targets:` and every resource's `provider:` against the provider type's schema
- * (PRODUCT.md §3), from the interpolated policy as written, so these problems are reported together
+ * (README “The policy file”), from the interpolated policy as written, so these problems are reported together
  * with the schema's. A `provider: { target: NAME, …own keys }` is the target's settings plus the
  * resource's own; an inline `provider: { type, … }` is its own target, named after the resource.
  * The target keys and access keys of each provider type are kept apart: a resource that names a

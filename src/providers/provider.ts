@@ -107,7 +107,7 @@ export interface TargetProvider<Access> {
   close?(): Promise<void>;
 }
 
-/** How a target names people, and what a request needs (PRODUCT.md §3.1). */
+/** How a target names people, and what a request needs (README “Who gets the access”). */
 export interface AccountRule<Access> {
   /**
    * The account derived from a Slack e-mail in `emailDomains` when `identities` names none: its
@@ -125,7 +125,7 @@ export interface AccountRule<Access> {
 }
 
 /**
- * Standing access and overlapping grants (PRODUCT.md §4), kept by the operations layer with the
+ * Standing access and overlapping grants (README “Standing access and overlapping grants”), kept by the operations layer with the
  * store (see src/operations/access-bookkeeping.ts); the provider only says what its grants are:
  * - `key(access)`: what a grant gives inside the target (`role:orders_readonly`), the same for two
  *   resources that give the same access; `undefined` when every grant creates its own (an

@@ -68,14 +68,26 @@ export function secretValuesOf(schema: z.ZodObject, settings: Record<string, unk
   return secretKeys(schema).flatMap((key) => secretVariants(settings[key]));
 }
 
-/** Replaces every occurrence of each secret with `***`, longest first so one inside another goes whole. */
-export function scrubSecrets(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (out.includes(s)) out = out.split(s).join('***');
-  return out;
+/**
+ * A function that replaces every occurrence of each secret with `censor`, longest first so one
+ * inside another goes whole. The logs (`[REDACTED]`) and provider error texts (`***`) both use it.
+ */
+export function secretScrubber(secrets: readonly string[], censor = '***'): (text: string) => string {
+  const longestFirst = [...secrets].sort((a, b) => b.length - a.length);
+  return (text) => {
+    let out = text;
+    for (const s of longestFirst) if (out.includes(s)) out = out.split(s).join(censor);
+    return out;
+  };
 }
 
-function safeDecode(s: string): string {
+/** Replaces every occurrence of each secret with `***` (see secretScrubber). */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  return secretScrubber(secrets)(text);
+}
+
+/** decodeURIComponent, or the text as it is when it is no valid encoding. */
+export function safeDecode(s: string): string {
   try {
     return decodeURIComponent(s);
   } catch {

@@ -1,6 +1,6 @@
 import cron, { ScheduledTask } from 'node-cron';
 import type { AccessRequest } from '../domain/request';
-import type { OperationContext, ScheduleListener } from '../operations/context';
+import type { OperationContext, ScheduleListener, WorkKind } from '../operations/ports';
 import { expireGrant, retryRevocation } from '../operations/expire-grant';
 import { resumeGrant } from '../operations/grant-access';
 import { timeOutRequest } from '../operations/time-out-request';
@@ -22,28 +22,22 @@ const STUCK_PASS_MS = 120_000;
 
 export const DEFAULT_SCHEDULER_OPTIONS: SchedulerOptions = { cron: '*/15 * * * * *', concurrency: 16, batchSize: 200, maxSleepMs: 60_000 };
 
-/** The kinds of scheduled work, each with its own deadline field. */
-type Kind = 'expiry' | 'revoking' | 'granting' | 'timeout' | 'warning' | 'reminder';
-const KINDS: Kind[] = ['expiry', 'revoking', 'granting', 'timeout', 'warning', 'reminder'];
+const KINDS: WorkKind[] = ['expiry', 'revoking', 'granting', 'timeout', 'warning', 'reminder'];
 
 interface KindOfWork {
-  /** The items due now, soonest first. */
-  due(store: OperationContext['store'], now: Date, limit: number): Promise<AccessRequest[]>;
   run(ctx: OperationContext, request: AccessRequest): Promise<unknown>;
-  /** Where this kind's next deadline is read from. */
-  next: { filter: object; field: keyof AccessRequest };
   /** Kinds whose next deadline this work may bring forward (besides itself), so they are read again after it. */
-  alsoMoves?: Kind[];
+  alsoMoves?: WorkKind[];
 }
 
-const WORK: Record<Kind, KindOfWork> = {
+const WORK: Record<WorkKind, KindOfWork> = {
   // An expiry claim takes a lease: the revoking work's next deadline may now be that lease.
-  expiry: { due: (s, now, n) => s.dueExpiries(now, n), run: expireGrant, next: { filter: { state: 'active' }, field: 'expiresAt' }, alsoMoves: ['revoking'] },
-  revoking: { due: (s, now, n) => s.stuck('revoking', now, n), run: retryRevocation, next: { filter: { state: 'revoking', leaseUntil: { $exists: true } }, field: 'leaseUntil' } },
-  granting: { due: (s, now, n) => s.stuck('granting', now, n), run: resumeGrant, next: { filter: { state: 'granting', leaseUntil: { $exists: true } }, field: 'leaseUntil' }, alsoMoves: ['expiry', 'warning'] },
-  timeout: { due: (s, now, n) => s.pendingPastTimeout(now, n), run: timeOutRequest, next: { filter: { state: 'pending' }, field: 'pendingUntil' } },
-  warning: { due: (s, now, n) => s.dueWarnings(now, n), run: warnExpiring, next: { filter: { state: 'active', warnAt: { $exists: true } }, field: 'warnAt' } },
-  reminder: { due: (s, now, n) => s.dueReminders(now, n), run: remindApprovers, next: { filter: { remindAt: { $exists: true } }, field: 'remindAt' } },
+  expiry: { run: expireGrant, alsoMoves: ['revoking'] },
+  revoking: { run: retryRevocation },
+  granting: { run: resumeGrant, alsoMoves: ['expiry', 'warning'] },
+  timeout: { run: timeOutRequest },
+  warning: { run: warnExpiring },
+  reminder: { run: remindApprovers },
 };
 
 /**
@@ -67,13 +61,18 @@ export class Scheduler implements ScheduleListener {
   private armedFor?: number;
   private passStartedAt = 0;
   /** Each kind's soonest deadline as last read (absent: none). */
-  private readonly nextAt = new Map<Kind, number>();
+  private readonly nextAt = new Map<WorkKind, number>();
   /** A deadline may exist that `nextAt` does not know of: the next pass and arm read everything. */
   private dirty = true;
   /** A full pass was asked for while another pass ran. */
   private wantFull = false;
 
-  constructor(private readonly ctx: OperationContext, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {}
+  /** The operations' context, with this scheduler as the listener of the deadlines they make. */
+  readonly ctx: OperationContext;
+
+  constructor(ctx: Omit<OperationContext, 'schedule'>, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {
+    this.ctx = { ...ctx, schedule: this };
+  }
 
   async start(): Promise<void> {
     this.running = true;
@@ -122,7 +121,7 @@ export class Scheduler implements ScheduleListener {
       return this.pass;
     }
     this.passStartedAt = Date.now();
-    const ran = new Set<Kind>();
+    const ran = new Set<WorkKind>();
     this.pass = (async () => {
       do {
         this.again = false;
@@ -142,7 +141,7 @@ export class Scheduler implements ScheduleListener {
   }
 
   /** The kinds this pass must query: all of them, unless the remembered deadlines say which. */
-  private kindsDue(): Kind[] {
+  private kindsDue(): WorkKind[] {
     if (this.wantFull || this.dirty) {
       this.wantFull = false;
       return KINDS;
@@ -153,17 +152,17 @@ export class Scheduler implements ScheduleListener {
     return due.length ? due : KINDS;
   }
 
-  private async runDue(kinds: Kind[]): Promise<void> {
+  private async runDue(kinds: WorkKind[]): Promise<void> {
     const { store } = this.ctx;
     const n = this.opts.batchSize;
     let todo = kinds;
     while (todo.length) {
       const now = this.ctx.now();
-      const batches = await Promise.all(todo.map((kind) => WORK[kind].due(store, now, n)));
-      for (const [i, kind] of todo.entries()) await this.each(batches[i], (r) => WORK[kind].run(this.ctx, r));
+      const batches = await Promise.all(todo.map((kind) => store.dueWork(kind, now, n)));
+      for (const [i, kind] of todo.entries()) await this.each(batches[i] ?? [], (r) => WORK[kind].run(this.ctx, r));
       if (!this.running) return;
       // A full batch means more may be due: that kind goes again.
-      todo = todo.filter((_, i) => batches[i].length === n);
+      todo = todo.filter((_, i) => batches[i]?.length === n);
     }
   }
 
@@ -172,8 +171,7 @@ export class Scheduler implements ScheduleListener {
     let next = 0;
     const worker = async () => {
       // Once stopping, only the grants already in flight are finished.
-      while (this.running && next < items.length) {
-        const item = items[next++];
+      for (let item = items[next++]; this.running && item; item = items[next++]) {
         try {
           await work(item);
         } catch (err) {
@@ -185,11 +183,11 @@ export class Scheduler implements ScheduleListener {
   }
 
   /** Re-reads the deadlines the pass's work can have moved (all of them when unsure), then sets the timer. */
-  private async arm(ran: Set<Kind>): Promise<void> {
+  private async arm(ran: Set<WorkKind>): Promise<void> {
     if (!this.running) return;
     let soonest = Date.now() + this.opts.maxSleepMs;
     try {
-      const stale = new Set<Kind>();
+      const stale = new Set<WorkKind>();
       if (this.dirty || ran.size === KINDS.length) {
         this.dirty = false;
         for (const kind of KINDS) stale.add(kind);
@@ -223,18 +221,10 @@ export class Scheduler implements ScheduleListener {
   }
 
   /** Each kind's soonest deadline, one small query per kind. */
-  private async readDeadlines(kinds: Kind[]): Promise<void> {
-    const { requests } = this.ctx.store;
-    const found = await Promise.all(
-      kinds.map(async (kind) => {
-        const { filter, field } = WORK[kind].next;
-        const [doc] = await requests.find(filter).sort({ [field]: 1 }).limit(1).project<Partial<AccessRequest>>({ [field]: 1 }).toArray();
-        return doc?.[field];
-      }),
-    );
-    for (const [i, kind] of kinds.entries()) {
-      const at = found[i];
-      if (at instanceof Date) this.nextAt.set(kind, at.getTime());
+  private async readDeadlines(kinds: WorkKind[]): Promise<void> {
+    const found = await Promise.all(kinds.map(async (kind) => [kind, await this.ctx.store.nextDeadline(kind)] as const));
+    for (const [kind, at] of found) {
+      if (at) this.nextAt.set(kind, at.getTime());
       else this.nextAt.delete(kind);
     }
   }

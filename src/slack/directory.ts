@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
-import type { UserDirectory } from '../operations/context';
+import type { Logger } from 'pino';
+import type { UserDirectory } from '../operations/ports';
 import type { SlackConnection } from './connection';
 import { classifySlackError } from './slack-errors';
 
@@ -51,4 +52,34 @@ export class SlackDirectory implements UserDirectory {
       throw err;
     }
   }
+}
+
+/**
+ * Slack look-ups that fail are logged here with whom they were about, then rethrown: callers
+ * decide what it means (an approval click is refused; a grant goes on without the e-mail).
+ */
+export class LoggedDirectory implements UserDirectory {
+  constructor(private readonly inner: UserDirectory, private readonly logger: Logger) {}
+
+  async usergroupMembers(usergroupId: string): Promise<string[]> {
+    try {
+      return await this.inner.usergroupMembers(usergroupId);
+    } catch (err) {
+      this.logger.warn({ usergroup: usergroupId, err: lookupError(err) }, 'could not read a user group from Slack (usergroups.users.list)');
+      throw err;
+    }
+  }
+
+  async emailOf(userId: string): Promise<string | undefined> {
+    try {
+      return await this.inner.emailOf(userId);
+    } catch (err) {
+      this.logger.warn({ user: userId, err: lookupError(err) }, 'could not read a user from Slack (users.info)');
+      throw err;
+    }
+  }
+}
+
+function lookupError(err: unknown): string {
+  return classifySlackError(err).code;
 }

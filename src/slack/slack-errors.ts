@@ -42,27 +42,43 @@ export interface SlackFailure {
   unreachable: boolean;
   /** Slack did not answer at all (DNS, refused, timed out): the surest sign it is out of reach. */
   noAnswer?: boolean;
+  /** The HTTP status of an HTTP-level failure (`http_503`). */
+  status?: number;
+  /** The error came from the Web API client (Slack answered, refused, or did not answer), not from the bot. */
+  webApi: boolean;
 }
 
 /** What went wrong with a Web API call, in terms the outbox acts on. */
 export function classifySlackError(err: unknown): SlackFailure {
   const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string; original?: { code?: string; message?: string } };
-  if (e.code === 'slack_webapi_rate_limited') return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false, unreachable: false };
+  if (e.code === 'slack_webapi_rate_limited') return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false, unreachable: false, webApi: true };
   if (e.code === 'slack_webapi_platform_error') {
     const code = e.data?.error ?? 'unknown_error';
-    return { code, permanent: PERMANENT.has(code), unreachable: SLACK_TROUBLE.has(code) };
+    return { code, permanent: PERMANENT.has(code), unreachable: SLACK_TROUBLE.has(code), webApi: true };
   }
   if (e.code === 'slack_webapi_http_error') {
     const status = e.statusCode ?? 0;
-    return { code: `http_${status || 'error'}`, permanent: false, unreachable: status >= 500 || status === 0 };
+    return { code: `http_${status || 'error'}`, permanent: false, unreachable: status >= 500 || status === 0, status, webApi: true };
   }
   if (e.code === 'slack_webapi_request_error') {
     const cause = e.original?.code ?? e.original?.message ?? e.message ?? 'no answer';
-    return { code: `no answer (${String(cause).slice(0, 120)})`, permanent: false, unreachable: true, noAnswer: true };
+    return { code: `no answer (${String(cause).slice(0, 120)})`, permanent: false, unreachable: true, noAnswer: true, webApi: true };
   }
   // A bug (e.g. rendering a malformed request) fails the same way every time: give up after a few, loudly.
-  if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true, unreachable: false };
-  return { code: (e.message ?? String(err)).slice(0, 200), permanent: false, unreachable: false };
+  if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true, unreachable: false, webApi: false };
+  return { code: (e.message ?? String(err)).slice(0, 200), permanent: false, unreachable: false, webApi: false };
+}
+
+/**
+ * A refused Web API call in a person's words (`invalid_auth`, `ratelimited`, `HTTP 503`,
+ * `no answer`), for the listeners' answers; undefined when the error is not the Web API's.
+ */
+export function slackRefusal(err: unknown): string | undefined {
+  const failure = classifySlackError(err);
+  if (!failure.webApi) return undefined;
+  if (failure.noAnswer) return 'no answer';
+  if (failure.status !== undefined) return `HTTP ${failure.status || 'error'}`;
+  return failure.code;
 }
 
 /** Slack's error code in words: the cause, and who can fix it how. `channel` is where the bot tried to post. */

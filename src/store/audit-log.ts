@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Collection, Db, Filter } from 'mongodb';
+import type { AuditAction } from '../domain/audit';
+import { translatingDriverErrors } from './store-unavailable';
 
 /** One audit event per document: appended, never updated or deleted by the bot. */
 export interface AuditEvent {
@@ -12,7 +14,7 @@ export interface AuditEvent {
   version?: number;
   /** A Slack user ID, or `system` for the scheduler and the bot itself. */
   actor: string;
-  action: string;
+  action: AuditAction;
   from?: string;
   to?: string;
   details?: Record<string, unknown>;
@@ -32,6 +34,8 @@ export class AuditLog {
 
   constructor(db: Db) {
     this.events = db.collection<AuditEvent>('audit_events');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
+    return translatingDriverErrors(this);
   }
 
   async ensureIndexes(): Promise<void> {
@@ -39,10 +43,6 @@ export class AuditLog {
     await this.events.createIndex({ at: 1 }, { name: 'by_time' });
   }
 
-  /**
-   * Appends an event. A deterministic `_id` (request ID + version) makes a retried
-   * append a no-op instead of a duplicate.
-   */
   /** Appends an event; false if one with its ID was there already (appending twice is a no-op). */
   async append(event: Omit<AuditEvent, '_id'> & { _id?: string }): Promise<boolean> {
     const doc: AuditEvent = { ...event, _id: event._id ?? `${event.requestId}:${randomBytes(6).toString('hex')}` };

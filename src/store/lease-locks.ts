@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Collection, Db } from 'mongodb';
+import { translate } from './store-unavailable';
 
 interface LockDocument {
   _id: string;
@@ -40,7 +41,7 @@ export class LeaseLocks {
   }
 
   async withLock<T>(key: string, opts: LockOptions, work: () => Promise<T>): Promise<T> {
-    const holder = await this.acquire(key, opts);
+    const holder = await this.acquire(key, opts).catch(translate);
     try {
       return await work();
     } finally {

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
+import { translatingDriverErrors } from './store-unavailable';
 
 /**
  * Durable outbox for Slack notifications. An item is delivered by one worker at a
@@ -52,6 +53,8 @@ export class Outbox {
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.items = db.collection<OutboxItem>('outbox');
     this.gates = db.collection('channel_gates');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
+    return translatingDriverErrors(this);
   }
 
   async ensureIndexes(): Promise<void> {

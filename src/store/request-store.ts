@@ -1,24 +1,22 @@
 import { randomBytes } from 'node:crypto';
-import type { Collection, Db, Filter, UpdateFilter } from 'mongodb';
+import type { Db, Filter, UpdateFilter } from 'mongodb';
+import type { AuditAction } from '../domain/audit';
 import type { AccessRequest } from '../domain/request';
 import { assertTransition, OPEN_STATES, RequestState } from '../domain/lifecycle';
+import type { ChangeCondition, ChangeOptions, RequestRepository } from '../operations/ports';
 import { AuditLog } from './audit-log';
 import { SshKeyStore } from './ssh-keys';
+import { lapsedLease, RequestQueries, requireText } from './request-queries';
+import { repairUnrecordedChanges, REPAIR_SETTLE_MS } from './request-repair';
+import { translatingDriverErrors } from './store-unavailable';
+
+export { REPAIR_SETTLE_MS };
 
 export class OpenRequestExistsError extends Error {
   constructor(readonly requesterId: string, readonly resourceId: string) {
     super(`an open request for ${resourceId} by ${requesterId} already exists`);
     this.name = 'OpenRequestExistsError';
   }
-}
-
-/**
- * IDs and user IDs reach queries as values: a non-string (an object like `{"$ne": null}` from a
- * forged payload) would be read as a query operator. The Slack layer refuses those first; this
- * is the last line, so a write never matches or stores what it was not meant to.
- */
-function requireText(value: unknown, what: string): asserts value is string {
-  if (typeof value !== 'string' || value === '') throw new TypeError(`${what} must be a non-empty string, not ${value === '' ? 'empty' : typeof value}`);
 }
 
 /**
@@ -31,7 +29,7 @@ export interface PendingEvent {
   changeId: string;
   at: Date;
   actor: string;
-  action: string;
+  action: AuditAction;
   from?: string;
   to: string;
   details?: Record<string, unknown>;
@@ -39,42 +37,26 @@ export interface PendingEvent {
 
 export type StoredRequest = AccessRequest & { lastEvent?: PendingEvent };
 
-/** Unrecorded changes younger than this may just be mid-flight (their own append is coming). */
-export const REPAIR_SETTLE_MS = 2000;
-/** How far back a repair looks. */
-const REPAIR_WINDOW_MS = 24 * 3_600_000;
-
-export interface ChangeOptions {
-  /** Slack user ID or `system`. */
-  actor: string;
-  /** Audit action name, e.g. `approved`, `revocation_failed`. */
-  action: string;
-  set?: Partial<AccessRequest>;
-  unset?: Array<keyof AccessRequest>;
-  /** Values added to array fields (dotted paths allowed), each once. */
-  addToSet?: Record<string, string>;
-  /** Extra conditions that must still hold for the update to win (e.g. an expired lease). */
-  where?: Filter<AccessRequest>;
-  details?: Record<string, unknown>;
-}
-
 /**
- * Requests in MongoDB. Every change is one conditional `updateOne` whose filter
+ * Requests in MongoDB: the writes (the queries are in RequestQueries, the repair of unrecorded
+ * changes in request-repair.ts). Every change is one conditional `updateOne` whose filter
  * holds the expected current state, so concurrent clicks, replicas and retries
  * cannot both win; the winner then reads its result back. (`updateOne`, not
  * `findOneAndUpdate`: both are atomic on MongoDB, but on jongodb, which the tests
  * use, only `updateOne` is atomic across connections.) Uses only operators jongodb supports.
+ * Driver errors come out as StoreUnavailable.
  */
-export class RequestStore {
-  readonly requests: Collection<AccessRequest>;
+export class RequestStore extends RequestQueries implements RequestRepository {
   readonly audit: AuditLog;
   /** People's SSH public keys, copied onto their requests for `ssh` resources when filed. */
   readonly sshKeys: SshKeyStore;
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
-    this.requests = db.collection<AccessRequest>('requests');
+    super(db.collection<AccessRequest>('requests'));
     this.audit = new AuditLog(db);
     this.sshKeys = new SshKeyStore(db);
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
+    return translatingDriverErrors(this);
   }
 
   /** Idempotent: safe on every start, from every replica. */
@@ -117,12 +99,6 @@ export class RequestStore {
     return request;
   }
 
-  get(id: string): Promise<AccessRequest | null> {
-    // An object here (`{"$ne": null}`) would be a query operator, not an ID: it matches nothing.
-    if (typeof id !== 'string') return Promise.resolve(null);
-    return this.requests.findOne({ _id: id });
-  }
-
   /**
    * Moves a request from `from` to `to` if and only if it is still in `from`.
    * Returns the updated request, or null when another actor won (or the state moved on).
@@ -146,8 +122,12 @@ export class RequestStore {
   }
 
   /** Same as update, but not audited: bookkeeping that is not an event (message refs, leases). */
-  async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], where: Filter<AccessRequest> = {}): Promise<AccessRequest | null> {
+  async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], only: ChangeCondition = {}): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
+    return this.touchWhere(id, state, set, unset, conditionFilter(only));
+  }
+
+  private async touchWhere(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest>, where: Filter<AccessRequest>): Promise<AccessRequest | null> {
     const update: UpdateFilter<AccessRequest> = { $set: { ...set, updatedAt: this.now() } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((k) => [k, ''])) as never;
     const won = await this.compareAndSet({ ...where, _id: id, state } as Filter<AccessRequest>, update);
@@ -160,26 +140,42 @@ export class RequestStore {
    * also holds the version read, so the audit event's count is the count this approval made, even
    * when approvers click at the same moment (a lost race reads again and retries).
    */
-  async addApproval(id: string, approverId: string): Promise<AccessRequest | null> {
+  async recordApproval(id: string, approverId: string): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     requireText(approverId, 'approver');
     for (let attempt = 0; attempt < 20; attempt++) {
       const current = await this.requests.findOne({ _id: id });
-      if (!current || current.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
+      if (current?.state !== 'pending' || current.requesterId === approverId || current.approvals.includes(approverId)) return null;
       const approvals = [...current.approvals, approverId];
       const won = await this.compareAndSet(
         { _id: id, state: 'pending', version: current.version, requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
         { $set: { approvals, updatedAt: this.now() }, $inc: { version: 1 } },
         { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending', details: { approvals: approvals.length, required: current.requiredApprovals } },
       );
-      if (!won) continue;
-      await this.recordEvent(won.doc, won.event!);
+      if (!won?.event) continue;
+      await this.recordEvent(won.doc, won.event);
       return won.doc;
     }
     return null;
   }
 
-  private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState): Promise<AccessRequest | null> {
+  claimDueExpiry(id: string, now: Date, opts: Omit<ChangeOptions, 'only'>): Promise<AccessRequest | null> {
+    return this.transition(id, 'active', 'revoking', { ...opts, only: { due: { field: 'expiresAt', at: now } } });
+  }
+
+  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: AuditAction }): Promise<AccessRequest | null> {
+    requireText(id, 'request ID');
+    const { state: _state, ...lapsed } = lapsedLease(state, now);
+    if (audit) return this.change(id, state, { ...audit, set: { leaseUntil } }, undefined, lapsed);
+    return this.touchWhere(id, state, { leaseUntil }, [], lapsed);
+  }
+
+  async recordApprovalMessage(id: string, ref: { channel: string; ts: string }): Promise<void> {
+    requireText(id, 'request ID');
+    await this.requests.updateOne({ _id: id, approvalMessage: { $exists: false } }, { $set: { approvalMessage: ref } });
+  }
+
+  private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState, where: Filter<AccessRequest> = conditionFilter(opts.only)): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     requireText(opts.actor, 'actor');
     const update: UpdateFilter<AccessRequest> = {
@@ -188,10 +184,10 @@ export class RequestStore {
     };
     if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
     if (opts.addToSet) update.$addToSet = opts.addToSet as never;
-    const filter = { ...opts.where, _id: id, state: from } as Filter<AccessRequest>;
+    const filter = { ...where, _id: id, state: from } as Filter<AccessRequest>;
     const won = await this.compareAndSet(filter, update, { actor: opts.actor, action: opts.action, from, to: to ?? from, ...(opts.details ? { details: opts.details } : {}) });
-    if (!won) return null;
-    await this.recordEvent(won.doc, won.event!);
+    if (!won?.event) return null;
+    await this.recordEvent(won.doc, won.event);
     return won.doc;
   }
 
@@ -233,124 +229,23 @@ export class RequestStore {
   }
 
   /**
-   * Appends the audit events of changes that MongoDB applied but that were never recorded (their
-   * answer was lost, or the bot stopped before recording them), from the event each change wrote
-   * with itself. Returns the requests whose event this call recorded (on several replicas at once,
-   * each event is returned by exactly one), with that event as `lastEvent`, so people can be shown
-   * their current state and told what the interrupted operation had not told them yet. Run at
-   * start-up and whenever MongoDB answers again after an outage.
+   * Appends the audit events of changes that MongoDB applied but that were never recorded (see
+   * request-repair.ts), so people can be shown their current state and told what the interrupted
+   * operation had not told them yet. Run at start-up and whenever MongoDB answers again after an outage.
    */
-  async repairUnrecordedChanges(now: Date = this.now()): Promise<StoredRequest[]> {
-    const candidates = (await this.requests
-      .find({ 'lastEvent.at': { $gte: new Date(now.getTime() - REPAIR_WINDOW_MS), $lte: new Date(now.getTime() - REPAIR_SETTLE_MS) } } as Filter<AccessRequest>)
-      .limit(5000)
-      .toArray()) as StoredRequest[];
-    if (!candidates.length) return [];
-    const eventId = (r: StoredRequest) => `${r._id}:${r.lastEvent!.changeId}`;
-    const recorded = new Set(
-      (await this.audit.events.find({ _id: { $in: candidates.map(eventId) } }).project<{ _id: string }>({ _id: 1 }).toArray()).map((e) => e._id),
-    );
-    const repaired: StoredRequest[] = [];
-    for (const request of candidates) {
-      if (recorded.has(eventId(request))) continue;
-      if (await this.recordEvent(request, request.lastEvent!)) repaired.push(request);
-    }
-    return repaired;
+  repairUnrecordedChanges(now: Date = this.now()): Promise<StoredRequest[]> {
+    return repairUnrecordedChanges(this.requests, this.audit, (request, event) => this.recordEvent(request, event), now);
   }
+}
 
-  // --- what the scheduler and the slash commands ask ---------------------------------
-
-  /** Active grants whose expiry has passed, soonest first. */
-  dueExpiries(now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests.find({ state: 'active', expiresAt: { $lte: now } }).sort({ expiresAt: 1 }).limit(limit).toArray();
-  }
-
-  /** The soonest upcoming expiry, to arm the in-process timer. */
-  async nextExpiry(): Promise<Date | undefined> {
-    const next = await this.requests.find({ state: 'active' }).sort({ expiresAt: 1 }).limit(1).project<{ expiresAt?: Date }>({ expiresAt: 1 }).toArray();
-    return next[0]?.expiresAt;
-  }
-
-  pendingPastTimeout(now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests.find({ state: 'pending', pendingUntil: { $lte: now } }).sort({ pendingUntil: 1 }).limit(limit).toArray();
-  }
-
-  /** Granting or revoking work whose claim lapsed (its worker died) or whose retry is due. */
-  stuck(state: 'granting' | 'revoking', now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests
-      .find({ state, $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] })
-      .sort({ leaseUntil: 1 })
-      .limit(limit)
-      .toArray();
-  }
-
-  dueWarnings(now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests.find({ state: 'active', warnAt: { $lte: now } }).sort({ warnAt: 1 }).limit(limit).toArray();
-  }
-
-  dueReminders(now: Date, limit = 100): Promise<AccessRequest[]> {
-    return this.requests.find({ remindAt: { $lte: now } }).sort({ remindAt: 1 }).limit(limit).toArray();
-  }
-
-  /**
-   * Other requests in `states` whose grant gives the same access (the same access key): what
-   * decides whether access found before a grant is standing, and whether a revocation may take
-   * the access away (PRODUCT.md §4).
-   */
-  holdersOf(accessKey: string, exceptId: string, states: readonly RequestState[]): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>> {
-    requireText(accessKey, 'access key');
-    return this.requests
-      .find({ accessKey, state: { $in: [...states] }, _id: { $ne: exceptId } })
-      .project<Pick<AccessRequest, '_id' | 'state' | 'standing'>>({ _id: 1, state: 1, standing: 1 })
-      .toArray();
-  }
-
-  /** Another person's open request or grant that uses this derived account on this target, if any. */
-  accountInUse(accountKey: string, exceptRequester: string): Promise<AccessRequest | null> {
-    requireText(accountKey, 'account key');
-    return this.requests.findOne({ accountKey, state: { $in: [...OPEN_STATES] }, requesterId: { $ne: exceptRequester } });
-  }
-
-  openRequestsOf(userId: string): Promise<AccessRequest[]> {
-    if (typeof userId !== 'string') return Promise.resolve([]);
-    return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
-  }
-
-  /** Requests that wait for `userId`'s decision if they approve the resource: never their own, never one they already approved. */
-  private waitingFilter(userId: string): Filter<AccessRequest> {
-    requireText(userId, 'user');
-    return {
-      requesterId: { $ne: userId },
-      $or: [
-        { state: 'pending', approvals: { $ne: userId } },
-        { state: 'active', extension: { $exists: true }, 'extension.approvals': { $ne: userId } },
-        { breakGlass: true, breakGlassAck: { $exists: false }, state: { $in: ['active', 'revoking', 'expired', 'revoked'] } },
-      ],
-    } as Filter<AccessRequest>;
-  }
-
-  /** The resources with requests that would wait for `userId`, were they an approver (so only those are checked). */
-  resourcesAwaitingDecision(userId: string): Promise<string[]> {
-    return this.requests.distinct('resourceId', this.waitingFilter(userId)) as Promise<string[]>;
-  }
-
-  /**
-   * Requests of `resourceIds` that wait for `userId`: a decision, an extension, or a break-glass
-   * acknowledgement, oldest first (they time out first), at most `limit`, with the total.
-   */
-  async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
-    const filter = { ...this.waitingFilter(userId), resourceId: { $in: resourceIds } } as Filter<AccessRequest>;
-    const [items, total] = await Promise.all([this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(), this.requests.countDocuments(filter)]);
-    return { items, total };
-  }
-
-  recentlyEndedOf(userId: string, limit = 5): Promise<AccessRequest[]> {
-    if (typeof userId !== 'string') return Promise.resolve([]);
-    return this.requests
-      .find({ requesterId: userId, state: { $in: ['expired', 'revoked'] } })
-      .sort({ endedAt: -1 })
-      .limit(limit)
-      .toArray();
-  }
-
+/** A change's extra conditions as a MongoDB filter. */
+function conditionFilter(only: ChangeCondition = {}): Filter<AccessRequest> {
+  const filter: Record<string, unknown> = {};
+  if (only.due) filter[only.due.field] = { $lte: only.due.at };
+  for (const field of only.absent ?? []) filter[field] = { $exists: false };
+  if (only.extensionId !== undefined) filter['extension.id'] = only.extensionId;
+  if (only.extensionNotApprovedBy !== undefined) filter['extension.approvals'] = { $ne: only.extensionNotApprovedBy };
+  if (only.expiresAt) filter.expiresAt = only.expiresAt;
+  if (only.unexpiredAt) filter.expiresAt = { $gt: only.unexpiredAt };
+  return filter as Filter<AccessRequest>;
 }

@@ -1,4 +1,5 @@
 import type { Collection, Db } from 'mongodb';
+import { translatingDriverErrors } from './store-unavailable';
 
 /** One person's registered SSH public key (`/jit-access ssh-key`). Public keys are not secrets. */
 export interface RegisteredSshKey {
@@ -31,6 +32,8 @@ export class SshKeyStore {
 
   constructor(db: Db) {
     this.keys = db.collection<RegisteredSshKey>('ssh_keys');
+    // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
+    return translatingDriverErrors(this);
   }
 
   async ensureIndexes(): Promise<void> {

@@ -42,6 +42,6 @@ describe('lifecycle', () => {
 
   it('knows which states hold or may hold access', () => {
     expect(REQUEST_STATES.filter(isOpen)).toEqual(['pending', 'granting', 'active', 'revoking']);
-    expect(TRANSITIONS.length).toBe(allowed.length + 1); // revoking -> expired|revoked share one action
+    expect(TRANSITIONS.length).toBe(allowed.length);
   });
 });

@@ -15,7 +15,7 @@ describe('after-ack work is bounded', () => {
     for (const user of users) {
       const filed = await t.slack.command(user, 'deploy-hook 10m backpressure');
       const answer = await t.fake.waitForResponse((r) => r.id === filed.responseId);
-      ids.push(/`(r[a-z0-9]{8})`/.exec(String(answer.body.text))![1]);
+      ids.push(/`(r[a-z0-9]{8})`/.exec(String(answer.body.text))?.[1] ?? 'no request ID in the answer');
     }
     // The target hangs, so the first grants hold their slots.
     t.hook.hang(1500);
@@ -26,10 +26,10 @@ describe('after-ack work is bounded', () => {
     );
     const busy = answers.filter((a) => a === BUSY).length;
     expect(busy).toBe(3);
-    const approved = await t.bot.ctx.store.requests.countDocuments({ _id: { $in: ids }, approvals: 'U0BOB' });
+    const approved = await t.requests().countDocuments({ _id: { $in: ids }, approvals: 'U0BOB' });
     expect(approved).toBe(2);
     t.hook.hang(0);
-    await waitUntil(async () => (await t.bot.ctx.store.requests.countDocuments({ _id: { $in: ids }, state: 'active' })) === 2, 10_000, 'two grants');
+    await waitUntil(async () => (await t.requests().countDocuments({ _id: { $in: ids }, state: 'active' })) === 2, 10_000, 'two grants');
     // Once there is room, the refused ones go through.
     const refused = ids.filter((_, i) => answers[i] === BUSY);
     // A grant's slot is freed only after its notices are queued, which may come just after it turns

@@ -4,11 +4,13 @@
  * and the Slack Web API refusing calls at each call site.
  */
 import { randomBytes } from 'node:crypto';
+import { Collection } from 'mongodb';
 import { repairUnrecorded, type BotOptions } from '../../src/bot';
 import { TRY_AGAIN } from '../../src/slack/listeners/deps';
 import type { AccessRequest } from '../../src/domain/request';
-import { defaultPolicy, startTestBot, HOOK_SECRET, TestBot, waitUntil } from './harness';
+import { defaultPolicy, startTestBot, TestBot, waitUntil } from './harness';
 import { jongodbBinary, startJongodb, RunningMongo } from '../support/mongo-server';
+import { gapsBetween } from '../support/checks';
 
 /** The harness's bot, on the MongoDB the test owns (so it can stop and restart it). */
 function startBotOn(mongoUri: string, opts: { policy?: string; bot?: BotOptions } = {}): Promise<TestBot> {
@@ -140,7 +142,7 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     // empty: recovery is what is tested here (the paused case below keeps the data).
     mongo = await startJongodb(port);
     await waitUntil(async () => (await t.slack.get('/readyz')).status === 200, 10_000, '/readyz 200 again');
-    expect(await t.bot.ctx.store.requests.countDocuments({})).toBe(0);
+    expect(await t.requests().countDocuments({})).toBe(0);
     await logged(t, { msg: 'MongoDB answers again; re-asserting indexes' });
 
     const after = await filed(t, 'U0ALICE', 'deploy-hook 30m filed after the outage');
@@ -149,10 +151,10 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     await t.hook.waitFor('grant', forRequest(after._id));
     await stateOf(t, after._id, 'active');
     // The indexes came back with it: still one open request per person and resource.
-    await waitUntil(async () => (await t.bot.ctx.store.requests.indexes()).some((i) => i.name === 'one_open_request_per_user_and_resource'), 5000, 'the unique index');
+    await waitUntil(async () => (await t.requests().indexes()).some((i) => i.name === 'one_open_request_per_user_and_resource'), 5000, 'the unique index');
     const again = await t.slack.command('U0ALICE', 'deploy-hook 30m a second one');
     expect(await answerTo(t, again.responseId)).toMatch(/already have request/);
-    expect(await t.bot.ctx.store.requests.countDocuments({ requesterId: 'U0ALICE' })).toBe(1);
+    expect(await t.requests().countDocuments({ requesterId: 'U0ALICE' })).toBe(1);
   }, 60_000);
 
   it('hanging (paused mid-grant): /readyz 503 within 1 s, people are told to try again, and once it answers the grant is finished exactly once', async () => {
@@ -237,7 +239,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       expect(failed.lastError).toMatch(/no answer within 300ms/);
       const grants = t.hook.calls('grant').filter(forRequest(request._id));
       expect(grants).toHaveLength(3);
-      for (let i = 1; i < grants.length; i++) expect(grants[i].at - grants[i - 1].at).toBeGreaterThanOrEqual(290);
+      for (const gap of gapsBetween(grants.map((g) => g.at))) expect(gap).toBeGreaterThanOrEqual(290);
       // A timed-out grant may have landed: it is taken back before "failed" (and that revoke hung too).
       expect(t.hook.calls('revoke').filter(forRequest(request._id))).toHaveLength(1);
       const events = await eventsUntil(t, request._id, 'grant_failed');
@@ -311,7 +313,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       t.fake.failAlways('conversations.open', { error: 'invalid_auth' });
       const res = await t.slack.viewSubmission('U0NED', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'nobody can DM me' }) } });
       expect(res.status).toBe(200);
-      const request = await waitUntil(() => t.bot.ctx.store.requests.findOne({ requesterId: 'U0NED' }), 5000, 'the modal request');
+      const request = await waitUntil(() => t.requests().findOne({ requesterId: 'U0NED' }), 5000, 'the modal request');
       expect(request.state).toBe('pending');
       await logged(t, { msg: 'could not tell the requester', user: 'U0NED', err: /invalid_auth/ });
       await t.fake.waitFor('chat.postMessage', blocksMention(request._id));
@@ -319,12 +321,12 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
 
     it('views.open refuses the request modal (invalid_auth): the user is told it was not done, and why', async () => {
       t.fake.failNext('views.open', { error: 'invalid_auth' });
-      const before = await t.bot.ctx.store.requests.countDocuments({});
+      const before = await t.requests().countDocuments({});
       const res = await t.slack.command('U0OLA', '');
       expect(res.status).toBe(200);
       expect(await answerTo(t, res.responseId)).toMatch(/Slack refused .*`invalid_auth`.*not done.*try again/);
       await logged(t, { msg: 'Slack refused a call', user: 'U0OLA', slackError: 'invalid_auth' });
-      expect(await t.bot.ctx.store.requests.countDocuments({})).toBe(before);
+      expect(await t.requests().countDocuments({})).toBe(before);
     });
 
     it('views.open refuses the deny modal (expired_trigger_id): the approver is told, the request stays pending and can be denied', async () => {
@@ -344,7 +346,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       const request = await filed(t, 'U0RAY', 'oncall-db 30m approvers are a user group');
       await settled(t);
       await new Promise((r) => setTimeout(r, 200));
-      const events = await t.bot.ctx.store.audit.events.countDocuments({ requestId: request._id });
+      const events = await t.auditEvents().countDocuments({ requestId: request._id });
       t.fake.failNext('usergroups.users.list', { error: 'invalid_auth' });
       const refused = await t.slack.blockAction('U0ONC1', { action_id: 'approve_request', value: request._id });
       expect(await answerTo(t, refused.responseId)).toMatch(/Slack refused .*`invalid_auth`.*not done/);
@@ -352,7 +354,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       await logged(t, { msg: 'Slack refused a call', requestId: request._id, user: 'U0ONC1', action: 'approve' });
       const now = await t.bot.ctx.store.get(request._id);
       expect([now?.state, now?.approvals]).toEqual(['pending', []]);
-      expect(await t.bot.ctx.store.audit.events.countDocuments({ requestId: request._id })).toBe(events);
+      expect(await t.auditEvents().countDocuments({ requestId: request._id })).toBe(events);
       expect(t.hook.calls().filter(forRequest(request._id))).toHaveLength(0);
 
       await t.slack.blockAction('U0ONC1', { action_id: 'approve_request', value: request._id });
@@ -375,12 +377,17 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
 
   /** U0BOB denies the request; the update lands, its answer does not (a timeout, a dropped connection, a paused server). */
   async function denyWithAnswerLost(t: TestBot, requestId: string, denyReason: string): Promise<void> {
-    const store = t.bot.ctx.store;
-    const real = store.requests.updateOne.bind(store.requests);
-    const lost = jest.spyOn(store.requests, 'updateOne').mockImplementationOnce(async (...args: Parameters<typeof real>) => {
-      await real(...args);
+    const store = t.bot.store;
+    const real = Collection.prototype.updateOne;
+    let lostOne = false;
+    // The denial's write to the requests collection lands; its answer does not.
+    const lost = jest.spyOn(Collection.prototype, 'updateOne').mockImplementation(async function (this: Collection, ...args: Parameters<typeof real>) {
+      const result = await real.apply(this, args);
+      const denies = (args[1] as { $set?: { state?: string } } | undefined)?.$set?.state === 'denied';
+      if (this.collectionName !== 'requests' || !denies || lostOne) return result;
+      lostOne = true;
       throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
-    });
+    } as never);
     try {
       await expect(store.transition(requestId, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason } })).rejects.toThrow(/timed out/);
     } finally {
@@ -390,7 +397,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
 
   describe('a write MongoDB applied but never confirmed', () => {
     it('is recorded in the audit log afterwards, from the event the change wrote with itself', async () => {
-      const store = t.bot.ctx.store;
+      const store = t.bot.store;
       const request = await filed(t, 'U0TESS', 'deploy-hook 30m the answer is lost');
       await denyWithAnswerLost(t, request._id, 'no');
       const denied = await store.get(request._id);
@@ -411,7 +418,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
 
   describe('an operation interrupted between its change and telling people', () => {
     it('the repair tells them (the requester is told of the denial), once, however many replicas repair', async () => {
-      const store = t.bot.ctx.store;
+      const store = t.bot.store;
       const request = await filed(t, 'U0UMA', 'deploy-hook 30m denied in a lost write');
       await denyWithAnswerLost(t, request._id, 'not during the freeze');
       const deniedDm = (c: { args: Record<string, unknown> }) => c.args.channel === 'DU0UMA' && /was denied/.test(String(c.args.text));
@@ -434,7 +441,7 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       // A malformed request written behind the bot's back (no requester): rendering it throws.
       const id = `r${randomBytes(8).toString('hex').replace(/[^a-z2-9]/g, 'x').slice(0, 8)}`;
       const now = new Date();
-      await t.bot.ctx.store.requests.insertOne({
+      await t.requests().insertOne({
         _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'pending', approvals: [], requiredApprovals: 1,
         createdAt: now, updatedAt: now, pendingUntil: new Date(now.getTime() + 3_600_000), approvalChannel: 'C0APPROVALS', version: 1,
       } as unknown as AccessRequest);

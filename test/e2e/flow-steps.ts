@@ -15,7 +15,7 @@ emailDomains: [example.com]`;
  * refused at filing (nothing stored, nobody asked). `approver` clicks Approve in `channel`.
  */
 export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS') {
-  const requests = () => t.bot.ctx.store.requests;
+  const requests = () => t.requests();
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: AccessRequest['state'], timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? ((await requests().findOne({ _id: id })) as AccessRequest) : undefined), timeoutMs, `request ${id} to be ${state}`);

@@ -53,7 +53,7 @@ beforeEach(() => {
   t.hook.respondWith(200);
 });
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 const byId = (id: string) => requests().findOne({ _id: id });
 const escapedBySlack = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 const refusedContent = (c: SlackCall) => !c.injected && ['invalid_blocks', 'invalid_arguments', 'msg_too_long'].includes(String(c.response.error));

@@ -1,4 +1,7 @@
 import { Writable } from 'node:stream';
+import type { Collection } from 'mongodb';
+import type { AccessRequest } from '../../src/domain/request';
+import type { AuditEvent } from '../../src/store/audit-log';
 import { randomBytes } from 'node:crypto';
 import { loadConfig, Config } from '../../src/config';
 import { parsePolicy } from '../../src/policy/load';
@@ -18,6 +21,10 @@ export interface TestBot {
   slack: SlackDriver;
   logs: string[];
   config: Config;
+  /** The bot's `requests` collection, for tests that read or seed state directly. */
+  requests(): Collection<AccessRequest>;
+  /** The bot's `audit_events` collection. */
+  auditEvents(): Collection<AuditEvent>;
   stop(): Promise<void>;
 }
 
@@ -105,6 +112,8 @@ export async function startTestBot(opts: StartOptions = {}): Promise<TestBot> {
     slack,
     logs,
     config: loaded.config,
+    requests: () => bot.db.collection<AccessRequest>('requests'),
+    auditEvents: () => bot.db.collection<AuditEvent>('audit_events'),
     async stop() {
       await bot.stop();
       await hook.stop();

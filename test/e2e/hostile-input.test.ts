@@ -15,8 +15,8 @@ let alices: AccessRequest; // deploy-hook: approvers U0BOB, U0CAROL
 let erins: AccessRequest; // two-keys: approvers U0BOB, U0CAROL, U0DAVE and group S0SRE
 let ivys: AccessRequest; // deploy-hook, active: revocable by U0IVY and U0ADMIN only
 
-const requests = () => t.bot.ctx.store.requests;
-const audit = () => t.bot.ctx.store.audit.events;
+const requests = () => t.requests();
+const audit = () => t.auditEvents();
 
 async function pending(user: string, text: string): Promise<AccessRequest> {
   const res = await t.slack.command(user, text);
@@ -93,7 +93,7 @@ function commandFields(over: Record<string, string | undefined>): Record<string,
 }
 
 const denyValues = (reason: string) => ({ deny_reason: { deny_reason: { type: 'plain_text_input', value: reason } } });
-const responseId = (url: string) => decodeURIComponent(url.split('/response/')[1]);
+const responseId = (url: string) => decodeURIComponent(url.split('/response/')[1] ?? '');
 
 // --------------------------------------------------------------------------- checking outcomes
 
@@ -296,8 +296,8 @@ describe('hostile input through POST /slack/events', () => {
     expect(await store.openRequestsOf(operator)).toEqual([]);
     expect(await store.recentlyEndedOf(operator)).toEqual([]);
     const before = await world();
-    await expect(store.addApproval(alices._id, operator)).rejects.toThrow(TypeError);
-    await expect(store.addApproval(operator, 'U0BOB')).rejects.toThrow(TypeError);
+    await expect(store.recordApproval(alices._id, operator)).rejects.toThrow(TypeError);
+    await expect(store.recordApproval(operator, 'U0BOB')).rejects.toThrow(TypeError);
     await expect(store.transition(operator, 'pending', 'denied', { actor: 'U0BOB', action: 'denied' })).rejects.toThrow(TypeError);
     await expect(store.create({ ...alices, _id: `r${randomBytes(4).toString('hex').slice(0, 8)}`, requesterId: undefined as unknown as string, openKey: 'x' }, 'system')).rejects.toThrow(TypeError);
     expect(await world()).toEqual(before);

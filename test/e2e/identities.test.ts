@@ -38,7 +38,7 @@ describe('who gets the access (webhook targets)', () => {
   });
   afterAll(() => t.stop());
 
-  const requests = () => t.bot.ctx.store.requests;
+  const requests = () => t.requests();
 
   async function fileAndApprove(user: string, resource: string, reason: string, beforeApproval?: () => void) {
     await t.slack.command(user, `${resource} 10m ${reason}`);

@@ -15,7 +15,7 @@ describeWithSlapdTls('LDAP provider through the app (private slapd, StartTLS)', 
   const deploy = TEST_GROUPS.deploy.dn;
   const dnOf = (uid: string) => `uid=${uid},${PEOPLE}`;
 
-  const requests = () => t.bot.ctx.store.requests;
+  const requests = () => t.requests();
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);

@@ -36,7 +36,7 @@ describe(`load: ${RATE}/s for ${SECONDS}s`, () => {
         (async () => {
           const res = await t.slack.command(user, 'deploy-hook 2s load test');
           if (res.status !== 200) failures.push(`command ${res.status}`);
-          const req = await waitUntil(() => t.bot.ctx.store.requests.findOne({ requesterId: user }), 10_000, `request of ${user}`);
+          const req = await waitUntil(() => t.requests().findOne({ requesterId: user }), 10_000, `request of ${user}`);
           const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
           if (click.status !== 200) failures.push(`click ${click.status}`);
         })().catch((err) => void failures.push(String(err))),
@@ -52,7 +52,7 @@ describe(`load: ${RATE}/s for ${SECONDS}s`, () => {
       await new Promise((r) => setTimeout(r, 1000 / RATE));
     }
     await Promise.all(pending);
-    const requests = t.bot.ctx.store.requests;
+    const requests = t.requests();
     try {
       await waitUntil(async () => (await requests.countDocuments({ requesterId: { $in: users }, state: 'expired' })) === users.length, 30_000, 'every grant expired');
     } catch (err) {
@@ -67,7 +67,7 @@ describe(`load: ${RATE}/s for ${SECONDS}s`, () => {
     expect(revokes.filter((c) => ids.has((c.body as { requestId: string }).requestId))).toHaveLength(users.length);
     // One audit event per change: a request at version v has exactly v + 1 events.
     for (const r of await requests.find({ requesterId: { $in: users } }).toArray()) {
-      expect([r._id, await t.bot.ctx.store.audit.events.countDocuments({ requestId: r._id })]).toEqual([r._id, r.version + 1]);
+      expect([r._id, await t.auditEvents().countDocuments({ requestId: r._id })]).toEqual([r._id, r.version + 1]);
     }
     // No error-level log lines.
     errors.push(...t.logs.filter((l) => /"level":"(error|fatal)"/.test(l)));

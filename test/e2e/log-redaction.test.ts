@@ -83,7 +83,7 @@ function parsedLogs(): Line[] {
     .filter((l) => l.trim())
     .map((l) => JSON.parse(l) as Line);
 }
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 async function stateOf(id: string, state: string, timeoutMs = 10_000) {
   return waitUntil(async () => {
     const r = await requests().findOne({ _id: id });

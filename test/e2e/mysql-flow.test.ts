@@ -111,7 +111,7 @@ describeWithMysql('MySQL provider through the app (MariaDB at 127.0.0.1:3306)', 
     const active = await steps.fileAndApprove('U0ALICE', 'my-db-temp', 'INC-2 one-off query', '4s');
     expect(active.state).toBe('active');
     const user = active.providerDetails?.user;
-    expect(user).toMatch(new RegExp(`^jit_jit_e2e_alice_[0-9a-f_]*_[0-9a-f]{8}$`));
+    expect(user).toMatch(/^jit_jit_e2e_alice_[0-9a-f_]*_[0-9a-f]{8}$/);
     my.extraUsers.add(user!);
 
     const creds = await steps.credentials('U0ALICE', 'MariaDB credentials for my-db-temp');

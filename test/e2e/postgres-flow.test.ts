@@ -109,7 +109,7 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
   let downUrl: string;
   let proxy: TcpProxy;
 
-  const requests = () => t.bot.ctx.store.requests;
+  const requests = () => t.requests();
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);

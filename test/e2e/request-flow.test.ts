@@ -1,6 +1,7 @@
 import { startTestBot, TestBot, waitUntil } from './harness';
 import { pendingRequest } from '../support/fixtures';
 import type { AccessRequest } from '../../src/domain/request';
+import { gapsBetween } from '../support/checks';
 
 let t: TestBot;
 beforeAll(async () => {
@@ -14,7 +15,7 @@ beforeEach(() => {
 
 type Block = { type: string; block_id?: string; elements?: Array<{ action_id?: string; value?: string; style?: string; text?: unknown }>; text?: { text: string }; fields?: Array<{ text: string }> };
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 async function latestRequest(user: string, resource: string) {
   return waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }), 5000, `a request by ${user}`);
 }
@@ -120,12 +121,12 @@ describe('request and approval over signed HTTP', () => {
     const at = posts().map((p) => p.at).sort((a, b) => a - b);
     // Arrival times at the fake carry this process's event-loop jitter (tens of ms on a busy machine);
     // two posts sharing one 200-ms slot would arrive almost together.
-    for (let i = 1; i < at.length; i++) expect(at[i] - at[i - 1]).toBeGreaterThanOrEqual(150);
+    for (const gap of gapsBetween(at)) expect(gap).toBeGreaterThanOrEqual(150);
     // Queued one slot apart, not bunched up and re-queued: close to 25 slots in all.
-    expect(at[at.length - 1] - started).toBeLessThan(25 * 200 + 2500);
+    expect((at.at(-1) ?? Infinity) - started).toBeLessThan(25 * 200 + 2500);
     await new Promise((r) => setTimeout(r, 500));
     for (const r of filed) expect(posts().filter((p) => JSON.stringify(p.args.blocks).includes(r._id))).toHaveLength(1);
-    await waitUntil(async () => (await t.bot.ctx.store.requests.countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
+    await waitUntil(async () => (await t.requests().countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
   });
 
   it('two approvals required: the first updates the count, the same approver twice counts once, the second grants', async () => {

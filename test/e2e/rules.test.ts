@@ -100,10 +100,10 @@ beforeEach(async () => {
   t.hook.respondWith(200);
   pd.failWith = 0;
   og.failWith = 0;
-  await t.bot.ctx.store.requests.updateMany({ openKey: { $exists: true } }, { $set: { state: 'cancelled' }, $unset: { openKey: '' } });
+  await t.requests().updateMany({ openKey: { $exists: true } }, { $set: { state: 'cancelled' }, $unset: { openKey: '' } });
 });
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 
 /** Files with the slash command; returns the ephemeral answer and the request (if one was stored). */
 async function file(user: string, text: string): Promise<{ answer: string; req?: AccessRequest }> {
@@ -131,7 +131,7 @@ async function approvalMessage(id: string, includes: string): Promise<string> {
 }
 
 async function filedEvent(id: string) {
-  return waitUntil(() => t.bot.ctx.store.audit.events.findOne({ requestId: id, action: 'requested' }), 5000, 'the requested event');
+  return waitUntil(() => t.auditEvents().findOne({ requestId: id, action: 'requested' }), 5000, 'the requested event');
 }
 
 async function click(user: string, id: string) {
@@ -148,7 +148,7 @@ describe('approval rules through the real app', () => {
     expect(await approvalMessage(req!._id, 'Auto-approved by *short reads*')).toContain('Access until');
     const event = await filedEvent(req!._id);
     expect(event.details).toMatchObject({ decision: 'auto_approve', rule: 'short reads', facts: { request: { duration: '30m' } } });
-    const approved = await t.bot.ctx.store.audit.events.findOne({ requestId: req!._id, action: 'auto_approved' });
+    const approved = await t.auditEvents().findOne({ requestId: req!._id, action: 'auto_approved' });
     expect(approved?.details).toMatchObject({ rule: 'short reads' });
   });
 
@@ -282,17 +282,17 @@ ${['a', 'b', 'c']
     };
     const first = await ask('counted 30m first');
     const id = /`(r[a-z0-9]{8})`/.exec(first)![1]!;
-    await waitUntil(async () => ((await b.bot.ctx.store.requests.findOne({ _id: id }))?.state === 'active' ? true : undefined), 10_000, 'first grant active');
+    await waitUntil(async () => ((await b.requests().findOne({ _id: id }))?.state === 'active' ? true : undefined), 10_000, 'first grant active');
     const second = await ask('self-a 30m second');
     const secondId = /`(r[a-z0-9]{8})`/.exec(second)![1]!;
-    await waitUntil(async () => ((await b.bot.ctx.store.requests.findOne({ _id: secondId }))?.state === 'active' ? true : undefined), 10_000, 'second grant active');
+    await waitUntil(async () => ((await b.requests().findOne({ _id: secondId }))?.state === 'active' ? true : undefined), 10_000, 'second grant active');
     const third = await ask('self-b 30m third');
     expect(third).toContain('You have 2 active grants, and the policy allows at most 2 at a time, so nothing was filed.');
-    expect(await b.bot.ctx.store.requests.countDocuments({ reason: 'third' })).toBe(0);
+    expect(await b.requests().countDocuments({ reason: 'third' })).toBe(0);
     // After ending one, the rule sees one active grant and asks for approval.
-    await b.bot.ctx.store.requests.updateOne({ _id: id }, { $set: { state: 'revoked' }, $unset: { openKey: '' } });
+    await b.requests().updateOne({ _id: id }, { $set: { state: 'revoked' }, $unset: { openKey: '' } });
     const again = await ask('counted 30m again');
     const againId = /`(r[a-z0-9]{8})`/.exec(again)![1]!;
-    expect(await b.bot.ctx.store.requests.findOne({ _id: againId })).toMatchObject({ state: 'pending', approvalRule: 'busy people wait' });
+    expect(await b.requests().findOne({ _id: againId })).toMatchObject({ state: 'pending', approvalRule: 'busy people wait' });
   });
 });

@@ -51,7 +51,7 @@ describe('the Slack Web API unreachable at start-up', () => {
     // Slack can still reach the bot (the outage may be on the bot's side): a request is filed.
     const res = await t.slack.command('U0OUT2', 'deploy-hook 10m filed while Slack does not answer');
     expect(res.status).toBe(200);
-    await waitUntil(() => t.bot.ctx.store.requests.findOne({ requesterId: 'U0OUT2', state: 'pending' }), 5000, 'the pending request');
+    await waitUntil(() => t.requests().findOne({ requesterId: 'U0OUT2', state: 'pending' }), 5000, 'the pending request');
   });
 
   it('revokes on time while Slack is unreachable; the notices wait in the outbox, uncounted', async () => {
@@ -75,7 +75,7 @@ describe('the Slack Web API unreachable at start-up', () => {
     t.fake.up();
     const dm = await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'DU0OUT1' && String(c.args.text).includes('has expired'), 8000);
     expect(dm.at - back).toBeLessThan(3000);
-    const pending = await t.bot.ctx.store.requests.findOne({ requesterId: 'U0OUT2' });
+    const pending = await t.requests().findOne({ requesterId: 'U0OUT2' });
     await t.fake.waitFor('chat.postMessage', (c) => !c.failed && !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(pending!._id), 5000);
     const expiredMessage = await waitUntil(async () => (await t.bot.ctx.store.get(grant._id))?.approvalMessage, 5000, 'the expired grant’s message');
     await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.thread_ts === expiredMessage.ts && String(c.args.text).includes('expired'), 5000);
@@ -89,7 +89,7 @@ describe('the Slack Web API unreachable at start-up', () => {
   it('Slack going away later: grants go on, the requester’s DM waits and arrives once Slack is back', async () => {
     await t.bot.notifier.idle();
     await t.slack.command('U0OUT3', 'deploy-hook 10m granted during an outage');
-    const req = await waitUntil(() => t.bot.ctx.store.requests.findOne({ requesterId: 'U0OUT3', state: 'pending', approvalMessage: { $exists: true } }), 5000, 'pending, posted');
+    const req = await waitUntil(() => t.requests().findOne({ requesterId: 'U0OUT3', state: 'pending', approvalMessage: { $exists: true } }), 5000, 'pending, posted');
     t.fake.down();
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     await stateOf(t, req._id, 'active');

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config';
 import { parsePolicy } from '../../src/policy/load';
 import { createLogger } from '../../src/logger';
 import { startBot, Bot } from '../../src/bot';
+import type { AccessRequest } from '../../src/domain/request';
 import { createSlackApp } from '../../src/slack/app';
 import type { Config } from '../../src/config';
 import { FakeSlack, WebhookReceiver, TEAM_ID, SlackCall } from './support';
@@ -120,7 +121,7 @@ describe('Socket Mode', () => {
     // Within Slack's 3-second limit.
     expect(ack.at - sentAt).toBeLessThan(3000);
 
-    const req = await waitUntil(() => bot.ctx.store.requests.findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }), 5000, 'the stored request');
+    const req = await waitUntil(() => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }), 5000, 'the stored request');
     expect(req).toMatchObject({ state: 'pending', reason: 'via socket' });
     const posted = await fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && mentions(c, req._id));
     expect(posted.token).toBe(BOT_TOKEN);
@@ -134,7 +135,7 @@ describe('Socket Mode', () => {
   });
 
   it('an Approve click over the socket is acked and grants through the provider', async () => {
-    const req = (await bot.ctx.store.requests.findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }))!;
+    const req = (await bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }))!;
     const posted = await fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && mentions(c, req._id));
     const ts = String(posted.response.ts);
     const click = {
@@ -157,7 +158,7 @@ describe('Socket Mode', () => {
     await fake.waitForAck(envelopeId);
     const grant = await hook.waitFor('grant', (c) => c.body?.requestId === req._id);
     expect(grant.signatureValid).toBe(true);
-    await waitUntil(async () => (await bot.ctx.store.requests.findOne({ _id: req._id }))?.state === 'active', 5000, 'active');
+    await waitUntil(async () => (await bot.db.collection<AccessRequest>('requests').findOne({ _id: req._id }))?.state === 'active', 5000, 'active');
     await fake.waitFor('chat.update', (c) => c.args.ts === ts && mentions(c, req._id));
   });
 
@@ -178,7 +179,7 @@ describe('Socket Mode', () => {
     const envelopeId = await fake.sendEnvelope('slash_commands', payload, { connection: second });
     const ack = await fake.waitForAck(envelopeId);
     expect(ack.connection).toBe(2);
-    const req = await waitUntil(() => bot.ctx.store.requests.findOne({ requesterId: 'U0SOCK2' }), 5000, 'the request filed after the reconnect');
+    const req = await waitUntil(() => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK2' }), 5000, 'the request filed after the reconnect');
     await fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && mentions(c, req._id));
   }, 30_000);
 

@@ -22,7 +22,7 @@ describeWithSshd('SSH provider through the app (private sshd)', () => {
   let alice: UserKey;
   let aliceFingerprint: string;
 
-  const requests = () => t.bot.ctx.store.requests;
+  const requests = () => t.requests();
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: string, timeoutMs = 10_000) =>
     waitUntil(async () => ((await stateOf(id)) === state ? true : undefined), timeoutMs, `request ${id} to be ${state}`);
@@ -125,7 +125,7 @@ resources:
     expect(warning).toMatch(/That is a \*private\* key.*treat it as exposed/);
     expect(await t.bot.ctx.store.sshKeys.get('U0EVE')).toBeNull();
     const secretLines = privateKey.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
-    const everywhere = [t.logs.join('\n'), JSON.stringify(t.fake.calls), JSON.stringify(t.fake.responses), JSON.stringify(await t.bot.ctx.store.sshKeys.keys.find().toArray())].join('\n');
+    const everywhere = [t.logs.join('\n'), JSON.stringify(t.fake.calls), JSON.stringify(t.fake.responses), JSON.stringify(await t.bot.db.collection('ssh_keys').find().toArray())].join('\n');
     for (const line of secretLines) expect(everywhere).not.toContain(line);
   });
 

@@ -41,7 +41,7 @@ beforeEach(() => {
   t.hook.respondWith(200);
 });
 
-const requests = () => t.bot.ctx.store.requests;
+const requests = () => t.requests();
 const byId = (id: string) => requests().findOne({ _id: id });
 const forRequest = (id: string) => (c: { body: unknown }) => (c.body as { requestId?: string })?.requestId === id;
 async function answerOf(res: { responseId: string; json: unknown }): Promise<string> {

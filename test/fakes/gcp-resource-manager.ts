@@ -163,7 +163,7 @@ export class FakeResourceManager extends VendorFake {
     const bindings = (incoming.bindings ?? []).map((b) => ({
       role: b.role,
       members: b.members ?? [],
-      ...(b.condition && b.condition.expression ? { condition: { expression: b.condition.expression, ...(b.condition.title ? { title: b.condition.title } : {}), ...(b.condition.description ? { description: b.condition.description } : {}) } } : {}),
+      ...(b.condition?.expression ? { condition: { expression: b.condition.expression, ...(b.condition.title ? { title: b.condition.title } : {}), ...(b.condition.description ? { description: b.condition.description } : {}) } } : {}),
     }));
     for (const b of bindings) {
       if (typeof b.role !== 'string' || !/^(roles\/|projects\/|organizations\/)/.test(b.role) || b.role.includes('_withcond_')) {

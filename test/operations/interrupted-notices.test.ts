@@ -1,5 +1,5 @@
 import { sendInterruptedNotices } from '../../src/operations/interrupted-notices';
-import type { Notifier } from '../../src/operations/context';
+import type { Notifier } from '../../src/operations/ports';
 import type { StoredRequest, PendingEvent } from '../../src/store/request-store';
 import { pendingRequest } from '../support/fixtures';
 
@@ -16,7 +16,7 @@ function recorder(): { notifier: Notifier; sent: string[] } {
 }
 
 function changed(state: StoredRequest['state'], event: Partial<PendingEvent>): StoredRequest {
-  return { ...pendingRequest({ state, lastError: 'HTTP 500' }), lastEvent: { changeId: 'c1', at: new Date(), actor: 'system', action: state, to: state, ...event } };
+  return { ...pendingRequest({ state, lastError: 'HTTP 500' }), lastEvent: { changeId: 'c1', at: new Date(), actor: 'system', action: state as PendingEvent['action'], to: state, ...event } };
 }
 
 describe('notices of an interrupted operation', () => {

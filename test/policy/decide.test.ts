@@ -132,7 +132,7 @@ describe('decide', () => {
 
   it('no rules: the resource decides (autoApprove, or its approvals)', async () => {
     const p = parsePolicy(
-      policyText.replace(/    rules:[\s\S]*$/, '') +
+      policyText.replace(/ {4}rules:[\s\S]*$/, '') +
         `  - id: staging
     name: Staging
     approvers: { users: [] }
@@ -147,7 +147,7 @@ describe('decide', () => {
 
   it('a runtime error in a rule falls to normal approval, never auto-approval', async () => {
     const p = parsePolicy(
-      policyText.replace(/    rules:[\s\S]*$/, `    rules:
+      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
       - name: bad zone
         when: 'now.getHours(request.reason) < 25'
         autoApprove: true
@@ -161,7 +161,7 @@ describe('decide', () => {
 });
 
 describe('rules at policy load', () => {
-  const withRule = (rule: string) => policyText.replace(/    rules:[\s\S]*$/, `    rules:\n${rule}`);
+  const withRule = (rule: string) => policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:\n${rule}`);
   const problems = (text: string) => {
     try {
       parsePolicy(text, {});
@@ -194,7 +194,7 @@ describe('rules at policy load', () => {
   });
 
   it('a rule that reads requester.oncall needs an oncall section', () => {
-    const text = withRule(`      - name: x\n        when: '"P1" in requester.oncall'\n        autoApprove: true\n`).replace(/oncall:\n  pagerduty: \{ token: pd-token \}\n/, '');
+    const text = withRule(`      - name: x\n        when: '"P1" in requester.oncall'\n        autoApprove: true\n`).replace(/oncall:\n {2}pagerduty: \{ token: pd-token \}\n/, '');
     expect(problems(text)).toEqual([expect.stringMatching(/^resources\[0\]\.rules\[0\]\.when: reads requester\.oncall, but the policy has no `oncall:` section/)]);
   });
 
@@ -286,7 +286,7 @@ describe('evaluation budget', () => {
 
   it('a rule over its budget in decide falls to normal approval', async () => {
     const p = parsePolicy(
-      policyText.replace(/    rules:[\s\S]*$/, `    rules:
+      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
       - name: slow
         when: 'request.reason.matches("^(a+)+$")'
         autoApprove: true

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { typeList } from '../../src/providers/catalog';
 import path from 'node:path';
-import { parsePolicy, PolicyError, loadPolicyFile } from '../../src/policy/load';
+import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
 import { feasibilityWarnings } from '../../src/policy/feasibility';
 import { EXAMPLE_POLICY_ENV, policyProblems } from './problems';
 import {

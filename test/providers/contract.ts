@@ -12,7 +12,7 @@ import type { GrantResult, GrantSubject, ProviderUser } from '../../src/provider
 import type { ProviderError } from '../../src/providers/provider';
 import { ProviderRegistry, ResourceProvider } from '../../src/providers/registry';
 import { secretKeys } from '../../src/providers/secrets';
-import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operations/context';
+import { DEFAULT_SETTINGS, Notifier, OperationContext } from '../../src/operations/ports';
 import { approveRequest } from '../../src/operations/approve-request';
 import { requestAccess } from '../../src/operations/request-access';
 import { revokeRequest } from '../../src/operations/revoke-access';
@@ -352,7 +352,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'nothing registered' }).catch((e: unknown) => e);
         expect(refused).toBeInstanceOf(UserError);
         expect((refused as UserError).message).toMatch(/\/jit-access ssh-key/);
-        expect(await ctx.store.requests.countDocuments({ reason: 'nothing registered' })).toBe(0);
+        expect(await db.collection('requests').countDocuments({ reason: 'nothing registered' })).toBe(0);
       });
     }
 
@@ -365,7 +365,7 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       }
       const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'unknown account' }).catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(UserError);
-      expect(await ctx.store.requests.countDocuments({ reason: 'unknown account' })).toBe(0);
+      expect(await db.collection('requests').countDocuments({ reason: 'unknown account' })).toBe(0);
     });
 
     it('never puts a secret in an error text', () => {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, relative } from 'node:path';
 import { parseDocument } from 'yaml';
+import { captured, first } from '../support/checks';
 
 /**
  * Dockerfile, docker-compose.yml, .dockerignore and .env.example agree with each other and with
@@ -33,7 +34,7 @@ export function parseDockerfile(text: string): Instruction[] {
     }
     buf += line;
     const m = /^(\S+)\s*([\s\S]*)$/.exec(buf.trim());
-    if (m) out.push({ op: m[1].toUpperCase(), args: m[2].trim(), line: start });
+    if (m) out.push({ op: captured(m, 1).toUpperCase(), args: captured(m, 2).trim(), line: start });
     buf = '';
   });
   return out;
@@ -43,7 +44,7 @@ export function stagesOf(instructions: Instruction[]): Instruction[][] {
   const stages: Instruction[][] = [];
   for (const ins of instructions) {
     if (ins.op === 'FROM') stages.push([]);
-    if (stages.length > 0) stages[stages.length - 1].push(ins);
+    stages.at(-1)?.push(ins);
   }
   return stages;
 }
@@ -51,7 +52,7 @@ export function stagesOf(instructions: Instruction[]): Instruction[][] {
 /** `KEY=value KEY2="v 2"` (ENV) -> map. */
 function envOf(args: string): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|\S*)/g)) env[m[1]] = m[3] ?? m[2];
+  for (const m of args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("([^"]*)"|\S*)/g)) env[captured(m, 1)] = m[3] ?? captured(m, 2);
   return env;
 }
 
@@ -70,7 +71,7 @@ function execForm(args: string): string[] | undefined {
 
 /** Variable names assigned in a .env file (`NAME=...`, also commented-out `# NAME=...`). */
 export function envFileNames(text: string): string[] {
-  return [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]);
+  return [...text.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => captured(m, 1));
 }
 
 /** PRODUCT.md section 1 "Environment" table. */
@@ -93,8 +94,8 @@ function configFiles(): string[] {
  */
 export function configEnvNames(source: string): string[] {
   const names = new Set<string>();
-  for (const m of source.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)\b|\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\])/g)) names.add(m[1] ?? m[2]);
-  for (const m of source.matchAll(/^\s*['"]?([A-Z][A-Z0-9_]{2,})['"]?\s*:/gm)) names.add(m[1]);
+  for (const m of source.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)\b|\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\])/g)) names.add(m[1] ?? captured(m, 2));
+  for (const m of source.matchAll(/^\s*['"]?([A-Z][A-Z0-9_]{2,})['"]?\s*:/gm)) names.add(captured(m, 1));
   return [...names];
 }
 
@@ -105,7 +106,7 @@ function policyVars(): string[] {
   const names: string[] = [];
   // string values only: the file's comments mention `${VAR}` as syntax
   const walk = (v: unknown): void => {
-    if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)) names.push(m[1]);
+    if (typeof v === 'string') for (const m of v.matchAll(/\$\{([A-Z][A-Z0-9_]*)\}/g)) names.push(captured(m, 1));
     else if (v && typeof v === 'object') Object.values(v).forEach(walk);
   };
   walk(parseDocument(readFileSync(file, 'utf8')).toJS());
@@ -118,12 +119,12 @@ function policyVars(): string[] {
  */
 export function runtimeImports(source: string): string[] {
   const specs: string[] = [];
-  for (const m of source.matchAll(/(?:^|[\n;])\s*(?:import|export)\s+(type\s)?[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/g)) if (!m[1]) specs.push(m[2]);
-  for (const m of source.matchAll(/(?:^|[\n;])\s*import\s*['"]([^'"]+)['"]/g)) specs.push(m[1]);
-  for (const m of source.matchAll(/\b(?:require|import)\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) specs.push(m[1]);
+  for (const m of source.matchAll(/(?:^|[\n;])\s*(?:import|export)\s+(type\s)?[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/g)) if (!m[1]) specs.push(captured(m, 2));
+  for (const m of source.matchAll(/(?:^|[\n;])\s*import\s*['"]([^'"]+)['"]/g)) specs.push(captured(m, 1));
+  for (const m of source.matchAll(/\b(?:require|import)\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) specs.push(captured(m, 1));
   return specs
-    .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtinModules.includes(s.split('/')[0]))
-    .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : s.split('/')[0]));
+    .filter((s) => !s.startsWith('.') && !s.startsWith('node:') && !builtinModules.includes(s.split('/')[0] ?? s))
+    .map((s) => (s.startsWith('@') ? s.split('/').slice(0, 2).join('/') : (s.split('/')[0] ?? s)));
 }
 
 describe('Dockerfile', () => {
@@ -136,7 +137,7 @@ describe('Dockerfile', () => {
   test('is multi-stage on an official Node image the package supports', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     for (const stage of stages) {
-      const image = stage[0].args.split(/\s+/)[0];
+      const image = first(stage, 'instruction').args.split(/\s+/)[0] ?? '';
       const major = /^node:(\d+)/.exec(image);
       expect(major).not.toBeNull();
       expect(Number(major![1])).toBeGreaterThanOrEqual(20); // package.json engines: node >=20.19
@@ -170,17 +171,17 @@ describe('Dockerfile', () => {
   test('runs as a non-root user', () => {
     const users = finalOf('USER');
     expect(users.length).toBeGreaterThan(0);
-    const user = users[users.length - 1].args.split(':')[0];
+    const user = users.at(-1)?.args.split(':')[0];
     expect(['root', '0', '']).not.toContain(user);
   });
 
   test('HEALTHCHECK probes /healthz with node itself (no curl/wget in slim images)', () => {
     const checks = finalOf('HEALTHCHECK');
     expect(checks).toHaveLength(1);
-    expect(checks[0].args).toMatch(/\bCMD\b/);
-    expect(checks[0].args).toContain('/healthz');
-    expect(checks[0].args).toMatch(/\bnode\b/);
-    expect(checks[0].args).not.toMatch(/\b(curl|wget)\b/);
+    expect(first(checks, 'HEALTHCHECK').args).toMatch(/\bCMD\b/);
+    expect(first(checks, 'HEALTHCHECK').args).toContain('/healthz');
+    expect(first(checks, 'HEALTHCHECK').args).toMatch(/\bnode\b/);
+    expect(first(checks, 'HEALTHCHECK').args).not.toMatch(/\b(curl|wget)\b/);
   });
 
   test('starts node directly in exec form (SIGTERM reaches node), running package.json main', () => {
@@ -279,14 +280,14 @@ describe('docker-compose.yml', () => {
       .map((p) => p.split('/')[0]);
     const ports = list(bot.ports).map(String);
     expect(ports).toHaveLength(1);
-    const containerPort = ports[0].split(':').pop()!.split('/')[0];
+    const containerPort = first(ports, 'port').split(':').pop()?.split('/')[0];
     expect(exposed).toContain(containerPort);
     expect(containerPort).toBe(environment(bot).PORT ?? '3000');
     expect(bot.restart).toBe('unless-stopped');
   });
 
   test('MONGODB_URI points at the mongo service, which is healthy before the bot starts', () => {
-    const uri = new URL(environment(bot).MONGODB_URI);
+    const uri = new URL(environment(bot).MONGODB_URI ?? 'MONGODB_URI is not set');
     expect(uri.protocol).toBe('mongodb:');
     expect(uri.hostname).toBe('mongo');
     expect(uri.port).toBe('27017');

@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseDocument } from 'yaml';
 import { validateManifest } from './manifest-schema';
+import { captured } from '../support/checks';
 
 /** manifest.yml: valid for Slack, and asking for exactly the scopes the code needs. */
 
@@ -96,20 +97,22 @@ export function findApiCalls(text: string, file: string): ApiCall[] {
   const add = (method: string, index: number) => calls.push({ method, file, line: lineOf(index), readsEmail });
 
   const chained = /\b[\w$]*[cC]lient\s*\??\.\s*((?:[a-z][A-Za-z]*\s*\??\.\s*)+[a-z][A-Za-z]*)\s*\(/g;
-  for (const m of source.matchAll(chained)) add(m[1].replace(/[\s?]/g, ''), m.index ?? 0);
+  for (const m of source.matchAll(chained)) add(captured(m, 1).replace(/[\s?]/g, ''), m.index ?? 0);
 
   const apiCall = /\.apiCall\s*\(\s*['"`]([A-Za-z.]+)['"`]/g;
   const apiCallAt = new Set<number>();
   for (const m of source.matchAll(apiCall)) {
-    const at = (m.index ?? 0) + m[0].indexOf(m[1]) - 1;
+    const method = captured(m, 1);
+    const at = (m.index ?? 0) + m[0].indexOf(method) - 1;
     apiCallAt.add(at);
-    add(m[1], m.index ?? 0);
+    add(method, m.index ?? 0);
   }
 
   const literal = /['"`]([a-z][A-Za-z]*(?:\.[a-z][A-Za-z]*)+)['"`]/g;
   for (const m of source.matchAll(literal)) {
     if (apiCallAt.has(m.index ?? 0)) continue; // already counted as apiCall('…')
-    if (Object.prototype.hasOwnProperty.call(METHOD_SCOPES, m[1])) add(m[1], m.index ?? 0);
+    const method = captured(m, 1);
+    if (Object.hasOwn(METHOD_SCOPES, method)) add(method, m.index ?? 0);
   }
 
   for (const m of source.matchAll(/(?<![\w$.])say\s*\(/g)) add('chat.postMessage', m.index ?? 0);
@@ -137,8 +140,8 @@ export function neededScopes(calls: ApiCall[], manifest: Json): { needed: Map<st
   const unknown: string[] = [];
   for (const call of calls) {
     const where = `${call.method} at ${call.file}:${call.line}`;
-    const scopes = METHOD_SCOPES[call.method];
-    if (!Object.prototype.hasOwnProperty.call(METHOD_SCOPES, call.method)) {
+    const scopes = Object.hasOwn(METHOD_SCOPES, call.method) ? METHOD_SCOPES[call.method] : undefined;
+    if (!scopes) {
       unknown.push(where);
       continue;
     }

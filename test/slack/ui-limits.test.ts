@@ -20,7 +20,7 @@ import { escapeText, slashCommandText, userText, plainFromMrkdwn } from '../../s
 import { messageProblems, textProblems, viewProblems } from '../e2e/support/block-kit-rules';
 import { MAX_REASON_LENGTH, MAX_TICKET_LENGTH } from '../../src/operations/request-access';
 import { MAX_DENY_REASON_LENGTH } from '../../src/operations/deny-request';
-import type { ChannelNotice, RequesterNotice } from '../../src/operations/context';
+import type { ChannelNotice, RequesterNotice } from '../../src/operations/ports';
 
 /** A small seeded PRNG (mulberry32): the same cases on every run, many of them. */
 function prng(seed: number): () => number {
@@ -35,7 +35,11 @@ function prng(seed: number): () => number {
 
 const PIECES = ['<&>', '<!channel>', '<@U0BOB>', '&amp;', '&lt;', '😀', '*', '_', '`', '~', '\n', '>', 'a', ' ', '<https://evil|click>'];
 let random = prng(13);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(random() * xs.length)];
+const pick = <T>(xs: readonly T[]): T => {
+  const picked = xs[Math.floor(random() * xs.length)];
+  if (picked === undefined) throw new Error('nothing to pick from');
+  return picked;
+};
 /** Exactly `n` code units of hostile text (or fewer at random, when `exact` is false). */
 function nasty(n: number, exact = true): string {
   const target = exact ? n : Math.floor(random() * (n + 1));

@@ -49,6 +49,7 @@ describe('Outbox', () => {
     const outbox = new Outbox(db);
     await outbox.enqueueOnce('dm:release-1:granted', { kind: 'dm', requestId: 'release-1', notice: 'granted' });
     const [candidate] = await outbox.dueCandidates(1, { kind: 'dm', notice: 'granted' });
+    if (!candidate) throw new Error('the enqueued item is not due');
     const claimed = await outbox.tryClaim(candidate, 60_000);
     expect(claimed).not.toBeNull();
     expect(await outbox.tryClaim(candidate, 60_000)).toBeNull(); // the same stale copy: already taken

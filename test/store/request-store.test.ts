@@ -63,19 +63,19 @@ describe('RequestStore', () => {
 
   it('counts an approver once and never the requester', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0APPR', requiredApprovals: 2 }), 'U0APPR');
-    expect(await store.addApproval(req._id, 'U0BOB')).toMatchObject({ approvals: ['U0BOB'] });
-    expect(await store.addApproval(req._id, 'U0BOB')).toBeNull();
-    expect(await store.addApproval(req._id, 'U0APPR')).toBeNull();
-    const concurrent = await Promise.all([store.addApproval(req._id, 'U0CAROL'), store.addApproval(req._id, 'U0CAROL')]);
+    expect(await store.recordApproval(req._id, 'U0BOB')).toMatchObject({ approvals: ['U0BOB'] });
+    expect(await store.recordApproval(req._id, 'U0BOB')).toBeNull();
+    expect(await store.recordApproval(req._id, 'U0APPR')).toBeNull();
+    const concurrent = await Promise.all([store.recordApproval(req._id, 'U0CAROL'), store.recordApproval(req._id, 'U0CAROL')]);
     expect(concurrent.filter(Boolean)).toHaveLength(1);
     expect((await store.get(req._id))!.approvals.sort()).toEqual(['U0BOB', 'U0CAROL']);
     await store.transition(req._id, 'pending', 'denied', { actor: 'U0BOB', action: 'denied' });
-    expect(await store.addApproval(req._id, 'U0DAVE')).toBeNull(); // decided: no more approvals
+    expect(await store.recordApproval(req._id, 'U0DAVE')).toBeNull(); // decided: no more approvals
   });
 
   it('refuses transitions the lifecycle does not allow, and stale ones', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0LIFE' }), 'U0LIFE');
-    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'x' })).rejects.toThrow(/cannot go from pending to active/);
+    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'granted' })).rejects.toThrow(/cannot go from pending to active/);
     expect(await store.transition(req._id, 'active', 'revoking', { actor: 'system', action: 'expiring' })).toBeNull();
     expect((await store.get(req._id))!.state).toBe('pending');
   });
@@ -94,12 +94,12 @@ describe('RequestStore', () => {
     await mk({ pendingUntil: later(60_000) });
     const grantingLapsed = await mk({ state: 'granting', leaseUntil: ago(1000) });
 
-    const dueIds = (await store.dueExpiries(now)).filter((r) => r.resourceId === 'queries').map((r) => r._id);
+    const dueIds = (await store.dueWork('expiry', now)).filter((r) => r.resourceId === 'queries').map((r) => r._id);
     expect(dueIds).toEqual([due1._id, due2._id]);
-    expect((await store.pendingPastTimeout(now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([timedOut._id]);
-    expect((await store.stuck('revoking', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([lapsed._id]);
-    expect((await store.stuck('granting', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([grantingLapsed._id]);
-    expect(await store.nextExpiry()).toBeInstanceOf(Date);
+    expect((await store.dueWork('timeout', now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([timedOut._id]);
+    expect((await store.dueWork('revoking', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([lapsed._id]);
+    expect((await store.dueWork('granting', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([grantingLapsed._id]);
+    expect(await store.nextDeadline('expiry')).toBeInstanceOf(Date);
   });
 
   it('lists a user’s open requests only', async () => {
@@ -111,7 +111,7 @@ describe('RequestStore', () => {
 
   it('leaves one audit event per transition, with actor, states and details', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0AUDIT' }), 'U0AUDIT', { reason: 'x' });
-    await store.addApproval(req._id, 'U0BOB');
+    await store.recordApproval(req._id, 'U0BOB');
     await store.transition(req._id, 'pending', 'granting', { actor: 'U0BOB', action: 'approved' });
     await store.transition(req._id, 'granting', 'active', { actor: 'system', action: 'granted', set: { expiresAt: new Date() } });
     await store.transition(req._id, 'active', 'revoking', { actor: 'system', action: 'expiring', set: { endReason: 'expiry' } });

@@ -36,7 +36,7 @@ export async function startJongodb(port = 0, timeoutMs = 15_000): Promise<Runnin
       const m = /JONGODB_URI=(mongodb:\/\/\S+)/.exec(out);
       if (m) {
         clearTimeout(timer);
-        resolve(m[1]);
+        resolve(m[1] ?? '');
       }
     };
     child.stdout!.on('data', onData);

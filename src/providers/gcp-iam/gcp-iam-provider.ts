@@ -2,8 +2,8 @@ import type * as resourceManager from '@google-cloud/resource-manager';
 import type { ProjectsClient } from '@google-cloud/resource-manager';
 import type * as googleAuth from 'google-auth-library';
 import type { AuthClient, GoogleAuth, OAuth2Client } from 'google-auth-library';
-import { boundedCall, deadlineSignal, messageOf, networkErrorText } from '../bounded-call';
-import type { AttemptFailure } from '../bounded-call';
+import { boundedCall, deadlineSignal, messageOf, networkErrorText } from '../deadline';
+import type { AttemptFailure } from '../deadline';
 import type { ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
@@ -14,7 +14,7 @@ import type { IamBinding, IamPolicy, PolicyEdit } from './policy-edit';
 import { z } from 'zod';
 
 /*
- * A conditional IAM binding per grant on a project, folder or organization (PRODUCT.md §6), through
+ * A conditional IAM binding per grant on a project, folder or organization (README “Providers”), through
  * Cloud Resource Manager v3 over REST (`fallback: true`): read the policy with
  * requestedPolicyVersion 3, change only jit-access's own bindings, write it back with the etag it
  * was read with and version 3. A concurrent change makes the write fail (409 ABORTED, or 412), and

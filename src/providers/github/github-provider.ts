@@ -2,8 +2,8 @@ import type * as appAuth from '@octokit/auth-app';
 import type * as rest from '@octokit/rest';
 import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
-import { boundedCall, messageOf, networkErrorText, resetInMs, retryAfterMs } from '../bounded-call';
-import type { AttemptFailure } from '../bounded-call';
+import { boundedCall, messageOf, networkErrorText, resetInMs, retryAfterMs } from '../deadline';
+import type { AttemptFailure } from '../deadline';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
@@ -12,7 +12,7 @@ import type { GithubAccess, GithubTargetConfig, RepoPermission } from './config'
 
 /*
  * Team membership or a repository permission in one GitHub organization, with @octokit/rest
- * (PRODUCT.md §6). What GitHub does that matters here:
+ * (README “Providers”). What GitHub does that matters here:
  * - PUT team membership is an upsert: for someone outside the organization it sends an invitation
  *   and the membership is `pending` until accepted (the requester is told); for a maintainer it would
  *   set the role asked for, i.e. demote them: jit-access never sends it to an existing membership.

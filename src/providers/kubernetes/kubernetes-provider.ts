@@ -22,7 +22,7 @@ import type { KubernetesAccess, KubernetesTargetConfig } from './config';
  *   reading that it is jit-access's; a binding of that name that jit-access did not make is never
  *   touched.
  *
- * Standing access (PRODUCT.md §4): holds() looks for a binding jit-access did not make that gives
+ * Standing access (README “Standing access and overlapping grants”): holds() looks for a binding jit-access did not make that gives
  * the same ClusterRole to the same subject in the same scope (a RoleBinding in the namespace, or a
  * ClusterRoleBinding); such a request grants nothing. Overlapping grants of one access (two
  * resources, one ClusterRole, one subject) each have their own binding; the operations layer

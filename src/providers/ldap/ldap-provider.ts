@@ -11,7 +11,7 @@ import type { LdapAccess, LdapTargetConfig } from './config';
 import { comparableDn, userDnFor, userDnMatcher } from './dn';
 
 /*
- * Group membership in an LDAP directory (PRODUCT.md §6 ldap), with ldapts. Grant adds the value,
+ * Group membership in an LDAP directory (README “LDAP provider”), with ldapts. Grant adds the value,
  * revoke deletes it; "already there" (20, typeOrValueExists) and "already gone" (16, noSuchAttribute)
  * are success, which is what makes both idempotent. The value is the person's DN (`member`,
  * `uniqueMember`) or their account (`memberUid`), resolved when the request is filed:

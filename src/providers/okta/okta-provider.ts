@@ -1,7 +1,7 @@
 import type * as okta from '@okta/okta-sdk-nodejs';
 import { z } from 'zod';
-import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../bounded-call';
-import type { AttemptFailure } from '../bounded-call';
+import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../deadline';
+import type { AttemptFailure } from '../deadline';
 import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
@@ -9,7 +9,7 @@ import { OKTA_LOGIN, OKTA_USER_ID, oktaAccessSchema, oktaTargetSchema } from './
 import type { OktaAccess, OktaTargetConfig } from './config';
 
 /*
- * Membership of an Okta group (PRODUCT.md §6), with @okta/okta-sdk-nodejs. The login is resolved to
+ * Membership of an Okta group (README “Providers”), with @okta/okta-sdk-nodejs. The login is resolved to
  * the user's ID when the request is filed (and refused if Okta has no such active user); grant and
  * revoke are PUT and DELETE /api/v1/groups/{groupId}/users/{userId}.
  * - Only OKTA_GROUP groups can change membership through the API (APP_GROUP ones are imported from

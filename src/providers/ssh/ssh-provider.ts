@@ -13,7 +13,7 @@ import { KrlFile } from './krl';
 import { keygenComplaint, runSshKeygen } from './ssh-keygen';
 
 /*
- * Short-lived OpenSSH user certificates (PRODUCT.md §6 ssh). The certificate's validity is the
+ * Short-lived OpenSSH user certificates (README “SSH provider”). The certificate's validity is the
  * grant: sshd refuses it after the expiry whoever is up. Signing is `ssh-keygen -s` (the npm sshpk
  * can set neither extensions nor critical options, and signs RSA with SHA-1, which current sshd
  * refuses); an early revocation adds the grant's serial to the KRL (krl.ts).
@@ -42,7 +42,7 @@ export function serialFor(requestId: string): bigint {
   return serial === 0n ? 1n : serial;
 }
 
-/** `jit:<requestId>:<slackId>`: what sshd logs when the certificate is used (PRODUCT.md §6). */
+/** `jit:<requestId>:<slackId>`: what sshd logs when the certificate is used (README “Providers”). */
 export function keyIdFor(subject: Pick<GrantSubject, 'requestId' | 'user'>): string {
   return `jit:${subject.requestId}:${subject.user.slackId}`;
 }

@@ -9,7 +9,7 @@ export type { WebhookHeaders, WebhookVerification } from './signature';
 
 export type WebhookAction = 'grant' | 'extend' | 'revoke';
 
-/** The JSON body receivers get (PRODUCT.md §6). */
+/** The JSON body receivers get (README “Providers”). */
 export interface WebhookBody {
   action: WebhookAction;
   requestId: string;
@@ -91,7 +91,7 @@ export class WebhookProvider implements TargetProvider<Record<string, never>> {
         await response.body?.cancel().catch(() => undefined);
         return;
       }
-      // Every failure is retryable (PRODUCT.md §6): the receiver may be deploying, or its own target down.
+      // Every failure is retryable (README “Providers”): the receiver may be deploying, or its own target down.
       const excerpt = await readExcerpt(response);
       throw new ProviderError(`${what}: HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`);
     } finally {

@@ -1,11 +1,11 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { UserError } from '../../domain/errors';
-import type { OperationContext } from '../../operations/context';
+import { StoreUnavailable, type OperationContext } from '../../operations/ports';
 import type { WorkLimiter } from './work-limiter';
 import type { FilingRateLimiter } from './filing-limiter';
 import { mayRequest, type Resource } from '../../policy/policy';
-import { knownCause } from '../slack-errors';
+import { knownCause, slackRefusal } from '../slack-errors';
 
 /** What every listener gets: the operations' context and a way to answer people. */
 export interface ListenerDeps {
@@ -32,28 +32,6 @@ export async function requestableBy(ctx: OperationContext, userId: string): Prom
 export const TRY_AGAIN =
   'The bot cannot reach its database right now, so nothing was changed. Please try again in a minute.';
 
-function isDatabaseError(err: unknown): boolean {
-  const name = (err as Error)?.name ?? '';
-  return name.startsWith('Mongo') || /ECONNREFUSED|topology|server selection/i.test((err as Error)?.message ?? '');
-}
-
-/** The Slack Web API's answer when a call the listener made was refused: `invalid_auth`, `channel_not_found`, … */
-function slackErrorOf(err: unknown): string | undefined {
-  const e = err as { code?: string; data?: { error?: string }; statusCode?: number } | undefined;
-  switch (e?.code) {
-    case 'slack_webapi_platform_error':
-      return e.data?.error ?? 'unknown_error';
-    case 'slack_webapi_rate_limited':
-      return 'ratelimited';
-    case 'slack_webapi_http_error':
-      return `HTTP ${e.statusCode ?? 'error'}`;
-    case 'slack_webapi_request_error':
-      return 'no answer';
-    default:
-      return undefined;
-  }
-}
-
 /**
  * Listeners call Slack (views.open, usergroups.users.list) only before they change anything,
  * so a refused call means the action was not done.
@@ -66,11 +44,11 @@ function slackRefusedText(code: string): string {
 /** The message a person sees for an error: theirs to fix, a retry, or a plain apology. Everything but UserError is logged. */
 export function explain(err: unknown, logger: Logger, context: Record<string, unknown>): string {
   if (err instanceof UserError) return err.message;
-  if (isDatabaseError(err)) {
+  if (err instanceof StoreUnavailable) {
     logger.error({ ...context, err: (err as Error).message }, 'database unavailable');
     return TRY_AGAIN;
   }
-  const slackError = slackErrorOf(err);
+  const slackError = slackRefusal(err);
   if (slackError) {
     logger.error({ ...context, err: (err as Error).message, slackError }, 'Slack refused a call');
     return slackRefusedText(slackError);

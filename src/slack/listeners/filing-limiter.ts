@@ -23,7 +23,7 @@ export class FilingRateLimiter {
     const since = now - this.rate.windowMs;
     const times = (this.recent.get(userId) ?? []).filter((t) => t > since);
     if (times.length >= this.rate.count) {
-      const waitMs = times[0] + this.rate.windowMs - now;
+      const waitMs = (times[0] ?? now) + this.rate.windowMs - now;
       this.recent.set(userId, times);
       return (
         `Slow down: you filed ${times.length} requests or extensions in the last ${formatDuration(this.rate.windowMs)}, the most this bot takes. ` +

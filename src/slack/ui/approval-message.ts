@@ -68,7 +68,7 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
   const fields = [
     `*Requester*\n${mention(request.requesterId)}`,
     `*Resource*\n${resourceName}`,
-    // Approvers see whose account gets the access before they approve (PRODUCT.md §3.1).
+    // Approvers see whose account gets the access before they approve (README “Who gets the access”).
     ...(accountLine(request) ? [`*Account*\n${accountLine(request)}`] : []),
     // The key that will be certified (ssh resources): approvers can compare it with the requester's.
     ...(request.sshKeyFingerprint ? [`*SSH key*\n\`${userText(request.sshKeyFingerprint, 100)}\``] : []),

@@ -91,8 +91,8 @@ export function fit(text: string, max: number): string {
 export function fitLines(lines: string[], max: number, more: (n: number) => string = (n) => `…and ${n} more.`): string {
   const out: string[] = [];
   let used = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const line = fit(lines[i], max);
+  for (const [i, raw] of lines.entries()) {
+    const line = fit(raw, max);
     const rest = lines.length - i - 1;
     // Room for the note, should this be the last line that fits.
     const note = rest ? more(rest).length + 1 : 0;

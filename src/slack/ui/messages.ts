@@ -1,7 +1,7 @@
 import { formatDuration } from '../../domain/duration';
 import type { AccessRequest } from '../../domain/request';
 import type { Resource } from '../../policy/policy';
-import type { ChannelNotice, RequesterNotice } from '../../operations/context';
+import type { ChannelNotice, RequesterNotice } from '../../operations/ports';
 import type { KnownBlock } from '@slack/types';
 import type { HomeList } from '../../operations/home-data';
 import { diagnoseSlackError } from '../slack-errors';

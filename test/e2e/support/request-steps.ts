@@ -16,7 +16,7 @@ export class RequestSteps {
   ) {}
 
   private get requests() {
-    return this.t().bot.ctx.store.requests;
+    return this.t().requests();
   }
 
   async stateOf(id: string): Promise<string | undefined> {

@@ -26,7 +26,7 @@ describeProviderContract(
     // Kubernetes has no user objects: what it refuses at filing is a name of its own.
     unknownAccount: () => 'system:kube-scheduler',
     hasAccess: async (subject: GrantSubject) => fake.grants('payments', 'view', { kind: 'User', name: subject.user.account! }),
-    expiryOf: async (subject, details) => {
+    expiryOf: async (_subject, details) => {
       const at = fake.binding('payments', details?.binding ?? '')?.metadata.annotations?.['jit-access.io/expires-at'];
       return at ? new Date(at) : undefined;
     },

@@ -17,10 +17,10 @@ function fixture(kind: keyof typeof TEST_GROUPS, transport: 'plain' | 'startTLS'
   let slapd: TestSlapd;
   const group = TEST_GROUPS[kind];
   /** The value the group holds for an account. */
-  const valueOf = (account: string) => (group.attribute === 'memberUid' ? account : `uid=${account},${PEOPLE}`);
+  const memberValueOf = (account: string) => (group.attribute === 'memberUid' ? account : `uid=${account},${PEOPLE}`);
   const holds = async (subject: GrantSubject) => {
     const values = await slapd.valuesOf(group.dn, group.attribute);
-    const wanted = valueOf(subject.user.account!);
+    const wanted = memberValueOf(subject.user.account!);
     return values.some((v) => (group.attribute === 'memberUid' ? v === wanted : v.toLowerCase() === wanted.toLowerCase()));
   };
   return {
@@ -49,7 +49,7 @@ function fixture(kind: keyof typeof TEST_GROUPS, transport: 'plain' | 'startTLS'
     },
     unknownAccount: () => `nobody_${run}`,
     hasAccess: holds,
-    giveStanding: (account) => slapd.modifyAsRoot(group.dn, 'add', group.attribute, valueOf(account)),
+    giveStanding: (account) => slapd.modifyAsRoot(group.dn, 'add', group.attribute, memberValueOf(account)),
     failGrants: {
       permanent: true,
       // The group is gone (renamed away): noSuchObject (32) until it is back.

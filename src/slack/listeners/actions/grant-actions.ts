@@ -11,7 +11,7 @@ import { buildExtendModal, buildRequestModal } from '../../ui/modals';
 import { explain, ListenerDeps, requestableBy, runBounded } from '../deps';
 import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
-import type { OperationContext } from '../../../operations/context';
+import type { OperationContext } from '../../../operations/ports';
 
 type Handler = (ctx: OperationContext, requestId: unknown, userId: string, extra: { triggerId: string; client: App['client'] }) => Promise<string | undefined>;
 

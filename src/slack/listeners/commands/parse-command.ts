@@ -1,5 +1,5 @@
 /**
- * The grammar of `/jit-access` (PRODUCT.md section 2): text in, a typed command or a fix-it message out.
+ * The grammar of `/jit-access` (README “Using it”): text in, a typed command or a fix-it message out.
  *
  * Requests are `<resource> <duration> <reason…>`, plus flags. The rule for flags: after the
  * duration, a word that is exactly `--break-glass`, `--ticket` (followed by the ticket as the next
@@ -38,7 +38,7 @@ function parseRest(words: string[]): { reason: string; ticket?: string; breakGla
   let ticket: string | undefined;
   let breakGlass = false;
   for (let i = 0; i < words.length; i++) {
-    const word = words[i];
+    const word = words[i] ?? '';
     const flag = asFlag(word);
     if (flag === '--' || word === '\u2014' || word === '\u2013') {
       reason.push(...words.slice(i + 1));
@@ -70,7 +70,8 @@ export function parseCommand(raw: string): ParsedCommand {
   if (text.length > MAX_TEXT) return { kind: 'error', message: `That is too long (${text.length} characters). Keep the reason under 1000 characters.` };
   if (!text) return { kind: 'modal' };
   const words = text.split(/\s+/);
-  const verb = words[0].toLowerCase();
+  const [first = '', second = '', third = ''] = words;
+  const verb = first.toLowerCase();
   if (verb === 'help' || verb === '-h' || verb === '--help') return { kind: 'help' };
   if (verb === 'list' || verb === 'resources') {
     if (words.length > 1) return { kind: 'error', message: `\`${verb}\` takes no arguments: \`/jit-access ${verb}\`.` };
@@ -79,27 +80,27 @@ export function parseCommand(raw: string): ParsedCommand {
   if (verb in ID_COMMANDS) {
     const v = verb as keyof typeof ID_COMMANDS;
     if (words.length !== 2) return { kind: 'error', message: `Usage: \`/jit-access ${v} <request-id>\` to ${ID_COMMANDS[v]}. \`/jit-access list\` shows your request IDs.` };
-    return { kind: v, requestId: words[1] };
+    return { kind: v, requestId: second };
   }
   if (verb === 'extend') {
     if (words.length < 4) {
       return { kind: 'error', message: 'Usage: `/jit-access extend <request-id> <duration> <reason…>`, e.g. `/jit-access extend r7k2m9qxa 30m still debugging INC-42`.' };
     }
-    return { kind: 'extend', requestId: words[1], duration: words[2], reason: words.slice(3).join(' ') };
+    return { kind: 'extend', requestId: second, duration: third, reason: words.slice(3).join(' ') };
   }
-  if (asFlag(words[0]).startsWith('--') || (words[1] !== undefined && asFlag(words[1]).startsWith('--'))) {
+  if (asFlag(first).startsWith('--') || (words.length > 1 && asFlag(second).startsWith('--'))) {
     return { kind: 'error', message: 'Flags go after the resource and the duration: `/jit-access <resource> <duration> <reason…> [--ticket <id>] [--break-glass]`.' };
   }
   if (words.length < 2) {
     return {
       kind: 'error',
-      message: `Missing duration and reason: \`/jit-access ${words[0].slice(0, 40)} <duration> <reason…>\`, e.g. \`/jit-access ${words[0].slice(0, 40)} 1h INC-42 slow queries\`. \`/jit-access help\` lists every command.`,
+      message: `Missing duration and reason: \`/jit-access ${first.slice(0, 40)} <duration> <reason…>\`, e.g. \`/jit-access ${first.slice(0, 40)} 1h INC-42 slow queries\`. \`/jit-access help\` lists every command.`,
     };
   }
   const rest = parseRest(words.slice(2));
   if ('error' in rest) return { kind: 'error', message: rest.error };
   if (!rest.reason.trim()) {
-    return { kind: 'error', message: `Missing reason: \`/jit-access ${words[0].slice(0, 40)} ${words[1].slice(0, 20)} <reason…>\`. Say why you need access.` };
+    return { kind: 'error', message: `Missing reason: \`/jit-access ${first.slice(0, 40)} ${second.slice(0, 20)} <reason…>\`. Say why you need access.` };
   }
-  return { kind: 'request', resourceId: words[0].toLowerCase(), duration: words[1], reason: rest.reason, ...(rest.ticket ? { ticket: rest.ticket } : {}), breakGlass: rest.breakGlass };
+  return { kind: 'request', resourceId: first.toLowerCase(), duration: second, reason: rest.reason, ...(rest.ticket ? { ticket: rest.ticket } : {}), breakGlass: rest.breakGlass };
 }

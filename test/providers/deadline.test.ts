@@ -1,8 +1,8 @@
-import { boundedCall, deadlineSignal, resetInMs, retryAfterMs } from '../../src/providers/bounded-call';
+import { boundedCall, deadlineSignal, resetInMs, retryAfterMs } from '../../src/providers/deadline';
 import { ProviderError } from '../../src/providers/provider';
 import { rejection } from './bound';
 
-/** The deadline-bounded, vendor-guided retry loop the cloud providers share (src/providers/bounded-call.ts). */
+/** The deadline-bounded, vendor-guided retry loop the cloud providers share (src/providers/deadline.ts). */
 describe('boundedCall', () => {
   const soon = (ms: number) => new Date(Date.now() + ms);
 

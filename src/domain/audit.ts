@@ -1,0 +1,32 @@
+/** Every action the audit log records, in the order a request usually meets them. */
+export const AUDIT_ACTIONS = [
+  'requested',
+  'approvers_reminded',
+  'reminder_dropped',
+  'approval_recorded',
+  'approved',
+  'auto_approved',
+  'break_glass',
+  'denied',
+  'cancelled',
+  'timed_out',
+  'access_inspected',
+  'grant_attempt_failed',
+  'grant_resumed',
+  'granted',
+  'grant_failed',
+  'break_glass_acknowledged',
+  'expiry_warning_sent',
+  'extension_requested',
+  'extension_approval_recorded',
+  'extension_denied',
+  'extension_failed',
+  'extended',
+  'revoke_requested',
+  'expiring',
+  'revocation_failed',
+  'expired',
+  'revoked',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
