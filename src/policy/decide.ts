@@ -108,6 +108,17 @@ export async function decide(resource: Resource, request: RuleRequest, source: F
   const used: Record<string, unknown> = {};
   const budgetMs = options.budgetMs ?? DEFAULT_RULE_BUDGET_MS;
   const record = (rule: CompiledRule) => rule.reads.forEach((path) => (used[path] = factValue(path, request, facts, options.now)));
+  const breakGlass = (rule?: string, error?: string): Decision => ({
+    action: 'break_glass',
+    requiredApprovals: 0,
+    ...(rule ? { rule } : {}),
+    reason: 'break-glass access, granted at once and reviewed after the fact',
+    facts: used,
+    ...(error ? { error } : {}),
+  });
+  // Once a rule could not be evaluated nothing auto-approves: later rules may still deny or ask
+  // for more approvals than the resource's own, never for fewer.
+  let error: string | undefined;
   for (const rule of resource.rules) {
     let matched: boolean;
     try {
@@ -115,23 +126,26 @@ export async function decide(resource: Resource, request: RuleRequest, source: F
       matched = evaluateRule(rule, celInput(request, facts, options.now), budgetMs);
     } catch (err) {
       record(rule);
-      const error = `rule "${rule.name}" could not be evaluated: ${(err as Error).message}`;
-      if (request.breakGlass) {
-        return { action: 'break_glass', requiredApprovals: 0, reason: 'break-glass access, granted at once and reviewed after the fact', facts: used, error };
-      }
-      const n = failClosed(resource, request);
-      return { action: 'approval', requiredApprovals: n, reason: `${error}; the request needs normal approval`, facts: used, error };
+      error ??= `rule "${rule.name}" could not be evaluated: ${(err as Error).message}`;
+      continue;
     }
     record(rule);
     if (!matched) continue;
     const outcome = rule.outcome;
-    if ('deny' in outcome) return { action: 'deny', requiredApprovals: 0, rule: rule.name, reason: outcome.deny, facts: used };
-    if (request.breakGlass) {
-      return { action: 'break_glass', requiredApprovals: 0, rule: rule.name, reason: 'break-glass access, granted at once and reviewed after the fact', facts: used };
+    const withError = error ? { error } : {};
+    if ('deny' in outcome) return { action: 'deny', requiredApprovals: 0, rule: rule.name, reason: outcome.deny, facts: used, ...withError };
+    if (request.breakGlass) return breakGlass(rule.name, error);
+    if ('autoApprove' in outcome) {
+      if (error) continue;
+      return { action: 'auto_approve', requiredApprovals: 0, rule: rule.name, reason: `auto-approved by rule "${rule.name}"`, facts: used };
     }
-    if ('autoApprove' in outcome) return { action: 'auto_approve', requiredApprovals: 0, rule: rule.name, reason: `auto-approved by rule "${rule.name}"`, facts: used };
-    return { action: 'approval', requiredApprovals: outcome.requiredApprovals, rule: rule.name, reason: `rule "${rule.name}" asks for ${outcome.requiredApprovals} approval${outcome.requiredApprovals === 1 ? '' : 's'}`, facts: used };
+    const n = error ? Math.max(outcome.requiredApprovals, failClosed(resource, request)) : outcome.requiredApprovals;
+    return { action: 'approval', requiredApprovals: n, rule: rule.name, reason: `rule "${rule.name}" asks for ${n} approval${n === 1 ? '' : 's'}`, facts: used, ...withError };
   }
-  if (request.breakGlass) return { action: 'break_glass', requiredApprovals: 0, reason: 'break-glass access, granted at once and reviewed after the fact', facts: used };
+  if (request.breakGlass) return breakGlass(undefined, error);
+  if (error) {
+    const n = failClosed(resource, request);
+    return { action: 'approval', requiredApprovals: n, reason: `${error}; the request needs normal approval`, facts: used, error };
+  }
   return { ...resourceSettings(resource, request), facts: used };
 }

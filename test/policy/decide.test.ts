@@ -83,6 +83,11 @@ const cases: Case[] = [
   ['requester.oncall: on call auto-approves', {}, { oncall: ['PSCHED01'] }, WORKDAY, { action: 'auto_approve', rule: 'on-call SREs', requiredApprovals: 0 }],
   ['requester.oncall: another schedule does not', {}, { oncall: ['POTHER'] }, WORKDAY, { action: 'approval', rule: undefined, requiredApprovals: 1 }],
   ['requester.oncall: a failing source falls to normal approval', {}, { oncall: new Error('PagerDuty answered 503') }, WORKDAY, { action: 'approval', requiredApprovals: 1, rule: undefined }],
+  // After a rule that could not be evaluated nothing auto-approves, but later rules may still deny or ask for more.
+  ['a failing source, then a matching autoApprove rule: normal approval', { durationMs: 30 * min }, { oncall: new Error('down'), usergroups: ['S0SRE'] }, WORKDAY, { action: 'approval', requiredApprovals: 1, rule: undefined }],
+  ['a failing source, then a matching deny rule: denied', {}, { oncall: new Error('down'), activeGrants: 3 }, WORKDAY, { action: 'deny', rule: 'too many grants' }],
+  ['a failing source, then a requiredApprovals: 2 rule: two', {}, { oncall: new Error('down'), email: 'eve@contractor.example' }, WORKDAY, { action: 'approval', requiredApprovals: 2, rule: 'contractors' }],
+  ['a failing source on break-glass: still granted at once, the error kept', { breakGlass: true, ticket: 'INC-9' }, { oncall: new Error('down') }, WORKDAY, { action: 'break_glass', error: expect.stringContaining('down') }],
   ['request.duration and requester.usergroups: 30m for SREs auto-approves', { durationMs: 30 * min }, { usergroups: ['S0SRE'] }, WORKDAY, { action: 'auto_approve', rule: 'short reads for SREs' }],
   ['request.duration: 31m for SREs waits', { durationMs: 31 * min }, { usergroups: ['S0SRE'] }, WORKDAY, { action: 'approval', rule: undefined, requiredApprovals: 1 }],
   ['requester.usergroups: 30m outside the group waits', { durationMs: 30 * min }, { usergroups: ['S0DBA'] }, WORKDAY, { action: 'approval', requiredApprovals: 1 }],
