@@ -184,6 +184,37 @@ describe('approval rules through the real app', () => {
     expect(ok.req).toMatchObject({ state: 'pending', ticket: 'INC-42', reason: 'the outage' });
   });
 
+  it('the modal shows a deny rule on the form; its ticket field satisfies the rule', async () => {
+    const submit = (ticket?: string) =>
+      t.slack.viewSubmission('U0ALICE', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'incident-only', duration: '30m', reason: 'from the modal', ...(ticket ? { ticket } : {}) }) } });
+    const refused = await submit();
+    expect(refused.json).toMatchObject({ response_action: 'errors', errors: { resource: expect.stringContaining('Production access needs an incident ticket') } });
+    expect(await requests().countDocuments({ reason: 'from the modal' })).toBe(0);
+    const ok = await submit('INC-7');
+    expect(ok.status).toBe(200);
+    const filed = await waitUntil(() => requests().findOne({ reason: 'from the modal' }), 5000, 'the modal request');
+    expect(filed).toMatchObject({ state: 'pending', ticket: 'INC-7' });
+  });
+
+  it('an extension runs the rules with request.extension', async () => {
+    const { req } = await file('U0ALICE', 'prod-db 30m short one');
+    await settled(req!._id, 'active');
+    // 30m more: the duration rule auto-approves the extension too.
+    const res = await t.slack.command('U0ALICE', `extend ${req!._id} 30m a little longer`);
+    expect(res.status).toBe(200);
+    await waitUntil(async () => ((await requests().findOne({ _id: req!._id }))?.extendedMs === 30 * 60_000 ? true : undefined), 10_000, 'extended at once');
+    const event = await waitUntil(() => t.auditEvents().findOne({ requestId: req!._id, action: 'extension_requested' }), 5000, 'extension event');
+    expect(event.details).toMatchObject({ decision: 'auto_approve', rule: 'short reads' });
+    // An hour more is past the rule: it waits for an approver, and the message says so.
+    await t.slack.command('U0ALICE', `extend ${req!._id} 1h much longer`);
+    const pending = await waitUntil(async () => {
+      const r = await requests().findOne({ _id: req!._id });
+      return r?.extension ? r : undefined;
+    }, 10_000, 'a pending extension');
+    expect(pending.extension).toMatchObject({ requiredApprovals: 1 });
+    expect(pending.extension!.rule).toBeUndefined();
+  });
+
   it('a requiredApprovals: 2 rule needs two distinct approvers', async () => {
     const { req } = await file('U0ALICE', 'two-person 30m write a fix');
     expect(req).toMatchObject({ state: 'pending', requiredApprovals: 2, approvalRule: 'writes need two' });
