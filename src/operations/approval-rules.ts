@@ -54,8 +54,8 @@ export function decisionDetails(decision: Decision): Record<string, unknown> {
   return {
     decision: decision.action,
     ...(decision.rule ? { rule: decision.rule } : {}),
-    ...(Object.keys(decision.facts).length ? { facts: nested(decision.facts) } : {}),
     ...(decision.error ? { ruleError: decision.error } : {}),
+    ...(Object.keys(decision.facts).length ? { facts: nested(decision.facts) } : {}),
   };
 }
 

@@ -94,7 +94,7 @@ export async function requestExtension(ctx: OperationContext, requestId: unknown
     action: 'extension_requested',
     set: { extension },
     only: { absent: ['extension'] },
-    details: { extensionId: extension.id, durationMs, reason, ...decisionDetails(decision) },
+    details: { ...decisionDetails(decision), extensionId: extension.id, durationMs, reason },
   });
   if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
   requestLogger(ctx, filed).info({ durationMs }, 'extension requested');

@@ -105,7 +105,10 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     ...identity,
     version: 0,
   };
+  // The decision first: the audit timeline in Slack shows the start of the details.
+  const { facts: ruleFacts, ...decided } = decisionDetails(decision);
   const details = {
+    ...decided,
     durationMs,
     reason,
     ...(ticket ? { ticket } : {}),
@@ -113,7 +116,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     target: identity.target,
     ...(identity.account ? { account: identity.account, accountSource: identity.accountSource } : {}),
     ...(identity.sshKeyFingerprint ? { sshKeyFingerprint: identity.sshKeyFingerprint } : {}),
-    ...decisionDetails(decision),
+    ...(ruleFacts ? { facts: ruleFacts } : {}),
   };
   try {
     await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));

@@ -56,6 +56,19 @@ resources:
       - name: writes need two
         when: 'request.reason.contains("write")'
         requiredApprovals: 2
+  - id: glass
+    name: Break-glass box
+    approvers: { users: [U0BOB, U0CAROL] }
+    requesters: { users: [U0ALICE] }
+    breakGlass: true
+    ${hook()}
+    rules:
+      - name: break-glass needs an incident
+        when: 'request.breakGlass && !request.ticket.matches("^INC-[0-9]+$")'
+        deny: Break-glass needs the incident ticket.
+      - name: everything else needs two
+        when: 'true'
+        requiredApprovals: 2
   - id: pd-oncall
     name: PagerDuty on-call box
     approvers: { users: [U0BOB] }
@@ -213,6 +226,20 @@ describe('approval rules through the real app', () => {
     }, 10_000, 'a pending extension');
     expect(pending.extension).toMatchObject({ requiredApprovals: 1 });
     expect(pending.extension!.rule).toBeUndefined();
+  });
+
+  it('break-glass: a deny rule refuses it without an incident; with one it is granted at once whatever other rules say', async () => {
+    const refused = await file('U0ALICE', 'glass 30m db down --break-glass');
+    expect(refused.answer).toContain('Break-glass needs the incident ticket.');
+    expect(await requests().countDocuments({ resourceId: 'glass' })).toBe(0);
+    const { req } = await file('U0ALICE', 'glass 30m db down --break-glass --ticket INC-9');
+    const active = await settled(req!._id, 'active');
+    expect(active).toMatchObject({ breakGlass: true, requiredApprovals: 0 });
+    expect((await filedEvent(req!._id)).details).toMatchObject({ decision: 'break_glass', rule: 'everything else needs two' });
+    // Filed normally (once that grant is over), the catch-all rule asks for two.
+    await requests().updateOne({ _id: req!._id }, { $set: { state: 'revoked' }, $unset: { openKey: '' } });
+    const normal = await file('U0ALICE', 'glass 30m normal request');
+    expect(normal.req).toMatchObject({ state: 'pending', requiredApprovals: 2, approvalRule: 'everything else needs two' });
   });
 
   it('a requiredApprovals: 2 rule needs two distinct approvers', async () => {
