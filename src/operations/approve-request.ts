@@ -1,8 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
-import { mayApprove } from '../policy/policy';
 import { OperationContext, requestLogger, StoreUnavailable } from './ports';
-import { requireRequest, requireResource, requireState } from './constraints';
+import { requireApprover, requireRequest, requireResource, requireState } from './constraints';
 import { startGrant } from './grant-access';
 
 export type ApproveOutcome = { request: AccessRequest; granted: boolean };
@@ -15,9 +14,7 @@ export async function approveRequest(ctx: OperationContext, requestId: unknown, 
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
   if (approverId === request.requesterId) throw new UserError('You cannot approve your own request: another approver has to.');
-  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
-    throw new UserError(`Only approvers of ${resource.id} can approve this request; you are not one of them.`);
-  }
+  await requireApprover(ctx, resource, request, approverId, 'approve this request');
   requireState(request, 'pending', 'approved');
   const log = requestLogger(ctx, request);
   let approved = await ctx.store.recordApproval(request._id, approverId);

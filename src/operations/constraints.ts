@@ -1,6 +1,6 @@
 import { UserError } from '../domain/errors';
 import { REQUEST_ID_PATTERN, AccessRequest } from '../domain/request';
-import { findResource, mayRequest, Resource } from '../policy/policy';
+import { findResource, mayApprove, mayRequest, Resource } from '../policy/policy';
 import type { OperationContext } from './ports';
 
 /** Small named checks the use cases share; each throws a UserError that says what to do. */
@@ -46,6 +46,13 @@ export async function requireApprovable(ctx: OperationContext, resource: Resourc
       ' Nothing was filed. Ask a policy admin to add approvers to it.',
     'resource',
   );
+}
+
+/** Throws unless `approverId` may decide on `request` by the policy (checked on every click): "Only approvers of … can `doing`". */
+export async function requireApprover(ctx: OperationContext, resource: Resource, request: AccessRequest, approverId: string, doing: string): Promise<void> {
+  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
+    throw new UserError(`Only approvers of ${resource.id} can ${doing}; you are not one of them.`);
+  }
 }
 
 export function requireResource(ctx: OperationContext, resourceId: string): Resource {

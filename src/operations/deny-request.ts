@@ -1,8 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { AccessRequest } from '../domain/request';
-import { mayApprove } from '../policy/policy';
 import { OperationContext, requestLogger } from './ports';
-import { requireRequest, requireResource, requireState } from './constraints';
+import { requireApprover, requireRequest, requireResource, requireState } from './constraints';
 
 export const MAX_DENY_REASON_LENGTH = 1000;
 
@@ -13,9 +12,7 @@ export async function checkMayDeny(ctx: OperationContext, requestId: unknown, ap
   if (approverId === request.requesterId) {
     throw new UserError('You cannot decide on your own request. To withdraw it, use `/jit-access cancel ' + request._id + '`.');
   }
-  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
-    throw new UserError(`Only approvers of ${resource.id} can deny this request; you are not one of them.`);
-  }
+  await requireApprover(ctx, resource, request, approverId, 'deny this request');
   requireState(request, 'pending', 'denied');
   return request;
 }

@@ -3,9 +3,8 @@ import { UserError } from '../domain/errors';
 import { DurationError, formatDuration, parseDuration } from '../domain/duration';
 import type { AccessRequest } from '../domain/request';
 import type { GrantResult } from '../providers/provider';
-import { mayApprove } from '../policy/policy';
 import { expiryWarningAt, OperationContext, requestLogger } from './ports';
-import { requireApprovable, requireRequest, requireResource } from './constraints';
+import { requireApprovable, requireApprover, requireRequest, requireResource } from './constraints';
 import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';
 import { MAX_REASON_LENGTH } from './request-access';
@@ -109,9 +108,7 @@ export async function approveExtension(ctx: OperationContext, requestId: unknown
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
   if (approverId === request.requesterId) throw new UserError('You cannot approve your own extension: another approver has to.');
-  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
-    throw new UserError(`Only approvers of ${resource.id} can approve this extension; you are not one of them.`);
-  }
+  await requireApprover(ctx, resource, request, approverId, 'approve this extension');
   const extension = request.extension;
   if (request.state !== 'active' || !extension) throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
   const approved = await ctx.store.update(request._id, 'active', {
@@ -137,9 +134,7 @@ export async function approveExtension(ctx: OperationContext, requestId: unknown
 export async function denyExtension(ctx: OperationContext, requestId: unknown, approverId: string): Promise<AccessRequest> {
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
-  if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
-    throw new UserError(`Only approvers of ${resource.id} can deny this extension; you are not one of them.`);
-  }
+  await requireApprover(ctx, resource, request, approverId, 'deny this extension');
   if (request.state !== 'active' || !request.extension) throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
   const denied = await ctx.store.update(request._id, 'active', {
     actor: approverId,

@@ -30,13 +30,13 @@ export class OutboxNotifier implements Notifier {
     await Promise.all([
       this.outbox.enqueueSync(request._id, request.approvalChannel),
       // Home tabs follow changes within a second; a burst of changes costs one render per person.
-      ...this.peopleConcerned(request).map((userId) => this.outbox.enqueueHome(userId, HOME_DEBOUNCE_MS)),
+      ...this.peopleConcerned(request).map((userId) => this.outbox.homes.enqueue(userId, HOME_DEBOUNCE_MS)),
     ]);
     this.delivery.kick();
   }
 
   async refreshHome(userId: string): Promise<void> {
-    await this.outbox.enqueueHome(userId);
+    await this.outbox.homes.enqueue(userId);
     this.delivery.kick();
   }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Collection, Db } from 'mongodb';
 import { translatingDriverErrors } from './store-unavailable';
+import { HomeRefreshes } from './home-refreshes';
+import { ChannelSlots } from './channel-slots';
 
 /**
  * Durable outbox for Slack notifications. An item is delivered by one worker at a
@@ -35,24 +37,21 @@ export interface OutboxItem {
   sentAt?: Date;
 }
 
-/** A debounced App Home item is not written again until this close to its due time (clock skew between replicas). */
-const HOME_CLAIM_MARGIN_MS = 250;
-
+/**
+ * The queue of notifications owed to Slack. Beside it: the App Home refreshes, debounced into the
+ * same collection (home-refreshes.ts), and the channels' posting slots (channel-slots.ts).
+ */
 export class Outbox {
   readonly items: Collection<OutboxItem>;
-  private readonly gates: Collection<{ _id: string; nextAt: Date }>;
-  /**
-   * Debounced App Home items this process inserted, by user: when each becomes due. Until then no
-   * worker anywhere can claim it, so a further change before that needs no write: the render
-   * that will happen reads it anyway.
-   */
-  private readonly homeDueAt = new Map<string, number>();
-  /** Each channel's posting slot as last seen; while it lies ahead, nobody can have a slot sooner. */
-  private readonly gateNextAt = new Map<string, number>();
+  /** App Home refreshes: items of this outbox, debounced. */
+  readonly homes: HomeRefreshes;
+  /** Each channel's posting slot, shared by every replica. */
+  readonly slots: ChannelSlots;
 
   constructor(db: Db, private readonly now: () => Date = () => new Date()) {
     this.items = db.collection<OutboxItem>('outbox');
-    this.gates = db.collection('channel_gates');
+    this.homes = new HomeRefreshes(this.items, now);
+    this.slots = new ChannelSlots(db, now);
     // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
@@ -74,39 +73,6 @@ export class Outbox {
       },
       { upsert: true },
     );
-  }
-
-  /**
-   * A person's App Home must be republished; repeated calls collapse into one.
-   *
-   * With `debounceMs` (a request changed) the first call sets the time and later ones join it, so
-   * constant change cannot starve it. Until that time no worker anywhere can claim the item, so a
-   * process that inserted it skips writing it again: the one render will read every change.
-   * Without (the person opened the tab) a separate item is due at once, and the debounced item's
-   * time is left alone: that is what keeps the skip safe across replicas.
-   */
-  async enqueueHome(userId: string, debounceMs = 0): Promise<void> {
-    const now = this.now();
-    if (debounceMs <= 0) {
-      await this.items.updateOne(
-        { _id: `home-now:${userId}` },
-        { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
-        { upsert: true },
-      );
-      return;
-    }
-    const due = this.homeDueAt.get(userId);
-    if (due !== undefined && now.getTime() < due - HOME_CLAIM_MARGIN_MS) return;
-    const at = new Date(now.getTime() + debounceMs);
-    const result = await this.items.updateOne(
-      { _id: `home:${userId}` },
-      { $set: { due: true }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now, dueAt: at } },
-      { upsert: true },
-    );
-    if (result.upsertedCount === 1) {
-      if (this.homeDueAt.size >= 10_000) for (const [user, until] of this.homeDueAt) if (until < now.getTime()) this.homeDueAt.delete(user);
-      this.homeDueAt.set(userId, at.getTime());
-    }
   }
 
   /** A notice that must go out exactly once: the key makes a second enqueue a no-op. */
@@ -200,42 +166,6 @@ export class Outbox {
     );
   }
 
-  /**
-   * Takes the channel's next posting slot, shared by every replica through MongoDB.
-   * Returns 0 when the caller may post now, else how long to wait.
-   */
-  async takeChannelSlot(channel: string, intervalMs: number): Promise<number> {
-    const now = this.now();
-    // Slots only move forward: one we saw taken is still taken, no need to ask MongoDB.
-    const wait = this.slotFreeIn(channel);
-    if (wait > 0) return wait;
-    const known = this.gateNextAt.get(channel);
-    const next = new Date(now.getTime() + intervalMs);
-    const taken = await this.gates.updateOne({ _id: channel, nextAt: { $lte: now } }, { $set: { nextAt: next } });
-    if (taken.modifiedCount === 1) {
-      this.gateNextAt.set(channel, next.getTime());
-      return 0;
-    }
-    let gate = known === undefined ? null : await this.gates.findOne({ _id: channel });
-    if (!gate) {
-      try {
-        await this.gates.insertOne({ _id: channel, nextAt: next });
-        this.gateNextAt.set(channel, next.getTime());
-        return 0;
-      } catch (err) {
-        if ((err as { code?: number }).code !== 11000) throw err;
-      }
-      gate = await this.gates.findOne({ _id: channel });
-    }
-    if (gate) this.gateNextAt.set(channel, gate.nextAt.getTime());
-    return gate ? Math.max(1, gate.nextAt.getTime() - now.getTime()) : 1;
-  }
-
-  /** How long until the channel's next slot as this process last saw it (0: free, or not known to be taken). */
-  slotFreeIn(channel: string): number {
-    return Math.max(0, (this.gateNextAt.get(channel) ?? 0) - this.now().getTime());
-  }
-
   /** Parks an item that must post in a busy channel until `at`, marked as queued for a slot. */
   async waitForSlot(item: OutboxItem, at: Date): Promise<void> {
     await this.items.updateOne({ _id: item._id }, { $set: { dueAt: at, slotWait: true }, $unset: { leaseUntil: '' } });
@@ -251,5 +181,4 @@ export class Outbox {
     const [next] = await this.items.find({ due: true }).sort({ dueAt: 1 }).limit(1).toArray();
     return next?.dueAt;
   }
-
 }

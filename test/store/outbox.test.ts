@@ -62,15 +62,15 @@ describe('Outbox', () => {
     const outbox = new Outbox(db);
     const writes = jest.spyOn(outbox.items, 'updateOne');
     try {
-      for (let i = 0; i < 10; i++) await outbox.enqueueHome('U0HOMEBURST', 1000);
+      for (let i = 0; i < 10; i++) await outbox.homes.enqueue('U0HOMEBURST', 1000);
       // Written once: until it is due no worker can claim it, so its one render shows every change.
       expect(writes).toHaveBeenCalledTimes(1);
       const item = await outbox.items.findOne({ _id: 'home:U0HOMEBURST' });
       expect(item!.dueAt.getTime()).toBeGreaterThan(Date.now() + 500);
       // An immediate refresh (the person opened the tab) is an item of its own, due now; the debounced
       // one keeps its time, so it still cannot be claimed early and the next change is still skipped.
-      await outbox.enqueueHome('U0HOMEBURST');
-      await outbox.enqueueHome('U0HOMEBURST', 1000);
+      await outbox.homes.enqueue('U0HOMEBURST');
+      await outbox.homes.enqueue('U0HOMEBURST', 1000);
       expect(writes).toHaveBeenCalledTimes(2);
       expect((await outbox.items.findOne({ _id: 'home:U0HOMEBURST' }))!.dueAt).toEqual(item!.dueAt);
       expect((await outbox.items.findOne({ _id: 'home-now:U0HOMEBURST' }))!.dueAt.getTime()).toBeLessThanOrEqual(Date.now());
@@ -82,8 +82,8 @@ describe('Outbox', () => {
   it('a tab opened while a change is being written cannot make a later change go unrendered', async () => {
     const outbox = new Outbox(db);
     // The change's write and the refresh race; then another change comes and is skipped.
-    await Promise.all([outbox.enqueueHome('U0HOMERACE', 1000), outbox.enqueueHome('U0HOMERACE')]);
-    await outbox.enqueueHome('U0HOMERACE', 1000);
+    await Promise.all([outbox.homes.enqueue('U0HOMERACE', 1000), outbox.homes.enqueue('U0HOMERACE')]);
+    await outbox.homes.enqueue('U0HOMERACE', 1000);
     // The skipped change is covered: the debounced item is still there and not yet claimable,
     // whatever the refresh did (it has an item of its own).
     const debounced = await outbox.items.findOne({ _id: 'home:U0HOMERACE' });
@@ -97,9 +97,9 @@ describe('Outbox', () => {
     const outbox = new Outbox(db, () => new Date(clock));
     const writes = jest.spyOn(outbox.items, 'updateOne');
     try {
-      await outbox.enqueueHome('U0HOMELATE', 1000);
+      await outbox.homes.enqueue('U0HOMELATE', 1000);
       clock += 800; // within the margin before the due time
-      await outbox.enqueueHome('U0HOMELATE', 1000);
+      await outbox.homes.enqueue('U0HOMELATE', 1000);
       expect(writes).toHaveBeenCalledTimes(2);
       expect((await outbox.items.findOne({ _id: 'home:U0HOMELATE' }))!.seq).toBe(2);
     } finally {
@@ -109,20 +109,20 @@ describe('Outbox', () => {
 
   it('gives a channel posting slot to one replica per interval, and knows a taken slot without asking MongoDB', async () => {
     const [a, b] = await Promise.all([replica(), replica()]);
-    const waits = await Promise.all([a.takeChannelSlot('C0SLOTS', 1000), b.takeChannelSlot('C0SLOTS', 1000)]);
+    const waits = await Promise.all([a.slots.take('C0SLOTS', 1000), b.slots.take('C0SLOTS', 1000)]);
     expect(waits.filter((w) => w === 0)).toHaveLength(1);
     expect(Math.max(...waits)).toBeGreaterThan(900);
     // Both now know the slot is taken until about a second from now: no query for it.
-    const gateWrites = jest.spyOn(a['gates'], 'updateOne');
+    const gateWrites = jest.spyOn(a.slots['gates'], 'updateOne');
     try {
-      expect(await a.takeChannelSlot('C0SLOTS', 1000)).toBeGreaterThan(800);
-      expect(a.slotFreeIn('C0SLOTS')).toBeGreaterThan(800);
+      expect(await a.slots.take('C0SLOTS', 1000)).toBeGreaterThan(800);
+      expect(a.slots.freeIn('C0SLOTS')).toBeGreaterThan(800);
       expect(gateWrites).not.toHaveBeenCalled();
     } finally {
       gateWrites.mockRestore();
     }
     await new Promise((r) => setTimeout(r, 1050));
-    const next = await Promise.all([a.takeChannelSlot('C0SLOTS', 1000), b.takeChannelSlot('C0SLOTS', 1000)]);
+    const next = await Promise.all([a.slots.take('C0SLOTS', 1000), b.slots.take('C0SLOTS', 1000)]);
     expect(next.filter((w) => w === 0)).toHaveLength(1);
   });
 });

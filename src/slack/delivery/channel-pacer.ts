@@ -20,13 +20,13 @@ export class ChannelPacer {
 
   /** Takes the channel's posting slot, or throws WaitForSlot with how long until it is free. */
   async take(channel: string): Promise<void> {
-    const wait = await this.outbox.takeChannelSlot(channel, this.intervalMs);
+    const wait = await this.outbox.slots.take(channel, this.intervalMs);
     if (wait > 0) throw new WaitForSlot(wait);
   }
 
   /** How long until the channel's slot is free, as last seen by this process (0: free, or not known). */
   freeIn(channel: string): number {
-    return this.outbox.slotFreeIn(channel);
+    return this.outbox.slots.freeIn(channel);
   }
 
   /**
