@@ -49,6 +49,15 @@ export class OncallDirectory {
     this.bySchedule = new TtlCache(cacheMs, clock);
   }
 
+  /**
+   * For `npm run check`: one line per problem with the configured sources (a token refused, an
+   * endpoint that does not answer, an Opsgenie schedule that does not exist). Reads only.
+   */
+  async check(): Promise<string[]> {
+    const [pd, og] = await Promise.all([this.pagerduty?.check() ?? Promise.resolve([]), this.opsgenie?.check() ?? Promise.resolve([])]);
+    return [...pd, ...og];
+  }
+
   async oncallOf(email: string): Promise<string[]> {
     const wanted = email.trim().toLowerCase();
     const [pd, og] = await Promise.all([
@@ -66,4 +75,9 @@ export function oncallDirectoryFor(config: OncallConfig): OncallDirectory {
   let found = directories.get(config);
   if (!found) directories.set(config, (found = new OncallDirectory(config)));
   return found;
+}
+
+/** `npm run check`'s on-call probe: the policy's sources, each read once; [] when none is configured. */
+export function oncallProblems(config: OncallConfig | undefined, options: { fetch?: Fetch; timeoutMs?: number } = {}): Promise<string[]> {
+  return config ? new OncallDirectory(config, options).check() : Promise.resolve([]);
 }

@@ -18,6 +18,21 @@ export class OpsgenieOncall {
     private readonly timeoutMs = 5000,
   ) {}
 
+  /** Problems with the key, the endpoint or a schedule name: each configured schedule is read once. */
+  async check(): Promise<string[]> {
+    const problems = await Promise.all(
+      this.config.schedules.map(async (name, i) => {
+        try {
+          await this.recipients(name);
+          return undefined;
+        } catch (err) {
+          return `oncall.opsgenie.schedules[${i}] (${name}): ${(err as Error).message}`;
+        }
+      }),
+    );
+    return problems.filter((p): p is string => p !== undefined);
+  }
+
   /** The e-mails on call now on schedule `name`, lower case. */
   async recipients(name: string): Promise<string[]> {
     const url = apiPath(this.config.apiUrl, `/v2/schedules/${encodeURIComponent(name)}/on-calls`);

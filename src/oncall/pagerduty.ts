@@ -33,6 +33,16 @@ export class PagerDutyOncall {
     return body as Record<string, unknown>;
   }
 
+  /** Problems with the token or the endpoint (none: it answered a one-user listing). */
+  async check(): Promise<string[]> {
+    try {
+      await this.get('/users', [['limit', '1']]);
+      return [];
+    } catch (err) {
+      return [`oncall.pagerduty: ${(err as Error).message}`];
+    }
+  }
+
   /** The PagerDuty user ID whose e-mail is `email` (exact, case-insensitive), if any. */
   async userIdOf(email: string): Promise<string | undefined> {
     const wanted = email.toLowerCase();

@@ -134,3 +134,20 @@ describe('Opsgenie', () => {
     await expect(new OncallDirectory({ ...pagerduty(), ...opsgenie() }).oncallOf('alice@example.com')).rejects.toThrow('PagerDuty answered HTTP 502');
   });
 });
+
+describe('check (for npm run check)', () => {
+  it('is clean when both sources answer', async () => {
+    expect(await new OncallDirectory({ ...pagerduty(), ...opsgenie() }).check()).toEqual([]);
+    expect(pd.requests.at(-1)!.headers.authorization).toBe('Token token=pd-secret-token');
+  });
+
+  it('names a refused token, a missing schedule and an endpoint that does not answer, never the secrets', async () => {
+    const problems = await new OncallDirectory(
+      { pagerduty: { token: 'wrong', apiUrl: pd.url }, opsgenie: { apiKey: 'og-secret-key', apiUrl: og.url, schedules: ['sre-primary', 'gone'] } },
+      { timeoutMs: 300 },
+    ).check();
+    expect(problems).toEqual(['oncall.pagerduty: PagerDuty answered HTTP 401 (check its token in the policy)', 'oncall.opsgenie.schedules[1] (gone): Opsgenie answered HTTP 404']);
+    og.hanging = true;
+    expect(await new OncallDirectory(opsgenie(['sre-primary']), { timeoutMs: 200 }).check()).toEqual(['oncall.opsgenie.schedules[0] (sre-primary): Opsgenie did not answer within 200 ms']);
+  });
+});
