@@ -243,7 +243,8 @@ describe('approval rules through the real app', () => {
   });
 
   it('a requiredApprovals: 2 rule needs two distinct approvers', async () => {
-    const { req } = await file('U0ALICE', 'two-person 30m write a fix');
+    const { req, answer } = await file('U0ALICE', 'two-person 30m write a fix');
+    expect(answer).toContain('is waiting for 2 approvals (the rule *writes need two*)');
     expect(req).toMatchObject({ state: 'pending', requiredApprovals: 2, approvalRule: 'writes need two' });
     await approvalMessage(req!._id, '0 of 2 needed, by rule *writes need two*');
     await click('U0BOB', req!._id);

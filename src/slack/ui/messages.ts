@@ -79,7 +79,8 @@ export function resourcesText(resources: Resource[]): string {
 
 export function filedText(r: AccessRequest): string {
   if (r.state === 'pending') {
-    return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
+    const rule = r.approvalRule ? ` (the rule *${userText(r.approvalRule.replace(/\*/g, ''), 100)}*)` : '';
+    return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}${rule} in <#${r.approvalChannel}>.`;
   }
   if (r.state === 'active') return `Request \`${r._id}\`: access to *${r.resourceId}* granted until ${slackDate(r.expiresAt!)}.`;
   if (r.state === 'failed') return `Request \`${r._id}\`: granting *${r.resourceId}* failed: ${userText(r.lastError ?? '', 1000)}`;
