@@ -65,16 +65,18 @@ export function decisionDetails(decision: Decision): Record<string, unknown> {
  * into the UserError the requester sees. Nothing has been stored when it throws.
  */
 export async function decideFiling(ctx: OperationContext, resource: Resource, request: RuleRequest): Promise<Decision> {
+  // The form field a refusal is shown on: the request form's resource, the extend form's duration.
+  const field = request.extension ? 'duration' : 'resource';
   const decision = await decide(resource, request, requesterFacts(ctx, request.requesterId), { now: ctx.now() });
   const log = ctx.logger.child({ user: request.requesterId, resource: resource.id });
   if (decision.error) log.warn({ ruleError: decision.error, extension: request.extension }, 'an approval rule could not be evaluated; normal approval applies');
   if (decision.action === 'deny') {
     log.info({ rule: decision.rule, extension: request.extension }, 'refused by an approval rule');
-    throw new UserError(`Refused by the rule “${decision.rule}” of ${resource.id}: ${decision.reason} Nothing was filed.`, 'resource');
+    throw new UserError(`Refused by the rule “${decision.rule}” of ${resource.id}: ${decision.reason} Nothing was filed.`, field);
   }
   const approvers = resource.approvers.users.length + resource.approvers.usergroups.length;
   if (decision.error && decision.action === 'approval' && approvers === 0) {
-    throw new UserError(`${resource.id} could not check its approval rules right now, and it has no approvers to ask instead, so nothing was filed. Please try again in a minute.`, 'resource');
+    throw new UserError(`${resource.id} could not check its approval rules right now, and it has no approvers to ask instead, so nothing was filed. Please try again in a minute.`, field);
   }
   return decision;
 }

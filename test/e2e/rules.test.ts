@@ -32,6 +32,9 @@ resources:
       - name: short reads
         when: 'request.duration <= duration("30m")'
         autoApprove: true
+      - name: no long extensions
+        when: 'request.extension && request.duration > duration("2h")'
+        deny: Extensions are at most 2h; request again instead.
   - id: sre-box
     name: SRE box
     approvers: { users: [U0BOB] }
@@ -226,6 +229,14 @@ describe('approval rules through the real app', () => {
     }, 10_000, 'a pending extension');
     expect(pending.extension).toMatchObject({ requiredApprovals: 1 });
     expect(pending.extension!.rule).toBeUndefined();
+  });
+
+  it('the extend form shows a deny rule on its duration field', async () => {
+    const { req } = await file('U0ALICE', 'prod-db 30m short again');
+    await settled(req!._id, 'active');
+    const res = await t.slack.viewSubmission('U0ALICE', { callback_id: 'extend_modal', private_metadata: req!._id, state: { values: t.slack.modalValues({ duration: '3h', reason: 'much more' }) } });
+    expect(res.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('Extensions are at most 2h') } });
+    expect((await requests().findOne({ _id: req!._id }))!.extension).toBeUndefined();
   });
 
   it('break-glass: a deny rule refuses it without an incident; with one it is granted at once whatever other rules say', async () => {
