@@ -176,6 +176,15 @@ describe('approval rules through the real app', () => {
     expect((await filedEvent(req!._id)).details).toMatchObject({ decision: 'approval', facts: { request: { duration: '1h' } } });
   });
 
+  // Before any group is read (and cached): Slack failing to list a group is a fact that cannot be had.
+  it('a user-group rule while Slack cannot list the group: normal approval, the error audited', async () => {
+    t.fake.failAlways('usergroups.users.list', { error: 'fatal_error' });
+    const { req } = await file('U0SRE1', 'sre-box 1h slack is flaky');
+    expect(req).toMatchObject({ state: 'pending', requiredApprovals: 1 });
+    expect((await filedEvent(req!._id)).details).toMatchObject({ decision: 'approval', ruleError: expect.stringContaining('requester.usergroups could not be read') });
+    t.fake.heal();
+  });
+
   it('a user-group rule: a member of S0SRE is auto-approved, someone else waits', async () => {
     const sre = await file('U0SRE1', 'sre-box 1h rotate the certs');
     await settled(sre.req!._id, 'active');
