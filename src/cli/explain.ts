@@ -144,6 +144,7 @@ function explainFacts(policy: Policy, args: ExplainArgs, slack: ExplainSlack | u
   return {
     email,
     usergroups: once(async () => {
+      // Every group the policy names, so the output shows the whole of requester.usergroups.
       if (!slack) return noSlack();
       const member = await Promise.all(policy.namedUsergroups.map(async (g) => (await slack.usergroupMembers(g)).includes(args.userId)));
       return policy.namedUsergroups.filter((_, i) => member[i]);

@@ -23,8 +23,8 @@ export function requesterFacts(ctx: OperationContext, requesterId: string): Fact
   const emailOf = () => (email ??= ctx.directory.emailOf(requesterId));
   return {
     email: emailOf,
-    usergroups: async () => {
-      const groups = ctx.policy.namedUsergroups;
+    usergroups: async (only) => {
+      const groups = only ? ctx.policy.namedUsergroups.filter((g) => only.includes(g)) : ctx.policy.namedUsergroups;
       const member = await Promise.all(groups.map(async (g) => (await ctx.directory.usergroupMembers(g)).includes(requesterId)));
       return groups.filter((_, i) => member[i]);
     },

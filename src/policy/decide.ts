@@ -11,7 +11,11 @@ import { celInput, evaluateRule, DEFAULT_RULE_BUDGET_MS, RequesterFact, RuleFact
 /** Facts about the requester, each read only when a rule needs it; a throw means it cannot be had. */
 export interface FactSource {
   email(): Promise<string | undefined>;
-  usergroups(): Promise<string[]>;
+  /**
+   * The policy-named user groups the requester is in; with `only`, just those of `only` (the
+   * rules can observe no other group's membership, so Slack need not be asked about them).
+   */
+  usergroups(only?: readonly string[]): Promise<string[]>;
   oncall(): Promise<string[]>;
   activeGrants(): Promise<number>;
 }
@@ -82,12 +86,22 @@ function factValue(path: string, request: RuleRequest, facts: RuleFacts, now: Da
   }
 }
 
-async function gather(rule: CompiledRule, source: FactSource, facts: RuleFacts): Promise<void> {
+/** The groups the resource's rules can observe, or undefined for every group the policy names. */
+function groupsTested(resource: Resource): string[] | undefined {
+  const groups = new Set<string>();
+  for (const rule of resource.rules) {
+    if (!rule.needs.has('usergroups')) continue;
+    if (rule.usergroupsTested === 'all') return undefined;
+    rule.usergroupsTested.forEach((g) => groups.add(g));
+  }
+  return [...groups];
+}
+
+async function gather(rule: CompiledRule, resource: Resource, source: FactSource, facts: RuleFacts): Promise<void> {
   for (const need of rule.needs) {
     if (facts[need] !== undefined) continue;
-    const read = READERS[need];
     try {
-      (facts as Record<RequesterFact, unknown>)[need] = await read(source);
+      (facts as Record<RequesterFact, unknown>)[need] = need === 'usergroups' ? await source.usergroups(groupsTested(resource)) : await READERS[need](source);
     } catch (err) {
       throw new FactError(`requester.${need} could not be read: ${(err as Error).message ?? String(err)}`);
     }
@@ -122,7 +136,7 @@ export async function decide(resource: Resource, request: RuleRequest, source: F
   for (const rule of resource.rules) {
     let matched: boolean;
     try {
-      await gather(rule, source, facts);
+      await gather(rule, resource, source, facts);
       matched = evaluateRule(rule, celInput(request, facts, options.now), budgetMs);
     } catch (err) {
       record(rule);

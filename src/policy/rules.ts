@@ -45,6 +45,12 @@ export interface CompiledRule {
   /** String literals that look like Slack user group IDs (`"S0SRE" in requester.usergroups`). */
   usergroupLiterals: readonly string[];
   /**
+   * The groups whose membership the expression can observe: those it tests with
+   * `"S0…" in requester.usergroups` only, or 'all' when it uses the list any other way. Slack is
+   * asked about these alone (usergroups.users.list is rate-limited).
+   */
+  usergroupsTested: readonly string[] | 'all';
+  /**
    * True when the expression's cost is bounded by its size and the (bounded) inputs: no
    * comprehension macros, regular expressions only as simple literals. Such rules run without
    * the vm's watchdog; every other rule runs under the time budget.
@@ -183,6 +189,8 @@ interface Reads {
   paths: Set<string>;
   needs: Set<RequesterFact>;
   literals: Set<string>;
+  /** Groups tested as `"S0…" in requester.usergroups`; 'all' once the list is used any other way. */
+  groupTests: Set<string> | 'all';
 }
 
 function fieldAccess(node: ASTNode): { base: string; field: string } | undefined {
@@ -209,13 +217,29 @@ function collectReads(node: unknown, reads: Reads): void {
   if (access && (access.base === 'requester' || access.base === 'request')) {
     reads.paths.add(`${access.base}.${access.field}`);
     if (access.base === 'requester' && (REQUESTER_FACTS as readonly string[]).includes(access.field)) reads.needs.add(access.field as RequesterFact);
+    if (access.base === 'requester' && access.field === 'usergroups') reads.groupTests = 'all';
     return;
+  }
+  if (ast.op === 'in') {
+    // `"S0SRE" in requester.usergroups` only needs to know about S0SRE.
+    const [item, list] = ast.args as [ASTNode, ASTNode];
+    const target = fieldAccess(list);
+    if (item.op === 'value' && typeof item.args === 'string' && target?.base === 'requester' && target.field === 'usergroups') {
+      reads.paths.add('requester.usergroups');
+      reads.needs.add('usergroups');
+      if (USERGROUP_ID.test(item.args)) reads.literals.add(item.args);
+      if (reads.groupTests !== 'all') reads.groupTests.add(item.args);
+      return;
+    }
   }
   if (ast.op === 'id') {
     const name = ast.args as string;
     reads.paths.add(name);
     // `requester` as a whole (passed to a macro, compared): it may read any fact.
-    if (name === 'requester') REQUESTER_FACTS.forEach((f) => reads.needs.add(f));
+    if (name === 'requester') {
+      REQUESTER_FACTS.forEach((f) => reads.needs.add(f));
+      reads.groupTests = 'all';
+    }
     return;
   }
   if (ast.op === 'value') {
@@ -342,7 +366,7 @@ export function compileRule(
     problem(path, `must be a condition (a bool), but this expression gives ${checked.type}`);
     return undefined;
   }
-  const reads: Reads = { paths: new Set(), needs: new Set(), literals: new Set() };
+  const reads: Reads = { paths: new Set(), needs: new Set(), literals: new Set(), groupTests: new Set() };
   collectReads(parsed.ast, reads);
   const scan: Scan = { edits: [], badZones: [], unbounded: false };
   scanCalls(parsed.ast, when, scan);
@@ -364,6 +388,7 @@ export function compileRule(
     needs: reads.needs,
     reads: [...reads.paths].sort(),
     usergroupLiterals: [...reads.literals],
+    usergroupsTested: reads.groupTests === 'all' ? 'all' : [...reads.groupTests],
     bounded: !scan.unbounded,
     evaluate: evaluator,
   };

@@ -130,6 +130,24 @@ describe('decide', () => {
     expect(all).toEqual(['oncall', 'usergroups', 'activeGrants', 'email']);
   });
 
+  it('asks Slack only about the groups the rules test with `in`; about every named group when a rule uses the list otherwise', async () => {
+    const asked: Array<readonly string[] | undefined> = [];
+    const spy = (): FactSource => ({ ...source({ usergroups: ['S0SRE'] }), usergroups: async (only) => (asked.push(only), ['S0SRE']) });
+    await decide(resource, request({ durationMs: 30 * min }), spy(), { now: WORKDAY });
+    expect(asked).toEqual([['S0SRE']]);
+    const p = parsePolicy(
+      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
+      - name: any group
+        when: 'requester.usergroups.exists(g, g.startsWith("S0D"))'
+        autoApprove: true
+`),
+      {},
+    );
+    asked.length = 0;
+    expect(await decide(findResource(p, 'prod-db')!, request(), spy(), { now: WORKDAY })).toMatchObject({ action: 'approval' });
+    expect(asked).toEqual([undefined]);
+  });
+
   it('records the facts each evaluated rule read, with no more than that', async () => {
     const decision = await decide(resource, request({ durationMs: 30 * min }), source({ oncall: [], usergroups: ['S0SRE'] }), { now: WORKDAY });
     expect(decision.facts).toEqual({ 'requester.id': 'U0ALICE', 'requester.oncall': [], 'request.duration': '30m', 'requester.usergroups': ['S0SRE'] });
