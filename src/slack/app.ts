@@ -3,11 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { App, HTTPReceiver, SocketModeReceiver, LogLevel, type Logger as BoltLogger } from '@slack/bolt';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
-import { registerJitAccessCommand } from './listeners/commands/jit-access';
-import { registerDecisionActions } from './listeners/actions/decide';
-import { registerViewSubmissions } from './listeners/views/submissions';
-import { registerGrantActions } from './listeners/actions/grant-actions';
-import { registerAppHome } from './listeners/events/app-home';
+import { registerCommands } from './listeners/commands';
+import { registerActions } from './listeners/actions';
+import { registerViews } from './listeners/views';
+import { registerEvents } from './listeners/events';
 import type { ListenerDeps } from './listeners/deps';
 import type { SlackConnection } from './connection';
 import { closeServer, healthRoutes, healthServer, SERVER_TIMEOUTS, type HealthChecks } from './health';
@@ -77,11 +76,10 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
   app.error(async (err) => {
     deps.logger.error({ err: err.message, code: (err as { code?: string }).code }, 'unhandled listener error');
   });
-  registerJitAccessCommand(app, deps);
-  registerDecisionActions(app, deps);
-  registerViewSubmissions(app, deps);
-  registerGrantActions(app, deps);
-  registerAppHome(app, deps);
+  registerCommands(app, deps);
+  registerActions(app, deps);
+  registerViews(app, deps);
+  registerEvents(app, deps);
 
   let healthHttp: Server | undefined;
   return {

@@ -1,17 +1,19 @@
-import type { App, BlockButtonAction } from '@slack/bolt';
+import type { AllMiddlewareArgs, BlockButtonAction, SlackActionMiddlewareArgs } from '@slack/bolt';
 import { approveRequest } from '../../../operations/approve-request';
 import { checkMayDeny } from '../../../operations/deny-request';
-import { APPROVE_ACTION, DENY_ACTION } from '../../ui/approval-message';
 import { buildDenyModal } from '../../ui/modals';
 import { explain, ListenerDeps, runBounded } from '../deps';
 import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
 
-/** Approve and Deny buttons, in the channel and on the App Home. Policy is checked on every click. */
-export function registerDecisionActions(app: App, deps: ListenerDeps): void {
-  const { ctx } = deps;
+export type ButtonClick = SlackActionMiddlewareArgs<BlockButtonAction> & AllMiddlewareArgs;
 
-  app.action<BlockButtonAction>(APPROVE_ACTION, async ({ ack, body, action, respond, client }) => {
+/* Approve and Deny buttons, in the channel and on the App Home. Policy is checked on every click. */
+
+/** Approve: the approval is recorded (and the grant started) after the ack; a refusal is answered privately. */
+export function approveClicked(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, action, respond, client }: ButtonClick): Promise<void> => {
     await ack();
     const user = body.user.id;
     const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: 'approve' });
@@ -23,9 +25,13 @@ export function registerDecisionActions(app: App, deps: ListenerDeps): void {
       }
     });
     if (!ran) await answerClick(body, respond, client, BUSY, log);
-  });
+  };
+}
 
-  app.action<BlockButtonAction>(DENY_ACTION, async ({ ack, body, action, respond, client }) => {
+/** Deny: opens the form that asks why (the denial itself is the form's submission). */
+export function denyClicked(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, action, respond, client }: ButtonClick): Promise<void> => {
     await ack();
     const user = body.user.id;
     const log = deps.logger.child({ requestId: String(action.value).slice(0, 20), user, action: 'deny' });
@@ -35,5 +41,5 @@ export function registerDecisionActions(app: App, deps: ListenerDeps): void {
     } catch (err) {
       await answerClick(body, respond, client, explain(err, log, {}), log);
     }
-  });
+  };
 }

@@ -1,4 +1,4 @@
-import type { App } from '@slack/bolt';
+import type { AllMiddlewareArgs, SlackCommandMiddlewareArgs } from '@slack/bolt';
 import { UserError } from '../../../domain/errors';
 import { requestAccess, validateRequestInput } from '../../../operations/request-access';
 import { revokeRequest } from '../../../operations/revoke-access';
@@ -18,9 +18,10 @@ import { parseCommand } from './parse-command';
 import { auditTimeline } from '../../../operations/audit-timeline';
 import { auditTimelineText } from '../../ui/audit-timeline';
 
-export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
+/** `/jit-access …`: answers that need only the policy go in the ack; the rest runs after it, within the work limiter. */
+export function jitAccessCommand(deps: ListenerDeps) {
   const { ctx } = deps;
-  app.command('/jit-access', async ({ ack, command, respond, client }) => {
+  return async ({ ack, command, respond, client }: SlackCommandMiddlewareArgs & AllMiddlewareArgs): Promise<void> => {
     const user = command.user_id;
     // Socket Mode payloads are not pre-checked like HTTP ones: never assume the text is a string.
     // Slack sends the text HTML-escaped; what is stored is what the person typed.
@@ -78,5 +79,5 @@ export function registerJitAccessCommand(app: App, deps: ListenerDeps): void {
       }
     });
     if (!ran) await reply(BUSY);
-  });
+  };
 }

@@ -1,4 +1,4 @@
-import type { App, BlockStaticSelectAction } from '@slack/bolt';
+import type { AllMiddlewareArgs, BlockStaticSelectAction, SlackActionMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
 import { UserError } from '../../../domain/errors';
 import { requestAccess } from '../../../operations/request-access';
 import { precheckRequest } from '../../../operations/precheck-request';
@@ -55,11 +55,12 @@ function fieldErrors(values: StateValues, errors: Record<string, string | undefi
   return out;
 }
 
-export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
-  const { ctx } = deps;
+type ViewSubmission = SlackViewMiddlewareArgs<ViewSubmitAction> & AllMiddlewareArgs;
 
-  // Choosing a resource re-renders the form with that resource's defaultDuration filled in.
-  app.action<BlockStaticSelectAction>(FIELD.resource, async ({ ack, body, action, client }) => {
+/** Choosing a resource re-renders the form with that resource's defaultDuration filled in. */
+export function resourceChosen(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, action, client }: SlackActionMiddlewareArgs<BlockStaticSelectAction> & AllMiddlewareArgs): Promise<void> => {
     await ack();
     const user = body.user.id;
     const view = body.view;
@@ -72,9 +73,13 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
       // A newer version of the form (hash_conflict) or Slack unavailable: the form stays as it is.
       deps.logger.warn({ user, err: (err as Error).message }, 'could not update the request form');
     }
-  });
+  };
+}
 
-  app.view(REQUEST_MODAL, async ({ ack, body, view, client }) => {
+/** The request form: checked while it is open (errors shown on its fields), then filed after the ack; the answer comes by DM. */
+export function requestSubmitted(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, view, client }: ViewSubmission): Promise<void> => {
     const user = body.user.id;
     const values = view.state.values as StateValues;
     const input = {
@@ -99,9 +104,13 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
       text = explain(err, log, {});
     }
     await tellUser(client, user, text).catch((err) => log.error({ err: (err as Error).message }, 'could not tell the requester'));
-  });
+  };
+}
 
-  app.view(DENY_MODAL, async ({ ack, body, view, client }) => {
+/** The deny form: a reason is required; the approver is checked again before the form closes and on the denial itself. */
+export function denySubmitted(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, view, client }: ViewSubmission): Promise<void> => {
     const user = body.user.id;
     const values = view.state.values as StateValues;
     const reason = field(values, FIELD.denyReason).trim();
@@ -121,9 +130,13 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
     } catch (err) {
       await tellUser(client, user, explain(err, log, {})).catch((e) => log.error({ err: (e as Error).message }, 'could not tell the approver'));
     }
-  });
+  };
+}
 
-  app.view(EXTEND_MODAL, async ({ ack, body, view, client }) => {
+/** The extension form: checked while it is open, then filed after the ack; the answer comes by DM. */
+export function extendSubmitted(deps: ListenerDeps) {
+  const { ctx } = deps;
+  return async ({ ack, body, view, client }: ViewSubmission): Promise<void> => {
     const user = body.user.id;
     const values = view.state.values as StateValues;
     const duration = field(values, FIELD.duration);
@@ -145,5 +158,5 @@ export function registerViewSubmissions(app: App, deps: ListenerDeps): void {
       text = explain(err, log, {});
     }
     await tellUser(client, user, text).catch((e) => log.error({ err: (e as Error).message }, 'could not tell the requester'));
-  });
+  };
 }
