@@ -73,16 +73,23 @@ const ruleSchema = z
     message: 'a rule does exactly one of: autoApprove: true, requiredApprovals: N, deny: <message>',
   });
 
+const apiUrl = (fallback: string) =>
+  z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL')
+    .default(fallback);
+
 const oncallSchema = z
   .object({
     pagerduty: z
-      .object({ token: z.string().min(1), apiUrl: z.string().url().default('https://api.pagerduty.com') })
+      .object({ token: z.string().min(1), apiUrl: apiUrl('https://api.pagerduty.com') })
       .strict()
       .optional(),
     opsgenie: z
       .object({
         apiKey: z.string().min(1),
-        apiUrl: z.string().url().default('https://api.opsgenie.com'),
+        apiUrl: apiUrl('https://api.opsgenie.com'),
         schedules: z.array(z.string().min(1).max(200)).min(1, 'expected the names of the schedules to read'),
       })
       .strict()

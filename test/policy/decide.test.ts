@@ -221,6 +221,11 @@ describe('rules at policy load', () => {
     expect(problems(text)).toEqual([expect.stringMatching(/^resources\[0\]\.rules\[0\]\.when: reads requester\.oncall, but the policy has no `oncall:` section/)]);
   });
 
+  it('on-call endpoints are http(s) URLs; an unset token variable is named', () => {
+    expect(problems(policyText.replace('{ token: pd-token }', '{ token: pd-token, apiUrl: "file:///etc/passwd" }'))).toEqual(['oncall.pagerduty.apiUrl: expected an http:// or https:// URL']);
+    expect(problems(policyText.replace('{ token: pd-token }', '{ token: "${PD_TOKEN}" }'))).toEqual([expect.stringMatching(/^oncall\.pagerduty\.token: environment variable PD_TOKEN is not set/)]);
+  });
+
   it('names the user groups of approvers, requesters and rule literals; the tokens are secrets', () => {
     expect(policy.namedUsergroups.sort()).toEqual(['S0DBA', 'S0SRE']);
     expect(policy.secrets).toContain('pd-token');
