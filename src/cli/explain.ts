@@ -1,4 +1,5 @@
 import { WebClient } from '@slack/web-api';
+import { MongoClient } from 'mongodb';
 import { formatDuration, parseDuration } from '../domain/duration';
 import { decide, FactSource } from '../policy/decide';
 import { loadPolicyFile, PolicyError } from '../policy/load';
@@ -13,7 +14,8 @@ import { scrubSecrets } from '../providers/secrets';
  * [--reason …] [--break-glass] [--extension] [--email a@b] [--active-grants N] [--at <ISO time>]`:
  * evaluates every approval rule of one resource against a sample request, with the facts read as
  * the bot reads them (on-call from PagerDuty/Opsgenie as configured; Slack user groups and the
- * e-mail through the Web API when SLACK_BOT_TOKEN is set), and prints per rule matched / not
+ * e-mail through the Web API when SLACK_BOT_TOKEN is set; active grants from MONGODB_URI when
+ * set), and prints per rule matched / not
  * matched / error, then the decision the bot would take. Nothing is filed, granted or stored.
  *
  * Exit codes: 0 every rule could be evaluated; 1 some rule could not (the bot would fall back
@@ -34,17 +36,17 @@ export interface ExplainArgs {
   breakGlass: boolean;
   extension: boolean;
   email?: string;
-  activeGrants: number;
+  /** From --active-grants; otherwise read from MONGODB_URI when set. */
+  activeGrants?: number;
   at?: Date;
 }
 
 export function parseExplainArgs(argv: string[]): ExplainArgs {
-  const args: Partial<ExplainArgs> & { ticket: string; reason: string; breakGlass: boolean; extension: boolean; activeGrants: number } = {
+  const args: Partial<ExplainArgs> & { ticket: string; reason: string; breakGlass: boolean; extension: boolean } = {
     ticket: '',
     reason: 'checking the approval rules',
     breakGlass: false,
     extension: false,
-    activeGrants: 0,
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
@@ -116,6 +118,19 @@ export interface ExplainDeps {
   slack?: ExplainSlack;
   fetch?: Fetch;
   now?: () => Date;
+  /** Default: counted in MONGODB_URI's database as the bot counts them, when that is set. */
+  activeGrantsOf?: (userId: string) => Promise<number>;
+}
+
+/** The requester's grants being given or active, read from the bot's MongoDB as the bot reads them. */
+async function activeGrantsInMongo(uri: string, userId: string): Promise<number> {
+  const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000 });
+  try {
+    await client.connect();
+    return await client.db().collection('requests').countDocuments({ requesterId: userId, state: { $in: ['granting', 'active'] } });
+  } finally {
+    await client.close().catch(() => undefined);
+  }
 }
 
 function webApiSlack(env: NodeJS.ProcessEnv): ExplainSlack | undefined {
@@ -129,7 +144,13 @@ function webApiSlack(env: NodeJS.ProcessEnv): ExplainSlack | undefined {
 }
 
 /** The facts the bot would read, from Slack and the on-call sources, each once. */
-function explainFacts(policy: Policy, args: ExplainArgs, slack: ExplainSlack | undefined, fetchImpl: Fetch | undefined): FactSource {
+function explainFacts(
+  policy: Policy,
+  args: ExplainArgs,
+  slack: ExplainSlack | undefined,
+  fetchImpl: Fetch | undefined,
+  activeGrantsOf: ((userId: string) => Promise<number>) | undefined,
+): FactSource {
   const once = <T>(load: () => Promise<T>): (() => Promise<T>) => {
     let value: Promise<T> | undefined;
     return () => (value ??= load());
@@ -155,7 +176,11 @@ function explainFacts(policy: Policy, args: ExplainArgs, slack: ExplainSlack | u
       if (!address) throw new Error('the user has no e-mail in their Slack profile to look up');
       return oncall.oncallOf(address);
     }),
-    activeGrants: async () => args.activeGrants,
+    activeGrants: once(async () => {
+      if (args.activeGrants !== undefined) return args.activeGrants;
+      if (!activeGrantsOf) throw new Error('MONGODB_URI is not set, so the active grants cannot be counted (give --active-grants)');
+      return activeGrantsOf(args.userId);
+    }),
   };
 }
 
@@ -207,7 +232,8 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
   }
   const now = args.at ?? (deps.now ?? (() => new Date()))();
   const slack = deps.slack ?? webApiSlack(env);
-  const source = explainFacts(policy, args, slack, deps.fetch);
+  const activeGrantsOf = deps.activeGrantsOf ?? (env.MONGODB_URI ? (user: string) => activeGrantsInMongo(env.MONGODB_URI!, user) : undefined);
+  const source = explainFacts(policy, args, slack, deps.fetch, activeGrantsOf);
   const request: RuleRequest = {
     requesterId: args.userId,
     resourceId: resource.id,
@@ -241,7 +267,7 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
       lines.push(`  requester.${fact}: cannot be read: ${(e as Error).message}`);
     }
   }
-  if (needed.has('activeGrants')) lines.push(`  (requester.activeGrants is taken from --active-grants, not from MongoDB)`);
+  if (needed.has('activeGrants') && args.activeGrants !== undefined) lines.push('  (requester.activeGrants is taken from --active-grants)');
 
   let errors = 0;
   resource.rules.forEach((rule, i) => {

@@ -5,6 +5,7 @@ import { PassThrough } from 'node:stream';
 import { runExplain, parseExplainArgs } from '../../src/cli/explain';
 import { FakeSlack } from '../e2e/support';
 import { FakePagerDuty } from '../fakes/pagerduty';
+import { testDatabase } from '../support/mongo';
 
 const PD_TOKEN = 'pd-explain-token-0123456789';
 let fake: FakeSlack;
@@ -33,6 +34,17 @@ resources:
       - name: needs an incident
         when: '!request.ticket.matches("^INC-[0-9]+$")'
         deny: Production access needs an incident ticket (INC-…).
+  - id: limited
+    name: Limited
+    approvers: { users: [U0BOB] }
+    provider: { type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef" }
+    rules:
+      - name: busy people wait
+        when: 'requester.activeGrants >= 1'
+        requiredApprovals: 1
+      - name: otherwise at once
+        when: 'true'
+        autoApprove: true
   - id: plain
     name: Plain
     approvers: { users: [U0BOB] }
@@ -145,6 +157,30 @@ describe('npm run check -- --explain', () => {
     const invalid = await explain(['--explain', 'plain', '--user', 'U0ALICE'], { JIT_POLICY_FILE: bad });
     expect(invalid.code).toBe(2);
     expect(invalid.err).toMatch(/^resources\[0\]\.rules\[0\]\.when: type error: /);
+  });
+
+  it('requester.activeGrants: counted in MONGODB_URI as the bot counts them, or from --active-grants, or it says it cannot', async () => {
+    const mongo = await testDatabase('explain');
+    try {
+      await mongo.db.collection('requests').insertMany([
+        { _id: 'r1' as never, requesterId: 'U0ALICE', state: 'active' },
+        { _id: 'r2' as never, requesterId: 'U0ALICE', state: 'pending' },
+        { _id: 'r3' as never, requesterId: 'U0BOB', state: 'active' },
+      ]);
+      const url = new URL(mongo.uri);
+      url.pathname = `/${mongo.dbName}`;
+      const counted = await explain(['--explain', 'limited', '--user', 'U0ALICE'], { MONGODB_URI: url.toString() });
+      expect(counted.out).toContain('requester.activeGrants = 1');
+      expect(counted.out).toContain('decision: needs approval (1 approval) by the rule "busy people wait"');
+      const given = await explain(['--explain', 'limited', '--user', 'U0ALICE', '--active-grants', '0'], { MONGODB_URI: url.toString() });
+      expect(given.out).toContain('(requester.activeGrants is taken from --active-grants)');
+      expect(given.out).toContain('decision: auto-approve by the rule "otherwise at once"');
+    } finally {
+      await mongo.close();
+    }
+    const none = await explain(['--explain', 'limited', '--user', 'U0ALICE']);
+    expect(none.out).toContain('requester.activeGrants: cannot be read: MONGODB_URI is not set');
+    expect(none.code).toBe(1);
   });
 
   it('parses the sample request from the command line', () => {
