@@ -86,15 +86,22 @@ function factValue(path: string, request: RuleRequest, facts: RuleFacts, now: Da
   }
 }
 
+const testedGroups = new WeakMap<readonly CompiledRule[], { groups: string[] | undefined }>();
+
 /** The groups the resource's rules can observe, or undefined for every group the policy names. */
 function groupsTested(resource: Resource): string[] | undefined {
+  const known = testedGroups.get(resource.rules);
+  if (known) return known.groups;
   const groups = new Set<string>();
+  let all = false;
   for (const rule of resource.rules) {
     if (!rule.needs.has('usergroups')) continue;
-    if (rule.usergroupsTested === 'all') return undefined;
-    rule.usergroupsTested.forEach((g) => groups.add(g));
+    if (rule.usergroupsTested === 'all') all = true;
+    else rule.usergroupsTested.forEach((g) => groups.add(g));
   }
-  return [...groups];
+  const found = { groups: all ? undefined : [...groups] };
+  testedGroups.set(resource.rules, found);
+  return found.groups;
 }
 
 async function gather(rule: CompiledRule, resource: Resource, source: FactSource, facts: RuleFacts): Promise<void> {
