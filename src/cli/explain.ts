@@ -257,6 +257,11 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
   resource.rules.forEach((r) => r.needs.forEach((n) => needed.add(n)));
   const facts: RuleFacts = {};
   const failed = new Map<RequesterFact, string>();
+  // On-call is looked up by e-mail: show which one, so "not on call" can be told from "wrong address".
+  if (needed.has('oncall') && !needed.has('email')) {
+    const address = await source.email().catch(() => undefined);
+    if (address) lines.push(`  (on-call looked up for ${address})`);
+  }
   for (const fact of REQUESTER_FACTS.filter((f) => needed.has(f))) {
     try {
       const value = fact === 'email' ? ((await source.email()) ?? '') : await source[fact]();

@@ -116,6 +116,7 @@ describe('npm run check -- --explain', () => {
   it('on call in PagerDuty: the first rule matches; --at tests the time zone rule', async () => {
     pd.oncalls.set('PALICE', [{ schedule: { id: 'PSCHED01' }, escalation_policy: { id: 'PEP1' } }]);
     const r = await explain(['--explain', 'prod-db-readonly', '--user', 'U0ALICE', '--duration', '2h', '--at', '2026-01-14T19:30:00Z']);
+    expect(r.out).toContain('(on-call looked up for alice@example.com)');
     expect(r.out).toContain('requester.oncall = ["PSCHED01","PEP1"]');
     expect(r.out).toContain('1. "on-call SREs" (auto-approve): matched');
     // 20:30 in Berlin.
