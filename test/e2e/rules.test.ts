@@ -72,6 +72,14 @@ resources:
       - name: everything else needs two
         when: 'true'
         requiredApprovals: 2
+  - id: regex-box
+    name: Regex box
+    approvers: { users: [U0BOB] }
+    ${hook()}
+    rules:
+      - name: catastrophic
+        when: 'request.reason.matches("^(a+)+$")'
+        autoApprove: true
   - id: pd-oncall
     name: PagerDuty on-call box
     approvers: { users: [U0BOB] }
@@ -260,6 +268,17 @@ describe('approval rules through the real app', () => {
     await requests().updateOne({ _id: req!._id }, { $set: { state: 'revoked' }, $unset: { openKey: '' } });
     const normal = await file('U0ALICE', 'glass 30m normal request');
     expect(normal.req).toMatchObject({ state: 'pending', requiredApprovals: 2, approvalRule: 'everything else needs two' });
+  });
+
+  it('a pathological rule on a hostile reason stops at its budget: normal approval, and the bot keeps answering', async () => {
+    const started = Date.now();
+    const hostile = `${'a'.repeat(40)}!`;
+    const { req } = await file('U0ALICE', `regex-box 30m ${hostile}`);
+    expect(req).toMatchObject({ state: 'pending', requiredApprovals: 1 });
+    expect((await filedEvent(req!._id)).details).toMatchObject({ ruleError: expect.stringContaining('budget') });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const help = await t.slack.command('U0SRE1', 'help');
+    expect(help.status).toBe(200);
   });
 
   it('a requiredApprovals: 2 rule needs two distinct approvers', async () => {
