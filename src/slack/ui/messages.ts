@@ -146,6 +146,16 @@ export function secretText(title: string, fields: Array<{ label: string; value: 
   return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends._'].join('\n');
 }
 
+/** The answer to a revocation asked for by hand; `followUp`: the person will be told when a failing one is done. */
+export function revokedText(r: AccessRequest, followUp: boolean): string {
+  if (r.state === 'revoking') return `Revoking \`${r._id}\` is failing; the bot keeps retrying${followUp ? ' and will tell you when it is done' : ''}.`;
+  return `Access \`${r._id}\` to *${r.resourceId}* is revoked.`;
+}
+
+export function cancelledText(r: AccessRequest): string {
+  return `Request \`${r._id}\` is cancelled.`;
+}
+
 export function extensionFiledText(r: AccessRequest): string {
   if (r.extension) {
     return `Extension of \`${r._id}\` by ${formatDuration(r.extension.durationMs)} is waiting for ${r.extension.requiredApprovals} approval${r.extension.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;

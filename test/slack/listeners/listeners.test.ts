@@ -75,6 +75,15 @@ describe('the /jit-access listener', () => {
     expect(f.client.views.open.calls[0]?.[0]).toMatchObject({ trigger_id: 'trigger-1', view: { type: 'modal' } });
   });
 
+  it('cancels the caller\'s own pending request after the ack, and says so', async () => {
+    const request = await deps.ctx.store.create(pendingRequest({ requesterId: 'U0DORA', resourceId: 'deploy-hook' }), 'U0DORA');
+    const f = boltFakes();
+    await jitAccessCommand(deps)({ ...f, command: command('U0DORA', `cancel ${request._id}`) } as never);
+    expect(f.ack.calls).toEqual([[]]);
+    expect(f.respond.calls).toEqual([[{ response_type: 'ephemeral', text: `Request \`${request._id}\` is cancelled.` }]]);
+    expect((await deps.ctx.store.get(request._id))?.state).toBe('cancelled');
+  });
+
   it('tells the person to try again when the bot is saturated', async () => {
     const f = boltFakes();
     const limiter = new WorkLimiter(0);

@@ -8,6 +8,7 @@ import { UserError } from '../../../domain/errors';
 import { ACK_BREAK_GLASS_ACTION, APPROVE_EXTENSION_ACTION, DENY_EXTENSION_ACTION } from '../../ui/approval-message';
 import { CANCEL_ACTION, EXTEND_ACTION, REVOKE_ACTION } from '../../ui/home';
 import { buildExtendModal, buildRequestModal } from '../../ui/modals';
+import { cancelledText, revokedText } from '../../ui/messages';
 import { explain, ListenerDeps, requestableBy, runBounded } from '../deps';
 import { BUSY } from '../work-limiter';
 import { answerClick } from './answer';
@@ -18,11 +19,8 @@ type Handler = (ctx: OperationContext, requestId: unknown, userId: string, extra
 
 /** Buttons on grants (App Home, DMs, approval messages): each runs one operation, with the same checks as the command. */
 export const GRANT_BUTTONS: Record<string, Handler> = {
-  [REVOKE_ACTION]: async (ctx, id, user) => {
-    const r = await revokeRequest(ctx, id, user);
-    return r.state === 'revoking' ? `Revoking \`${r._id}\` is failing; the bot keeps retrying.` : `Access \`${r._id}\` to *${r.resourceId}* is revoked.`;
-  },
-  [CANCEL_ACTION]: async (ctx, id, user) => `Request \`${(await cancelRequest(ctx, id, user))._id}\` is cancelled.`,
+  [REVOKE_ACTION]: async (ctx, id, user) => revokedText(await revokeRequest(ctx, id, user), false),
+  [CANCEL_ACTION]: async (ctx, id, user) => cancelledText(await cancelRequest(ctx, id, user)),
   [APPROVE_EXTENSION_ACTION]: async (ctx, id, user) => void (await approveExtension(ctx, id, user)),
   [DENY_EXTENSION_ACTION]: async (ctx, id, user) => void (await denyExtension(ctx, id, user)),
   [ACK_BREAK_GLASS_ACTION]: async (ctx, id, user) => void (await acknowledgeBreakGlass(ctx, id, user)),

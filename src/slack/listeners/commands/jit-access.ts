@@ -6,7 +6,7 @@ import { cancelRequest } from '../../../operations/cancel-request';
 import { waitingForDecision } from '../../../operations/home-data';
 import { slashCommandText } from '../../ui/escape';
 import { buildRequestModal } from '../../ui/modals';
-import { extensionFiledText, filedText, HELP_TEXT, listText, resourcesText, sshKeyText } from '../../ui/messages';
+import { cancelledText, extensionFiledText, filedText, HELP_TEXT, listText, resourcesText, revokedText, sshKeyText } from '../../ui/messages';
 import { registeredSshKey, registerSshKey } from '../../../operations/register-ssh-key';
 import { requestExtension } from '../../../operations/extend-grant';
 import { explain, ListenerDeps, requestableBy, runBounded, tooFast } from '../deps';
@@ -56,14 +56,10 @@ export function jitAccessCommand(deps: ListenerDeps) {
             const request = await requestAccess(ctx, user, parsed);
             return void (await reply(filedText(request)));
           }
-          case 'revoke': {
-            const request = await revokeRequest(ctx, parsed.requestId, user);
-            return void (await reply(request.state === 'revoking' ? `Revoking \`${request._id}\` is failing; the bot keeps retrying and will tell you when it is done.` : `Access \`${request._id}\` to *${request.resourceId}* is revoked.`));
-          }
-          case 'cancel': {
-            const request = await cancelRequest(ctx, parsed.requestId, user);
-            return void (await reply(`Request \`${request._id}\` is cancelled.`));
-          }
+          case 'revoke':
+            return void (await reply(revokedText(await revokeRequest(ctx, parsed.requestId, user), true)));
+          case 'cancel':
+            return void (await reply(cancelledText(await cancelRequest(ctx, parsed.requestId, user))));
           case 'extend':
             return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
           case 'audit':
