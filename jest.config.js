@@ -1,9 +1,9 @@
 /*
- * ESM-only clients (`"type": "module"`: @octokit/*, @kubernetes/client-node and their ESM
+ * ESM-only packages (`"type": "module"`: @octokit/*, @kubernetes/client-node, the CEL evaluator @marcbachmann/cel-js and their ESM
  * dependencies) are compiled to CommonJS by ts-jest: jest on Node 20 cannot require(esm), which
  * production Node (>= 20.19) can.
  */
-const esmOnly = ['@octokit', 'universal-user-agent', 'universal-github-app-jwt', 'before-after-hook', 'toad-cache',
+const esmOnly = ['@octokit', '@marcbachmann/cel-js', 'universal-user-agent', 'universal-github-app-jwt', 'before-after-hook', 'toad-cache',
   'content-type', 'json-with-bigint', 'fast-content-type-parse', '@kubernetes/client-node', 'openid-client',
   'oauth4webapi', 'jose', 'jsonpath-plus', '@jsep-plugin', 'jsep', 'rfc4648'];
 

@@ -26,6 +26,7 @@ interface Step {
 
 const STEPS: Step[] = [
   { label: 'store-probe', script: 'store-probe.ts' },
+  { label: 'rules', script: 'rules.ts' },
   { label: 'ack-latency', script: 'ack-latency.ts' },
   { label: 'revocation-lateness', script: 'revocation-lateness.ts' },
   // The specified size; the store (jongodb) cannot finish it, so the wait is bounded…
@@ -124,6 +125,12 @@ async function main(): Promise<void> {
   const check = results['check']?.result;
   if (check) {
     rows.push([`npm run check, 20 resources with reachable targets, as a process (${check.rounds} rounds)`, `p50 ${ms(check.twenty.p50)} / max ${ms(check.twenty.max)}; baseline 1 webhook resource p50 ${ms(check.baseline.p50)} / max ${ms(check.baseline.max)}`, 'under 10 s', verdict(check.target)]);
+  }
+  const rules = results['rules']?.result;
+  if (rules) {
+    const us = (v: number) => `${(v * 1000).toFixed(0)} µs`;
+    const s = (k: string) => `p50 ${us(rules[k].p50)} / p99 ${us(rules[k].p99)}`;
+    rows.push([`rule evaluation per request, ${rules.config.perCase} requests per case (decide())`, `no rules ${s('noRules')}; 10 rules, none matches ${s('tenNoneMatch')}; first matches ${s('tenFirstMatches')}; one under the watchdog ${s('tenOneWatched')}`, '(measured)', '']);
   }
   if (probe) {
     const parts = Object.entries(probe.results as Record<string, { updateOneById: number; findOneById: number }>).map(([n, r]) => `${n} docs: updateOne ${ms(r.updateOneById)}, findOne ${ms(r.findOneById)}`);

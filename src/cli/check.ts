@@ -5,6 +5,7 @@ import type { Policy } from '../policy/policy';
 import { messageOf, withinDeadline } from '../providers/deadline';
 import { ProviderRegistry } from '../providers/registry';
 import { scrubSecrets } from '../providers/secrets';
+import { runExplain } from './explain';
 
 /**
  * `npm run check -- [--timeout 5s]`: validates the policy (JIT_POLICY_FILE, with the loader and
@@ -66,7 +67,7 @@ export interface CheckDeps {
   env: NodeJS.ProcessEnv;
   out: NodeJS.WritableStream;
   err: NodeJS.WritableStream;
-  /** `--explain`: src/cli/explain.ts's runExplain, wired in by the entry point below. */
+  /** `--explain`: src/cli/explain.ts's runExplain, wired in by the entry point below (tests pass their own). */
   explain?: (argv: string[]) => Promise<number>;
 }
 
@@ -164,7 +165,12 @@ export async function runCheck(argv: string[], deps: CheckDeps): Promise<number>
 if (require.main === module) {
   // As at start-up: a .env file next to the process is read; real environment variables win.
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const deps: CheckDeps = { env: process.env, out: process.stdout, err: process.stderr };
+  const deps: CheckDeps = {
+    env: process.env,
+    out: process.stdout,
+    err: process.stderr,
+    explain: (argv) => runExplain(argv, { env: process.env, out: process.stdout, err: process.stderr }),
+  };
   runCheck(process.argv.slice(2), deps).then(
     (code) => {
       // Exit even if a driver keeps a socket or timer alive (a target that never answered).

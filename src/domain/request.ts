@@ -21,6 +21,8 @@ export interface AccessRequest {
   approvals: string[];
   requiredApprovals: number;
   autoApproved?: boolean;
+  /** The approval rule that decided how this request is approved (policy `rules[].name`), if one did. */
+  approvalRule?: string;
   breakGlass?: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -104,6 +106,8 @@ export interface ExtensionRequest {
   requestedAt: Date;
   approvals: string[];
   requiredApprovals: number;
+  /** The approval rule that decided how this extension is approved, if one did. */
+  rule?: string;
 }
 
 const ID_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789';

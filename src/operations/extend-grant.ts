@@ -9,6 +9,8 @@ import { errorText, providerFor, subjectOf } from './grant-access';
 import { accessKeyOf, underAccessLock } from './access-bookkeeping';
 import { deliverCredentials } from './credential-messages';
 import { MAX_REASON_LENGTH } from './request-access';
+import { decideFiling, decisionDetails } from './approval-rules';
+import type { Decision } from '../policy/decide';
 
 /** An extension that passed every check `requestExtension` makes before writing. */
 export interface CheckedExtension {
@@ -16,6 +18,8 @@ export interface CheckedExtension {
   durationMs: number;
   reason: string;
   requiredApprovals: number;
+  /** What the resource's rules decided for it (section 3.2). */
+  decision: Decision;
 }
 
 /**
@@ -54,9 +58,19 @@ export async function checkExtension(ctx: OperationContext, requestId: unknown, 
       'duration',
     );
   }
-  const required = resource.autoApprove ? 0 : resource.extensionApprovals;
+  // Rules see the extension's own duration and `request.extension == true`; a deny throws here.
+  const decision = await decideFiling(ctx, resource, {
+    requesterId: userId,
+    resourceId: resource.id,
+    durationMs,
+    reason,
+    ticket: request.ticket ?? '',
+    breakGlass: false,
+    extension: true,
+  });
+  const required = decision.action === 'approval' ? decision.requiredApprovals : 0;
   await requireApprovable(ctx, resource, userId, required, 'extension');
-  return { request, durationMs, reason, requiredApprovals: required };
+  return { request, durationMs, reason, requiredApprovals: required, decision };
 }
 
 /**
@@ -65,14 +79,22 @@ export async function checkExtension(ctx: OperationContext, requestId: unknown, 
  * `maxTotalDuration`. A pending extension dies with the grant: expiry ignores it.
  */
 export async function requestExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<AccessRequest> {
-  const { request, durationMs, reason, requiredApprovals: required } = await checkExtension(ctx, requestId, userId, durationText, reasonText);
-  const extension = { id: randomBytes(4).toString('hex'), durationMs, reason, requestedAt: ctx.now(), approvals: [], requiredApprovals: required };
+  const { request, durationMs, reason, requiredApprovals: required, decision } = await checkExtension(ctx, requestId, userId, durationText, reasonText);
+  const extension = {
+    id: randomBytes(4).toString('hex'),
+    durationMs,
+    reason,
+    requestedAt: ctx.now(),
+    approvals: [],
+    requiredApprovals: required,
+    ...(decision.rule ? { rule: decision.rule } : {}),
+  };
   const filed = await ctx.store.update(request._id, 'active', {
     actor: userId,
     action: 'extension_requested',
     set: { extension },
     only: { absent: ['extension'] },
-    details: { extensionId: extension.id, durationMs, reason },
+    details: { ...decisionDetails(decision), extensionId: extension.id, durationMs, reason },
   });
   if (!filed) throw new UserError(`Request ${request._id} changed in the meantime; see \`/jit-access list\`.`);
   requestLogger(ctx, filed).info({ durationMs }, 'extension requested');

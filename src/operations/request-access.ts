@@ -1,12 +1,13 @@
 import { UserError } from '../domain/errors';
 import { parseDuration, formatDuration, DurationError } from '../domain/duration';
 import { newRequestId, openKeyOf, AccessRequest } from '../domain/request';
-import { durationProblem, findResource, requiredApprovals, Policy, Resource } from '../policy/policy';
+import { durationProblem, findResource, Policy, Resource } from '../policy/policy';
 import { OpenRequestExistsError } from '../store/request-store';
 import { OperationContext, requestLogger } from './ports';
 import { startGrant } from './grant-access';
 import { fileUnlessAccountTaken, identifyRequester } from './identify-requester';
 import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
+import { decideFiling, decisionDetails, requireUnderGrantLimit } from './approval-rules';
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 200;
@@ -71,8 +72,13 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
   const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
   await requireMayRequest(ctx, resource, requesterId);
-  const immediate = resource.autoApprove || breakGlass;
-  if (!immediate) await requireApprovable(ctx, resource, requesterId, requiredApprovals(resource));
+  await requireUnderGrantLimit(ctx, requesterId);
+  // The resource's rules decide how it is approved (PRODUCT.md section 3.2); a deny throws here.
+  const decision = await decideFiling(ctx, resource, { requesterId, resourceId: resource.id, durationMs, reason, ticket: ticket ?? '', breakGlass, extension: false });
+  const autoApproved = decision.action === 'auto_approve';
+  const immediate = autoApproved || decision.action === 'break_glass';
+  const required = immediate ? 0 : decision.requiredApprovals;
+  if (!immediate) await requireApprovable(ctx, resource, requesterId, required);
   // Who gets the access is settled now, before anyone is asked to approve, and never re-derived.
   const identity = await identifyRequester(ctx, resource, requesterId);
   const now = ctx.now();
@@ -86,8 +92,9 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     state: 'pending',
     openKey: openKeyOf(requesterId, resource.id),
     approvals: [],
-    requiredApprovals: requiredApprovals(resource),
-    ...(resource.autoApprove ? { autoApproved: true } : {}),
+    requiredApprovals: required,
+    ...(autoApproved ? { autoApproved: true } : {}),
+    ...(decision.rule && decision.action !== 'break_glass' ? { approvalRule: decision.rule } : {}),
     ...(breakGlass ? { breakGlass: true } : {}),
     createdAt: now,
     updatedAt: now,
@@ -98,7 +105,10 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     ...identity,
     version: 0,
   };
+  // The decision first: the audit timeline in Slack shows the start of the details.
+  const { facts: ruleFacts, ...decided } = decisionDetails(decision);
   const details = {
+    ...decided,
     durationMs,
     reason,
     ...(ticket ? { ticket } : {}),
@@ -106,6 +116,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     target: identity.target,
     ...(identity.account ? { account: identity.account, accountSource: identity.accountSource } : {}),
     ...(identity.sshKeyFingerprint ? { sshKeyFingerprint: identity.sshKeyFingerprint } : {}),
+    ...(ruleFacts ? { facts: ruleFacts } : {}),
   };
   try {
     await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));
@@ -116,7 +127,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     throw err;
   }
   const log = requestLogger(ctx, request);
-  log.info({ durationMs, breakGlass, autoApprove: resource.autoApprove }, 'request filed');
+  log.info({ durationMs, breakGlass, decision: decision.action, ...(decision.rule ? { rule: decision.rule } : {}) }, 'request filed');
   ctx.metrics?.requestOutcome(resource.id, 'filed');
   ctx.schedule?.scheduleChanged(request.remindAt && request.remindAt < request.pendingUntil ? request.remindAt : request.pendingUntil);
   if (!immediate) {
@@ -126,6 +137,7 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   const claimed = await ctx.store.transition(request._id, 'pending', 'granting', {
     actor: breakGlass ? requesterId : 'system',
     action: breakGlass ? 'break_glass' : 'auto_approved',
+    ...(decision.rule && autoApproved ? { details: { rule: decision.rule } } : {}),
     set: { leaseUntil: new Date(ctx.now().getTime() + ctx.settings.leaseMs), attempts: 0 },
   });
   if (!claimed) return request;

@@ -7,6 +7,7 @@ import { parseDuration } from '../domain/duration';
 import { accountRuleOf, checkIdentities } from './identities';
 import { resolveProviders, ResolvedProviders } from './targets';
 import { feasibilityProblems } from './feasibility';
+import { compileRules } from './rules';
 
 export class PolicyError extends Error {
   constructor(readonly problems: string[]) {
@@ -110,6 +111,7 @@ function resolve(file: PolicyFile, providers: ResolvedProviders, problems: strin
       breakGlassMaxDuration: pick('breakGlassMaxDuration'),
       requiredApprovals,
       extensionApprovals: r.extension?.requiredApprovals ?? requiredApprovals,
+      rules: compileRules(r.rules, at, r.approvers, problems, file.oncall !== undefined),
       // Only read once every problem is known to be absent (parsePolicy throws otherwise).
       provider: providers.resources[i]!,
     };
@@ -121,7 +123,10 @@ function resolve(file: PolicyFile, providers: ResolvedProviders, problems: strin
     identities: file.identities ?? {},
     targets: providers.targets,
     resources,
-    secrets: [...new Set(providers.secrets)],
+    ...(file.oncall ? { oncall: file.oncall } : {}),
+    ...(file.maxActiveGrantsPerUser !== undefined ? { maxActiveGrantsPerUser: file.maxActiveGrantsPerUser } : {}),
+    namedUsergroups: namedUsergroups(resources),
+    secrets: [...new Set([...providers.secrets, ...oncallSecrets(file)])],
     warnings: [...providers.warnings],
   };
   checkIdentities(policy, (path, message) => problems.push(`${formatPath(path)}: ${message}`));
@@ -133,6 +138,20 @@ function resolve(file: PolicyFile, providers: ResolvedProviders, problems: strin
     );
   }
   return policy;
+}
+
+function namedUsergroups(resources: Resource[]): string[] {
+  const named = new Set<string>();
+  for (const r of resources) {
+    r.approvers.usergroups.forEach((g) => named.add(g));
+    r.requesters?.usergroups.forEach((g) => named.add(g));
+    r.rules.forEach((rule) => rule.usergroupLiterals.forEach((g) => named.add(g)));
+  }
+  return [...named];
+}
+
+function oncallSecrets(file: PolicyFile): string[] {
+  return [file.oncall?.pagerduty?.token, file.oncall?.opsgenie?.apiKey].filter((s): s is string => !!s);
 }
 
 function needsAccount(resource: Resource): boolean {

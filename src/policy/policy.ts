@@ -1,4 +1,5 @@
 import { formatDuration } from '../domain/duration';
+import type { CompiledRule } from './rules';
 
 /**
  * One configured connection of a provider type: an entry of `targets:`, or a resource's inline
@@ -43,7 +44,15 @@ export interface Resource {
   breakGlassMaxDuration: number;
   requiredApprovals: number;
   extensionApprovals: number;
+  /** Approval rules, compiled, in order: the first that matches decides (src/policy/decide.ts). */
+  rules: CompiledRule[];
   provider: ResourceProviderConfig;
+}
+
+/** Where rules read who is on call (section 3.2); tokens are secrets. */
+export interface OncallConfig {
+  pagerduty?: { token: string; apiUrl: string };
+  opsgenie?: { apiKey: string; apiUrl: string; schedules: string[] };
 }
 
 export interface Policy {
@@ -54,6 +63,11 @@ export interface Policy {
   identities: Record<string, IdentityEntry>;
   targets: Record<string, Target>;
   resources: Resource[];
+  oncall?: OncallConfig;
+  /** Filing is refused while the requester has this many active grants. */
+  maxActiveGrantsPerUser?: number;
+  /** The Slack user groups the policy names (approvers, requesters, literals in rules): `requester.usergroups` reads only these. */
+  namedUsergroups: string[];
   /** Every secret value in the provider settings (and its URL parts), for log and error scrubbing. */
   secrets: string[];
   /** Problems worth a start-up warning that do not stop it (no way to derive accounts, unused targets). */

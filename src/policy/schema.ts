@@ -59,6 +59,44 @@ const emailDomain = z
   .regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'expected a domain name such as example.com')
   .transform((d) => d.toLowerCase());
 
+/** One approval rule (section 3.2): a CEL `when`, and exactly one of autoApprove, requiredApprovals, deny. */
+const ruleSchema = z
+  .object({
+    name: z.string().trim().min(1, 'expected a name, shown on the approval message and in the audit log').max(80),
+    when: z.string().min(1, 'expected a CEL condition, e.g. request.duration <= duration("30m")'),
+    autoApprove: z.literal(true, { error: 'autoApprove in a rule can only be true (leave it out otherwise)' }).optional(),
+    requiredApprovals: z.number().int().min(1).max(20).optional(),
+    deny: z.string().trim().min(1, 'expected the message shown to the requester').max(500).optional(),
+  })
+  .strict()
+  .refine((r) => [r.autoApprove, r.requiredApprovals, r.deny].filter((v) => v !== undefined).length === 1, {
+    message: 'a rule does exactly one of: autoApprove: true, requiredApprovals: N, deny: <message>',
+  });
+
+const apiUrl = (fallback: string) =>
+  z
+    .string()
+    .url()
+    .refine((u) => /^https?:\/\//i.test(u), 'expected an http:// or https:// URL')
+    .default(fallback);
+
+const oncallSchema = z
+  .object({
+    pagerduty: z
+      .object({ token: z.string().min(1), apiUrl: apiUrl('https://api.pagerduty.com') })
+      .strict()
+      .optional(),
+    opsgenie: z
+      .object({
+        apiKey: z.string().min(1),
+        apiUrl: apiUrl('https://api.opsgenie.com'),
+        schedules: z.array(z.string().min(1).max(200)).min(1, 'expected the names of the schedules to read'),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
 const resourceSchema = z
   .object({
     id: z
@@ -74,6 +112,7 @@ const resourceSchema = z
     autoApprove: z.boolean().default(false),
     breakGlass: z.boolean().default(false),
     extension: z.object({ requiredApprovals: z.number().int().min(0).max(20) }).strict().optional(),
+    rules: z.array(ruleSchema).max(50).default([]),
     provider: settings,
     ...limits,
   })
@@ -88,9 +127,15 @@ export const policyFileSchema = z
     emailDomains: z.array(emailDomain).optional(),
     identities: z.record(userId, identity).optional(),
     targets: z.record(z.string(), settings).default({}),
+    /** Where rules read who is on call (section 3.2). */
+    oncall: oncallSchema.optional(),
+    /** Filing is refused while the requester has this many active grants (all resources). */
+    maxActiveGrantsPerUser: z.number().int().min(1).max(1000).optional(),
     resources: z.array(resourceSchema).min(1, 'expected at least one resource'),
   })
   .strict();
 
 export type PolicyFile = z.output<typeof policyFileSchema>;
 export type ResourceFile = PolicyFile['resources'][number];
+export type RuleFile = ResourceFile['rules'][number];
+export type OncallFile = NonNullable<PolicyFile['oncall']>;

@@ -199,6 +199,26 @@ describe('npm run check: arguments and lines', () => {
     expect(none.text.err).toContain('--explain is not available');
   });
 
+  it('npm run check -- --explain, as a process: the entry point runs the explain command (rules evaluated, nothing probed)', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'jit-check-explain-'));
+    const file = path.join(dir, 'policy.yml');
+    const rules = [{ name: 'short ones', when: 'request.duration <= duration("1h")', autoApprove: true }];
+    // A webhook on a port nothing listens on: --explain must not probe it.
+    const policy = { resources: [{ ...resource('orders-db', { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: HOOK_SECRET }), rules }] };
+    writeFileSync(file, stringify({ approvalChannel: 'C0APPROVALS', ...policy }));
+    const run = (duration: string) =>
+      runProcess(['--explain', 'orders-db', '--user', 'U0ALICE', '--email', 'alice@example.com', '--duration', duration], { JIT_POLICY_FILE: file });
+    const short = await run('30m');
+    expect(short.stderr).toBe('');
+    expect(short.code).toBe(0);
+    expect(short.stdout).toContain('"short ones" (auto-approve): matched');
+    expect(short.stdout).toMatch(/decision: .*by the rule "short ones"/);
+    const long = await run('2h');
+    expect(long.code).toBe(0);
+    expect(long.stdout).toContain('"short ones" (auto-approve): not matched');
+    expect(long.stdout).not.toContain(HOOK_SECRET);
+  });
+
   it('gives up on a probe that ignores its deadline, and says so on its line; the others are not held up', async () => {
     const stuck = defineProvider({
       type: 'stuck',

@@ -60,6 +60,10 @@ describe('parseCommand: flags', () => {
     ['db 1h why did -- --break-glass --ticket fail', { reason: 'why did --break-glass --ticket fail', breakGlass: false }],
     ['db 1h smart dashes \u2014ticket INC-3 \u2014break-glass', { reason: 'smart dashes', ticket: 'INC-3', breakGlass: true }],
     ['db 1h the break-glass--option', { reason: 'the break-glass--option', breakGlass: false }],
+    // Flags are whole words only: inside a word of the reason they are text, as is a ticket-like word.
+    ['db 1h see x--ticket INC-9 and x--break-glass', { reason: 'see x--ticket INC-9 and x--break-glass', breakGlass: false }],
+    ['db 1h INC-42 is down', { reason: 'INC-42 is down', breakGlass: false }],
+    ['db 1h fix --ticket INC-42 now --break-glass', { reason: 'fix now', ticket: 'INC-42', breakGlass: true }],
   ])('%s', (text, expected) => {
     expect(parseCommand(text)).toEqual({ kind: 'request', resourceId: 'db', duration: '1h', ...expected });
   });

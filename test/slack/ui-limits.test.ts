@@ -72,6 +72,7 @@ function resource(i = 0, exact = true): Resource {
     breakGlassMaxDuration: 3_600_000,
     requiredApprovals: 20,
     extensionApprovals: 20,
+    rules: [],
     provider: { target: 'hooks', type: 'webhook', access: {} },
   };
 }
@@ -105,8 +106,11 @@ function request(state: RequestState, exact = true, over: Partial<AccessRequest>
     lastError: nasty(500, exact),
     account: nasty(62, exact),
     target: 'a-target-name-that-is-as-long-as-allowed',
-    extension: { id: 'deadbeef', durationMs: 86_400_000, reason: nasty(MAX_REASON_LENGTH, exact), requestedAt: now, approvals: users(20), requiredApprovals: 20 },
+    extension: { id: 'deadbeef', durationMs: 86_400_000, reason: nasty(MAX_REASON_LENGTH, exact), requestedAt: now, approvals: users(20), requiredApprovals: 20, rule: nasty(80, exact) },
     extendedMs: 86_400_000,
+    // A policy rule's name (at most 80 characters) on the approval message.
+    approvalRule: nasty(80, exact),
+    autoApproved: random() < 0.5 || exact,
     version: 3,
     ...over,
   };

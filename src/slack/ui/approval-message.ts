@@ -26,6 +26,11 @@ export function accountLine(request: Pick<AccessRequest, 'account' | 'target'>):
   return `\`${userText(request.account.replace(/`/g, "'"), 300)}\`${request.target ? ` in \`${request.target}\`` : ''}`;
 }
 
+/** ` by *on-call SREs*`: the policy rule that decided, escaped (policy text, but shown in Slack). */
+export function ruleSuffix(rule: string | undefined, lead = ' by'): string {
+  return rule ? `${lead} *${userText(rule.replace(/\*/g, ''), 100)}*` : '';
+}
+
 function outcome(request: AccessRequest): string {
   const by = request.decidedBy ? ` by ${mention(request.decidedBy)}` : '';
   switch (request.state) {
@@ -36,7 +41,7 @@ function outcome(request: AccessRequest): string {
     case 'granting':
       return `:gear: Approved${by}; granting access…${request.lastError ? ` (attempt failed: ${userText(request.lastError, 1000)})` : ''}`;
     case 'active':
-      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? 'Auto-approved' : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}${request.extendedMs ? ` (extended by ${formatDuration(request.extendedMs)})` : ''}.${request.standing ? ` ${STANDING_NOTE}` : ''}`;
+      return `:white_check_mark: ${request.breakGlass ? '*Break-glass* access granted' : request.autoApproved ? `Auto-approved${ruleSuffix(request.approvalRule)}` : `Approved${by}`}. Access until ${slackDate(request.expiresAt!)}${request.extendedMs ? ` (extended by ${formatDuration(request.extendedMs)})` : ''}.${request.standing ? ` ${STANDING_NOTE}` : ''}`;
     case 'revoking':
       return request.lastError
         ? `:rotating_light: *Revocation failing* (attempt ${request.attempts ?? 0}): ${userText(request.lastError, 1000)}. Still retrying; access may still be live.`
@@ -68,7 +73,7 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
     // The key that will be certified (ssh resources): approvers can compare it with the requester's.
     ...(request.sshKeyFingerprint ? [`*SSH key*\n\`${userText(request.sshKeyFingerprint, 100)}\``] : []),
     `*Duration*\n${formatDuration(request.durationMs)}`,
-    `*Approvals*\n${request.approvals.length} of ${request.requiredApprovals} needed`,
+    `*Approvals*\n${request.autoApproved ? `none: auto-approved${ruleSuffix(request.approvalRule)}` : `${request.approvals.length} of ${request.requiredApprovals} needed${ruleSuffix(request.approvalRule, ', by rule')}`}`,
   ];
   if (request.ticket) fields.push(`*Ticket*\n${userText(request.ticket, 1000)}`);
   const blocks: KnownBlock[] = [
@@ -92,7 +97,7 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
   if (request.state === 'active' && request.extension) {
     const ext = request.extension;
     const until = slackDate(new Date(request.expiresAt!.getTime() + ext.durationMs));
-    const head = `:hourglass_flowing_sand: *Extension requested*: +${formatDuration(ext.durationMs)} (until ${until}), ${ext.approvals.length} of ${ext.requiredApprovals} approvals. Reason: `;
+    const head = `:hourglass_flowing_sand: *Extension requested*: +${formatDuration(ext.durationMs)} (until ${until}), ${ext.approvals.length} of ${ext.requiredApprovals} approvals${ruleSuffix(ext.rule, ' (rule')}${ext.rule ? ')' : ''}. Reason: `;
     blocks.push(
       sectionBlock(`${head}${userText(ext.reason, BLOCK_KIT.sectionText - head.length)}`),
       actionsBlock(`extend:${request._id}`, [

@@ -68,7 +68,8 @@ export function resourcesText(resources: Resource[]): string {
       '*Resources you can request*',
       ...resources.map((r) => {
         const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
-        const extras = r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : '';
+        const rules = r.rules?.length ? `, unless one of its ${r.rules.length} approval rule${r.rules.length === 1 ? '' : 's'} decides otherwise` : '';
+        const extras = `${rules}${r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : ''}`;
         return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
       }),
     ],
@@ -78,7 +79,8 @@ export function resourcesText(resources: Resource[]): string {
 
 export function filedText(r: AccessRequest): string {
   if (r.state === 'pending') {
-    return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''} in <#${r.approvalChannel}>.`;
+    const rule = r.approvalRule ? ` (the rule *${userText(r.approvalRule.replace(/\*/g, ''), 100)}*)` : '';
+    return `Request \`${r._id}\` for *${r.resourceId}* (${formatDuration(r.durationMs)}) is waiting for ${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}${rule} in <#${r.approvalChannel}>.`;
   }
   if (r.state === 'active') return `Request \`${r._id}\`: access to *${r.resourceId}* granted until ${slackDate(r.expiresAt!)}.`;
   if (r.state === 'failed') return `Request \`${r._id}\`: granting *${r.resourceId}* failed: ${userText(r.lastError ?? '', 1000)}`;
