@@ -25,8 +25,28 @@
 import { MongoClient, Collection } from 'mongodb';
 import { performance } from 'node:perf_hooks';
 import {
-  numberOption, scale, sleep, summarize, ms, ratio, table, emitResult, machineInfo, rssOf, cpuSecondsOf,
-  startMongo, startFakes, startApp, benchDbName, AppUnderTest, Summary, mongoOps, probeApp, diffOps, describeOps, OpCounts,
+  numberOption,
+  scale,
+  sleep,
+  summarize,
+  ms,
+  ratio,
+  table,
+  emitResult,
+  machineInfo,
+  rssOf,
+  cpuSecondsOf,
+  startMongo,
+  startFakes,
+  startApp,
+  benchDbName,
+  AppUnderTest,
+  Summary,
+  mongoOps,
+  probeApp,
+  diffOps,
+  describeOps,
+  OpCounts,
 } from './lib/common';
 import { SlackLoad, Outgoing, Sample, isOk, openLoop, burst, closedLoop, Kind } from './lib/load';
 
@@ -55,11 +75,15 @@ class PendingIds {
     if (!this.requests || this.timer) return;
     const poll = async () => {
       try {
-        const docs = await this.requests!.find({ state: 'pending', approvals: { $size: 0 } }, { projection: { _id: 1 } }).sort({ createdAt: -1 }).limit(300).toArray();
-        for (const d of docs) if (!this.seen.has(d._id)) {
-          this.seen.add(d._id);
-          this.queue.push(d._id);
-        }
+        const docs = await this.requests!.find({ state: 'pending', approvals: { $size: 0 } }, { projection: { _id: 1 } })
+          .sort({ createdAt: -1 })
+          .limit(300)
+          .toArray();
+        for (const d of docs)
+          if (!this.seen.has(d._id)) {
+            this.seen.add(d._id);
+            this.queue.push(d._id);
+          }
       } catch {
         // next poll
       }
@@ -91,7 +115,11 @@ const PATTERN: Kind[] = ['request', 'list', 'request', 'help', 'approve', 'reque
 class Mix {
   private users = 0;
   private readonly recent: string[] = [];
-  constructor(private readonly load: SlackLoad, private readonly ids: PendingIds, private readonly tag: string) {}
+  constructor(
+    private readonly load: SlackLoad,
+    private readonly ids: PendingIds,
+    private readonly tag: string,
+  ) {}
 
   next = (i: number): Outgoing => {
     const kind = PATTERN[i % PATTERN.length] as Kind;
@@ -137,7 +165,9 @@ function row(label: string, s: Summary, errors: number): Array<string | number> 
 async function main(): Promise<void> {
   const machine = machineInfo();
   const wall = performance.now();
-  console.log(`# ack-latency: rate ${RATE}/s, ${SECONDS}s per app in ${ROUNDS} rounds, burst ${BURST}, saturation ${CONCURRENCY} senders × ${SAT_SECONDS}s`);
+  console.log(
+    `# ack-latency: rate ${RATE}/s, ${SECONDS}s per app in ${ROUNDS} rounds, burst ${BURST}, saturation ${CONCURRENCY} senders × ${SAT_SECONDS}s`,
+  );
   console.log(`machine: ${machine.nproc} CPUs, ${machine.cpu}, node ${machine.node}`);
 
   const mongo = await startMongo();
@@ -232,7 +262,12 @@ async function main(): Promise<void> {
     const cpu0 = cpuSecondsOf(ours.pid);
     await sleep(DRAIN_S * 1000);
     const slack1 = (await fakes.stats()).slack;
-    return { ops: diffOps(await mongoOps(ours), ops0), slackCalls: slack1.total - slack0.total, posts: (slack1.byMethod['chat.postMessage'] ?? 0) - (slack0.byMethod['chat.postMessage'] ?? 0), cpu: (cpuSecondsOf(ours.pid) - cpu0) / DRAIN_S };
+    return {
+      ops: diffOps(await mongoOps(ours), ops0),
+      slackCalls: slack1.total - slack0.total,
+      posts: (slack1.byMethod['chat.postMessage'] ?? 0) - (slack0.byMethod['chat.postMessage'] ?? 0),
+      cpu: (cpuSecondsOf(ours.pid) - cpu0) / DRAIN_S,
+    };
   });
 
   // 3. Bursts.
@@ -247,7 +282,10 @@ async function main(): Promise<void> {
   }
 
   // 4. Saturation: bare first, so ours' backlog from its own saturation cannot touch bare.
-  const sat: Record<'ours' | 'bare', { samples: Sample[]; elapsedMs: number }> = { ours: { samples: [], elapsedMs: 1 }, bare: { samples: [], elapsedMs: 1 } };
+  const sat: Record<'ours' | 'bare', { samples: Sample[]; elapsedMs: number }> = {
+    ours: { samples: [], elapsedMs: 1 },
+    bare: { samples: [], elapsedMs: 1 },
+  };
   for (const side of [sides.bare, sides.ours]) {
     sat[side.name] = await only(side, async () => {
       await sleep(300);
@@ -259,7 +297,10 @@ async function main(): Promise<void> {
 
   // What ours still had to do afterwards (notifications waiting in the outbox).
   const outboxDue = await db.collection('outbox').countDocuments({ due: true });
-  const states = await db.collection('requests').aggregate<{ _id: string; n: number }>([{ $group: { _id: '$state', n: { $sum: 1 } } }]).toArray();
+  const states = await db
+    .collection('requests')
+    .aggregate<{ _id: string; n: number }>([{ $group: { _id: '$state', n: { $sum: 1 } } }])
+    .toArray();
   const fakeStats = await fakes.stats();
 
   await client.close();
@@ -272,68 +313,155 @@ async function main(): Promise<void> {
   const bu = { ours: summarize(bursts.ours.filter(isOk).map((s) => s.ms)), bare: summarize(bursts.bare.filter(isOk).map((s) => s.ms)) };
   const lag = summarize([...steady.ours, ...steady.bare].map((s) => s.lagMs));
   const throughput = (side: 'ours' | 'bare') => sat[side].samples.filter(isOk).length / (sat[side].elapsedMs / 1000);
-  const sa = { ours: summarize(sat.ours.samples.filter(isOk).map((s) => s.ms)), bare: summarize(sat.bare.samples.filter(isOk).map((s) => s.ms)) };
+  const sa = {
+    ours: summarize(sat.ours.samples.filter(isOk).map((s) => s.ms)),
+    bare: summarize(sat.bare.samples.filter(isOk).map((s) => s.ms)),
+  };
   const over3s = (samples: Sample[]) => samples.filter((s) => isOk(s) && s.ms > 3000).length;
 
   console.log('\n## Steady open-loop load (time to HTTP 200)');
-  console.log(table(['app', 'n', 'p50', 'p90', 'p99', 'max', 'errors'], [row('ours', st.ours, errorsOf(steady.ours)), row('bare Bolt', st.bare, errorsOf(steady.bare)), ['ours/bare', '', ratio(st.ours.p50, st.bare.p50), ratio(st.ours.p90, st.bare.p90), ratio(st.ours.p99, st.bare.p99), ratio(st.ours.max, st.bare.max), '']]));
+  console.log(
+    table(
+      ['app', 'n', 'p50', 'p90', 'p99', 'max', 'errors'],
+      [
+        row('ours', st.ours, errorsOf(steady.ours)),
+        row('bare Bolt', st.bare, errorsOf(steady.bare)),
+        [
+          'ours/bare',
+          '',
+          ratio(st.ours.p50, st.bare.p50),
+          ratio(st.ours.p90, st.bare.p90),
+          ratio(st.ours.p99, st.bare.p99),
+          ratio(st.ours.max, st.bare.max),
+          '',
+        ],
+      ],
+    ),
+  );
   console.log('\nours by kind:');
-  console.log(table(['kind', 'n', 'p50', 'p90', 'p99', 'max', 'errors'], (['request', 'list', 'help', 'approve'] as Kind[]).map((k) => row(k, summarize(steady.ours.filter((s) => s.kind === k && isOk(s)).map((s) => s.ms)), errorsOf(steady.ours.filter((s) => s.kind === k))))));
+  console.log(
+    table(
+      ['kind', 'n', 'p50', 'p90', 'p99', 'max', 'errors'],
+      (['request', 'list', 'help', 'approve'] as Kind[]).map((k) =>
+        row(
+          k,
+          summarize(steady.ours.filter((s) => s.kind === k && isOk(s)).map((s) => s.ms)),
+          errorsOf(steady.ours.filter((s) => s.kind === k)),
+        ),
+      ),
+    ),
+  );
   console.log('\nper round:');
   console.log(table(['round', 'app', 'p50', 'p99', 'max', 'errors'], perRound));
   console.log(`generator send lag (how late requests left vs schedule): p50 ${ms(lag.p50)}, p99 ${ms(lag.p99)}, max ${ms(lag.max)}`);
   console.log(`Approve clicks without a fresh pending request (re-clicks): ${oursIds.fallbacks}`);
-  console.log(`ours CPU during its steady rounds: ${((cpuOurs / oursSeconds) * 100).toFixed(0)}% of one core${mongo.pid ? `; MongoDB (jongodb) ${((cpuMongo / oursSeconds) * 100).toFixed(0)}%` : ''}`);
+  console.log(
+    `ours CPU during its steady rounds: ${((cpuOurs / oursSeconds) * 100).toFixed(0)}% of one core${mongo.pid ? `; MongoDB (jongodb) ${((cpuMongo / oursSeconds) * 100).toFixed(0)}%` : ''}`,
+  );
   console.log(`ours event-loop delay during its steady rounds: p99 per round ${loopP99.map((v) => ms(v)).join(', ')}; max ${ms(loopMax)}`);
   console.log(`ours MongoDB operations during its steady rounds: ${describeOps(steadyOps, steady.ours.length, 'request')}`);
   console.log(`ours outbox backlog (notifications due, not yet delivered) after the steady rounds: ${backlogAfterSteady}`);
-  console.log(`then ${DRAIN_S} s without load: ours used ${(drain.cpu * 100).toFixed(0)}% CPU, ${(drain.slackCalls / DRAIN_S).toFixed(1)} Slack calls/s (${(drain.posts / DRAIN_S).toFixed(1)} chat.postMessage/s), MongoDB ops ${describeOps(drain.ops, DRAIN_S, 's')}`);
+  console.log(
+    `then ${DRAIN_S} s without load: ours used ${(drain.cpu * 100).toFixed(0)}% CPU, ${(drain.slackCalls / DRAIN_S).toFixed(1)} Slack calls/s (${(drain.posts / DRAIN_S).toFixed(1)} chat.postMessage/s), MongoDB ops ${describeOps(drain.ops, DRAIN_S, 's')}`,
+  );
 
   console.log(`\n## Burst of ${BURST} at once`);
-  console.log(table(['app', 'n ok', 'p50', 'p90', 'p99', 'max', 'errors', '> 3 s'], [
-    [...row('ours', bu.ours, errorsOf(bursts.ours)), over3s(bursts.ours)],
-    [...row('bare Bolt', bu.bare, errorsOf(bursts.bare)), over3s(bursts.bare)],
-  ]));
+  console.log(
+    table(
+      ['app', 'n ok', 'p50', 'p90', 'p99', 'max', 'errors', '> 3 s'],
+      [
+        [...row('ours', bu.ours, errorsOf(bursts.ours)), over3s(bursts.ours)],
+        [...row('bare Bolt', bu.bare, errorsOf(bursts.bare)), over3s(bursts.bare)],
+      ],
+    ),
+  );
   if (errorsOf(bursts.ours)) console.log(`ours burst errors: ${describeErrors(bursts.ours)}`);
 
   console.log(`\n## Saturation: closed loop, ${CONCURRENCY} concurrent senders, ${SAT_SECONDS}s each`);
-  console.log(table(['app', 'requests/s', 'p50', 'p99', 'max', 'errors'], [
-    ['ours', throughput('ours').toFixed(0), ms(sa.ours.p50), ms(sa.ours.p99), ms(sa.ours.max), errorsOf(sat.ours.samples)],
-    ['bare Bolt', throughput('bare').toFixed(0), ms(sa.bare.p50), ms(sa.bare.p99), ms(sa.bare.max), errorsOf(sat.bare.samples)],
-  ]));
+  console.log(
+    table(
+      ['app', 'requests/s', 'p50', 'p99', 'max', 'errors'],
+      [
+        ['ours', throughput('ours').toFixed(0), ms(sa.ours.p50), ms(sa.ours.p99), ms(sa.ours.max), errorsOf(sat.ours.samples)],
+        ['bare Bolt', throughput('bare').toFixed(0), ms(sa.bare.p50), ms(sa.bare.p99), ms(sa.bare.max), errorsOf(sat.bare.samples)],
+      ],
+    ),
+  );
 
   const rssSteady = summarize(rss);
   console.log('\n## Footprint (VmRSS)');
-  console.log(table(['process', 'idle', 'steady load mean', 'steady load max', 'peak (VmHWM, incl. burst + saturation)'], [
-    ['ours (bot)', `${idle.ours?.rssMiB.toFixed(0)} MiB`, `${rssSteady.mean.toFixed(0)} MiB`, `${rssSteady.max.toFixed(0)} MiB`, `${peak?.hwmMiB.toFixed(0)} MiB`],
-    ['bare Bolt', `${idle.bare?.rssMiB.toFixed(0)} MiB`, '', '', `${bareEnd?.hwmMiB.toFixed(0)} MiB`],
-  ]));
+  console.log(
+    table(
+      ['process', 'idle', 'steady load mean', 'steady load max', 'peak (VmHWM, incl. burst + saturation)'],
+      [
+        [
+          'ours (bot)',
+          `${idle.ours?.rssMiB.toFixed(0)} MiB`,
+          `${rssSteady.mean.toFixed(0)} MiB`,
+          `${rssSteady.max.toFixed(0)} MiB`,
+          `${peak?.hwmMiB.toFixed(0)} MiB`,
+        ],
+        ['bare Bolt', `${idle.bare?.rssMiB.toFixed(0)} MiB`, '', '', `${bareEnd?.hwmMiB.toFixed(0)} MiB`],
+      ],
+    ),
+  );
 
   const steadyOk = st.ours.p99 <= 1.5 * st.bare.p99 && st.ours.p99 < 50;
   const burstOk = over3s(bursts.ours) === 0 && errorsOf(bursts.ours) === 0;
   console.log('\n## Targets');
-  console.log(`steady p99 ≤ 1.5 × bare and < 50 ms: ${steadyOk ? 'MET' : 'MISSED'} (ours ${ms(st.ours.p99)}, bare ${ms(st.bare.p99)}, ${ratio(st.ours.p99, st.bare.p99)})`);
-  console.log(`burst: zero acks over 3 s and zero errors: ${burstOk ? 'MET' : 'MISSED'} (${over3s(bursts.ours)} over 3 s, ${errorsOf(bursts.ours)} errors)`);
+  console.log(
+    `steady p99 ≤ 1.5 × bare and < 50 ms: ${steadyOk ? 'MET' : 'MISSED'} (ours ${ms(st.ours.p99)}, bare ${ms(st.bare.p99)}, ${ratio(st.ours.p99, st.bare.p99)})`,
+  );
+  console.log(
+    `burst: zero acks over 3 s and zero errors: ${burstOk ? 'MET' : 'MISSED'} (${over3s(bursts.ours)} over 3 s, ${errorsOf(bursts.ours)} errors)`,
+  );
   console.log(`\nafter the run: outbox items still due ${outboxDue}; requests by state ${states.map((s) => `${s._id} ${s.n}`).join(', ')}`);
-  console.log(`fake Slack saw ${fakeStats.slack.total} Web API calls (${fakeStats.slack.failed} failed), ${fakeStats.slack.responses} response_url posts; webhook ${JSON.stringify(fakeStats.hook.byAction)}`);
+  console.log(
+    `fake Slack saw ${fakeStats.slack.total} Web API calls (${fakeStats.slack.failed} failed), ${fakeStats.slack.responses} response_url posts; webhook ${JSON.stringify(fakeStats.hook.byAction)}`,
+  );
   console.log(`wall time ${((performance.now() - wall) / 1000).toFixed(0)} s`);
 
   emitResult('ack-latency', {
-    config: { rate: RATE, seconds: SECONDS, rounds: ROUNDS, burst: BURST, satSeconds: SAT_SECONDS, concurrency: CONCURRENCY, pauseOther: PAUSE_OTHER, mongo: mongo.kind },
+    config: {
+      rate: RATE,
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      burst: BURST,
+      satSeconds: SAT_SECONDS,
+      concurrency: CONCURRENCY,
+      pauseOther: PAUSE_OTHER,
+      mongo: mongo.kind,
+    },
     steady: st,
     steadyErrors: { ours: errorsOf(steady.ours), bare: errorsOf(steady.bare) },
     burst: bu,
     burstErrors: { ours: errorsOf(bursts.ours), bare: errorsOf(bursts.bare) },
     burstOver3s: { ours: over3s(bursts.ours), bare: over3s(bursts.bare) },
-    saturation: { ours: { rps: throughput('ours'), ...sa.ours, errors: errorsOf(sat.ours.samples) }, bare: { rps: throughput('bare'), ...sa.bare, errors: errorsOf(sat.bare.samples) } },
-    footprint: { idleOursMiB: idle.ours?.rssMiB, idleBareMiB: idle.bare?.rssMiB, steadyMeanMiB: rssSteady.mean, steadyMaxMiB: rssSteady.max, peakMiB: peak?.hwmMiB },
+    saturation: {
+      ours: { rps: throughput('ours'), ...sa.ours, errors: errorsOf(sat.ours.samples) },
+      bare: { rps: throughput('bare'), ...sa.bare, errors: errorsOf(sat.bare.samples) },
+    },
+    footprint: {
+      idleOursMiB: idle.ours?.rssMiB,
+      idleBareMiB: idle.bare?.rssMiB,
+      steadyMeanMiB: rssSteady.mean,
+      steadyMaxMiB: rssSteady.max,
+      peakMiB: peak?.hwmMiB,
+    },
     cpu: { oursPct: (cpuOurs / oursSeconds) * 100, mongoPct: mongo.pid ? (cpuMongo / oursSeconds) * 100 : null },
     outboxDueAfterSteady: backlogAfterSteady,
     mongoOpsPerRequest: Object.values(steadyOps).reduce((a, b) => a + b, 0) / steady.ours.length,
     steadyOps,
     eventLoop: { p99PerRound: loopP99, max: loopMax },
     outboxDueAtEnd: outboxDue,
-    drain: { seconds: DRAIN_S, mongoOpsPerS: Object.values(drain.ops).reduce((a, b) => a + b, 0) / DRAIN_S, slackCallsPerS: drain.slackCalls / DRAIN_S, postsPerS: drain.posts / DRAIN_S, cpuPct: drain.cpu * 100, ops: drain.ops },
+    drain: {
+      seconds: DRAIN_S,
+      mongoOpsPerS: Object.values(drain.ops).reduce((a, b) => a + b, 0) / DRAIN_S,
+      slackCallsPerS: drain.slackCalls / DRAIN_S,
+      postsPerS: drain.posts / DRAIN_S,
+      cpuPct: drain.cpu * 100,
+      ops: drain.ops,
+    },
     targets: { steady: steadyOk, burst: burstOk },
     lag,
   });

@@ -32,7 +32,20 @@ const ops: Record<string, number> = {};
 const OPS_DETAIL = process.env.BENCH_OPS_DETAIL === '1';
 function countMongoOps(): void {
   const proto = Collection.prototype as unknown as Record<string, (...args: unknown[]) => unknown>;
-  for (const method of ['find', 'findOne', 'insertOne', 'insertMany', 'updateOne', 'updateMany', 'deleteOne', 'deleteMany', 'countDocuments', 'aggregate', 'findOneAndUpdate', 'bulkWrite']) {
+  for (const method of [
+    'find',
+    'findOne',
+    'insertOne',
+    'insertMany',
+    'updateOne',
+    'updateMany',
+    'deleteOne',
+    'deleteMany',
+    'countDocuments',
+    'aggregate',
+    'findOneAndUpdate',
+    'bulkWrite',
+  ]) {
     const original = proto[method];
     if (typeof original !== 'function') continue;
     proto[method] = function (this: Collection, ...args: unknown[]) {

@@ -61,7 +61,9 @@ const resource = (id: string, provider: Record<string, unknown>) => ({ id, name:
  * A provider-latency case's server, set up by its own recipe (the README's least-privilege
  * account), as a target plus the access settings of its one resource.
  */
-async function fromCase(c: LatencyCase): Promise<{ target: Record<string, unknown>; access: Record<string, unknown>; env: Record<string, string> }> {
+async function fromCase(
+  c: LatencyCase,
+): Promise<{ target: Record<string, unknown>; access: Record<string, unknown>; env: Record<string, string> }> {
   const { policy, env } = await c.setUp();
   const { type, ...settings } = (parse(policy) as { resources: Array<{ provider: Record<string, unknown> }> }).resources[0]!.provider;
   const accessKeys = Object.keys(providerDefinition(String(type))!.access.shape);
@@ -130,7 +132,10 @@ async function main(): Promise<void> {
     const times = { one: [] as number[], twenty: [] as number[] };
     const probes = { one: [] as number[], twenty: [] as number[] };
     for (let r = 0; r < rounds; r++) {
-      for (const [key, p] of [['one', one], ['twenty', full]] as const) {
+      for (const [key, p] of [
+        ['one', one],
+        ['twenty', full],
+      ] as const) {
         const run = await runCheck(p, env);
         if (run.code !== 0) throw new Error(`round ${r}: exit ${run.code}:\n${run.stdout}`);
         times[key].push(run.ms);
@@ -150,13 +155,27 @@ async function main(): Promise<void> {
         ['policy', 'process p50', 'process max', 'vs 1 resource (p50)', 'probes inside p50 / max'],
         [
           ['1 webhook resource (baseline)', ms(base.p50), ms(base.max), '1.0×', `${ms(probeBase.p50)} / ${ms(probeBase.max)}`],
-          ['20 resources on 9 targets (postgres, mariadb, redis, 4 webhooks, github, okta)', ms(twentyS.p50), ms(twentyS.max), ratio(twentyS.p50, base.p50), `${ms(probeTwenty.p50)} / ${ms(probeTwenty.max)}`],
+          [
+            '20 resources on 9 targets (postgres, mariadb, redis, 4 webhooks, github, okta)',
+            ms(twentyS.p50),
+            ms(twentyS.max),
+            ratio(twentyS.p50, base.p50),
+            `${ms(probeTwenty.p50)} / ${ms(probeTwenty.max)}`,
+          ],
         ],
       ),
     );
     const met = twentyS.max < TARGET_MS;
-    console.log(`\ntarget: 20 resources in under ${TARGET_MS / 1000} s: ${met ? 'met' : 'MISSED'} (max ${ms(twentyS.max)}); the probes add ${ms(twentyS.p50 - base.p50)} at p50 over the baseline`);
-    emitResult('check', { rounds, baseline: base, twenty: twentyS, probesInside: { baseline: probeBase, twenty: probeTwenty }, target: met });
+    console.log(
+      `\ntarget: 20 resources in under ${TARGET_MS / 1000} s: ${met ? 'met' : 'MISSED'} (max ${ms(twentyS.max)}); the probes add ${ms(twentyS.p50 - base.p50)} at p50 over the baseline`,
+    );
+    emitResult('check', {
+      rounds,
+      baseline: base,
+      twenty: twentyS,
+      probesInside: { baseline: probeBase, twenty: probeTwenty },
+      target: met,
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
     await hook.stop();

@@ -16,7 +16,15 @@ async function main(): Promise<void> {
   // Every user exists and has an e-mail address, as in a real workspace.
   fake.handle('users.info', (args) => {
     const id = String(args.user ?? '');
-    return { user: { id, name: id.toLowerCase(), deleted: false, is_bot: false, profile: { email: `${id.toLowerCase()}@example.com`, real_name: id } } };
+    return {
+      user: {
+        id,
+        name: id.toLowerCase(),
+        deleted: false,
+        is_bot: false,
+        profile: { email: `${id.toLowerCase()}@example.com`, real_name: id },
+      },
+    };
   });
   const hook = await WebhookReceiver.start({ secret: process.env.HOOK_SECRET ?? HOOK_SECRET });
 

@@ -7,7 +7,19 @@
  */
 import { MongoClient } from 'mongodb';
 import { performance } from 'node:perf_hooks';
-import { benchDbName, emitResult, machineInfo, ms, numberOption, scale, startApp, startFakes, startMongo, summarize, table } from './lib/common';
+import {
+  benchDbName,
+  emitResult,
+  machineInfo,
+  ms,
+  numberOption,
+  scale,
+  startApp,
+  startFakes,
+  startMongo,
+  summarize,
+  table,
+} from './lib/common';
 import { activeGrant } from './lib/seed';
 
 const GRANTS = numberOption('grants', 'BENCH_METRICS_GRANTS', Math.round(1000 * scale()));
@@ -36,11 +48,25 @@ async function main(): Promise<void> {
   await client.connect();
   const expiresAt = new Date(Date.now() + 3_600_000);
   const docs = Array.from({ length: GRANTS }, (_, i) => activeGrant(i, 'MET', expiresAt));
-  for (let i = 0; i < docs.length; i += 1000) await client.db(dbName).collection('requests').insertMany(docs.slice(i, i + 1000) as never[], { ordered: false });
+  for (let i = 0; i < docs.length; i += 1000)
+    await client
+      .db(dbName)
+      .collection('requests')
+      .insertMany(docs.slice(i, i + 1000) as never[], { ordered: false });
   const rows: Array<Array<string | number>> = [];
   const results: Record<string, unknown> = {};
-  for (const [label, cacheMs] of [['uncached', '0'], ['cached (5 s, default)', '5000']] as const) {
-    const app = await startApp({ kind: 'ours', name: `app-${cacheMs}`, fakes, mongoUri: mongo.uri, dbName, env: { BENCH_METRICS_CACHE_MS: cacheMs, JIT_RECONCILE_CRON: '0 0 1 1 *' } });
+  for (const [label, cacheMs] of [
+    ['uncached', '0'],
+    ['cached (5 s, default)', '5000'],
+  ] as const) {
+    const app = await startApp({
+      kind: 'ours',
+      name: `app-${cacheMs}`,
+      fakes,
+      mongoUri: mongo.uri,
+      dbName,
+      env: { BENCH_METRICS_CACHE_MS: cacheMs, JIT_RECONCILE_CRON: '0 0 1 1 *' },
+    });
     const body = await (await fetch(`${app.baseUrl}/metrics`)).text();
     const active = [...body.matchAll(/^jit_grants_active\{resource="[^"]+"\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
     if (active !== GRANTS) throw new Error(`jit_grants_active sums to ${active}, expected ${GRANTS}`);
@@ -53,7 +79,10 @@ async function main(): Promise<void> {
     rows.push([label, ms(metrics.p50), ms(metrics.p99), ms(ready.p50), ms(ready.p99), ms(health.p50), ms(health.p99), body.length]);
     await app.stop();
   }
-  await client.db(dbName).dropDatabase().catch(() => undefined);
+  await client
+    .db(dbName)
+    .dropDatabase()
+    .catch(() => undefined);
   await client.close();
   await fakes.child.stop();
   await mongo.stop();

@@ -11,7 +11,24 @@
  */
 import { MongoClient } from 'mongodb';
 import { performance } from 'node:perf_hooks';
-import { numberOption, scale, sleep, summarize, ms, table, emitResult, machineInfo, startMongo, startFakes, startApp, benchDbName, mongoOps, describeOps, totalOps, cpuSecondsOf } from './lib/common';
+import {
+  numberOption,
+  scale,
+  sleep,
+  summarize,
+  ms,
+  table,
+  emitResult,
+  machineInfo,
+  startMongo,
+  startFakes,
+  startApp,
+  benchDbName,
+  mongoOps,
+  describeOps,
+  totalOps,
+  cpuSecondsOf,
+} from './lib/common';
 import { activeGrant, seedGrants } from './lib/seed';
 
 const S = scale();
@@ -30,7 +47,9 @@ async function main(): Promise<void> {
   const fakes = await startFakes('late-fakes');
 
   const first = Date.now() + LEAD_S * 1000;
-  const grants = Array.from({ length: GRANTS }, (_, i) => activeGrant(i, 'LATE', new Date(first + Math.round((i * SPREAD_S * 1000) / GRANTS))));
+  const grants = Array.from({ length: GRANTS }, (_, i) =>
+    activeGrant(i, 'LATE', new Date(first + Math.round((i * SPREAD_S * 1000) / GRANTS))),
+  );
   await seedGrants(mongo.uri, dbName, grants);
   const expiry = new Map(grants.map((g) => [g._id, g.expiresAt!.getTime()]));
 
@@ -50,7 +69,10 @@ async function main(): Promise<void> {
   }
   const stats = await fakes.stats({ hooks: true });
   const elapsedS = (Date.now() - t0) / 1000;
-  const cpu = { bot: (cpuSecondsOf(bot.pid) - cpu0.bot) / elapsedS, mongo: mongo.pid ? (cpuSecondsOf(mongo.pid) - cpu0.mongo) / elapsedS : NaN };
+  const cpu = {
+    bot: (cpuSecondsOf(bot.pid) - cpu0.bot) / elapsedS,
+    mongo: mongo.pid ? (cpuSecondsOf(mongo.pid) - cpu0.mongo) / elapsedS : NaN,
+  };
   const ops = await mongoOps(bot);
   const client = new MongoClient(mongo.uri);
   await client.connect();
@@ -78,14 +100,32 @@ async function main(): Promise<void> {
   const missing = GRANTS - lateness.length;
   const s = summarize(lateness);
   console.log('\n## Lateness (webhook revoke received − expiresAt)');
-  console.log(table(['grants', 'revoked', 'p50', 'p90', 'p99', 'max', 'early', 'missing', 'duplicate revokes'], [[GRANTS, lateness.length, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), early, missing, duplicates]]));
+  console.log(
+    table(
+      ['grants', 'revoked', 'p50', 'p90', 'p99', 'max', 'early', 'missing', 'duplicate revokes'],
+      [[GRANTS, lateness.length, ms(s.p50), ms(s.p90), ms(s.p99), ms(s.max), early, missing, duplicates]],
+    ),
+  );
   console.log(`requests in state expired: ${expiredInDb}/${GRANTS}`);
-  console.log(`CPU while expiring (share of one core): bot ${(cpu.bot * 100).toFixed(0)}%${mongo.pid ? `, MongoDB (jongodb) ${(cpu.mongo * 100).toFixed(0)}%` : ''}`);
+  console.log(
+    `CPU while expiring (share of one core): bot ${(cpu.bot * 100).toFixed(0)}%${mongo.pid ? `, MongoDB (jongodb) ${(cpu.mongo * 100).toFixed(0)}%` : ''}`,
+  );
   console.log(`bot's MongoDB operations: ${describeOps(ops, GRANTS, 'grant')}`);
   const met = s.p99 < 1000 && missing === 0 && early === 0;
   console.log(`\ntarget p99 < 1 s (all revoked, none early): ${met ? 'MET' : 'MISSED'}`);
   console.log(`wall time ${((performance.now() - wall) / 1000).toFixed(0)} s`);
-  emitResult('revocation-lateness', { config: { grants: GRANTS, spreadSeconds: SPREAD_S, mongo: mongo.kind }, lateness: s, missing, early, duplicates, expiredInDb, cpu, mongoOpsPerGrant: totalOps(ops) / GRANTS, ops, target: met });
+  emitResult('revocation-lateness', {
+    config: { grants: GRANTS, spreadSeconds: SPREAD_S, mongo: mongo.kind },
+    lateness: s,
+    missing,
+    early,
+    duplicates,
+    expiredInDb,
+    cpu,
+    mongoOpsPerGrant: totalOps(ops) / GRANTS,
+    ops,
+    target: met,
+  });
 }
 
 main().catch((err) => {

@@ -32,10 +32,14 @@ const TEN_RULES = [
 ] as const;
 
 /** The same ten, the last one a comprehension: evaluated under the vm watchdog (rules.ts `bounded`). */
-const WITH_WATCHDOG = [...TEN_RULES.slice(0, 9), ['any odd group', 'requester.usergroups.exists(g, g == "S0NONE")', 'autoApprove: true']] as const;
+const WITH_WATCHDOG = [
+  ...TEN_RULES.slice(0, 9),
+  ['any odd group', 'requester.usergroups.exists(g, g == "S0NONE")', 'autoApprove: true'],
+] as const;
 
 function policyText(): string {
-  const block = (list: ReadonlyArray<readonly [string, string, string]>) => list.map(([name, when, outcome]) => `      - name: ${name}\n        when: '${when}'\n        ${outcome}\n`).join('');
+  const block = (list: ReadonlyArray<readonly [string, string, string]>) =>
+    list.map(([name, when, outcome]) => `      - name: ${name}\n        when: '${when}'\n        ${outcome}\n`).join('');
   const rules = block(TEN_RULES);
   const res = (id: string, extra: string) => `  - id: ${id}
     name: ${id}
@@ -66,7 +70,15 @@ async function main(): Promise<void> {
   const watched = findResource(policy, 'ten-rules-watchdog')!;
   // 14:00 UTC on a Wednesday: no time rule matches.
   const now = new Date('2026-01-14T14:00:00Z');
-  const request: RuleRequest = { requesterId: 'U0ALICE', resourceId: 'ten-rules', durationMs: 3_600_000, reason: 'slow queries on orders', ticket: 'INC-42', breakGlass: false, extension: false };
+  const request: RuleRequest = {
+    requesterId: 'U0ALICE',
+    resourceId: 'ten-rules',
+    durationMs: 3_600_000,
+    reason: 'slow queries on orders',
+    ticket: 'INC-42',
+    breakGlass: false,
+    extension: false,
+  };
 
   const cases = {
     noRules: { resource: none, source: facts, times: [] as number[], expect: 'approval' },
@@ -92,9 +104,12 @@ async function main(): Promise<void> {
   }
   const summary = Object.fromEntries(Object.entries(cases).map(([k, c]) => [k, summarize(c.times)])) as Record<keyof typeof cases, Summary>;
   const us = (v: number) => `${(v * 1000).toFixed(1)} µs`;
-  const line = (label: string, s: Summary) => `${label.padEnd(34)} p50 ${us(s.p50)}  p99 ${us(s.p99)}  max ${us(s.max)}  mean ${us(s.mean)}  (n=${s.n})`;
+  const line = (label: string, s: Summary) =>
+    `${label.padEnd(34)} p50 ${us(s.p50)}  p99 ${us(s.p99)}  max ${us(s.max)}  mean ${us(s.mean)}  (n=${s.n})`;
   const m = machineInfo();
-  console.log(`rule evaluation per request, ${perCase} requests per case in ${rounds} alternating rounds; ${m.nproc} CPUs (${m.cpu}), node ${m.node}`);
+  console.log(
+    `rule evaluation per request, ${perCase} requests per case in ${rounds} alternating rounds; ${m.nproc} CPUs (${m.cpu}), node ${m.node}`,
+  );
   console.log(line('no rules (baseline)', summary.noRules));
   console.log(line('10 rules, none matches (all run)', summary.tenNoneMatch));
   console.log(line('10 rules, the first matches', summary.tenFirstMatches));

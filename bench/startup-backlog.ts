@@ -15,7 +15,24 @@
  */
 import { MongoClient } from 'mongodb';
 import { performance } from 'node:perf_hooks';
-import { numberOption, scale, sleep, ms, table, emitResult, machineInfo, startMongo, startFakes, startApp, benchDbName, mongoOps, describeOps, totalOps, cpuSecondsOf, OpCounts } from './lib/common';
+import {
+  numberOption,
+  scale,
+  sleep,
+  ms,
+  table,
+  emitResult,
+  machineInfo,
+  startMongo,
+  startFakes,
+  startApp,
+  benchDbName,
+  mongoOps,
+  describeOps,
+  totalOps,
+  cpuSecondsOf,
+  OpCounts,
+} from './lib/common';
 import { activeGrant, seedGrants } from './lib/seed';
 
 const S = scale();
@@ -49,7 +66,9 @@ async function main(): Promise<void> {
 
   const now = Date.now();
   // Expired over the last hour, oldest first.
-  const grants = Array.from({ length: GRANTS }, (_, i) => activeGrant(i, 'BKLG', new Date(now - 3_600_000 + Math.round((i * 3_599_000) / GRANTS))));
+  const grants = Array.from({ length: GRANTS }, (_, i) =>
+    activeGrant(i, 'BKLG', new Date(now - 3_600_000 + Math.round((i * 3_599_000) / GRANTS))),
+  );
   const seedStart = performance.now();
   await seedGrants(mongo.uri, dbName, grants);
   console.log(`mongo: ${mongo.kind}; seeded ${GRANTS} expired grants in ${ms(performance.now() - seedStart)}`);
@@ -59,11 +78,22 @@ async function main(): Promise<void> {
   const db = client.db(dbName);
   const spawnedAt = Date.now();
   // startBot() returns only after its first reconcile pass, i.e. after the whole backlog: do not wait for it.
-  const bot = await startApp({ kind: 'ours', name: 'backlog-ours', fakes, mongoUri: mongo.uri, dbName, early: true, env: process.env.BENCH_SCHEDULER_CONCURRENCY ? { BENCH_SCHEDULER_CONCURRENCY: process.env.BENCH_SCHEDULER_CONCURRENCY } : {} });
+  const bot = await startApp({
+    kind: 'ours',
+    name: 'backlog-ours',
+    fakes,
+    mongoUri: mongo.uri,
+    dbName,
+    early: true,
+    env: process.env.BENCH_SCHEDULER_CONCURRENCY ? { BENCH_SCHEDULER_CONCURRENCY: process.env.BENCH_SCHEDULER_CONCURRENCY } : {},
+  });
   const startingAt = Number(bot.ready.at);
   const cpu0 = { bot: cpuSecondsOf(bot.pid), mongo: mongo.pid ? cpuSecondsOf(mongo.pid) : NaN };
   let readyAt: number | undefined;
-  bot.waitFor('ready', 3_600_000).then((m) => (readyAt = Number(m.at)), () => undefined);
+  bot.waitFor('ready', 3_600_000).then(
+    (m) => (readyAt = Number(m.at)),
+    () => undefined,
+  );
 
   // Until every grant has been revoked at the target and is `expired` in MongoDB.
   let allRevokedAt: number | undefined;
@@ -84,7 +114,10 @@ async function main(): Promise<void> {
   }
 
   const revokePhaseS = (Date.now() - startingAt) / 1000;
-  const cpu = { bot: (cpuSecondsOf(bot.pid) - cpu0.bot) / revokePhaseS, mongo: mongo.pid ? (cpuSecondsOf(mongo.pid) - cpu0.mongo) / revokePhaseS : NaN };
+  const cpu = {
+    bot: (cpuSecondsOf(bot.pid) - cpu0.bot) / revokePhaseS,
+    mongo: mongo.pid ? (cpuSecondsOf(mongo.pid) - cpu0.mongo) / revokePhaseS : NaN,
+  };
   const revokedSoFar = (await fakes.stats()).hook.byAction.revoke ?? 0;
   opsAtRevoked ??= await mongoOps(bot).catch(() => ({}));
 
@@ -101,9 +134,13 @@ async function main(): Promise<void> {
     if (Date.now() > observeUntil) break;
     await sleep(500);
   }
-  const dueItems = await db.collection('outbox').find({ due: true }, { projection: { kind: 1, notice: 1 } }).toArray();
+  const dueItems = await db
+    .collection('outbox')
+    .find({ due: true }, { projection: { kind: 1, notice: 1 } })
+    .toArray();
   const dueCounts = new Map<string, number>();
-  for (const d of dueItems) dueCounts.set(`${d.kind}${d.notice ? `/${d.notice}` : ''}`, (dueCounts.get(`${d.kind}${d.notice ? `/${d.notice}` : ''}`) ?? 0) + 1);
+  for (const d of dueItems)
+    dueCounts.set(`${d.kind}${d.notice ? `/${d.notice}` : ''}`, (dueCounts.get(`${d.kind}${d.notice ? `/${d.notice}` : ''}`) ?? 0) + 1);
   const outboxDue = [...dueCounts].map(([what, n]) => ({ what, n }));
   const stats = await fakes.stats({ posts: true, hooks: true });
   await client.close();
@@ -126,32 +163,64 @@ async function main(): Promise<void> {
   const dmMax = Math.max(0, ...dmChannels.map((c) => perSecond(byChannel.get(c) ?? []).sliding));
 
   console.log('\n## Revocation of the backlog');
-  console.log(table(['grants', 'revoked (distinct)', 'revoke calls', 'first revoke', 'all revoked', 'all `expired` in MongoDB', 'startBot() returned', 'revokes/s'], [[
-    GRANTS,
-    distinct,
-    revokes.length,
-    `+${ms(firstRevoke - startingAt)}`,
-    allRevokedAt ? `+${ms(lastRevoke - startingAt)}` : `${distinct} within ${REVOKE_TIMEOUT_S} s`,
-    allExpiredAt ? `+${ms(allExpiredAt - startingAt)}` : 'no',
-    readyAt ? `+${ms(readyAt - startingAt)}` : 'no',
-    (distinct / ((lastRevoke - firstRevoke) / 1000)).toFixed(0),
-  ]]));
+  console.log(
+    table(
+      [
+        'grants',
+        'revoked (distinct)',
+        'revoke calls',
+        'first revoke',
+        'all revoked',
+        'all `expired` in MongoDB',
+        'startBot() returned',
+        'revokes/s',
+      ],
+      [
+        [
+          GRANTS,
+          distinct,
+          revokes.length,
+          `+${ms(firstRevoke - startingAt)}`,
+          allRevokedAt ? `+${ms(lastRevoke - startingAt)}` : `${distinct} within ${REVOKE_TIMEOUT_S} s`,
+          allExpiredAt ? `+${ms(allExpiredAt - startingAt)}` : 'no',
+          readyAt ? `+${ms(readyAt - startingAt)}` : 'no',
+          (distinct / ((lastRevoke - firstRevoke) / 1000)).toFixed(0),
+        ],
+      ],
+    ),
+  );
   console.log(`(times from the bot process's first line of code; node start-up before it took ${ms(startingAt - spawnedAt)})`);
-  console.log(`CPU while revoking (share of one core): bot ${(cpu.bot * 100).toFixed(0)}%${mongo.pid ? `, MongoDB (jongodb) ${(cpu.mongo * 100).toFixed(0)}%` : ''}`);
-  console.log(`bot's MongoDB operations until then: ${revokedSoFar ? describeOps(opsAtRevoked, revokedSoFar, 'revoked grant') : describeOps(opsAtRevoked, revokePhaseS, 's')}`);
+  console.log(
+    `CPU while revoking (share of one core): bot ${(cpu.bot * 100).toFixed(0)}%${mongo.pid ? `, MongoDB (jongodb) ${(cpu.mongo * 100).toFixed(0)}%` : ''}`,
+  );
+  console.log(
+    `bot's MongoDB operations until then: ${revokedSoFar ? describeOps(opsAtRevoked, revokedSoFar, 'revoked grant') : describeOps(opsAtRevoked, revokePhaseS, 's')}`,
+  );
 
   console.log('\n## Slack posts (chat.postMessage) per channel');
-  console.log(table(['channel', 'posts', 'max per 1-s window (aligned)', 'max per 1-s window (sliding)'], [
-    ...approvalChannels.map((c) => {
-      const p = perSecond(byChannel.get(c) ?? []);
-      return [c, (byChannel.get(c) ?? []).length, p.fixed, p.sliding];
-    }),
-    [`${dmChannels.length} DM channels`, dmChannels.reduce((n, c) => n + (byChannel.get(c) ?? []).length, 0), '', dmMax],
-  ]));
-  const calls = Object.entries(stats.slack.byMethod).map(([m, n]) => `${m} ${n}`).join(', ');
+  console.log(
+    table(
+      ['channel', 'posts', 'max per 1-s window (aligned)', 'max per 1-s window (sliding)'],
+      [
+        ...approvalChannels.map((c) => {
+          const p = perSecond(byChannel.get(c) ?? []);
+          return [c, (byChannel.get(c) ?? []).length, p.fixed, p.sliding];
+        }),
+        [`${dmChannels.length} DM channels`, dmChannels.reduce((n, c) => n + (byChannel.get(c) ?? []).length, 0), '', dmMax],
+      ],
+    ),
+  );
+  const calls = Object.entries(stats.slack.byMethod)
+    .map(([m, n]) => `${m} ${n}`)
+    .join(', ');
   console.log(`Web API calls: ${calls}; failed ${stats.slack.failed}`);
   if (!allRevokedAt) console.log('(notifications not observed: the revocations did not finish)');
-  else console.log(outboxEmptyAt ? `outbox empty (every notification delivered) at +${ms(outboxEmptyAt - startingAt)}` : `outbox NOT empty ${allRevokedAt ? `${OBSERVE_S} s after the last revocation` : 'when the bench gave up'}; still due: ${outboxDue.map((d) => `${d.what} ${d.n}`).join(', ')}`);
+  else
+    console.log(
+      outboxEmptyAt
+        ? `outbox empty (every notification delivered) at +${ms(outboxEmptyAt - startingAt)}`
+        : `outbox NOT empty ${allRevokedAt ? `${OBSERVE_S} s after the last revocation` : 'when the bench gave up'}; still due: ${outboxDue.map((d) => `${d.what} ${d.n}`).join(', ')}`,
+    );
 
   const revokedIn = allRevokedAt ? lastRevoke - startingAt : Infinity;
   const maxApprovalPerSec = Math.max(0, ...approvalChannels.map((c) => perSecond(byChannel.get(c) ?? []).fixed));
@@ -159,18 +228,27 @@ async function main(): Promise<void> {
   console.log('\n## Targets');
   console.log(`all revoked within 60 s: ${revokedIn <= 60_000 && distinct === GRANTS ? 'MET' : 'MISSED'} (${ms(revokedIn)})`);
   const postsOk = (stats.posts ?? []).length === 0 ? undefined : maxApprovalPerSec <= 1 && maxSliding <= 2 && dmMax <= 2;
-  console.log(`about one post per second per channel: ${postsOk === undefined ? 'NOT MEASURED (no posts)' : postsOk ? 'MET' : 'MISSED'} (approval channels: max ${maxApprovalPerSec} per aligned second, ${maxSliding} per sliding second; DMs ${dmMax})`);
+  console.log(
+    `about one post per second per channel: ${postsOk === undefined ? 'NOT MEASURED (no posts)' : postsOk ? 'MET' : 'MISSED'} (approval channels: max ${maxApprovalPerSec} per aligned second, ${maxSliding} per sliding second; DMs ${dmMax})`,
+  );
   console.log(`wall time ${((performance.now() - wall) / 1000).toFixed(0)} s`);
 
   emitResult('startup-backlog', {
-    config: { grants: GRANTS, observeSeconds: OBSERVE_S, mongo: mongo.kind, schedulerConcurrency: Number(process.env.BENCH_SCHEDULER_CONCURRENCY ?? 16) },
+    config: {
+      grants: GRANTS,
+      observeSeconds: OBSERVE_S,
+      mongo: mongo.kind,
+      schedulerConcurrency: Number(process.env.BENCH_SCHEDULER_CONCURRENCY ?? 16),
+    },
     allRevokedMs: Number.isFinite(revokedIn) ? revokedIn : null,
     allExpiredMs: allExpiredAt ? allExpiredAt - startingAt : null,
     startBotReturnedMs: readyAt ? readyAt - startingAt : null,
     firstRevokeMs: firstRevoke - startingAt,
     distinctRevoked: distinct,
     revokeCalls: revokes.length,
-    posts: Object.fromEntries(approvalChannels.map((c) => [c, { total: (byChannel.get(c) ?? []).length, ...perSecond(byChannel.get(c) ?? []) }])),
+    posts: Object.fromEntries(
+      approvalChannels.map((c) => [c, { total: (byChannel.get(c) ?? []).length, ...perSecond(byChannel.get(c) ?? []) }]),
+    ),
     dmPosts: dmChannels.reduce((n, c) => n + (byChannel.get(c) ?? []).length, 0),
     dmMaxPerSecond: dmMax,
     outboxEmptyMs: outboxEmptyAt ? outboxEmptyAt - startingAt : null,

@@ -11,7 +11,10 @@ import { activeGrant } from './lib/seed';
 import type { AccessRequest } from '../src/domain/request';
 
 const sizesArg = process.argv.find((a) => a.startsWith('--sizes='))?.slice('--sizes='.length) ?? process.env.BENCH_PROBE_SIZES;
-const SIZES = (sizesArg ?? (scale() < 1 ? '200,1000' : '1000,5000')).split(',').map(Number).filter((n) => n > 0);
+const SIZES = (sizesArg ?? (scale() < 1 ? '200,1000' : '1000,5000'))
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 
 async function timeOps(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
   const t = performance.now();
@@ -43,9 +46,21 @@ async function main(): Promise<void> {
     const r = {
       insertManyPerDoc: insertMs / size,
       findOneById: await timeOps(reps, (i) => requests.findOne({ _id: pick(i) })),
-      updateOneById: await timeOps(reps, (i) => requests.updateOne({ _id: pick(i), state: 'active' }, { $set: { touchedAt: new Date() }, $inc: { version: 1 } })),
-      insertOne: await timeOps(reps, (i) => db.collection<{ _id: string; at: Date; action: string }>('audit_events').insertOne({ _id: `probe-${size}-${i}`, at: new Date(), action: 'probe' })),
-      dueQuery: await timeOps(reps, () => requests.find({ state: 'active', expiresAt: { $lte: new Date(now + 3_600_000 + 100_000) } }).sort({ expiresAt: 1 }).limit(200).toArray()),
+      updateOneById: await timeOps(reps, (i) =>
+        requests.updateOne({ _id: pick(i), state: 'active' }, { $set: { touchedAt: new Date() }, $inc: { version: 1 } }),
+      ),
+      insertOne: await timeOps(reps, (i) =>
+        db
+          .collection<{ _id: string; at: Date; action: string }>('audit_events')
+          .insertOne({ _id: `probe-${size}-${i}`, at: new Date(), action: 'probe' }),
+      ),
+      dueQuery: await timeOps(reps, () =>
+        requests
+          .find({ state: 'active', expiresAt: { $lte: new Date(now + 3_600_000 + 100_000) } })
+          .sort({ expiresAt: 1 })
+          .limit(200)
+          .toArray(),
+      ),
     };
     results[String(size)] = r;
     rows.push([size, ms(r.insertManyPerDoc, 2), ms(r.findOneById, 2), ms(r.updateOneById, 2), ms(r.insertOne, 2), ms(r.dueQuery, 2)]);
@@ -54,7 +69,19 @@ async function main(): Promise<void> {
   await client.close();
   await mongo.stop();
   console.log(`\nstore: ${mongo.kind}`);
-  console.log(table(['documents', 'insertMany (per doc)', 'findOne by _id', 'updateOne by _id', 'insertOne (other collection)', 'due query (sort, limit 200)'], rows));
+  console.log(
+    table(
+      [
+        'documents',
+        'insertMany (per doc)',
+        'findOne by _id',
+        'updateOne by _id',
+        'insertOne (other collection)',
+        'due query (sort, limit 200)',
+      ],
+      rows,
+    ),
+  );
   emitResult('store-probe', { mongo: mongo.kind, sizes: SIZES, results });
 }
 

@@ -62,7 +62,12 @@ export interface MongoTimeouts {
   heartbeatFrequencyMS: number;
 }
 
-export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, socketTimeoutMS: 15_000, heartbeatFrequencyMS: 10_000 };
+export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = {
+  serverSelectionTimeoutMS: 5000,
+  connectTimeoutMS: 5000,
+  socketTimeoutMS: 15_000,
+  heartbeatFrequencyMS: 10_000,
+};
 
 export interface Bot {
   ctx: OperationContext;
@@ -107,13 +112,22 @@ function recoverAfterOutages(mongo: MongoClient, logger: Logger, recover: () => 
 export async function repairUnrecorded(store: RequestStore, notifier: OutboxNotifier, logger: Logger, now?: Date): Promise<void> {
   for (const request of await store.repairUnrecordedChanges(now)) {
     const resent = await sendInterruptedNotices(notifier, request);
-    logger.warn({ requestId: request._id, resource: request.resourceId, user: request.requesterId, state: request.state, resent }, 'recorded a change MongoDB applied without confirming it');
+    logger.warn(
+      { requestId: request._id, resource: request.resourceId, user: request.requesterId, state: request.state, resent },
+      'recorded a change MongoDB applied without confirming it',
+    );
     await notifier.requestChanged(request);
   }
 }
 
 /** Wires config, policy, MongoDB, providers, Slack and the scheduler together, and starts them. */
-export async function startBot(config: Config, initialPolicy: Policy, mongoUri: string, logger: Logger, options: BotOptions = {}): Promise<Bot> {
+export async function startBot(
+  config: Config,
+  initialPolicy: Policy,
+  mongoUri: string,
+  logger: Logger,
+  options: BotOptions = {},
+): Promise<Bot> {
   const metrics = new JitMetrics(logger.child({ component: 'metrics' }), { ...DEFAULT_METRICS_OPTIONS, ...options.metrics });
   const policyInForce = new PolicyInForce(initialPolicy);
   metrics.resources.admit(initialPolicy.resources.map((r) => r.id));
@@ -122,7 +136,11 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   // Asked first and awaited before Slack is served: a token Slack rejects stops start-up; Slack not
   // answering does not (see SlackConnection). MongoDB is connected meanwhile.
   const connection = new SlackConnection(
-    new CountingWebClient(config.SLACK_BOT_TOKEN, { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') }, metrics),
+    new CountingWebClient(
+      config.SLACK_BOT_TOKEN,
+      { slackApiUrl: config.SLACK_API_URL, retryConfig: { retries: 0 }, timeout: 5000, logger: slackLogger(logger, 'slack-web') },
+      metrics,
+    ),
     config.SLACK_BOT_TOKEN,
     logger.child({ component: 'slack' }),
     { ...DEFAULT_CONNECTION_OPTIONS, ...options.connection },
@@ -167,7 +185,10 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
     metrics,
   );
   const settings: OperationSettings = { ...DEFAULT_SETTINGS, expiryWarningMs: config.JIT_EXPIRY_WARNING, ...options.settings };
-  const directory = new LoggedDirectory(new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection), logger.child({ component: 'directory' }));
+  const directory = new LoggedDirectory(
+    new SlackDirectory(lookupClient, options.usergroupCacheMs, undefined, connection),
+    logger.child({ component: 'directory' }),
+  );
   const dmChannels = new DmChannels(notifyClient);
   const delivery = new DeliveryWorker(
     {
@@ -228,7 +249,15 @@ export async function startBot(config: Config, initialPolicy: Policy, mongoUri: 
   await repairUnrecorded(store, notifier, logger);
   await scheduler.start();
   void providers.check(logger);
-  logger.info({ port, mode: config.SLACK_APP_TOKEN ? 'socket' : 'http', resources: policy.resources.length, slack: connection.isReachable ? 'answers' : 'not answering yet' }, 'jit-access started');
+  logger.info(
+    {
+      port,
+      mode: config.SLACK_APP_TOKEN ? 'socket' : 'http',
+      resources: policy.resources.length,
+      slack: connection.isReachable ? 'answers' : 'not answering yet',
+    },
+    'jit-access started',
+  );
 
   const openResources = () => store.openResourceIds();
   const reloader = new PolicyReloader({

@@ -26,7 +26,13 @@ const filingRate = z
       if (!match || Number(match[1]) < 1) throw new DurationError('expected <count>/<duration>, e.g. 10/1m, or off');
       return { count: Number(match[1]), windowMs: parseDuration(match[2] ?? '') };
     } catch (err) {
-      ctx.addIssue({ code: 'custom', message: err instanceof DurationError && match ? `${(err as Error).message} (expected <count>/<duration>, e.g. 10/1m, or off)` : (err as Error).message });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          err instanceof DurationError && match
+            ? `${(err as Error).message} (expected <count>/<duration>, e.g. 10/1m, or off)`
+            : (err as Error).message,
+      });
       return z.NEVER;
     }
   });
@@ -34,35 +40,40 @@ const filingRate = z
 /** A value still as `.env.example` ships it. */
 const PLACEHOLDER = /\.\.\.$|…$/;
 
-const envSchema = z
-  .object({
-    SLACK_BOT_TOKEN: z
-      .string({ error: 'required: the bot token (xoxb-…) from the Slack app' })
-      .regex(/^xoxb-/, 'expected a bot token starting with xoxb-')
-      .refine((v) => !PLACEHOLDER.test(v), 'still the placeholder from .env.example: put the Bot User OAuth Token here'),
-    SLACK_SIGNING_SECRET: z.string().min(1).optional(),
-    SLACK_APP_TOKEN: z
-      .string()
-      .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
-      .refine((v) => !PLACEHOLDER.test(v), 'still the placeholder from .env.example: set the app-level token for Socket Mode, or leave it empty for HTTP mode')
-      .optional(),
-    SLACK_API_URL: z
-      .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://slack.com/api/' })
-      .default('https://slack.com/api/')
-      .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
-    MONGODB_URI: z.string().regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// or mongodb+srv:// URI').optional(),
-    JIT_POLICY_FILE: z.string().min(1).default('./policy.yml'),
-    PORT: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(3000),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    /** node-cron expression of the reconcile loop (seconds field allowed). */
-    JIT_RECONCILE_CRON: z.string().min(1).default('*/15 * * * * *'),
-    /** How long before expiry the requester gets the "expiring soon" DM. */
-    JIT_EXPIRY_WARNING: duration('5m'),
-    /** Filings (requests and extensions) one person may make per window: `10/1m`, or `off`. */
-    JIT_REQUEST_RATE_LIMIT: filingRate,
-    /** Where the embedded MongoDB keeps its data when MONGODB_URI is unset. */
-    JIT_DATA_DIR: z.string().min(1).default('./.data'),
-  });
+const envSchema = z.object({
+  SLACK_BOT_TOKEN: z
+    .string({ error: 'required: the bot token (xoxb-…) from the Slack app' })
+    .regex(/^xoxb-/, 'expected a bot token starting with xoxb-')
+    .refine((v) => !PLACEHOLDER.test(v), 'still the placeholder from .env.example: put the Bot User OAuth Token here'),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_APP_TOKEN: z
+    .string()
+    .regex(/^xapp-/, 'expected an app-level token starting with xapp-')
+    .refine(
+      (v) => !PLACEHOLDER.test(v),
+      'still the placeholder from .env.example: set the app-level token for Socket Mode, or leave it empty for HTTP mode',
+    )
+    .optional(),
+  SLACK_API_URL: z
+    .url({ protocol: /^https?$/, error: 'expected an http(s) URL such as https://slack.com/api/' })
+    .default('https://slack.com/api/')
+    .transform((u) => (u.endsWith('/') ? u : `${u}/`)),
+  MONGODB_URI: z
+    .string()
+    .regex(/^mongodb(\+srv)?:\/\//, 'expected a mongodb:// or mongodb+srv:// URI')
+    .optional(),
+  JIT_POLICY_FILE: z.string().min(1).default('./policy.yml'),
+  PORT: z.coerce.number({ error: 'expected a port number' }).int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** node-cron expression of the reconcile loop (seconds field allowed). */
+  JIT_RECONCILE_CRON: z.string().min(1).default('*/15 * * * * *'),
+  /** How long before expiry the requester gets the "expiring soon" DM. */
+  JIT_EXPIRY_WARNING: duration('5m'),
+  /** Filings (requests and extensions) one person may make per window: `10/1m`, or `off`. */
+  JIT_REQUEST_RATE_LIMIT: filingRate,
+  /** Where the embedded MongoDB keeps its data when MONGODB_URI is unset. */
+  JIT_DATA_DIR: z.string().min(1).default('./.data'),
+});
 
 export type Config = z.output<typeof envSchema>;
 
@@ -87,7 +98,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ConfigResult {
   const issues = parsed.success ? [] : parsed.error.issues;
   const problems = issues.map((issue) => {
     const name = String(issue.path[0] ?? 'environment');
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? issue.message.replace(/^Invalid input.*$/, 'required') : issue.message;
+    const message =
+      issue.code === 'invalid_type' && issue.input === undefined ? issue.message.replace(/^Invalid input.*$/, 'required') : issue.message;
     return `${name}: ${message}`;
   });
   return { ok: false, problems: [...problems, ...modeProblem] };

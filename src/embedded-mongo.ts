@@ -19,7 +19,11 @@ interface EmbeddedServer {
  * a failed download is not retried (MONGOMS_MAX_RETRIES overrides), and `stallMs` without any
  * progress (no binary, no download progress) gives up.
  */
-export async function startEmbeddedMongo(dataDir: string, logger: Logger, stallMs = 20_000): Promise<{ uri: string; stop(): Promise<void> }> {
+export async function startEmbeddedMongo(
+  dataDir: string,
+  logger: Logger,
+  stallMs = 20_000,
+): Promise<{ uri: string; stop(): Promise<void> }> {
   const dbPath = path.resolve(dataDir, 'mongo');
   mkdirSync(dbPath, { recursive: true });
   const log = logger.child({ component: 'embedded-mongo' });
@@ -63,9 +67,14 @@ export async function startEmbeddedMongo(dataDir: string, logger: Logger, stallM
 /** One line that says what failed: a download names its URL and the network error. */
 function describe(err: unknown): string {
   const e = (err ?? {}) as { message?: unknown; url?: unknown; msg?: unknown; actual?: unknown };
-  const firstLine = (s: string) => s.split('\n').find((l) => l.trim())?.trim() ?? s;
+  const firstLine = (s: string) =>
+    s
+      .split('\n')
+      .find((l) => l.trim())
+      ?.trim() ?? s;
   if (typeof e.url === 'string' && typeof e.msg === 'string') return `downloading ${e.url} failed: ${firstLine(e.msg)}`;
-  if (e.message === 'protocol mismatch' && e.actual === 'http:') return 'protocol mismatch: an http:// MONGOMS_DOWNLOAD_URL or MONGOMS_DOWNLOAD_MIRROR needs MONGOMS_USE_HTTP=true';
+  if (e.message === 'protocol mismatch' && e.actual === 'http:')
+    return 'protocol mismatch: an http:// MONGOMS_DOWNLOAD_URL or MONGOMS_DOWNLOAD_MIRROR needs MONGOMS_USE_HTTP=true';
   return firstLine(typeof e.message === 'string' ? e.message : String(err));
 }
 

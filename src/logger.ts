@@ -11,10 +11,33 @@ const CENSOR = '[REDACTED]';
  * the last one is `cleanLine`, which checks every key at every depth, child bindings included).
  */
 export const REDACT_PATHS = [
-  'token', 'secret', 'password', 'url', 'uri', 'authorization', 'signingSecret', 'appToken', 'botToken', 'connectionString',
-  '*.token', '*.secret', '*.password', '*.url', '*.uri', '*.authorization', '*.signingSecret', '*.appToken', '*.botToken', '*.connectionString',
-  'headers.authorization', 'headers["x-slack-signature"]', 'headers["x-jit-signature"]', 'config.SLACK_BOT_TOKEN',
-  'config.SLACK_SIGNING_SECRET', 'config.SLACK_APP_TOKEN', 'config.MONGODB_URI',
+  'token',
+  'secret',
+  'password',
+  'url',
+  'uri',
+  'authorization',
+  'signingSecret',
+  'appToken',
+  'botToken',
+  'connectionString',
+  '*.token',
+  '*.secret',
+  '*.password',
+  '*.url',
+  '*.uri',
+  '*.authorization',
+  '*.signingSecret',
+  '*.appToken',
+  '*.botToken',
+  '*.connectionString',
+  'headers.authorization',
+  'headers["x-slack-signature"]',
+  'headers["x-jit-signature"]',
+  'config.SLACK_BOT_TOKEN',
+  'config.SLACK_SIGNING_SECRET',
+  'config.SLACK_APP_TOKEN',
+  'config.MONGODB_URI',
 ];
 
 /**
@@ -26,7 +49,8 @@ const SENSITIVE_KEY =
   /(?:token|secret|password|passwd|passphrase|authorization|cookie|signature|credentials?|api_?key|private_?key|connection_?string|dsn|url|uri)$/i;
 
 /** Query parameters that carry credentials (`?token=…`, `&api_key=…`, Socket Mode's `ticket`, …). */
-const SECRET_PARAMS = 'token|access_token|refresh_token|id_token|api_?key|apikey|key|secret|client_secret|password|passwd|pwd|pass|sig|signature|ticket|auth|code';
+const SECRET_PARAMS =
+  'token|access_token|refresh_token|id_token|api_?key|apikey|key|secret|client_secret|password|passwd|pwd|pass|sig|signature|ticket|auth|code';
 
 /** Secret-looking substrings scrubbed from every string in a line, where key-based redaction cannot reach. */
 const SECRET_PATTERNS: Array<[RegExp, string | ((...m: string[]) => string)]> = [
@@ -130,7 +154,10 @@ function cleanValue(value: unknown, scrubAll: (t: string) => string, depth: numb
   if (Array.isArray(value)) return value.map((v) => cleanValue(v, scrubAll, depth + 1));
   const out: Record<string, unknown> = {};
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-    out[key] = SENSITIVE_KEY.test(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean' ? CENSOR : cleanValue(v, scrubAll, depth + 1);
+    out[key] =
+      SENSITIVE_KEY.test(key) && v !== null && v !== undefined && v !== '' && typeof v !== 'boolean'
+        ? CENSOR
+        : cleanValue(v, scrubAll, depth + 1);
   }
   return out;
 }

@@ -108,7 +108,13 @@ export function machineInfo(): { nproc: number; cpu: string; node: string; memGi
   } catch {
     // not Linux
   }
-  return { nproc: os.availableParallelism?.() ?? os.cpus().length, cpu, node: process.version, memGiB: Math.round(os.totalmem() / 2 ** 30), kernel: `${os.type()} ${os.release()}` };
+  return {
+    nproc: os.availableParallelism?.() ?? os.cpus().length,
+    cpu,
+    node: process.version,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: `${os.type()} ${os.release()}`,
+  };
 }
 
 /** VmRSS and VmHWM (peak) of a process, in MiB; undefined when /proc is not readable. */
@@ -174,7 +180,17 @@ function runnable(script: string): string[] {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const esbuild = require('esbuild') as typeof import('esbuild');
       mkdirSync(outDir, { recursive: true });
-      esbuild.buildSync({ entryPoints: [source], outfile: out, bundle: true, platform: 'node', target: 'node20', format: 'cjs', packages: 'external', logLevel: 'warning', sourcemap: false });
+      esbuild.buildSync({
+        entryPoints: [source],
+        outfile: out,
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        packages: 'external',
+        logLevel: 'warning',
+        sourcemap: false,
+      });
       return [out];
     } catch (err) {
       process.stderr.write(`bench: could not bundle ${script} (${(err as Error).message.split('\n')[0]}); running it through tsx\n`);
@@ -222,7 +238,13 @@ function installCleanup(): void {
  * Spawns bench/<script> with an IPC channel; resolves once it sends {type:'ready'}.
  * Its stdout/stderr (e.g. the bot's JSON logs) go to a file in OUT_DIR.
  */
-export async function spawnChild(script: string, name: string, env: Record<string, string>, timeoutMs = 60_000, readyType = 'ready'): Promise<Child> {
+export async function spawnChild(
+  script: string,
+  name: string,
+  env: Record<string, string>,
+  timeoutMs = 60_000,
+  readyType = 'ready',
+): Promise<Child> {
   installCleanup();
   mkdirSync(OUT_DIR, { recursive: true });
   const logFile = path.join(OUT_DIR, `${name}.log`);
@@ -252,7 +274,8 @@ export async function spawnChild(script: string, name: string, env: Record<strin
       if (seen) return resolve(seen);
       const timer = setTimeout(() => reject(new Error(`${name}: no '${type}' message within ${ms} ms (log: ${logFile})`)), ms);
       timer.unref();
-      const onExit = (code: number | null) => reject(new Error(`${name} exited (${code}) before '${type}' (log: ${logFile}):\n${tail(logFile)}`));
+      const onExit = (code: number | null) =>
+        reject(new Error(`${name} exited (${code}) before '${type}' (log: ${logFile}):\n${tail(logFile)}`));
       proc.once('exit', onExit);
       waiters.set(type, (m) => {
         clearTimeout(timer);
@@ -313,7 +336,14 @@ export interface Fakes {
 }
 
 export interface FakeStats {
-  slack: { total: number; failed: number; byMethod: Record<string, number>; failedByMethod: Record<string, number>; responses: number; responsesFailed: number };
+  slack: {
+    total: number;
+    failed: number;
+    byMethod: Record<string, number>;
+    failedByMethod: Record<string, number>;
+    responses: number;
+    responsesFailed: number;
+  };
   hook: { total: number; byAction: Record<string, number> };
   /** [channel, at] of every chat.postMessage that succeeded, when asked for. */
   posts?: Array<[string, number]>;
@@ -376,16 +406,22 @@ export interface AppUnderTest extends Child {
 }
 
 export async function startApp(opts: AppOptions): Promise<AppUnderTest> {
-  const child = await spawnChild('app-under-test.ts', opts.name, {
-    BENCH_APP: opts.kind,
-    BENCH_POLICY: benchPolicy(opts.fakes.hookUrl),
-    BENCH_DB: opts.dbName ?? '',
-    BENCH_MONGODB_URI: opts.mongoUri ?? '',
-    SLACK_API_URL: opts.fakes.apiUrl,
-    HOOK_SECRET,
-    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
-    ...opts.env,
-  }, 180_000, opts.early ? 'starting' : 'ready');
+  const child = await spawnChild(
+    'app-under-test.ts',
+    opts.name,
+    {
+      BENCH_APP: opts.kind,
+      BENCH_POLICY: benchPolicy(opts.fakes.hookUrl),
+      BENCH_DB: opts.dbName ?? '',
+      BENCH_MONGODB_URI: opts.mongoUri ?? '',
+      SLACK_API_URL: opts.fakes.apiUrl,
+      HOOK_SECRET,
+      LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
+      ...opts.env,
+    },
+    180_000,
+    opts.early ? 'starting' : 'ready',
+  );
   const port = Number(child.ready.port);
   return { ...child, port, baseUrl: `http://127.0.0.1:${port}` };
 }
@@ -406,7 +442,10 @@ export async function mongoOps(app: Child): Promise<OpCounts> {
 /** Mongo op counts so far, and the event-loop delay (ms) since the previous probe. */
 export async function probeApp(app: Child): Promise<{ ops: OpCounts; eventLoop: { p50: number; p99: number; max: number } }> {
   const answer = await app.request({ type: 'ops' }, 10_000);
-  return { ops: (answer.ops ?? {}) as OpCounts, eventLoop: (answer.eventLoop ?? { p50: NaN, p99: NaN, max: NaN }) as { p50: number; p99: number; max: number } };
+  return {
+    ops: (answer.ops ?? {}) as OpCounts,
+    eventLoop: (answer.eventLoop ?? { p50: NaN, p99: NaN, max: NaN }) as { p50: number; p99: number; max: number },
+  };
 }
 
 export function diffOps(after: OpCounts, before: OpCounts = {}): OpCounts {

@@ -36,10 +36,11 @@ function descendantsOf(root: number, procs: Map<number, Proc>): Set<number> {
   let grew = true;
   while (grew) {
     grew = false;
-    for (const [pid, p] of procs) if (!mine.has(pid) && mine.has(p.ppid)) {
-      mine.add(pid);
-      grew = true;
-    }
+    for (const [pid, p] of procs)
+      if (!mine.has(pid) && mine.has(p.ppid)) {
+        mine.add(pid);
+        grew = true;
+      }
   }
   return mine;
 }

@@ -46,7 +46,11 @@ function nowSec(): number {
 export class SlackLoad {
   private readonly url: URL;
   private seq = 0;
-  constructor(baseUrl: string, private readonly fakeUrl: string, private readonly timeoutMs = 10_000) {
+  constructor(
+    baseUrl: string,
+    private readonly fakeUrl: string,
+    private readonly timeoutMs = 10_000,
+  ) {
     this.url = new URL('/slack/events', baseUrl);
   }
 
@@ -86,7 +90,15 @@ export class SlackLoad {
       state: { values: {} },
       response_url: `${this.fakeUrl}/response/act-${++this.seq}`,
       actions: [
-        { type: 'button', block_id: randomBytes(3).toString('hex'), action_id: 'approve_request', value: requestId, text: { type: 'plain_text', text: 'Approve', emoji: true }, style: 'primary', action_ts: ts },
+        {
+          type: 'button',
+          block_id: randomBytes(3).toString('hex'),
+          action_id: 'approve_request',
+          value: requestId,
+          text: { type: 'plain_text', text: 'Approve', emoji: true },
+          style: 'primary',
+          action_ts: ts,
+        },
       ],
     };
     return { kind: 'approve', body: new URLSearchParams({ payload: JSON.stringify(payload) }).toString() };
@@ -154,7 +166,12 @@ export function burst(load: SlackLoad, n: number, next: (i: number) => Outgoing)
 }
 
 /** `concurrency` senders, each sending its next request as soon as the previous one is answered. */
-export async function closedLoop(load: SlackLoad, concurrency: number, seconds: number, next: (i: number) => Outgoing): Promise<{ samples: Sample[]; elapsedMs: number }> {
+export async function closedLoop(
+  load: SlackLoad,
+  concurrency: number,
+  seconds: number,
+  next: (i: number) => Outgoing,
+): Promise<{ samples: Sample[]; elapsedMs: number }> {
   const samples: Sample[] = [];
   const start = performance.now();
   const end = start + seconds * 1000;

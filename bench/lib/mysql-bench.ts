@@ -31,7 +31,14 @@ export class MysqlBenchServer {
       await c.query(`CREATE ROLE ${sqlString(this.role)}`);
       await c.query(`CREATE USER ${accountName(this.account, '%')} IDENTIFIED BY ${sqlString(this.password)}`);
       await c.query(defaultRoleProcedureSql(this.schema));
-      for (const statement of adminRecipe({ admin: this.admin, password: this.password, schema: this.schema, roles: [this.role], ephemeral: true })) await c.query(statement);
+      for (const statement of adminRecipe({
+        admin: this.admin,
+        password: this.password,
+        schema: this.schema,
+        roles: [this.role],
+        ephemeral: true,
+      }))
+        await c.query(statement);
     });
     this.bare = await createConnection({ uri: this.adminUrl, charset: 'UTF8MB4_GENERAL_CI' });
   }
@@ -44,7 +51,9 @@ export class MysqlBenchServer {
       '  - id: bench-db',
       '    name: bench',
       '    approvers: { users: [U0APPROVER] }',
-      `    provider: { type: mysql, url: "\${BENCH_MYSQL_ADMIN_URL}", role: ${this.role}${Object.entries(resource).map(([k, v]) => `, ${k}: ${v}`).join('')} }`,
+      `    provider: { type: mysql, url: "\${BENCH_MYSQL_ADMIN_URL}", role: ${this.role}${Object.entries(resource)
+        .map(([k, v]) => `, ${k}: ${v}`)
+        .join('')} }`,
     ].join('\n');
   }
 

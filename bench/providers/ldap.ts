@@ -43,7 +43,13 @@ const latencyCase: LatencyCase = {
     return { policy, resourceId: 'bench-ldap', env: { BENCH_LDAP_PASSWORD: slapd.botPassword } };
   },
   async subject(i) {
-    return { requestId: `rbench${String(i + 10).padStart(3, '0')}`, resourceId: 'bench-ldap', user: { slackId: 'U0BENCH', account }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId: `rbench${String(i + 10).padStart(3, '0')}`,
+      resourceId: 'bench-ldap',
+      user: { slackId: 'U0BENCH', account },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   bareGrant: () => bare('add'),
   bareRevoke: () => bare('delete'),

@@ -25,7 +25,13 @@ const latencyCase: LatencyCase = {
   async subject(i) {
     const requestId = `rbench${String(i).padStart(3, '0')}`;
     created.add(userOf(requestId));
-    return { requestId, resourceId: 'bench-db', user: { slackId: 'U0BENCH', account: server.account }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId,
+      resourceId: 'bench-db',
+      user: { slackId: 'U0BENCH', account: server.account },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   async bareGrant(subject) {
     const user = userOf(subject.requestId);

@@ -19,7 +19,13 @@ const latencyCase: LatencyCase = {
     return { policy: server.policy({}), resourceId: 'bench-db', env: { BENCH_MYSQL_ADMIN_URL: server.adminUrl } };
   },
   async subject(i) {
-    return { requestId: `rbench${String(i).padStart(3, '0')}`, resourceId: 'bench-db', user: { slackId: 'U0BENCH', account: server.account }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId: `rbench${String(i).padStart(3, '0')}`,
+      resourceId: 'bench-db',
+      user: { slackId: 'U0BENCH', account: server.account },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   async bareGrant() {
     await server.bare.query(`GRANT ${sqlString(server.role)} TO ${accountName(server.account, '%')}`);

@@ -56,14 +56,22 @@ const latencyCase: LatencyCase = {
     return { policy, resourceId: 'bench-db', env: { BENCH_PG_ADMIN_URL: adminUrl } };
   },
   async subject(i) {
-    return { requestId: `rbench${String(i).padStart(3, '0')}`, resourceId: 'bench-db', user: { slackId: 'U0BENCH', account }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId: `rbench${String(i).padStart(3, '0')}`,
+      resourceId: 'bench-db',
+      user: { slackId: 'U0BENCH', account },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   async bareGrant() {
     await bare!.query(`GRANT ${ident(role)} TO ${ident(account)}`);
   },
   async bareRevoke() {
     await bare!.query(`REVOKE ${ident(role)} FROM ${ident(account)}`);
-    await bare!.query('SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [account]);
+    await bare!.query('SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()', [
+      account,
+    ]);
   },
   async tearDown() {
     await bare?.end().catch(() => undefined);

@@ -44,7 +44,13 @@ const latencyCase: LatencyCase = {
     return { policy, resourceId: 'bench-cache', env: { BENCH_REDIS_ADMIN_URL: adminUrl() } };
   },
   async subject(i) {
-    return { requestId: `rbench${String(i).padStart(3, '0')}`, resourceId: 'bench-cache', user: { slackId: 'U0BENCH', account }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId: `rbench${String(i).padStart(3, '0')}`,
+      resourceId: 'bench-cache',
+      user: { slackId: 'U0BENCH', account },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   async bareGrant(subject) {
     const hash = createHash('sha256').update(randomBytes(24).toString('base64url')).digest('hex');

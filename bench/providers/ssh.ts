@@ -38,12 +38,37 @@ const latencyCase: LatencyCase = {
   },
   async subject(i) {
     const sshPublicKey = (await fs.readFile(path.join(dir, 'user.pub'), 'utf8')).trim();
-    return { requestId: `rbench${String(i + 10).padStart(3, '0')}`, resourceId: 'bench-ssh', user: { slackId: 'U0BENCH', account: 'bench', sshPublicKey }, reason: 'bench', expiresAt: new Date(Date.now() + 3_600_000) };
+    return {
+      requestId: `rbench${String(i + 10).padStart(3, '0')}`,
+      resourceId: 'bench-ssh',
+      user: { slackId: 'U0BENCH', account: 'bench', sshPublicKey },
+      reason: 'bench',
+      expiresAt: new Date(Date.now() + 3_600_000),
+    };
   },
   async bareGrant(subject) {
     const after = Math.floor(Date.now() / 1000) - 60;
     const before = Math.floor(subject.expiresAt.getTime() / 1000);
-    await run('ssh-keygen', ['-s', path.join(dir, 'ca'), '-P', '', '-q', '-I', `jit:${subject.requestId}:U0BENCH`, '-n', 'bench', '-z', serialFor(subject.requestId).toString(), '-V', `0x${after.toString(16)}:0x${before.toString(16)}`, '-O', 'clear', '-O', 'permit-pty', path.join(dir, 'user.pub')]);
+    await run('ssh-keygen', [
+      '-s',
+      path.join(dir, 'ca'),
+      '-P',
+      '',
+      '-q',
+      '-I',
+      `jit:${subject.requestId}:U0BENCH`,
+      '-n',
+      'bench',
+      '-z',
+      serialFor(subject.requestId).toString(),
+      '-V',
+      `0x${after.toString(16)}:0x${before.toString(16)}`,
+      '-O',
+      'clear',
+      '-O',
+      'permit-pty',
+      path.join(dir, 'user.pub'),
+    ]);
   },
   async bareRevoke(subject) {
     const spec = path.join(dir, 'bare.spec');

@@ -14,13 +14,15 @@ export interface ExportArgs {
 
 export class UsageError extends Error {}
 
-export const USAGE = 'usage: npm run audit -- [--since 7d|ISO-time] [--until 1d|ISO-time] [--resource ID] [--user SLACK_ID] [--request ID] [--format csv|jsonl]';
+export const USAGE =
+  'usage: npm run audit -- [--since 7d|ISO-time] [--until 1d|ISO-time] [--resource ID] [--user SLACK_ID] [--request ID] [--format csv|jsonl]';
 
 /** `7d` means seven days ago; anything else must be an ISO date or time. */
 function parseTime(flag: string, value: string, now: Date): Date {
   if (/^\d+[dhms]/.test(value)) return new Date(now.getTime() - parseDuration(value));
   const t = Date.parse(value);
-  if (Number.isNaN(t)) throw new UsageError(`${flag}: expected a duration such as 7d or an ISO time such as 2026-01-31T00:00:00Z, got "${value}"`);
+  if (Number.isNaN(t))
+    throw new UsageError(`${flag}: expected a duration such as 7d or an ISO time such as 2026-01-31T00:00:00Z, got "${value}"`);
   return new Date(t);
 }
 
@@ -74,7 +76,14 @@ export const CSV_COLUMNS = ['at', 'requestId', 'resourceId', 'requesterId', 'act
 
 /** RFC 4180: quote when needed, double the quotes. A leading =,+,-,@ is defused for spreadsheets. */
 export function csvField(value: unknown): string {
-  let text = value === undefined || value === null ? '' : value instanceof Date ? value.toISOString() : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  let text =
+    value === undefined || value === null
+      ? ''
+      : value instanceof Date
+        ? value.toISOString()
+        : typeof value === 'object'
+          ? JSON.stringify(value)
+          : String(value);
   if (/^[=+\-@]/.test(text)) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
@@ -100,7 +109,12 @@ export async function exportAudit(log: AuditLog, args: ExportArgs, out: NodeJS.W
   return n;
 }
 
-export async function runCli(argv: string[], env: NodeJS.ProcessEnv, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
+export async function runCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  out: NodeJS.WritableStream,
+  err: NodeJS.WritableStream,
+): Promise<number> {
   let args: ExportArgs;
   try {
     args = parseArgs(argv);

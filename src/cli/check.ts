@@ -99,7 +99,12 @@ export async function checkPolicy(policy: Policy, timeoutMs: number): Promise<Ch
   try {
     registry = new ProviderRegistry(policy);
   } catch (err) {
-    return { problems: [`providers: ${scrubSecrets(messageOf(err), policy.secrets)}`], resources: policy.resources.length, targets: Object.keys(policy.targets).length, elapsedMs: Date.now() - started };
+    return {
+      problems: [`providers: ${scrubSecrets(messageOf(err), policy.secrets)}`],
+      resources: policy.resources.length,
+      targets: Object.keys(policy.targets).length,
+      elapsedMs: Date.now() - started,
+    };
   }
   try {
     const found = await Promise.all(
@@ -108,14 +113,23 @@ export async function checkPolicy(policy: Policy, timeoutMs: number): Promise<Ch
         try {
           const provider = registry.forResource(resource.id);
           // The provider honours the deadline; the grace bound is for one that does not.
-          const problems = await withinDeadline(provider.check({ deadline, occasion: 'operator' }), new Date(deadline.getTime() + GRACE_MS), `check of ${resource.id}`);
+          const problems = await withinDeadline(
+            provider.check({ deadline, occasion: 'operator' }),
+            new Date(deadline.getTime() + GRACE_MS),
+            `check of ${resource.id}`,
+          );
           return problems.map((p) => problemLine(policy, index, p));
         } catch (err) {
           return [problemLine(policy, index, `could not check: ${scrubSecrets(messageOf(err), policy.secrets)}`)];
         }
       }),
     );
-    return { problems: found.flat(), resources: policy.resources.length, targets: Object.keys(policy.targets).length, elapsedMs: Date.now() - started };
+    return {
+      problems: found.flat(),
+      resources: policy.resources.length,
+      targets: Object.keys(policy.targets).length,
+      elapsedMs: Date.now() - started,
+    };
   } finally {
     await withinDeadline(registry.closeAll(), new Date(Date.now() + CLOSE_TIMEOUT_MS), 'closing the providers').catch(() => undefined);
   }

@@ -62,7 +62,8 @@ export function parseExplainArgs(argv: string[]): ExplainArgs {
         break;
       case '--user':
         args.userId = need();
-        if (!/^[UW][A-Z0-9]{2,}$/.test(args.userId)) throw new ExplainUsageError(`--user: "${args.userId}" is not a Slack user ID (such as U0123ABCD)`);
+        if (!/^[UW][A-Z0-9]{2,}$/.test(args.userId))
+          throw new ExplainUsageError(`--user: "${args.userId}" is not a Slack user ID (such as U0123ABCD)`);
         break;
       case '--duration':
         args.duration = need();
@@ -127,7 +128,10 @@ async function activeGrantsInMongo(uri: string, userId: string): Promise<number>
   const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000 });
   try {
     await client.connect();
-    return await client.db().collection('requests').countDocuments({ requesterId: userId, state: { $in: ['granting', 'active'] } });
+    return await client
+      .db()
+      .collection('requests')
+      .countDocuments({ requesterId: userId, state: { $in: ['granting', 'active'] } });
   } finally {
     await client.close().catch(() => undefined);
   }
@@ -220,7 +224,9 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
   const scrub = (text: string) => scrubSecrets(text, policy.secrets);
   const resource = findResource(policy, args.resourceId);
   if (!resource) {
-    err.write(`check --explain: no resource "${args.resourceId}" in the policy (there are: ${policy.resources.map((r) => r.id).join(', ')})\n`);
+    err.write(
+      `check --explain: no resource "${args.resourceId}" in the policy (there are: ${policy.resources.map((r) => r.id).join(', ')})\n`,
+    );
     return 2;
   }
   let durationMs: number;
@@ -232,7 +238,8 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
   }
   const now = args.at ?? (deps.now ?? (() => new Date()))();
   const slack = deps.slack ?? webApiSlack(env);
-  const activeGrantsOf = deps.activeGrantsOf ?? (env.MONGODB_URI ? (user: string) => activeGrantsInMongo(env.MONGODB_URI!, user) : undefined);
+  const activeGrantsOf =
+    deps.activeGrantsOf ?? (env.MONGODB_URI ? (user: string) => activeGrantsInMongo(env.MONGODB_URI!, user) : undefined);
   const source = explainFacts(policy, args, slack, deps.fetch, activeGrantsOf);
   const request: RuleRequest = {
     requesterId: args.userId,
@@ -292,8 +299,13 @@ export async function runExplain(argv: string[], deps: ExplainDeps = {}): Promis
   });
 
   const decision = await decide(resource, request, source, { now });
-  const by = decision.rule ? ` by the rule "${decision.rule}"` : decision.error ? ' (a rule could not be evaluated: fail-closed)' : ' by the resource’s own settings';
-  const count = decision.action === 'approval' ? ` (${decision.requiredApprovals} approval${decision.requiredApprovals === 1 ? '' : 's'})` : '';
+  const by = decision.rule
+    ? ` by the rule "${decision.rule}"`
+    : decision.error
+      ? ' (a rule could not be evaluated: fail-closed)'
+      : ' by the resource’s own settings';
+  const count =
+    decision.action === 'approval' ? ` (${decision.requiredApprovals} approval${decision.requiredApprovals === 1 ? '' : 's'})` : '';
   lines.push(`decision: ${ACTION_TEXT[decision.action]}${count}${by}${decision.action === 'deny' ? `: ${decision.reason}` : ''}`);
   out.write(`${lines.map(scrub).join('\n')}\n`);
   return errors ? 1 : 0;

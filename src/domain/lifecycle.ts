@@ -47,7 +47,10 @@ export function canTransition(from: RequestState, to: RequestState): boolean {
 }
 
 export class TransitionError extends Error {
-  constructor(readonly from: RequestState, readonly to: RequestState) {
+  constructor(
+    readonly from: RequestState,
+    readonly to: RequestState,
+  ) {
     super(`a request cannot go from ${from} to ${to}`);
     this.name = 'TransitionError';
   }

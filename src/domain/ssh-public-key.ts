@@ -29,7 +29,8 @@ export const MIN_RSA_BITS = 3072;
 const MAX_LINE = 8192;
 const MAX_COMMENT = 200;
 
-const HOW_TO = 'Paste the one line of your `.pub` file, e.g. `/jit-access ssh-key ssh-ed25519 AAAAC3Nza… you@laptop` (make one with `ssh-keygen -t ed25519`).';
+const HOW_TO =
+  'Paste the one line of your `.pub` file, e.g. `/jit-access ssh-key ssh-ed25519 AAAAC3Nza… you@laptop` (make one with `ssh-keygen -t ed25519`).';
 
 /** Key types jit-access certifies, with what each blob holds after its type string. */
 const TYPES: Record<string, { label: string; read: (r: BlobReader, type: string) => number }> = {
@@ -149,30 +150,40 @@ export function parseSshPublicKey(raw: string): SshKeyParse {
   if (!text) return { ok: false, problem: `No key given. ${HOW_TO}` };
   if (text.length > MAX_LINE) return { ok: false, problem: `That is too long for a public key (${text.length} characters). ${HOW_TO}` };
   if (/^---- BEGIN SSH2 PUBLIC KEY ----/.test(text)) {
-    return { ok: false, problem: 'That is an RFC 4716 (PuTTY/SSH2) public key. Convert it with `ssh-keygen -i -f key.pub` and paste the one line it prints.' };
+    return {
+      ok: false,
+      problem: 'That is an RFC 4716 (PuTTY/SSH2) public key. Convert it with `ssh-keygen -i -f key.pub` and paste the one line it prints.',
+    };
   }
   const [type = '', base64 = '', ...rest] = text.split(/\s+/);
   if (type.endsWith('-cert-v01@openssh.com')) {
     return { ok: false, problem: 'That is an SSH certificate, not a key: register the key itself (the `.pub` file without `-cert`).' };
   }
-  if (type === 'ssh-dss') return { ok: false, problem: 'DSA keys are not accepted (OpenSSH itself disabled them). Make an Ed25519 key: `ssh-keygen -t ed25519`.' };
+  if (type === 'ssh-dss')
+    return {
+      ok: false,
+      problem: 'DSA keys are not accepted (OpenSSH itself disabled them). Make an Ed25519 key: `ssh-keygen -t ed25519`.',
+    };
   const kind = TYPES[type];
   if (!kind) {
     const typeWord = /^[a-z0-9@.-]{1,40}$/.test(type) ? `\`${type}\` ` : '';
     return {
       ok: false,
-      problem: `That does not start with a key type jit-access accepts ${typeWord ? `(${typeWord.trim()} is not one; ` : '('}ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of ${MIN_RSA_BITS} bits or more, or a FIDO key: sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com). ` +
+      problem:
+        `That does not start with a key type jit-access accepts ${typeWord ? `(${typeWord.trim()} is not one; ` : '('}ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa of ${MIN_RSA_BITS} bits or more, or a FIDO key: sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com). ` +
         (text.includes('ssh-') ? 'Paste the key alone, without `authorized_keys` options in front. ' : '') +
         HOW_TO,
     };
   }
-  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0) return { ok: false, problem: `The key's second part is not base64. ${HOW_TO}` };
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(base64) || base64.length % 4 !== 0)
+    return { ok: false, problem: `The key's second part is not base64. ${HOW_TO}` };
   const blob = Buffer.from(base64, 'base64');
   let bits: number;
   try {
     const reader = new BlobReader(blob);
     const inner = reader.string().toString('latin1');
-    if (inner !== type) throw new BlobError(`the key says ${type} but holds ${/^[\x21-\x7e]{1,40}$/.test(inner) ? inner : 'something else'}`);
+    if (inner !== type)
+      throw new BlobError(`the key says ${type} but holds ${/^[\x21-\x7e]{1,40}$/.test(inner) ? inner : 'something else'}`);
     bits = kind.read(reader, type);
     reader.end();
   } catch (err) {
@@ -180,10 +191,17 @@ export function parseSshPublicKey(raw: string): SshKeyParse {
     return { ok: false, problem: `That key is damaged (${err.message}): copy the whole line again. ${HOW_TO}` };
   }
   if (type === 'ssh-rsa' && bits < MIN_RSA_BITS) {
-    return { ok: false, problem: `That RSA key has ${bits} bits; jit-access accepts RSA keys of ${MIN_RSA_BITS} bits or more. Better: an Ed25519 key (\`ssh-keygen -t ed25519\`).` };
+    return {
+      ok: false,
+      problem: `That RSA key has ${bits} bits; jit-access accepts RSA keys of ${MIN_RSA_BITS} bits or more. Better: an Ed25519 key (\`ssh-keygen -t ed25519\`).`,
+    };
   }
   // Control characters would end up in a certificate request and in Slack: keep printable text only.
-  const comment = rest.join(' ').replace(/[\u0000-\u001f\u007f]/g, '').slice(0, MAX_COMMENT) || undefined;
+  const comment =
+    rest
+      .join(' ')
+      .replace(/[\u0000-\u001f\u007f]/g, '')
+      .slice(0, MAX_COMMENT) || undefined;
   const line = [type, base64, ...(comment ? [comment] : [])].join(' ');
   return { ok: true, key: { type, label: kind.label, bits, fingerprint: sshFingerprint(blob), ...(comment ? { comment } : {}), line } };
 }

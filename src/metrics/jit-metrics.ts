@@ -54,11 +54,24 @@ export class JitMetrics implements OperationMetrics, ProviderCallObserver {
   private policyResources: () => readonly string[] = () => [];
   private cached?: { at: number; read: Promise<StateSnapshot | undefined> };
 
-  constructor(private readonly logger: Logger, private readonly opts: MetricsOptions = DEFAULT_METRICS_OPTIONS) {
+  constructor(
+    private readonly logger: Logger,
+    private readonly opts: MetricsOptions = DEFAULT_METRICS_OPTIONS,
+  ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'jit_requests_total', help: 'Requests by resource and outcome (filed, approved, auto_approved, break_glass, denied, cancelled, timed_out, failed).', labelNames: ['resource', 'outcome'], registers });
-    this.revocations = new Counter({ name: 'jit_revocations_total', help: 'Revocation attempts by resource and result (succeeded, failed).', labelNames: ['resource', 'result'], registers });
+    this.requests = new Counter({
+      name: 'jit_requests_total',
+      help: 'Requests by resource and outcome (filed, approved, auto_approved, break_glass, denied, cancelled, timed_out, failed).',
+      labelNames: ['resource', 'outcome'],
+      registers,
+    });
+    this.revocations = new Counter({
+      name: 'jit_revocations_total',
+      help: 'Revocation attempts by resource and result (succeeded, failed).',
+      labelNames: ['resource', 'result'],
+      registers,
+    });
     this.lateness = new Histogram({
       name: 'jit_revocation_lateness_seconds',
       help: 'Time from a grant’s expiry to its revocation being confirmed by the provider.',
@@ -73,9 +86,23 @@ export class JitMetrics implements OperationMetrics, ProviderCallObserver {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers,
     });
-    this.slackApiErrors = new Counter({ name: 'jit_slack_api_errors_total', help: 'Failed Slack Web API calls by method and error (Slack’s error code, ratelimited, http_<status>, no_answer).', labelNames: ['method', 'error'], registers });
-    this.stateReadFailures = new Counter({ name: 'jit_state_read_failures_total', help: 'Scrapes whose read of MongoDB for the gauges failed (the gauges then keep their last values).', registers });
-    this.reloads = new Counter({ name: 'jit_policy_reloads_total', help: 'Policy reloads (SIGHUP) by result (applied, refused).', labelNames: ['result'], registers });
+    this.slackApiErrors = new Counter({
+      name: 'jit_slack_api_errors_total',
+      help: 'Failed Slack Web API calls by method and error (Slack’s error code, ratelimited, http_<status>, no_answer).',
+      labelNames: ['method', 'error'],
+      registers,
+    });
+    this.stateReadFailures = new Counter({
+      name: 'jit_state_read_failures_total',
+      help: 'Scrapes whose read of MongoDB for the gauges failed (the gauges then keep their last values).',
+      registers,
+    });
+    this.reloads = new Counter({
+      name: 'jit_policy_reloads_total',
+      help: 'Policy reloads (SIGHUP) by result (applied, refused).',
+      labelNames: ['result'],
+      registers,
+    });
     const metrics = this;
     new Gauge({
       name: 'jit_grants_active',
@@ -163,7 +190,10 @@ export class JitMetrics implements OperationMetrics, ProviderCallObserver {
         ([grants, outboxPending]) => ({ grants, outboxPending }),
         (err: Error) => {
           this.stateReadFailures.inc();
-          this.logger.warn({ err: err.message }, 'metrics: could not read grants and outbox from MongoDB; the gauges keep their last values');
+          this.logger.warn(
+            { err: err.message },
+            'metrics: could not read grants and outbox from MongoDB; the gauges keep their last values',
+          );
           // A failed read is not cached: the next scrape tries again.
           if (this.cached?.read === read) this.cached = undefined;
           return undefined;

@@ -25,7 +25,10 @@ export class ResourceLabels {
 export class BoundedLabels {
   private readonly seen = new Set<string>();
 
-  constructor(private readonly max: number, private readonly shape = /^[A-Za-z0-9_.]{1,60}$/) {}
+  constructor(
+    private readonly max: number,
+    private readonly shape = /^[A-Za-z0-9_.]{1,60}$/,
+  ) {}
 
   of(value: string): string {
     if (!this.shape.test(value)) return OTHER;

@@ -11,7 +11,9 @@ export function mongoStateSource(db: Db): StateSource {
       const states = ['active', 'revoking'] as const;
       const counted = await Promise.all(
         states.map((state) =>
-          requests.aggregate<{ _id: string; count: number }>([{ $match: { state } }, { $group: { _id: '$resourceId', count: { $sum: 1 } } }]).toArray(),
+          requests
+            .aggregate<{ _id: string; count: number }>([{ $match: { state } }, { $group: { _id: '$resourceId', count: { $sum: 1 } } }])
+            .toArray(),
         ),
       );
       return states.flatMap((state, i) => (counted[i] ?? []).map((r) => ({ resourceId: r._id, state, count: r.count })));

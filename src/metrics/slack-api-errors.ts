@@ -13,7 +13,11 @@ export interface SlackErrorCounter {
  * `no_answer`: never free text.
  */
 export class CountingWebClient extends WebClient {
-  constructor(token: string, options: WebClientOptions, private readonly counter: SlackErrorCounter) {
+  constructor(
+    token: string,
+    options: WebClientOptions,
+    private readonly counter: SlackErrorCounter,
+  ) {
     super(token, options);
   }
 

@@ -62,7 +62,11 @@ export class OncallDirectory {
     const wanted = email.trim().toLowerCase();
     const [pd, og] = await Promise.all([
       this.pagerduty ? this.byEmail.get(wanted, () => this.pagerduty!.oncallIds(wanted)) : Promise.resolve([]),
-      Promise.all(this.schedules.map(async (name) => ((await this.bySchedule.get(name, () => this.opsgenie!.recipients(name))).includes(wanted) ? [name] : []))),
+      Promise.all(
+        this.schedules.map(async (name) =>
+          (await this.bySchedule.get(name, () => this.opsgenie!.recipients(name))).includes(wanted) ? [name] : [],
+        ),
+      ),
     ]);
     return [...new Set([...pd, ...og.flat()])];
   }

@@ -38,7 +38,13 @@ export class OpsgenieOncall {
     const url = apiPath(this.config.apiUrl, `/v2/schedules/${encodeURIComponent(name)}/on-calls`);
     url.searchParams.set('scheduleIdentifierType', 'name');
     url.searchParams.set('flat', 'true');
-    const body = (await getJson(this.fetchImpl, 'Opsgenie', url, { Authorization: `GenieKey ${this.config.apiKey}`, Accept: 'application/json' }, this.timeoutMs)) as {
+    const body = (await getJson(
+      this.fetchImpl,
+      'Opsgenie',
+      url,
+      { Authorization: `GenieKey ${this.config.apiKey}`, Accept: 'application/json' },
+      this.timeoutMs,
+    )) as {
       data?: { onCallRecipients?: unknown };
     } | null;
     const recipients = body?.data?.onCallRecipients;

@@ -22,7 +22,11 @@ export class PagerDutyOncall {
   ) {}
 
   private headers(): Record<string, string> {
-    return { Authorization: `Token token=${this.config.token}`, Accept: 'application/vnd.pagerduty+json;version=2', 'Content-Type': 'application/json' };
+    return {
+      Authorization: `Token token=${this.config.token}`,
+      Accept: 'application/vnd.pagerduty+json;version=2',
+      'Content-Type': 'application/json',
+    };
   }
 
   private async get(path: string, query: Array<[string, string]>): Promise<Record<string, unknown>> {
@@ -47,7 +51,11 @@ export class PagerDutyOncall {
   async userIdOf(email: string): Promise<string | undefined> {
     const wanted = email.toLowerCase();
     for (let page = 0, offset = 0; page < MAX_PAGES; page++) {
-      const body = await this.get('/users', [['query', email], ['offset', String(offset)], ['limit', '25']]);
+      const body = await this.get('/users', [
+        ['query', email],
+        ['offset', String(offset)],
+        ['limit', '25'],
+      ]);
       const users = Array.isArray(body.users) ? (body.users as Array<{ id?: unknown; email?: unknown }>) : [];
       const found = users.find((u) => typeof u.email === 'string' && u.email.toLowerCase() === wanted && typeof u.id === 'string');
       if (found) return found.id as string;
@@ -63,8 +71,15 @@ export class PagerDutyOncall {
     if (!userId) return [];
     const ids = new Set<string>();
     for (let page = 0, offset = 0; page < MAX_PAGES; page++) {
-      const body = await this.get('/oncalls', [['user_ids[]', userId], ['earliest', 'true'], ['offset', String(offset)], ['limit', '100']]);
-      const oncalls = Array.isArray(body.oncalls) ? (body.oncalls as Array<{ schedule?: { id?: unknown } | null; escalation_policy?: { id?: unknown } | null }>) : [];
+      const body = await this.get('/oncalls', [
+        ['user_ids[]', userId],
+        ['earliest', 'true'],
+        ['offset', String(offset)],
+        ['limit', '100'],
+      ]);
+      const oncalls = Array.isArray(body.oncalls)
+        ? (body.oncalls as Array<{ schedule?: { id?: unknown } | null; escalation_policy?: { id?: unknown } | null }>)
+        : [];
       for (const o of oncalls) {
         if (typeof o.schedule?.id === 'string') ids.add(o.schedule.id);
         if (typeof o.escalation_policy?.id === 'string') ids.add(o.escalation_policy.id);

@@ -49,7 +49,12 @@ export function underAccessLock<T>(ctx: OperationContext, key: string | undefine
  * whether the access is standing. Returns the request as stored; unchanged when there is nothing to
  * record (no key) or it was recorded already.
  */
-export async function recordStanding(ctx: OperationContext, request: AccessRequest, provider: ResourceProvider, subject: GrantSubject): Promise<AccessRequest> {
+export async function recordStanding(
+  ctx: OperationContext,
+  request: AccessRequest,
+  provider: ResourceProvider,
+  subject: GrantSubject,
+): Promise<AccessRequest> {
   const key = provider.accessKey(request.account);
   if (key === undefined || request.standing !== undefined) return request;
   // Only requests that were themselves inspected carry the key: one that is granting but has not

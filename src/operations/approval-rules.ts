@@ -69,14 +69,21 @@ export async function decideFiling(ctx: OperationContext, resource: Resource, re
   const field = request.extension ? 'duration' : 'resource';
   const decision = await decide(resource, request, requesterFacts(ctx, request.requesterId), { now: ctx.now() });
   const log = ctx.logger.child({ user: request.requesterId, resource: resource.id });
-  if (decision.error) log.warn({ ruleError: decision.error, extension: request.extension }, 'an approval rule could not be evaluated; normal approval applies');
+  if (decision.error)
+    log.warn(
+      { ruleError: decision.error, extension: request.extension },
+      'an approval rule could not be evaluated; normal approval applies',
+    );
   if (decision.action === 'deny') {
     log.info({ rule: decision.rule, extension: request.extension }, 'refused by an approval rule');
     throw new UserError(`Refused by the rule “${decision.rule}” of ${resource.id}: ${decision.reason} Nothing was filed.`, field);
   }
   const approvers = resource.approvers.users.length + resource.approvers.usergroups.length;
   if (decision.error && decision.action === 'approval' && approvers === 0) {
-    throw new UserError(`${resource.id} could not check its approval rules right now, and it has no approvers to ask instead, so nothing was filed. Please try again in a minute.`, field);
+    throw new UserError(
+      `${resource.id} could not check its approval rules right now, and it has no approvers to ask instead, so nothing was filed. Please try again in a minute.`,
+      field,
+    );
   }
   return decision;
 }

@@ -8,6 +8,7 @@ export async function auditTimeline(ctx: OperationContext, requestId: unknown, u
   const request = await requireRequest(ctx, requestId);
   const resource = findResource(ctx.policy, request.resourceId);
   const allowed = isAdmin(ctx.policy, userId) || (resource ? await isApprover(resource, userId, ctx.directory) : false);
-  if (!allowed) throw new UserError(`Only policy admins and approvers of ${request.resourceId} can read the audit timeline of ${request._id}.`);
+  if (!allowed)
+    throw new UserError(`Only policy admins and approvers of ${request.resourceId} can read the audit timeline of ${request._id}.`);
   return { request, events: await ctx.store.audit.forRequest(request._id) };
 }

@@ -7,13 +7,20 @@ import type { OperationContext } from './ports';
 
 /** A request ID as people type or paste it: any case, perhaps in the backticks `list` shows it in. */
 export function normalizeRequestId(requestId: unknown): unknown {
-  return typeof requestId === 'string' ? requestId.trim().replace(/^`(.*)`$/, '$1').toLowerCase() : requestId;
+  return typeof requestId === 'string'
+    ? requestId
+        .trim()
+        .replace(/^`(.*)`$/, '$1')
+        .toLowerCase()
+    : requestId;
 }
 
 export async function requireRequest(ctx: OperationContext, requestId: unknown): Promise<AccessRequest> {
   const id = normalizeRequestId(requestId);
   if (typeof id !== 'string' || !REQUEST_ID_PATTERN.test(id)) {
-    throw new UserError(`"${String(requestId).slice(0, 40)}" is not a request ID. Request IDs look like r7k2m9qxa; see \`/jit-access list\`.`);
+    throw new UserError(
+      `"${String(requestId).slice(0, 40)}" is not a request ID. Request IDs look like r7k2m9qxa; see \`/jit-access list\`.`,
+    );
   }
   const request = await ctx.store.get(id);
   if (!request) throw new UserError(`There is no request ${id}. See \`/jit-access list\` for yours.`);
@@ -26,7 +33,13 @@ export async function requireRequest(ctx: OperationContext, requestId: unknown):
  * fewer (the sole listed approver asking for access, say). User groups are resolved now; one Slack
  * cannot resolve counts as "maybe enough", so an outage never refuses anyone.
  */
-export async function requireApprovable(ctx: OperationContext, resource: Resource, requesterId: string, required: number, what = 'request'): Promise<void> {
+export async function requireApprovable(
+  ctx: OperationContext,
+  resource: Resource,
+  requesterId: string,
+  required: number,
+  what = 'request',
+): Promise<void> {
   if (required <= 0) return;
   const others = new Set(resource.approvers.users.filter((u) => u !== requesterId));
   for (const group of resource.approvers.usergroups) {
@@ -49,7 +62,13 @@ export async function requireApprovable(ctx: OperationContext, resource: Resourc
 }
 
 /** Throws unless `approverId` may decide on `request` by the policy (checked on every click): "Only approvers of … can `doing`". */
-export async function requireApprover(ctx: OperationContext, resource: Resource, request: AccessRequest, approverId: string, doing: string): Promise<void> {
+export async function requireApprover(
+  ctx: OperationContext,
+  resource: Resource,
+  request: AccessRequest,
+  approverId: string,
+  doing: string,
+): Promise<void> {
   if (!(await mayApprove(resource, approverId, request.requesterId, ctx.directory))) {
     throw new UserError(`Only approvers of ${resource.id} can ${doing}; you are not one of them.`);
   }

@@ -16,7 +16,12 @@ type Secret = NonNullable<GrantResult['secretForRequester']>;
  * not the DM could be sent (the failure is logged). A grant that ended while the DM was going out
  * has its message deleted at once.
  */
-export async function deliverCredentials(ctx: OperationContext, request: AccessRequest, secret: Secret, what = 'credentials'): Promise<void> {
+export async function deliverCredentials(
+  ctx: OperationContext,
+  request: AccessRequest,
+  secret: Secret,
+  what = 'credentials',
+): Promise<void> {
   const log = requestLogger(ctx, request);
   let ref: MessageRef | undefined;
   try {
@@ -31,7 +36,10 @@ export async function deliverCredentials(ctx: OperationContext, request: AccessR
     if (recorded && FINAL_STATES.includes(recorded.state)) await ctx.notifier.deleteCredentials(recorded);
     if (!recorded) log.error({ dm: ref }, `could not record the ${what} DM; it will not be deleted when the grant ends`);
   } catch (err) {
-    log.error({ err: (err as Error).message?.slice(0, 300), dm: ref }, `could not record the ${what} DM; it will not be deleted when the grant ends`);
+    log.error(
+      { err: (err as Error).message?.slice(0, 300), dm: ref },
+      `could not record the ${what} DM; it will not be deleted when the grant ends`,
+    );
   }
 }
 

@@ -26,14 +26,25 @@ export interface CheckedExtension {
  * Every check of an extension that needs no write, so the extend form can show problems on its
  * fields before it closes. Throws a UserError naming the field (`duration` or `reason`) it is about.
  */
-export async function checkExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<CheckedExtension> {
+export async function checkExtension(
+  ctx: OperationContext,
+  requestId: unknown,
+  userId: string,
+  durationText: string,
+  reasonText: string,
+): Promise<CheckedExtension> {
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
   if (request.requesterId !== userId) throw new UserError(`Only the requester can extend ${request._id}.`);
-  if (request.state !== 'active') throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant: only active grants can be extended.`);
+  if (request.state !== 'active')
+    throw new UserError(
+      `Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant: only active grants can be extended.`,
+    );
   if (request.extension) throw new UserError(`Request ${request._id} already has an extension waiting for approval.`);
   if (ctx.providers.forResource(request.resourceId).extension === 'refuse') {
-    throw new UserError(`${resource.id} grants cannot be extended (its provider cannot move an expiry). Request it again when this grant ends.`);
+    throw new UserError(
+      `${resource.id} grants cannot be extended (its provider cannot move an expiry). Request it again when this grant ends.`,
+    );
   }
   // Both fields are judged, so a form shows every problem at once.
   const problems: Record<string, string> = {};
@@ -54,7 +65,9 @@ export async function checkExtension(ctx: OperationContext, requestId: unknown, 
     const left = resource.maxTotalDuration - (request.expiresAt!.getTime() - request.grantedAt!.getTime());
     throw new UserError(
       `${resource.id} grants may last at most ${formatDuration(resource.maxTotalDuration)} in total, extensions included; ` +
-        (left > 0 ? `you can extend by at most ${formatDuration(left)}.` : 'this grant cannot be extended further. Request it again when it ends.'),
+        (left > 0
+          ? `you can extend by at most ${formatDuration(left)}.`
+          : 'this grant cannot be extended further. Request it again when it ends.'),
       'duration',
     );
   }
@@ -78,8 +91,20 @@ export async function checkExtension(ctx: OperationContext, requestId: unknown, 
  * approved like a request (or per the resource's `extension` settings), never past
  * `maxTotalDuration`. A pending extension dies with the grant: expiry ignores it.
  */
-export async function requestExtension(ctx: OperationContext, requestId: unknown, userId: string, durationText: string, reasonText: string): Promise<AccessRequest> {
-  const { request, durationMs, reason, requiredApprovals: required, decision } = await checkExtension(ctx, requestId, userId, durationText, reasonText);
+export async function requestExtension(
+  ctx: OperationContext,
+  requestId: unknown,
+  userId: string,
+  durationText: string,
+  reasonText: string,
+): Promise<AccessRequest> {
+  const {
+    request,
+    durationMs,
+    reason,
+    requiredApprovals: required,
+    decision,
+  } = await checkExtension(ctx, requestId, userId, durationText, reasonText);
   const extension = {
     id: randomBytes(4).toString('hex'),
     durationMs,
@@ -136,7 +161,8 @@ export async function denyExtension(ctx: OperationContext, requestId: unknown, a
   const request = await requireRequest(ctx, requestId);
   const resource = requireResource(ctx, request.resourceId);
   await requireApprover(ctx, resource, request, approverId, 'deny this extension');
-  if (request.state !== 'active' || !request.extension) throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
+  if (request.state !== 'active' || !request.extension)
+    throw new UserError(`Request ${request._id} has no extension waiting for approval.`);
   const denied = await ctx.store.update(request._id, 'active', {
     actor: approverId,
     action: 'extension_denied',
@@ -174,7 +200,9 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
       only: { extensionId: extension.id },
       details: { extensionId: extension.id, error: errorText(err) },
     });
-    throw new UserError(`The extension was approved, but ${request.resourceId} refused it: ${errorText(err)}. The grant still ends at its original time.`);
+    throw new UserError(
+      `The extension was approved, but ${request.resourceId} refused it: ${errorText(err)}. The grant still ends at its original time.`,
+    );
   }
   const warning = expiryWarningAt(ctx.settings, ctx.now(), newExpiry);
   const extended = await ctx.store.update(request._id, 'active', {
@@ -211,7 +239,12 @@ async function applyExtension(ctx: OperationContext, request: AccessRequest, act
  * outlive the revocation of a grant that ended meanwhile. A grant over standing access gave
  * nothing, so there is nothing to extend.
  */
-async function extendInTarget(ctx: OperationContext, request: AccessRequest, newExpiry: Date, extensionId: string): Promise<GrantResult['secretForRequester']> {
+async function extendInTarget(
+  ctx: OperationContext,
+  request: AccessRequest,
+  newExpiry: Date,
+  extensionId: string,
+): Promise<GrantResult['secretForRequester']> {
   if (request.standing) return undefined;
   const provider = providerFor(ctx, request);
   const subject = subjectOf(request, newExpiry);

@@ -99,7 +99,10 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
         const inspected = await recordStanding(ctx, granting, provider!, subject);
         // The account already has it, not through jit-access: nothing to grant (nor, later, to revoke).
         if (inspected.standing) return { request: inspected, result: {} };
-        return { request: inspected, result: await provider!.grant(subject, { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) }) };
+        return {
+          request: inspected,
+          result: await provider!.grant(subject, { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) }),
+        };
       }));
     } catch (err) {
       lastError = errorText(err);
@@ -136,7 +139,10 @@ export async function startGrant(ctx: OperationContext, claimed: AccessRequest):
       log.warn('grant finished by another worker');
       return (await ctx.store.get(request._id)) ?? request;
     }
-    log.info({ expiresAt, attempt, standing: active.standing }, active.standing ? 'account already had this access; nothing granted' : 'access granted');
+    log.info(
+      { expiresAt, attempt, standing: active.standing },
+      active.standing ? 'account already had this access; nothing granted' : 'access granted',
+    );
     ctx.schedule?.scheduleChanged(active.warnAt ?? expiresAt);
     if (result.secretForRequester) await deliverCredentials(ctx, active, result.secretForRequester);
     await ctx.notifier.notifyRequester(active, 'approved');

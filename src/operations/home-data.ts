@@ -63,8 +63,14 @@ export async function loadHomeData(ctx: HomeContext, userId: string): Promise<Ho
   const list = (rows: AccessRequest[], limit: number): HomeList => ({ items: rows.slice(0, limit), total: rows.length });
   return {
     userId,
-    active: list(open.filter((r) => r.state === 'active' || r.state === 'revoking' || r.state === 'granting'), HOME_LIMITS.active),
-    pending: list(open.filter((r) => r.state === 'pending'), HOME_LIMITS.pending),
+    active: list(
+      open.filter((r) => r.state === 'active' || r.state === 'revoking' || r.state === 'granting'),
+      HOME_LIMITS.active,
+    ),
+    pending: list(
+      open.filter((r) => r.state === 'pending'),
+      HOME_LIMITS.pending,
+    ),
     toDecide,
     ended,
   };

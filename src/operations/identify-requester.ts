@@ -8,7 +8,10 @@ import type { OperationContext } from './ports';
 import { errorText } from './grant-access';
 
 /** Who a request is for, resolved when it is filed and stored on it (README “Who gets the access”). */
-export type RequesterIdentity = Pick<AccessRequest, 'target' | 'account' | 'accountSource' | 'accountKey' | 'principal' | 'email' | 'sshPublicKey' | 'sshKeyFingerprint'>;
+export type RequesterIdentity = Pick<
+  AccessRequest,
+  'target' | 'account' | 'accountSource' | 'accountKey' | 'principal' | 'email' | 'sshPublicKey' | 'sshKeyFingerprint'
+>;
 
 type Registered = Pick<AccessRequest, 'sshPublicKey' | 'sshKeyFingerprint'>;
 
@@ -16,14 +19,24 @@ type Registered = Pick<AccessRequest, 'sshPublicKey' | 'sshKeyFingerprint'>;
  * What the provider needs the requester to have registered (its definition's `needs`), read now so
  * approvers see it and every later call uses the same. Refused, with how to register, when missing.
  */
-async function registeredNeeds(ctx: OperationContext, needs: readonly string[], requesterId: string, targetName: string): Promise<Registered> {
+async function registeredNeeds(
+  ctx: OperationContext,
+  needs: readonly string[],
+  requesterId: string,
+  targetName: string,
+): Promise<Registered> {
   if (!needs.includes('sshPublicKey')) return {};
   const registered = await ctx.store.sshKeys.get(requesterId);
-  const register = 'Register it with `/jit-access ssh-key <your public key>` (the one line of `~/.ssh/id_ed25519.pub`; make one with `ssh-keygen -t ed25519`), then request again.';
-  if (!registered) throw new UserError(`${targetName} gives access with a certificate for your SSH key, and you have not registered one, so nothing was filed. ${register}`);
+  const register =
+    'Register it with `/jit-access ssh-key <your public key>` (the one line of `~/.ssh/id_ed25519.pub`; make one with `ssh-keygen -t ed25519`), then request again.';
+  if (!registered)
+    throw new UserError(
+      `${targetName} gives access with a certificate for your SSH key, and you have not registered one, so nothing was filed. ${register}`,
+    );
   // Checked again: the rules may have tightened since it was registered.
   const parsed = parseSshPublicKey(registered.publicKey);
-  if (!parsed.ok) throw new UserError(`Your registered SSH key is no longer accepted (${parsed.problem}), so nothing was filed. ${register}`);
+  if (!parsed.ok)
+    throw new UserError(`Your registered SSH key is no longer accepted (${parsed.problem}), so nothing was filed. ${register}`);
   return { sshPublicKey: parsed.key.line, sshKeyFingerprint: parsed.key.fingerprint };
 }
 
@@ -52,7 +65,9 @@ export async function identifyRequester(ctx: OperationContext, resource: Resourc
   }
   const resolved = resolveAccount(ctx.policy, target, provider.account, requesterId, email);
   if (lookupFailed && (!resolved.ok || (provider.account.need === 'required' && !resolved.account))) {
-    throw new UserError(`Could not read your profile from Slack to work out your account in ${target.name}, so nothing was filed. Please try again in a minute.`);
+    throw new UserError(
+      `Could not read your profile from Slack to work out your account in ${target.name}, so nothing was filed. Please try again in a minute.`,
+    );
   }
   if (!resolved.ok) throw new UserError(resolved.problem);
   const { account, source } = resolved;
@@ -73,13 +88,20 @@ export async function identifyRequester(ctx: OperationContext, resource: Resourc
     check = await provider.validate(
       {
         resourceId: resource.id,
-        user: { slackId: requesterId, ...(email ? { email } : {}), ...(account ? { account } : {}), ...(registered.sshPublicKey ? { sshPublicKey: registered.sshPublicKey } : {}) },
+        user: {
+          slackId: requesterId,
+          ...(email ? { email } : {}),
+          ...(account ? { account } : {}),
+          ...(registered.sshPublicKey ? { sshPublicKey: registered.sshPublicKey } : {}),
+        },
       },
       { deadline: new Date(Date.now() + ctx.settings.providerTimeoutMs) },
     );
   } catch (err) {
     log.warn({ err: errorText(err) }, 'could not check the requester’s account');
-    throw new UserError(`Could not check your account in ${target.name} right now (${errorText(err)}), so nothing was filed. Please try again in a minute.`);
+    throw new UserError(
+      `Could not check your account in ${target.name} right now (${errorText(err)}), so nothing was filed. Please try again in a minute.`,
+    );
   }
   if (!check.ok) throw new UserError(check.reason);
   const principal = check.principal;
@@ -98,7 +120,12 @@ export async function identifyRequester(ctx: OperationContext, resource: Resourc
  * request or grant on the same target. Under a lock on that account, so two people whose e-mails
  * derive the same account cannot both find it free at the same moment.
  */
-export async function fileUnlessAccountTaken<T>(ctx: OperationContext, requesterId: string, identity: RequesterIdentity, create: () => Promise<T>): Promise<T> {
+export async function fileUnlessAccountTaken<T>(
+  ctx: OperationContext,
+  requesterId: string,
+  identity: RequesterIdentity,
+  create: () => Promise<T>,
+): Promise<T> {
   const { accountKey, account } = identity;
   if (identity.accountSource !== 'email' || accountKey === undefined || account === undefined) return create();
   return ctx.locks.withLock(`account:${accountKey}`, { leaseMs: 15_000, waitMs: 10_000 }, async () => {

@@ -9,7 +9,16 @@ import type { RegisteredSshKey } from '../store/ssh-keys';
 import type { OperationMetrics } from './metrics';
 
 /** What the requester is told by DM. */
-export type RequesterNotice = 'approved' | 'denied' | 'failed' | 'expiring' | 'ended' | 'timed_out' | 'filed' | 'extended' | 'extension_denied';
+export type RequesterNotice =
+  | 'approved'
+  | 'denied'
+  | 'failed'
+  | 'expiring'
+  | 'ended'
+  | 'timed_out'
+  | 'filed'
+  | 'extended'
+  | 'extension_denied';
 /** What the approval channel is told in the approval message's thread. */
 export type ChannelNotice = 'ended' | 'grant_failed' | 'revoke_failing' | 'reminder' | 'extension_requested';
 
@@ -50,7 +59,10 @@ export interface ScheduleListener {
  * driver. A change may or may not have been applied; the store's repair records what was.
  */
 export class StoreUnavailable extends Error {
-  constructor(message: string, override readonly cause?: unknown) {
+  constructor(
+    message: string,
+    override readonly cause?: unknown,
+  ) {
     super(message);
     this.name = 'StoreUnavailable';
   }
@@ -120,7 +132,13 @@ export interface RequestRepository {
   /** An audited change that keeps the state (attempt counters, reminders, extensions). */
   update(id: string, state: RequestState, opts: ChangeOptions): Promise<AccessRequest | null>;
   /** Bookkeeping that is not an event (message refs, provider details): not audited. */
-  touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset?: Array<keyof AccessRequest>, only?: ChangeCondition): Promise<AccessRequest | null>;
+  touch(
+    id: string,
+    state: RequestState,
+    set: Partial<AccessRequest>,
+    unset?: Array<keyof AccessRequest>,
+    only?: ChangeCondition,
+  ): Promise<AccessRequest | null>;
   /** Counts one approval while pending, once per approver, never the requester's own. */
   recordApproval(id: string, approverId: string): Promise<AccessRequest | null>;
   /** Claims an active grant whose expiry has come for revocation (`active` -> `revoking`): one claimer wins. */
@@ -129,11 +147,21 @@ export interface RequestRepository {
    * Claims granting or revoking work whose lease lapsed (its worker died, or its retry is due) by
    * renewing the lease to `leaseUntil`; audited when `audit` is given.
    */
-  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: AuditAction }): Promise<AccessRequest | null>;
+  claimLapsedLease(
+    id: string,
+    state: 'granting' | 'revoking',
+    now: Date,
+    leaseUntil: Date,
+    audit?: { actor: string; action: AuditAction },
+  ): Promise<AccessRequest | null>;
   /** Records where the approval message was posted, unless another post was recorded first. */
   recordApprovalMessage(id: string, ref: { channel: string; ts: string }): Promise<void>;
   /** Other requests in `states` whose grant gives the same access (the same access key). */
-  holdersOf(accessKey: string, exceptId: string, states: readonly RequestState[]): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>>;
+  holdersOf(
+    accessKey: string,
+    exceptId: string,
+    states: readonly RequestState[],
+  ): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>>;
   /** Another person's open request or grant that uses this derived account on this target, if any. */
   accountInUse(accountKey: string, exceptRequester: string): Promise<AccessRequest | null>;
   openRequestsOf(userId: string): Promise<AccessRequest[]>;
@@ -202,7 +230,9 @@ export interface OperationContext {
  * "granted until" message already says when it ends, and a warning at once would only be noise.
  */
 export function expiryWarningAt(settings: OperationSettings, from: Date, expiresAt: Date): { warnAt: Date } | Record<string, never> {
-  return expiresAt.getTime() - from.getTime() > settings.expiryWarningMs ? { warnAt: new Date(expiresAt.getTime() - settings.expiryWarningMs) } : {};
+  return expiresAt.getTime() - from.getTime() > settings.expiryWarningMs
+    ? { warnAt: new Date(expiresAt.getTime() - settings.expiryWarningMs) }
+    : {};
 }
 
 export function requestLogger(ctx: OperationContext, request: Pick<AccessRequest, '_id' | 'resourceId' | 'requesterId'>): Logger {

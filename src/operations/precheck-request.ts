@@ -17,7 +17,15 @@ export async function precheckRequest(ctx: OperationContext, requesterId: string
     await requireMayRequest(ctx, resource, requesterId);
     await requireUnderGrantLimit(ctx, requesterId);
     // A deny rule shows on the form; facts read here are cached for the filing that follows.
-    const decision = await decideFiling(ctx, resource, { requesterId, resourceId: resource.id, durationMs, reason, ticket: ticket ?? '', breakGlass, extension: false });
+    const decision = await decideFiling(ctx, resource, {
+      requesterId,
+      resourceId: resource.id,
+      durationMs,
+      reason,
+      ticket: ticket ?? '',
+      breakGlass,
+      extension: false,
+    });
     if (decision.action === 'approval') await requireApprovable(ctx, resource, requesterId, decision.requiredApprovals);
     const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);
     if (open) throw alreadyOpen(open, resource.id);

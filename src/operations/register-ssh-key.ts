@@ -14,12 +14,21 @@ export async function registerSshKey(ctx: OperationContext, userId: string, text
   const parsed = parseSshPublicKey(text);
   if (!parsed.ok) throw new UserError(parsed.problem);
   const { key } = parsed;
-  const registered: RegisteredSshKey = { _id: userId, publicKey: key.line, fingerprint: key.fingerprint, type: key.type, bits: key.bits, registeredAt: ctx.now() };
+  const registered: RegisteredSshKey = {
+    _id: userId,
+    publicKey: key.line,
+    fingerprint: key.fingerprint,
+    type: key.type,
+    bits: key.bits,
+    registeredAt: ctx.now(),
+  };
   try {
     await ctx.store.sshKeys.register(registered);
   } catch (err) {
     if (err instanceof SshKeyTakenError) {
-      throw new UserError(`That key (\`${key.fingerprint}\`) is registered to someone else: each person registers their own key. Make one with \`ssh-keygen -t ed25519\`.`);
+      throw new UserError(
+        `That key (\`${key.fingerprint}\`) is registered to someone else: each person registers their own key. Make one with \`ssh-keygen -t ed25519\`.`,
+      );
     }
     throw err;
   }

@@ -69,7 +69,16 @@ export async function reloadPolicy(deps: PolicyReloadDeps): Promise<ReloadOutcom
         'a restart before then leaves their revocation failing (and alerting) until the resource is back in the policy',
     );
   }
-  logger.info({ resources: next.resources.length, added, removed, changed, targets: { created: providers.created, kept: providers.kept, closing: providers.closed } }, 'policy reloaded');
+  logger.info(
+    {
+      resources: next.resources.length,
+      added,
+      removed,
+      changed,
+      targets: { created: providers.created, kept: providers.kept, closing: providers.closed },
+    },
+    'policy reloaded',
+  );
   deps.metrics?.policyReload('applied');
   // New and changed targets get the start-up check (warnings only), as at start-up.
   if (providers.created.length) void deps.providers.check(logger, new Set(providers.created)).catch(() => undefined);

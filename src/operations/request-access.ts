@@ -31,7 +31,10 @@ export interface ValidRequest {
 export type FieldErrors = Partial<Record<'resource' | 'duration' | 'reason' | 'ticket', string>>;
 
 /** Pure checks of what the user typed; the modal shows these on its fields, the command in one message. */
-export function validateRequestInput(policy: Policy, input: RequestInput): { ok: true; value: ValidRequest } | { ok: false; errors: FieldErrors } {
+export function validateRequestInput(
+  policy: Policy,
+  input: RequestInput,
+): { ok: true; value: ValidRequest } | { ok: false; errors: FieldErrors } {
   const errors: FieldErrors = {};
   const resource = findResource(policy, input.resourceId);
   if (!resource) errors.resource = `Unknown resource "${input.resourceId.slice(0, 40)}". See \`/jit-access resources\`.`;
@@ -74,7 +77,15 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
   await requireMayRequest(ctx, resource, requesterId);
   await requireUnderGrantLimit(ctx, requesterId);
   // The resource's rules decide how it is approved (PRODUCT.md section 3.2); a deny throws here.
-  const decision = await decideFiling(ctx, resource, { requesterId, resourceId: resource.id, durationMs, reason, ticket: ticket ?? '', breakGlass, extension: false });
+  const decision = await decideFiling(ctx, resource, {
+    requesterId,
+    resourceId: resource.id,
+    durationMs,
+    reason,
+    ticket: ticket ?? '',
+    breakGlass,
+    extension: false,
+  });
   const autoApproved = decision.action === 'auto_approve';
   const immediate = autoApproved || decision.action === 'break_glass';
   const required = immediate ? 0 : decision.requiredApprovals;
@@ -122,7 +133,10 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     await fileUnlessAccountTaken(ctx, requesterId, identity, () => ctx.store.create(request, requesterId, details));
   } catch (err) {
     if (err instanceof OpenRequestExistsError) {
-      throw alreadyOpen((await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id), resource.id);
+      throw alreadyOpen(
+        (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id),
+        resource.id,
+      );
     }
     throw err;
   }

@@ -15,7 +15,10 @@ export async function revokeRequest(ctx: OperationContext, requestId: unknown, u
   }
   if (request.state === 'revoking') throw new UserError(`Request ${request._id} is already being revoked.`);
   if (request.state !== 'active') {
-    throw new UserError(`Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant.` + (request.state === 'pending' ? ' Use `cancel` to withdraw it.' : ''));
+    throw new UserError(
+      `Request ${request._id} is ${request.state.replace('_', ' ')}, not an active grant.` +
+        (request.state === 'pending' ? ' Use `cancel` to withdraw it.' : ''),
+    );
   }
   const claimed = await ctx.store.transition(request._id, 'active', 'revoking', {
     actor: userId,
@@ -63,7 +66,11 @@ export async function completeRevocation(ctx: OperationContext, claimed: AccessR
     action: to,
     set: { endedAt: ctx.now() },
     unset: ['lastError'],
-    details: { attempts: (claimed.attempts ?? 0) + 1, ...(claimed.endedBy ? { endedBy: claimed.endedBy } : {}), ...describeRevocation(done) },
+    details: {
+      attempts: (claimed.attempts ?? 0) + 1,
+      ...(claimed.endedBy ? { endedBy: claimed.endedBy } : {}),
+      ...describeRevocation(done),
+    },
   });
   if (!ended) return (await ctx.store.get(claimed._id)) ?? claimed;
   log.info({ state: to, ...describeRevocation(done) }, 'access ended');

@@ -45,7 +45,13 @@ export interface DecideOptions {
 /** What the resource's own settings say, when no rule decides. */
 function resourceSettings(resource: Resource, request: RuleRequest): Pick<Decision, 'action' | 'requiredApprovals' | 'reason'> {
   const required = resource.autoApprove ? 0 : request.extension ? resource.extensionApprovals : resource.requiredApprovals;
-  if (required === 0) return { action: 'auto_approve', requiredApprovals: 0, reason: request.extension && !resource.autoApprove ? 'extensions of this resource need no approval' : 'the resource is set to autoApprove' };
+  if (required === 0)
+    return {
+      action: 'auto_approve',
+      requiredApprovals: 0,
+      reason:
+        request.extension && !resource.autoApprove ? 'extensions of this resource need no approval' : 'the resource is set to autoApprove',
+    };
   return { action: 'approval', requiredApprovals: required, reason: 'no rule matched: the resource’s own approval settings apply' };
 }
 
@@ -108,7 +114,8 @@ async function gather(rule: CompiledRule, resource: Resource, source: FactSource
   for (const need of rule.needs) {
     if (facts[need] !== undefined) continue;
     try {
-      (facts as Record<RequesterFact, unknown>)[need] = need === 'usergroups' ? await source.usergroups(groupsTested(resource)) : await READERS[need](source);
+      (facts as Record<RequesterFact, unknown>)[need] =
+        need === 'usergroups' ? await source.usergroups(groupsTested(resource)) : await READERS[need](source);
     } catch (err) {
       throw new FactError(`requester.${need} could not be read: ${(err as Error).message ?? String(err)}`);
     }
@@ -154,14 +161,22 @@ export async function decide(resource: Resource, request: RuleRequest, source: F
     if (!matched) continue;
     const outcome = rule.outcome;
     const withError = error ? { error } : {};
-    if ('deny' in outcome) return { action: 'deny', requiredApprovals: 0, rule: rule.name, reason: outcome.deny, facts: used, ...withError };
+    if ('deny' in outcome)
+      return { action: 'deny', requiredApprovals: 0, rule: rule.name, reason: outcome.deny, facts: used, ...withError };
     if (request.breakGlass) return breakGlass(rule.name, error);
     if ('autoApprove' in outcome) {
       if (error) continue;
       return { action: 'auto_approve', requiredApprovals: 0, rule: rule.name, reason: `auto-approved by rule "${rule.name}"`, facts: used };
     }
     const n = error ? Math.max(outcome.requiredApprovals, failClosed(resource, request)) : outcome.requiredApprovals;
-    return { action: 'approval', requiredApprovals: n, rule: rule.name, reason: `rule "${rule.name}" asks for ${n} approval${n === 1 ? '' : 's'}`, facts: used, ...withError };
+    return {
+      action: 'approval',
+      requiredApprovals: n,
+      rule: rule.name,
+      reason: `rule "${rule.name}" asks for ${n} approval${n === 1 ? '' : 's'}`,
+      facts: used,
+      ...withError,
+    };
   }
   if (request.breakGlass) return breakGlass(undefined, error);
   if (error) {

@@ -19,7 +19,10 @@ export function feasibilityProblems(policy: Policy): string[] {
     }
     if (resource.autoApprove) return;
     // An extension is moot when the request itself can never be approved: one problem, not two.
-    for (const [key, required] of [['requiredApprovals', resource.requiredApprovals], ['extension.requiredApprovals', resource.extensionApprovals]] as const) {
+    for (const [key, required] of [
+      ['requiredApprovals', resource.requiredApprovals],
+      ['extension.requiredApprovals', resource.extensionApprovals],
+    ] as const) {
       if (required === 0) continue;
       const stuck = namedRequestersWhoCannotBeApproved(resource, required);
       if (stuck && stuck.length === requesters!.users.length) {
@@ -44,7 +47,11 @@ export function feasibilityWarnings(policy: Policy): string[] {
     const candidates = resource.requesters ? resource.requesters.users : resource.approvers.users;
     const stuck = candidates.filter((user) => approversOtherThan(resource, user) < resource.requiredApprovals);
     // When every named requester is stuck, feasibilityProblems refuses the policy instead.
-    if (!stuck.length || (resource.requesters && !resource.requesters.usergroups.length && stuck.length === resource.requesters.users.length)) return;
+    if (
+      !stuck.length ||
+      (resource.requesters && !resource.requesters.usergroups.length && stuck.length === resource.requesters.users.length)
+    )
+      return;
     warnings.push(
       `resources[${i}] (${resource.id}): ${stuck.join(', ')} may request it but ${stuck.length === 1 ? 'is' : 'are'} among too few approvers ` +
         `to get ${resource.requiredApprovals} approval${resource.requiredApprovals === 1 ? '' : 's'} from someone else; such requests are refused when filed`,

@@ -28,9 +28,7 @@ export function accountRuleOf(provider: Pick<ResourceProviderConfig, 'type' | 'a
   return { derive, format, need: typeof need === 'function' ? need(provider.access) : need };
 }
 
-export type AccountResolution =
-  | { ok: true; account?: string; source?: 'identities' | 'email' }
-  | { ok: false; problem: string };
+export type AccountResolution = { ok: true; account?: string; source?: 'identities' | 'email' } | { ok: false; problem: string };
 
 type Where = Pick<Target, 'name' | 'type'>;
 
@@ -73,9 +71,12 @@ export function resolveAccount(
   const missing = (why: string): AccountResolution =>
     rule.need === 'optional' ? { ok: true } : { ok: false, problem: `You have no account in ${target.name} (${target.type}): ${why}` };
   const askAdmin = 'Ask a policy admin to add you to `identities`.';
-  if (rule.derive === 'never') return missing(`${target.type} accounts come only from the policy's \`identities\`, which names none for you. ${askAdmin}`);
+  if (rule.derive === 'never')
+    return missing(`${target.type} accounts come only from the policy's \`identities\`, which names none for you. ${askAdmin}`);
   if (policy.emailDomains.length === 0) {
-    return missing(`the policy's \`identities\` names none for you, and it derives none from Slack e-mails (no \`emailDomains\`). ${askAdmin}`);
+    return missing(
+      `the policy's \`identities\` names none for you, and it derives none from Slack e-mails (no \`emailDomains\`). ${askAdmin}`,
+    );
   }
   if (!email) return missing(`\`identities\` names none for you, and your Slack profile shows no e-mail to derive one from. ${askAdmin}`);
   const at = email.lastIndexOf('@');
@@ -103,7 +104,10 @@ export function resolveAccount(
  * `default`; every mapped account fits its target's format; no two people share an account on one
  * target. `problem` gets one line per problem.
  */
-export function checkIdentities(policy: Pick<Policy, 'identities' | 'targets'>, problem: (path: PropertyKey[], message: string) => void): void {
+export function checkIdentities(
+  policy: Pick<Policy, 'identities' | 'targets'>,
+  problem: (path: PropertyKey[], message: string) => void,
+): void {
   const targets = Object.values(policy.targets);
   const names = new Set(targets.map((t) => t.name));
   const types = new Set(targets.map((t) => t.type));
@@ -111,7 +115,10 @@ export function checkIdentities(policy: Pick<Policy, 'identities' | 'targets'>, 
     if (typeof entry === 'string') continue;
     for (const key of Object.keys(entry)) {
       if (key === 'default' || names.has(key) || types.has(key) || providerDefinition(key)) continue;
-      problem(['identities', user, key], `no target or provider type "${key}" (targets: ${[...names].join(', ') || 'none'}; or a provider type, or default)`);
+      problem(
+        ['identities', user, key],
+        `no target or provider type "${key}" (targets: ${[...names].join(', ') || 'none'}; or a provider type, or default)`,
+      );
     }
   }
 

@@ -134,7 +134,9 @@ function resolve(file: PolicyFile, providers: ResolvedProviders, problems: strin
     const needing = resources.filter((r) => r.provider && needsAccount(r)).map((r) => r.id);
     policy.warnings.push(
       'no account can be derived: the policy has neither identities nor emailDomains, so ' +
-        (needing.length ? `every request for ${needing.join(', ')} will be refused until one of them is set` : 'providers get no account (webhooks send the Slack ID and e-mail only)'),
+        (needing.length
+          ? `every request for ${needing.join(', ')} will be refused until one of them is set`
+          : 'providers get no account (webhooks send the Slack ID and e-mail only)'),
     );
   }
   return policy;

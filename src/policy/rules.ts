@@ -89,7 +89,9 @@ function celEnvironment(): Environment {
     })
     .registerVariable('now', 'google.protobuf.Timestamp');
   for (const [method, read] of Object.entries(ZONED)) {
-    sharedEnv.registerFunction(`google.protobuf.Timestamp.${zonedName(method)}(string): int`, (d: Date, tz: string) => BigInt(read(zonedParts(d, tz))));
+    sharedEnv.registerFunction(`google.protobuf.Timestamp.${zonedName(method)}(string): int`, (d: Date, tz: string) =>
+      BigInt(read(zonedParts(d, tz))),
+    );
   }
   return sharedEnv;
 }
@@ -216,7 +218,8 @@ function collectReads(node: unknown, reads: Reads): void {
   const access = fieldAccess(ast);
   if (access && (access.base === 'requester' || access.base === 'request')) {
     reads.paths.add(`${access.base}.${access.field}`);
-    if (access.base === 'requester' && (REQUESTER_FACTS as readonly string[]).includes(access.field)) reads.needs.add(access.field as RequesterFact);
+    if (access.base === 'requester' && (REQUESTER_FACTS as readonly string[]).includes(access.field))
+      reads.needs.add(access.field as RequesterFact);
     if (access.base === 'requester' && access.field === 'usergroups') reads.groupTests = 'all';
     return;
   }
@@ -377,7 +380,8 @@ export function compileRule(
   let evaluator: (input: Record<string, unknown>) => unknown = parsed;
   if (scan.edits.length) {
     let text = when;
-    for (const edit of [...scan.edits].sort((a, b) => b.at - a.at)) text = text.slice(0, edit.at) + edit.to + text.slice(edit.at + edit.from.length);
+    for (const edit of [...scan.edits].sort((a, b) => b.at - a.at))
+      text = text.slice(0, edit.at) + edit.to + text.slice(edit.at + edit.from.length);
     evaluator = env.parse(text);
   }
   warmUp(evaluator);
@@ -425,7 +429,15 @@ const WARM_UP_BUDGET_MS = 1000;
  * spend a real request's budget.
  */
 function warmUp(parsed: (input: Record<string, unknown>) => unknown): void {
-  const sample: RuleRequest = { requesterId: 'U0WARMUP', resourceId: 'warm-up', durationMs: 60_000, reason: 'warm-up', ticket: '', breakGlass: false, extension: false };
+  const sample: RuleRequest = {
+    requesterId: 'U0WARMUP',
+    resourceId: 'warm-up',
+    durationMs: 60_000,
+    reason: 'warm-up',
+    ticket: '',
+    breakGlass: false,
+    extension: false,
+  };
   try {
     withinBudget(WARM_UP_BUDGET_MS, () => parsed(celInput(sample, {}, new Date())));
   } catch {
@@ -458,17 +470,28 @@ export function compileRules(
   const names = new Set<string>();
   rules.forEach((rule, j) => {
     const path = `${at}.rules[${j}]`;
-    if (names.has(rule.name)) problems.push(`${path}.name: duplicate rule name "${rule.name}" (the audit log and approval messages name rules)`);
+    if (names.has(rule.name))
+      problems.push(`${path}.name: duplicate rule name "${rule.name}" (the audit log and approval messages name rules)`);
     names.add(rule.name);
     const outcome: RuleOutcome =
-      rule.deny !== undefined ? { deny: rule.deny } : rule.requiredApprovals !== undefined ? { requiredApprovals: rule.requiredApprovals } : { autoApprove: true };
+      rule.deny !== undefined
+        ? { deny: rule.deny }
+        : rule.requiredApprovals !== undefined
+          ? { requiredApprovals: rule.requiredApprovals }
+          : { autoApprove: true };
     if ('requiredApprovals' in outcome && approvers.usergroups.length === 0 && outcome.requiredApprovals > approvers.users.length) {
       const n = approvers.users.length;
-      problems.push(`${path}.requiredApprovals: needs ${outcome.requiredApprovals} approvals but only ${n} approver${n === 1 ? ' is' : 's are'} listed`);
+      problems.push(
+        `${path}.requiredApprovals: needs ${outcome.requiredApprovals} approvals but only ${n} approver${n === 1 ? ' is' : 's are'} listed`,
+      );
     }
-    const done = compileRule({ name: rule.name, when: rule.when, outcome }, `${path}.when`, (p, message) => problems.push(`${p}: ${message}`));
+    const done = compileRule({ name: rule.name, when: rule.when, outcome }, `${path}.when`, (p, message) =>
+      problems.push(`${p}: ${message}`),
+    );
     if (done?.needs.has('oncall') && !hasOncall && done.reads.includes('requester.oncall')) {
-      problems.push(`${path}.when: reads requester.oncall, but the policy has no \`oncall:\` section saying where to read it from (PagerDuty or Opsgenie)`);
+      problems.push(
+        `${path}.when: reads requester.oncall, but the policy has no \`oncall:\` section saying where to read it from (PagerDuty or Opsgenie)`,
+      );
     }
     if (done) compiled.push(done);
   });

@@ -7,16 +7,14 @@ const userId = z.string().regex(/^[UW][A-Z0-9]{2,}$/, 'expected a Slack user ID 
 const usergroupId = z.string().regex(/^S[A-Z0-9]{2,}$/, 'expected a Slack user group ID such as S0123ABCD');
 const channelId = z.string().regex(/^[CGD][A-Z0-9]{2,}$/, 'expected a Slack channel ID such as C0123ABCD');
 
-const duration = z
-  .union([z.string(), z.number()])
-  .transform((value, ctx) => {
-    try {
-      return parseDuration(String(value));
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', message: (err as Error).message });
-      return z.NEVER;
-    }
-  });
+const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
+  try {
+    return parseDuration(String(value));
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
+  }
+});
 
 const limits = {
   minDuration: duration.optional(),
@@ -56,7 +54,10 @@ const identity = z.union([account, z.record(z.string().min(1), account)], {
 
 const emailDomain = z
   .string()
-  .regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'expected a domain name such as example.com')
+  .regex(
+    /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i,
+    'expected a domain name such as example.com',
+  )
   .transform((d) => d.toLowerCase());
 
 /** One approval rule (section 3.2): a CEL `when`, and exactly one of autoApprove, requiredApprovals, deny. */
@@ -111,7 +112,10 @@ const resourceSchema = z
     approvalChannel: channelId.optional(),
     autoApprove: z.boolean().default(false),
     breakGlass: z.boolean().default(false),
-    extension: z.object({ requiredApprovals: z.number().int().min(0).max(20) }).strict().optional(),
+    extension: z
+      .object({ requiredApprovals: z.number().int().min(0).max(20) })
+      .strict()
+      .optional(),
     rules: z.array(ruleSchema).max(50).default([]),
     provider: settings,
     ...limits,

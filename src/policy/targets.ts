@@ -66,7 +66,8 @@ export function resolveProviders(raw: unknown, sink: ProblemSink): ResolvedProvi
     if (!isSettings(provider)) return; // missing or not an object: the schema says so
     const at: PropertyKey[] = ['resources', i, 'provider'];
     const id = (resource as Settings).id;
-    const resolved = 'target' in provider ? throughTarget(provider, at, rawTargets, out, sink) : inline(provider, id, at, rawTargets, out, sink);
+    const resolved =
+      'target' in provider ? throughTarget(provider, at, rawTargets, out, sink) : inline(provider, id, at, rawTargets, out, sink);
     out.resources[i] = resolved;
   });
 
@@ -78,7 +79,13 @@ export function resolveProviders(raw: unknown, sink: ProblemSink): ResolvedProvi
 }
 
 /** `provider: { target: NAME, …own keys }`. */
-function throughTarget(provider: Settings, at: PropertyKey[], rawTargets: Settings, out: ResolvedProviders, sink: ProblemSink): ResourceProviderConfig | undefined {
+function throughTarget(
+  provider: Settings,
+  at: PropertyKey[],
+  rawTargets: Settings,
+  out: ResolvedProviders,
+  sink: ProblemSink,
+): ResourceProviderConfig | undefined {
   const name = provider.target;
   if (typeof name !== 'string') {
     sink.problem([...at, 'target'], 'expected the name of one of the targets');
@@ -89,7 +96,10 @@ function throughTarget(provider: Settings, at: PropertyKey[], rawTargets: Settin
     // A target with problems of its own is already reported; naming it again would only repeat them.
     if (!(name in rawTargets)) {
       const known = Object.keys(rawTargets);
-      sink.problem([...at, 'target'], `no target "${name}"${known.length ? ` (targets: ${known.join(', ')})` : ' (the policy has no targets:)'}`);
+      sink.problem(
+        [...at, 'target'],
+        `no target "${name}"${known.length ? ` (targets: ${known.join(', ')})` : ' (the policy has no targets:)'}`,
+      );
     }
     return undefined;
   }
@@ -115,17 +125,30 @@ function throughTarget(provider: Settings, at: PropertyKey[], rawTargets: Settin
 }
 
 /** `provider: { type, …target keys, …access keys }`: the resource is its own target. */
-function inline(provider: Settings, id: unknown, at: PropertyKey[], rawTargets: Settings, out: ResolvedProviders, sink: ProblemSink): ResourceProviderConfig | undefined {
+function inline(
+  provider: Settings,
+  id: unknown,
+  at: PropertyKey[],
+  rawTargets: Settings,
+  out: ResolvedProviders,
+  sink: ProblemSink,
+): ResourceProviderConfig | undefined {
   const definition = definitionFor(provider.type, [...at, 'type'], sink, true);
   if (!definition) return undefined;
   if (typeof id !== 'string') return undefined; // the schema reports the id
   const idPath = [...at.slice(0, 2), 'id'];
   if (id in rawTargets) {
-    sink.problem(idPath, `"${id}" is also the name of a target; a resource with an inline provider is its own target, named after it: rename one, or write provider: { target: ${id} }`);
+    sink.problem(
+      idPath,
+      `"${id}" is also the name of a target; a resource with an inline provider is its own target, named after it: rename one, or write provider: { target: ${id} }`,
+    );
     return undefined;
   }
   if (id === 'default') {
-    sink.problem(idPath, '"default" is reserved (identities use it for every other target); pick another id, or move the provider into targets:');
+    sink.problem(
+      idPath,
+      '"default" is reserved (identities use it for every other target); pick another id, or move the provider into targets:',
+    );
     return undefined;
   }
   // Keys of neither kind go with the target part, whose strict schema names them as unknown.
@@ -142,7 +165,14 @@ function inline(provider: Settings, id: unknown, at: PropertyKey[], rawTargets: 
   return access;
 }
 
-function accessOf(definition: AnyProviderDefinition, target: Target, own: Settings, at: PropertyKey[], out: ResolvedProviders, sink: ProblemSink): ResourceProviderConfig | undefined {
+function accessOf(
+  definition: AnyProviderDefinition,
+  target: Target,
+  own: Settings,
+  at: PropertyKey[],
+  out: ResolvedProviders,
+  sink: ProblemSink,
+): ResourceProviderConfig | undefined {
   const parsed = definition.access.strict().safeParse(own);
   if (!parsed.success) {
     sink.issues(at, parsed.error.issues);
@@ -154,9 +184,12 @@ function accessOf(definition: AnyProviderDefinition, target: Target, own: Settin
 
 function definitionFor(type: unknown, at: PropertyKey[], sink: ProblemSink, orTarget = false): AnyProviderDefinition | undefined {
   if (type === undefined) {
-    sink.problem(at.slice(0, -1), orTarget
-      ? `expected "type" (${typeList(PROVIDER_TYPES)}) or "target" (the name of one of the targets)`
-      : `required: "type" (${typeList(PROVIDER_TYPES)})`);
+    sink.problem(
+      at.slice(0, -1),
+      orTarget
+        ? `expected "type" (${typeList(PROVIDER_TYPES)}) or "target" (the name of one of the targets)`
+        : `required: "type" (${typeList(PROVIDER_TYPES)})`,
+    );
     return undefined;
   }
   const definition = typeof type === 'string' ? providerDefinition(type) : undefined;

@@ -192,7 +192,10 @@ export async function boundedCall<T>(opts: BoundedCallOptions<T>): Promise<T> {
     if (!failure.retryable) throw new ProviderError(`${opts.what}: ${failure.message}`, false);
     if (NO_RETRIES.getStore() && failure.retryAfterMs === undefined) throw new ProviderError(`${opts.what}: ${failure.message}`);
     if (wait + MIN_ATTEMPT_MS > left) {
-      const when = failure.retryAfterMs !== undefined ? ` (the service asks to wait ${Math.ceil(failure.retryAfterMs / 1000)}s, past this call's deadline)` : '';
+      const when =
+        failure.retryAfterMs !== undefined
+          ? ` (the service asks to wait ${Math.ceil(failure.retryAfterMs / 1000)}s, past this call's deadline)`
+          : '';
       throw new ProviderError(`${opts.what}: ${failure.message}${when}`);
     }
     await sleep(wait);

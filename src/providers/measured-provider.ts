@@ -14,7 +14,8 @@ const ACTIONS = ['validate', 'holds', 'grant', 'revoke', 'extend', 'check'] as c
  * answering, so `ok`.
  */
 export function measuredProvider(inner: ResourceProvider, observer: ProviderCallObserver): ResourceProvider {
-  const timed = <A extends unknown[], R>(action: (typeof ACTIONS)[number], call: (...args: A) => Promise<R>) =>
+  const timed =
+    <A extends unknown[], R>(action: (typeof ACTIONS)[number], call: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       const started = process.hrtime.bigint();
       let ok = false;

@@ -149,9 +149,7 @@ export interface AccountRule<Access> {
  *   `'not-inspectable'`: the target cannot say, so access someone held before may be revoked.
  * `'none'`: the target keeps its own books (a webhook receiver gets every call with its request ID).
  */
-export type OverlapRule<Access> =
-  | { key(access: Access): string | undefined; standing: 'inspected' | 'not-inspectable' }
-  | 'none';
+export type OverlapRule<Access> = { key(access: Access): string | undefined; standing: 'inspected' | 'not-inspectable' } | 'none';
 
 export interface ProviderEnv {
   /** The target's name (the resource ID for an inline provider), for messages. */
@@ -192,8 +190,11 @@ const TYPE_PATTERN = /^[a-z][a-z0-9-]{0,39}$/;
  * Declares a provider. Checks what can be checked without a target (the type's spelling, target
  * and access keys apart); the instance's capabilities are checked by the registry when created.
  */
-export function defineProvider<T extends z.ZodObject, A extends z.ZodObject>(definition: ProviderDefinition<T, A>): ProviderDefinition<T, A> {
-  if (!TYPE_PATTERN.test(definition.type)) throw new Error(`provider type ${JSON.stringify(definition.type)}: expected lowercase letters, digits and dashes`);
+export function defineProvider<T extends z.ZodObject, A extends z.ZodObject>(
+  definition: ProviderDefinition<T, A>,
+): ProviderDefinition<T, A> {
+  if (!TYPE_PATTERN.test(definition.type))
+    throw new Error(`provider type ${JSON.stringify(definition.type)}: expected lowercase letters, digits and dashes`);
   const both = Object.keys(definition.target.shape).filter((key) => key in definition.access.shape);
   if (both.length) throw new Error(`provider ${definition.type}: ${both.join(', ')} cannot be both a target key and an access key`);
   for (const reserved of ['type', 'target']) {
@@ -207,7 +208,8 @@ export function defineProvider<T extends z.ZodObject, A extends z.ZodObject>(def
 /** The capabilities a definition declares that its instance must implement. */
 export function missingCapabilities(definition: AnyProviderDefinition, instance: TargetProvider<unknown>): string[] {
   const missing: string[] = [];
-  if (definition.extension === 'native' && typeof instance.extend !== 'function') missing.push("extend() (it declares extension: 'native')");
+  if (definition.extension === 'native' && typeof instance.extend !== 'function')
+    missing.push("extend() (it declares extension: 'native')");
   if (definition.overlap !== 'none' && definition.overlap.standing === 'inspected' && typeof instance.holds !== 'function') {
     missing.push("holds() (it declares overlap.standing: 'inspected')");
   }
@@ -216,7 +218,10 @@ export function missingCapabilities(definition: AnyProviderDefinition, instance:
 
 /** A failure the provider reports; `retryable: false` stops retries early (e.g. bad identity). */
 export class ProviderError extends Error {
-  constructor(message: string, readonly retryable = true) {
+  constructor(
+    message: string,
+    readonly retryable = true,
+  ) {
     super(message);
     this.name = 'ProviderError';
   }

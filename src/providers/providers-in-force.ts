@@ -18,7 +18,10 @@ class TrackedInstance {
   private retired = false;
   successor?: TrackedInstance;
 
-  constructor(readonly target: Target, readonly inner: TargetProvider<unknown>) {
+  constructor(
+    readonly target: Target,
+    readonly inner: TargetProvider<unknown>,
+  ) {
     const provider: Record<string, unknown> = {};
     for (const name of CALLS) {
       // Only what the instance has: the registry checks capabilities by the methods present.
@@ -88,7 +91,10 @@ export class ProvidersInForce {
   /** Settles once the instances the last reload or sweep replaced are closed. */
   closing: Promise<void> = Promise.resolve();
 
-  constructor(policy: Policy, private readonly observer?: ProviderCallObserver) {
+  constructor(
+    policy: Policy,
+    private readonly observer?: ProviderCallObserver,
+  ) {
     this.policy = policy;
     const built = this.build(policy, new Map());
     this.registry = built.registry;
@@ -163,7 +169,11 @@ export class ProvidersInForce {
   }
 
   /** A registry over `policy` that reuses `reusable` instances of unchanged targets; new ones go into `fresh`. */
-  private build(policy: Policy, reusable: Map<string, TrackedInstance>, fresh = new Map<string, TrackedInstance>()): { registry: ProviderRegistry; running: Map<string, TrackedInstance> } {
+  private build(
+    policy: Policy,
+    reusable: Map<string, TrackedInstance>,
+    fresh = new Map<string, TrackedInstance>(),
+  ): { registry: ProviderRegistry; running: Map<string, TrackedInstance> } {
     const running = new Map<string, TrackedInstance>();
     const registry = new ProviderRegistry(policy, (target, create) => {
       const old = reusable.get(target.name);
@@ -199,6 +209,8 @@ function sameTarget(a: Target, b: Target): boolean {
 
 function stableJson(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>
-    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) : v,
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)))
+      : v,
   );
 }

@@ -71,10 +71,16 @@ export class ProviderRegistry {
   private readonly instances = new Map<string, TargetProvider<unknown>>();
   private readonly bindings = new Map<string, ResourceProvider>();
 
-  constructor(private readonly policy: Policy, instanceFor: InstanceSource = (_target, create) => create()) {
+  constructor(
+    private readonly policy: Policy,
+    instanceFor: InstanceSource = (_target, create) => create(),
+  ) {
     for (const target of Object.values(policy.targets)) {
       const definition = requireDefinition(target.type);
-      const instance = instanceFor(target, () => definition.create(target.settings, { targetName: target.name }) as TargetProvider<unknown>);
+      const instance = instanceFor(
+        target,
+        () => definition.create(target.settings, { targetName: target.name }) as TargetProvider<unknown>,
+      );
       const missing = missingCapabilities(definition, instance);
       // A bug in the provider, not in the policy: its definition promises what its instance lacks.
       if (missing.length) throw new Error(`provider ${definition.type} lacks ${missing.join(' and ')}`);
@@ -106,7 +112,8 @@ export class ProviderRegistry {
     for (const resource of this.policy.resources) {
       if (onlyTargets && !onlyTargets.has(resource.provider.target)) continue;
       try {
-        for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' })) logger.warn({ resource: resource.id }, `provider check: ${problem}`);
+        for (const problem of await this.forResource(resource.id).check({ occasion: 'start-up' }))
+          logger.warn({ resource: resource.id }, `provider check: ${problem}`);
       } catch (err) {
         logger.warn({ resource: resource.id, err: (err as Error).message }, 'provider check failed');
       }
@@ -154,13 +161,18 @@ export class ProviderRegistry {
       revoke: (subject, opts) => guarded(() => instance.revoke(access, subject, opts)),
       extend: (subject, opts) =>
         guarded(async () => {
-          if (!instance.extend) throw new ProviderError(`${type} target ${target} cannot extend a grant (extension: ${definition.extension})`, false);
+          if (!instance.extend)
+            throw new ProviderError(`${type} target ${target} cannot extend a grant (extension: ${definition.extension})`, false);
           await instance.extend(access, subject, opts);
         }),
       checks: typeof instance.check === 'function',
       check: ({ deadline = new Date(Date.now() + CHECK_TIMEOUT_MS), occasion = 'operator' } = {}) =>
         // One attempt per call: a probe names a refused connection at once rather than at its deadline.
-        guarded(async () => ((await withoutRetries(async () => instance.check?.(access, { deadline, occasion }))) ?? []).map((problem) => scrubSecrets(problem, secrets))),
+        guarded(async () =>
+          ((await withoutRetries(async () => instance.check?.(access, { deadline, occasion }))) ?? []).map((problem) =>
+            scrubSecrets(problem, secrets),
+          ),
+        ),
     };
   }
 }

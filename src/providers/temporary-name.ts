@@ -10,7 +10,10 @@ import { createHash } from 'node:crypto';
 export function temporaryName(account: string, requestId: string, maxLength: number): string {
   const hash = requestHash(requestId);
   const room = Math.max(0, maxLength - 'jit__'.length - hash.length);
-  const sanitized = account.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, room);
+  const sanitized = account
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, room);
   return `jit_${sanitized}_${hash}`;
 }
 

@@ -70,7 +70,10 @@ export class Scheduler implements ScheduleListener {
   /** The operations' context, with this scheduler as the listener of the deadlines they make. */
   readonly ctx: OperationContext;
 
-  constructor(ctx: Omit<OperationContext, 'schedule'>, private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS) {
+  constructor(
+    ctx: Omit<OperationContext, 'schedule'>,
+    private readonly opts: SchedulerOptions = DEFAULT_SCHEDULER_OPTIONS,
+  ) {
     this.ctx = { ...ctx, schedule: this };
   }
 
@@ -175,7 +178,10 @@ export class Scheduler implements ScheduleListener {
         try {
           await work(item);
         } catch (err) {
-          this.ctx.logger.error({ requestId: item._id, resource: item.resourceId, user: item.requesterId, err: (err as Error).message }, 'scheduled work failed; will retry');
+          this.ctx.logger.error(
+            { requestId: item._id, resource: item.resourceId, user: item.requesterId, err: (err as Error).message },
+            'scheduled work failed; will retry',
+          );
         }
       }
     };

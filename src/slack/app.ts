@@ -33,7 +33,12 @@ export interface SlackApp {
   stop(): Promise<void>;
 }
 
-export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHome(userId: string): Promise<void> }, health: HealthChecks, connection: SlackConnection): SlackApp {
+export function createSlackApp(
+  config: Config,
+  deps: ListenerDeps & { refreshHome(userId: string): Promise<void> },
+  health: HealthChecks,
+  connection: SlackConnection,
+): SlackApp {
   const logger = boltLogger(deps.logger);
   const clientOptions = {
     slackApiUrl: config.SLACK_API_URL,
@@ -96,7 +101,10 @@ export function createSlackApp(config: Config, deps: ListenerDeps & { refreshHom
       // A refused app token answers at once and stops start-up; a Slack that does not answer is
       // retried by the client for as long as it takes, while the bot runs (expiries need no Slack).
       const connecting = app.start();
-      const outcome = await Promise.race([connecting.then(() => 'open' as const), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), SOCKET_START_WAIT_MS).unref())]).catch(async (err) => {
+      const outcome = await Promise.race([
+        connecting.then(() => 'open' as const),
+        new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), SOCKET_START_WAIT_MS).unref()),
+      ]).catch(async (err) => {
         await closeServer(healthHttp!);
         healthHttp = undefined;
         throw err;

@@ -5,7 +5,9 @@ import { classifySlackError, TOKEN_REJECTED } from './slack-errors';
 /** Slack answered that it rejects the bot token: the one Slack problem that stops start-up. */
 export class SlackTokenRejected extends Error {
   constructor(readonly code: string) {
-    super(`SLACK_BOT_TOKEN: Slack rejects the bot token (${code}); copy the Bot User OAuth Token (xoxb-…) again from the Slack app, reinstalling it if it was removed`);
+    super(
+      `SLACK_BOT_TOKEN: Slack rejects the bot token (${code}); copy the Bot User OAuth Token (xoxb-…) again from the Slack app, reinstalling it if it was removed`,
+    );
     this.name = 'SlackTokenRejected';
   }
 }
@@ -146,13 +148,20 @@ export class SlackConnection {
     const wasAway = !this.reachable;
     const outcome = await this.check();
     if (outcome === 'ok') {
-      if (wasAway) this.logger.info({ botUserId: this.botUserId }, 'the Slack Web API answers again (auth.test); delivering the waiting notifications');
+      if (wasAway)
+        this.logger.info(
+          { botUserId: this.botUserId },
+          'the Slack Web API answers again (auth.test); delivering the waiting notifications',
+        );
       return;
     }
     if (outcome === 'rejected') {
       // Running already (expiries must go on), so this is not a reason to stop: it is said loudly,
       // and notifications keep waiting in the outbox for a restart with a valid token.
-      this.logger.error({ err: this.rejectedWith }, 'Slack rejects SLACK_BOT_TOKEN: notifications cannot be delivered until it is replaced (then restart); expiries go on');
+      this.logger.error(
+        { err: this.rejectedWith },
+        'Slack rejects SLACK_BOT_TOKEN: notifications cannot be delivered until it is replaced (then restart); expiries go on',
+      );
       this.attempt = Math.max(this.attempt, 30);
     }
     this.scheduleProbe();

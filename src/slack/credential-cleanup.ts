@@ -24,7 +24,12 @@ export function deletionItems(request: AccessRequest): Array<{ key: string; item
 }
 
 /** `chat.delete` of the item's message; a message already gone (`message_not_found`) counts as deleted. */
-export async function deleteCredentialMessage(client: WebClient, store: RequestRepository, request: AccessRequest, item: OutboxItem): Promise<void> {
+export async function deleteCredentialMessage(
+  client: WebClient,
+  store: RequestRepository,
+  request: AccessRequest,
+  item: OutboxItem,
+): Promise<void> {
   const channel = item.details?.channel;
   const ts = item.details?.ts;
   if (!channel || !ts) throw new TypeError('a credential deletion without channel and ts');
@@ -35,7 +40,11 @@ export async function deleteCredentialMessage(client: WebClient, store: RequestR
     if ((err as { data?: { error?: string } }).data?.error !== 'message_not_found') throw err;
     alreadyGone = true;
   }
-  await auditDeletion(store, request, 'credentials_deleted', { channel, ts, ...(alreadyGone ? { note: 'the message was already gone' } : {}) });
+  await auditDeletion(store, request, 'credentials_deleted', {
+    channel,
+    ts,
+    ...(alreadyGone ? { note: 'the message was already gone' } : {}),
+  });
 }
 
 /** Slack refused the deletion for good: said in the audit log, so nobody believes the DM is gone. */
@@ -43,7 +52,12 @@ export function auditDeletionFailed(store: RequestRepository, request: AccessReq
   return auditDeletion(store, request, 'credentials_delete_failed', { channel: item.details?.channel, ts: item.details?.ts, error });
 }
 
-async function auditDeletion(store: RequestRepository, request: AccessRequest, action: AuditAction, details: Record<string, unknown>): Promise<void> {
+async function auditDeletion(
+  store: RequestRepository,
+  request: AccessRequest,
+  action: AuditAction,
+  details: Record<string, unknown>,
+): Promise<void> {
   // Audited in the request's current state; a concurrent change of that state just means reading it again.
   for (let attempt = 0; attempt < 5; attempt++) {
     const current = attempt === 0 ? request : await store.get(request._id);

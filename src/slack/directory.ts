@@ -59,7 +59,10 @@ export class SlackDirectory implements UserDirectory {
  * decide what it means (an approval click is refused; a grant goes on without the e-mail).
  */
 export class LoggedDirectory implements UserDirectory {
-  constructor(private readonly inner: UserDirectory, private readonly logger: Logger) {}
+  constructor(
+    private readonly inner: UserDirectory,
+    private readonly logger: Logger,
+  ) {}
 
   async usergroupMembers(usergroupId: string): Promise<string[]> {
     try {

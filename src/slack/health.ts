@@ -10,7 +10,6 @@ export interface HealthChecks {
 
 export type Route = { path: string; method: string[]; handler: (req: IncomingMessage, res: ServerResponse) => unknown };
 
-
 /** GET /healthz (the process is up), GET /readyz (MongoDB answers) and GET /metrics, for either receiver. */
 export function healthRoutes(health: HealthChecks, logger?: Logger): Route[] {
   return [
@@ -65,7 +64,9 @@ export function healthServer(port: number, routes: Route[]): Promise<Server> {
     });
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`PORT ${port}: cannot serve /healthz and /readyz (${err.code ?? err.message})`)));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(new Error(`PORT ${port}: cannot serve /healthz and /readyz (${err.code ?? err.message})`)),
+    );
     server.listen(port, () => resolve(server));
   });
 }

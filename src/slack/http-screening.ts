@@ -45,7 +45,11 @@ export function screenSlackRequests(server: Server, signingSecret: string, log: 
       (raw) => {
         const source = req.socket.remoteAddress;
         if (raw === 'too large') {
-          refusals.refused(source, { status: 413, bytes: Number(req.headers['content-length']) || undefined }, 'refused a request to /slack/events: body too large');
+          refusals.refused(
+            source,
+            { status: 413, bytes: Number(req.headers['content-length']) || undefined },
+            'refused a request to /slack/events: body too large',
+          );
           return refuse(res, 413, `the body is larger than ${BODY_LIMIT} bytes`, true);
         }
         const problem = screen(raw, req.headers, signingSecret);
@@ -116,7 +120,11 @@ function screen(raw: Buffer, headers: IncomingMessage['headers'], signingSecret:
   return problem ? { status: 400, error: problem } : undefined;
 }
 
-function signatureProblem(raw: Buffer, headers: IncomingMessage['headers'], signingSecret: string): { status: number; error: string } | undefined {
+function signatureProblem(
+  raw: Buffer,
+  headers: IncomingMessage['headers'],
+  signingSecret: string,
+): { status: number; error: string } | undefined {
   const signature = headers['x-slack-signature'];
   const timestamp = headers['x-slack-request-timestamp'];
   const refused = { status: 401, error: 'the request is not signed by Slack' };
@@ -157,7 +165,8 @@ function payloadProblem(body: unknown): string | undefined {
   if (!isObject(body)) return 'the payload must be a JSON object';
   if (body.event !== undefined) {
     if (!isObject(body.event) || typeof body.event.type !== 'string') return 'event must be an object with a type';
-    if (body.event.type === 'app_home_opened' && !(typeof body.event.user === 'string' && SLACK_USER_ID.test(body.event.user))) return 'event.user must be a Slack user ID';
+    if (body.event.type === 'app_home_opened' && !(typeof body.event.user === 'string' && SLACK_USER_ID.test(body.event.user)))
+      return 'event.user must be a Slack user ID';
     return undefined;
   }
   if (body.command !== undefined) {

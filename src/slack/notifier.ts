@@ -43,7 +43,12 @@ export class OutboxNotifier implements Notifier {
 
   async notifyRequester(request: AccessRequest, notice: RequesterNotice, details?: Record<string, string>): Promise<void> {
     const repeat = details?.n;
-    await this.outbox.enqueueOnce(`dm:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`, { kind: 'dm', requestId: request._id, notice, ...(details ? { details } : {}) });
+    await this.outbox.enqueueOnce(`dm:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`, {
+      kind: 'dm',
+      requestId: request._id,
+      notice,
+      ...(details ? { details } : {}),
+    });
     this.delivery.kick();
   }
 
@@ -51,7 +56,13 @@ export class OutboxNotifier implements Notifier {
     // Repeated alerts are distinct events; every other notice goes out once per request.
     const repeat = notice === 'revoke_failing' ? details?.attempts : details?.n;
     const key = `thread:${request._id}:${notice}${repeat ? `:${repeat}` : ''}`;
-    await this.outbox.enqueueOnce(key, { kind: 'thread', requestId: request._id, notice, channel: request.approvalChannel, ...(details ? { details } : {}) });
+    await this.outbox.enqueueOnce(key, {
+      kind: 'thread',
+      requestId: request._id,
+      notice,
+      channel: request.approvalChannel,
+      ...(details ? { details } : {}),
+    });
     this.delivery.kick();
   }
 

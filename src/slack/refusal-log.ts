@@ -14,7 +14,10 @@ export class RefusalLog {
   private readonly sources = new Map<string, { since: number; suppressed: number; last: Record<string, unknown> }>();
   private readonly flusher: NodeJS.Timeout;
 
-  constructor(private readonly log: Logger, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly log: Logger,
+    private readonly now: () => number = Date.now,
+  ) {
     this.flusher = setInterval(() => this.flush(), WINDOW_MS);
     this.flusher.unref();
   }
@@ -49,6 +52,9 @@ export class RefusalLog {
   }
 
   private summarise(source: string, suppressed: number, last: Record<string, unknown>): void {
-    this.log.warn({ source, suppressed, ...last }, `refused ${suppressed} more request${suppressed === 1 ? '' : 's'} to /slack/events from this source in the last minute (not logged one by one)`);
+    this.log.warn(
+      { source, suppressed, ...last },
+      `refused ${suppressed} more request${suppressed === 1 ? '' : 's'} to /slack/events from this source in the last minute (not logged one by one)`,
+    );
   }
 }

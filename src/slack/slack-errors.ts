@@ -35,7 +35,13 @@ const PERMANENT = new Set([
 ]);
 
 /** Refusals of what was sent (the message or view itself): the same content fails the same way every time. */
-export const CONTENT_REFUSED = new Set(['msg_too_long', 'invalid_blocks', 'invalid_blocks_format', 'msg_blocks_too_long', 'invalid_arguments']);
+export const CONTENT_REFUSED = new Set([
+  'msg_too_long',
+  'invalid_blocks',
+  'invalid_blocks_format',
+  'msg_blocks_too_long',
+  'invalid_arguments',
+]);
 
 export interface SlackFailure {
   code: string;
@@ -53,8 +59,16 @@ export interface SlackFailure {
 
 /** What went wrong with a Web API call, in terms the outbox acts on. */
 export function classifySlackError(err: unknown): SlackFailure {
-  const e = err as { code?: string; data?: { error?: string }; retryAfter?: number; statusCode?: number; message?: string; original?: { code?: string; message?: string } };
-  if (e.code === 'slack_webapi_rate_limited') return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false, unreachable: false, webApi: true };
+  const e = err as {
+    code?: string;
+    data?: { error?: string };
+    retryAfter?: number;
+    statusCode?: number;
+    message?: string;
+    original?: { code?: string; message?: string };
+  };
+  if (e.code === 'slack_webapi_rate_limited')
+    return { code: 'ratelimited', retryAfterMs: (e.retryAfter ?? 1) * 1000, permanent: false, unreachable: false, webApi: true };
   if (e.code === 'slack_webapi_platform_error') {
     const code = e.data?.error ?? 'unknown_error';
     return { code, permanent: PERMANENT.has(code), unreachable: SLACK_TROUBLE.has(code), webApi: true };
@@ -68,7 +82,8 @@ export function classifySlackError(err: unknown): SlackFailure {
     return { code: `no answer (${String(cause).slice(0, 120)})`, permanent: false, unreachable: true, noAnswer: true, webApi: true };
   }
   // A bug (e.g. rendering a malformed request) fails the same way every time: give up after a few, loudly.
-  if (err instanceof TypeError || err instanceof RangeError) return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true, unreachable: false, webApi: false };
+  if (err instanceof TypeError || err instanceof RangeError)
+    return { code: `internal error: ${(e.message ?? '').slice(0, 180)}`, permanent: true, unreachable: false, webApi: false };
   return { code: (e.message ?? String(err)).slice(0, 200), permanent: false, unreachable: false, webApi: false };
 }
 
@@ -92,8 +107,10 @@ export function diagnoseSlackError(code: string, channel?: string): string {
 /** The cause in words, for the errors that have one someone can act on; undefined for the rest. */
 export function knownCause(code: string, channel?: string): string | undefined {
   const where = channel ? `<#${channel}>` : 'the channel';
-  if (TOKEN_REJECTED.has(code)) return 'Slack rejects the bot’s token (SLACK_BOT_TOKEN): the app was uninstalled or the token revoked. An admin must reinstall the app and set the new token.';
-  if (CONTENT_REFUSED.has(code)) return 'Slack refused the message’s content. That is a defect in jit-access, not something you did: tell the bot’s operators, with the request ID.';
+  if (TOKEN_REJECTED.has(code))
+    return 'Slack rejects the bot’s token (SLACK_BOT_TOKEN): the app was uninstalled or the token revoked. An admin must reinstall the app and set the new token.';
+  if (CONTENT_REFUSED.has(code))
+    return 'Slack refused the message’s content. That is a defect in jit-access, not something you did: tell the bot’s operators, with the request ID.';
   switch (code) {
     case 'not_in_channel':
       return `The bot is not a member of ${where}: ask someone in it to \`/invite\` the bot.`;

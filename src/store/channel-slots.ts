@@ -10,7 +10,10 @@ export class ChannelSlots {
   /** Each channel's posting slot as last seen; while it lies ahead, nobody can have a slot sooner. */
   private readonly gateNextAt = new Map<string, number>();
 
-  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.gates = db.collection('channel_gates');
     // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);

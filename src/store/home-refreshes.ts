@@ -14,7 +14,10 @@ export class HomeRefreshes {
    */
   private readonly homeDueAt = new Map<string, number>();
 
-  constructor(readonly items: Collection<OutboxItem>, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    readonly items: Collection<OutboxItem>,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     // biome-ignore lint/correctness/noConstructorReturn: every caller gets the error-translating view of the store
     return translatingDriverErrors(this);
   }
@@ -33,7 +36,11 @@ export class HomeRefreshes {
     if (debounceMs <= 0) {
       await this.items.updateOne(
         { _id: `home-now:${userId}` },
-        { $set: { due: true, dueAt: now }, $inc: { seq: 1 }, $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now } },
+        {
+          $set: { due: true, dueAt: now },
+          $inc: { seq: 1 },
+          $setOnInsert: { kind: 'home', requestId: userId, attempts: 0, createdAt: now },
+        },
         { upsert: true },
       );
       return;

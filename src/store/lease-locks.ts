@@ -18,7 +18,10 @@ export interface LockOptions {
 
 /** The lock stayed taken for the whole wait: someone else is working on the same thing. */
 export class LockBusyError extends Error {
-  constructor(readonly key: string, waitedMs: number) {
+  constructor(
+    readonly key: string,
+    waitedMs: number,
+  ) {
     super(`another replica or worker held the lock on this access for more than ${waitedMs} ms; will retry`);
     this.name = 'LockBusyError';
   }
@@ -36,7 +39,10 @@ export class LockBusyError extends Error {
 export class LeaseLocks {
   readonly locks: Collection<LockDocument>;
 
-  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.locks = db.collection<LockDocument>('locks');
   }
 

@@ -49,7 +49,10 @@ export class Outbox {
   /** Each channel's posting slot, shared by every replica. */
   readonly slots: ChannelSlots;
 
-  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     this.items = db.collection<OutboxItem>('outbox');
     this.homes = new HomeRefreshes(this.items, now);
     this.slots = new ChannelSlots(db, now);
@@ -87,11 +90,19 @@ export class Outbox {
   }
 
   /** Items that are due and not leased, soonest first: candidates to claim with `tryClaim`. */
-  dueCandidates(limit: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem[]> {
+  dueCandidates(
+    limit: number,
+    filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {},
+    evenIfWaitingForSlot = false,
+  ): Promise<OutboxItem[]> {
     const now = this.now();
     // Items parked for a channel slot may be taken early by whoever holds that channel's slot now.
     const timing = evenIfWaitingForSlot ? { $or: [{ dueAt: { $lte: now } }, { slotWait: true }] } : { dueAt: { $lte: now } };
-    const claimable = { ...filter, due: true, $and: [timing, { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] }] };
+    const claimable = {
+      ...filter,
+      due: true,
+      $and: [timing, { $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: { $lte: now } }] }],
+    };
     return this.items.find(claimable).sort({ dueAt: 1 }).limit(limit).toArray();
   }
 
@@ -105,7 +116,12 @@ export class Outbox {
     const result = await this.items.updateOne(
       // The same incarnation we read: a retry (new dueAt) or a new enqueue (new seq) since then
       // would otherwise be claimed with the stale copy, not yet due, its attempts miscounted.
-      { _id: candidate._id, dueAt: candidate.dueAt, seq: candidate.seq, ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }) },
+      {
+        _id: candidate._id,
+        dueAt: candidate.dueAt,
+        seq: candidate.seq,
+        ...(candidate.leaseUntil ? { leaseUntil: candidate.leaseUntil } : { leaseUntil: { $exists: false } }),
+      },
       { $set: { leaseUntil, leaseToken: token } },
     );
     // The conditional update proves ownership; the lease fields are applied to the copy we hold.
@@ -113,7 +129,12 @@ export class Outbox {
   }
 
   /** Claims up to `limit` due items: one query, then all candidates at once. */
-  async claimMany(leaseMs: number, limit: number, filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {}, evenIfWaitingForSlot = false): Promise<OutboxItem[]> {
+  async claimMany(
+    leaseMs: number,
+    limit: number,
+    filter: Partial<Pick<OutboxItem, 'kind' | 'channel' | 'notice'>> = {},
+    evenIfWaitingForSlot = false,
+  ): Promise<OutboxItem[]> {
     const candidates = await this.dueCandidates(limit, filter, evenIfWaitingForSlot);
     const won = await Promise.all(candidates.map((candidate) => this.tryClaim(candidate, leaseMs)));
     return won.filter((item): item is OutboxItem => item !== null);
@@ -138,13 +159,20 @@ export class Outbox {
   async retryLater(item: OutboxItem, at: Date, error: string, countAttempt = true, awaitingSlack = false): Promise<void> {
     await this.items.updateOne(
       { _id: item._id },
-      { $set: { dueAt: at, lastError: error, ...(awaitingSlack ? { awaitingSlack: true } : {}) }, $unset: { leaseUntil: '' }, ...(countAttempt ? { $inc: { attempts: 1 } } : {}) },
+      {
+        $set: { dueAt: at, lastError: error, ...(awaitingSlack ? { awaitingSlack: true } : {}) },
+        $unset: { leaseUntil: '' },
+        ...(countAttempt ? { $inc: { attempts: 1 } } : {}),
+      },
     );
   }
 
   /** Slack did not answer: due again at once (deliveries pause meanwhile), not counted as an attempt. */
   async retryWhenSlackAnswers(item: OutboxItem, error: string): Promise<void> {
-    await this.items.updateOne({ _id: item._id }, { $set: { dueAt: this.now(), lastError: error, awaitingSlack: true }, $inc: { away: 1 }, $unset: { leaseUntil: '' } });
+    await this.items.updateOne(
+      { _id: item._id },
+      { $set: { dueAt: this.now(), lastError: error, awaitingSlack: true }, $inc: { away: 1 }, $unset: { leaseUntil: '' } },
+    );
   }
 
   /** Slack answers again after an outage: whatever waited for it is due now, not at the end of its backoff. */
@@ -157,7 +185,10 @@ export class Outbox {
    * plain words (`details.plain`), due again at once; the refusal does not count as an attempt.
    */
   async renderPlain(item: OutboxItem, error: string): Promise<void> {
-    await this.items.updateOne({ _id: item._id }, { $set: { 'details.plain': '1', dueAt: this.now(), lastError: error }, $unset: { leaseUntil: '' } });
+    await this.items.updateOne(
+      { _id: item._id },
+      { $set: { 'details.plain': '1', dueAt: this.now(), lastError: error }, $unset: { leaseUntil: '' } },
+    );
   }
 
   async giveUp(item: OutboxItem, error: string): Promise<void> {

@@ -9,7 +9,8 @@ import type { WorkKind } from '../operations/ports';
  * is the last line, so a write never matches or stores what it was not meant to.
  */
 export function requireText(value: unknown, what: string): asserts value is string {
-  if (typeof value !== 'string' || value === '') throw new TypeError(`${what} must be a non-empty string, not ${value === '' ? 'empty' : typeof value}`);
+  if (typeof value !== 'string' || value === '')
+    throw new TypeError(`${what} must be a non-empty string, not ${value === '' ? 'empty' : typeof value}`);
 }
 
 /** Where each kind of scheduled work is found: what is due by `now`, and the field holding its deadline. */
@@ -19,7 +20,11 @@ const WORK: Record<WorkKind, { due(now: Date): Filter<AccessRequest>; next: Filt
   revoking: { due: (now) => lapsedLease('revoking', now), next: { state: 'revoking', leaseUntil: { $exists: true } }, field: 'leaseUntil' },
   granting: { due: (now) => lapsedLease('granting', now), next: { state: 'granting', leaseUntil: { $exists: true } }, field: 'leaseUntil' },
   timeout: { due: (now) => ({ state: 'pending', pendingUntil: { $lte: now } }), next: { state: 'pending' }, field: 'pendingUntil' },
-  warning: { due: (now) => ({ state: 'active', warnAt: { $lte: now } }), next: { state: 'active', warnAt: { $exists: true } }, field: 'warnAt' },
+  warning: {
+    due: (now) => ({ state: 'active', warnAt: { $lte: now } }),
+    next: { state: 'active', warnAt: { $exists: true } },
+    field: 'warnAt',
+  },
   reminder: { due: (now) => ({ remindAt: { $lte: now } }), next: { remindAt: { $exists: true } }, field: 'remindAt' },
 };
 
@@ -39,12 +44,21 @@ export class RequestQueries {
 
   dueWork(kind: WorkKind, now: Date, limit = 100): Promise<AccessRequest[]> {
     const { due, field } = WORK[kind];
-    return this.requests.find(due(now)).sort({ [field]: 1 }).limit(limit).toArray();
+    return this.requests
+      .find(due(now))
+      .sort({ [field]: 1 })
+      .limit(limit)
+      .toArray();
   }
 
   async nextDeadline(kind: WorkKind): Promise<Date | undefined> {
     const { next, field } = WORK[kind];
-    const [doc] = await this.requests.find(next).sort({ [field]: 1 }).limit(1).project<Partial<AccessRequest>>({ [field]: 1 }).toArray();
+    const [doc] = await this.requests
+      .find(next)
+      .sort({ [field]: 1 })
+      .limit(1)
+      .project<Partial<AccessRequest>>({ [field]: 1 })
+      .toArray();
     const at = doc?.[field];
     return at instanceof Date ? at : undefined;
   }
@@ -54,7 +68,11 @@ export class RequestQueries {
    * decides whether access found before a grant is standing, and whether a revocation may take
    * the access away.
    */
-  holdersOf(accessKey: string, exceptId: string, states: readonly RequestState[]): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>> {
+  holdersOf(
+    accessKey: string,
+    exceptId: string,
+    states: readonly RequestState[],
+  ): Promise<Array<Pick<AccessRequest, '_id' | 'state' | 'standing'>>> {
     requireText(accessKey, 'access key');
     return this.requests
       .find({ accessKey, state: { $in: [...states] }, _id: { $ne: exceptId } })
@@ -75,7 +93,10 @@ export class RequestQueries {
 
   openRequestsOf(userId: string): Promise<AccessRequest[]> {
     if (typeof userId !== 'string') return Promise.resolve([]);
-    return this.requests.find({ requesterId: userId, state: { $in: [...OPEN_STATES] } }).sort({ createdAt: 1 }).toArray();
+    return this.requests
+      .find({ requesterId: userId, state: { $in: [...OPEN_STATES] } })
+      .sort({ createdAt: 1 })
+      .toArray();
   }
 
   /** Requests that wait for `userId`'s decision if they approve the resource: never their own, never one they already approved. */
@@ -102,7 +123,10 @@ export class RequestQueries {
    */
   async waitingForDecision(userId: string, resourceIds: string[], limit: number): Promise<{ items: AccessRequest[]; total: number }> {
     const filter = { ...this.waitingFilter(userId), resourceId: { $in: resourceIds } } as Filter<AccessRequest>;
-    const [items, total] = await Promise.all([this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(), this.requests.countDocuments(filter)]);
+    const [items, total] = await Promise.all([
+      this.requests.find(filter).sort({ createdAt: 1 }).limit(limit).toArray(),
+      this.requests.countDocuments(filter),
+    ]);
     return { items, total };
   }
 

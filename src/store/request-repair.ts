@@ -30,7 +30,12 @@ export async function repairUnrecordedChanges(
   if (!candidates.length) return [];
   const eventId = (r: { _id: string; lastEvent: PendingEvent }) => `${r._id}:${r.lastEvent.changeId}`;
   const recorded = new Set(
-    (await audit.events.find({ _id: { $in: candidates.map(eventId) } }).project<{ _id: string }>({ _id: 1 }).toArray()).map((e) => e._id),
+    (
+      await audit.events
+        .find({ _id: { $in: candidates.map(eventId) } })
+        .project<{ _id: string }>({ _id: 1 })
+        .toArray()
+    ).map((e) => e._id),
   );
   const repaired: StoredRequest[] = [];
   for (const request of candidates) {

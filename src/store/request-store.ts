@@ -13,7 +13,10 @@ import { translatingDriverErrors } from './store-unavailable';
 export { REPAIR_SETTLE_MS };
 
 export class OpenRequestExistsError extends Error {
-  constructor(readonly requesterId: string, readonly resourceId: string) {
+  constructor(
+    readonly requesterId: string,
+    readonly resourceId: string,
+  ) {
     super(`an open request for ${resourceId} by ${requesterId} already exists`);
     this.name = 'OpenRequestExistsError';
   }
@@ -51,7 +54,10 @@ export class RequestStore extends RequestQueries implements RequestRepository {
   /** People's SSH public keys, copied onto their requests for `ssh` resources when filed. */
   readonly sshKeys: SshKeyStore;
 
-  constructor(db: Db, private readonly now: () => Date = () => new Date()) {
+  constructor(
+    db: Db,
+    private readonly now: () => Date = () => new Date(),
+  ) {
     super(db.collection<AccessRequest>('requests'));
     this.audit = new AuditLog(db);
     this.sshKeys = new SshKeyStore(db);
@@ -75,18 +81,36 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     await this.requests.createIndex({ resourceId: 1, state: 1, createdAt: 1 }, { name: 'by_resource_state' });
     await this.requests.createIndex({ endedAt: 1 }, { name: 'by_end' });
     await this.requests.createIndex({ 'lastEvent.at': 1 }, { name: 'by_last_event' });
-    await this.requests.createIndex({ accessKey: 1, state: 1 }, { name: 'by_access_key', partialFilterExpression: { accessKey: { $exists: true } } });
-    await this.requests.createIndex({ accountKey: 1, state: 1 }, { name: 'by_account_key', partialFilterExpression: { accountKey: { $exists: true } } });
+    await this.requests.createIndex(
+      { accessKey: 1, state: 1 },
+      { name: 'by_access_key', partialFilterExpression: { accessKey: { $exists: true } } },
+    );
+    await this.requests.createIndex(
+      { accountKey: 1, state: 1 },
+      { name: 'by_account_key', partialFilterExpression: { accountKey: { $exists: true } } },
+    );
     await this.audit.ensureIndexes();
     await this.sshKeys.ensureIndexes();
   }
 
   /** Inserts a new request; the unique index refuses a second open one for the same user and resource. */
   async create(request: AccessRequest, actor: string, details?: Record<string, unknown>): Promise<AccessRequest> {
-    for (const [field, value] of Object.entries({ _id: request._id, requesterId: request.requesterId, resourceId: request.resourceId, actor })) {
+    for (const [field, value] of Object.entries({
+      _id: request._id,
+      requesterId: request.requesterId,
+      resourceId: request.resourceId,
+      actor,
+    })) {
       requireText(value, field);
     }
-    const event: PendingEvent = { changeId: 'created', at: this.now(), actor, action: 'requested', to: request.state, ...(details ? { details } : {}) };
+    const event: PendingEvent = {
+      changeId: 'created',
+      at: this.now(),
+      actor,
+      action: 'requested',
+      to: request.state,
+      ...(details ? { details } : {}),
+    };
     try {
       await this.requests.insertOne({ ...request, lastEvent: event } as StoredRequest);
     } catch (err) {
@@ -122,12 +146,24 @@ export class RequestStore extends RequestQueries implements RequestRepository {
   }
 
   /** Same as update, but not audited: bookkeeping that is not an event (message refs, leases). */
-  async touch(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest> = [], only: ChangeCondition = {}): Promise<AccessRequest | null> {
+  async touch(
+    id: string,
+    state: RequestState,
+    set: Partial<AccessRequest>,
+    unset: Array<keyof AccessRequest> = [],
+    only: ChangeCondition = {},
+  ): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     return this.touchWhere(id, state, set, unset, conditionFilter(only));
   }
 
-  private async touchWhere(id: string, state: RequestState, set: Partial<AccessRequest>, unset: Array<keyof AccessRequest>, where: Filter<AccessRequest>): Promise<AccessRequest | null> {
+  private async touchWhere(
+    id: string,
+    state: RequestState,
+    set: Partial<AccessRequest>,
+    unset: Array<keyof AccessRequest>,
+    where: Filter<AccessRequest>,
+  ): Promise<AccessRequest | null> {
     const update: UpdateFilter<AccessRequest> = { $set: { ...set, updatedAt: this.now() } };
     if (unset.length) update.$unset = Object.fromEntries(unset.map((k) => [k, ''])) as never;
     const won = await this.compareAndSet({ ...where, _id: id, state } as Filter<AccessRequest>, update);
@@ -150,7 +186,13 @@ export class RequestStore extends RequestQueries implements RequestRepository {
       const won = await this.compareAndSet(
         { _id: id, state: 'pending', version: current.version, requesterId: { $ne: approverId }, approvals: { $ne: approverId } },
         { $set: { approvals, updatedAt: this.now() }, $inc: { version: 1 } },
-        { actor: approverId, action: 'approval_recorded', from: 'pending', to: 'pending', details: { approvals: approvals.length, required: current.requiredApprovals } },
+        {
+          actor: approverId,
+          action: 'approval_recorded',
+          from: 'pending',
+          to: 'pending',
+          details: { approvals: approvals.length, required: current.requiredApprovals },
+        },
       );
       if (!won?.event) continue;
       await this.recordEvent(won.doc, won.event);
@@ -163,7 +205,13 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     return this.transition(id, 'active', 'revoking', { ...opts, only: { due: { field: 'expiresAt', at: now } } });
   }
 
-  claimLapsedLease(id: string, state: 'granting' | 'revoking', now: Date, leaseUntil: Date, audit?: { actor: string; action: AuditAction }): Promise<AccessRequest | null> {
+  claimLapsedLease(
+    id: string,
+    state: 'granting' | 'revoking',
+    now: Date,
+    leaseUntil: Date,
+    audit?: { actor: string; action: AuditAction },
+  ): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     const { state: _state, ...lapsed } = lapsedLease(state, now);
     if (audit) return this.change(id, state, { ...audit, set: { leaseUntil } }, undefined, lapsed);
@@ -175,7 +223,13 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     await this.requests.updateOne({ _id: id, approvalMessage: { $exists: false } }, { $set: { approvalMessage: ref } });
   }
 
-  private async change(id: string, from: RequestState, opts: ChangeOptions, to?: RequestState, where: Filter<AccessRequest> = conditionFilter(opts.only)): Promise<AccessRequest | null> {
+  private async change(
+    id: string,
+    from: RequestState,
+    opts: ChangeOptions,
+    to?: RequestState,
+    where: Filter<AccessRequest> = conditionFilter(opts.only),
+  ): Promise<AccessRequest | null> {
     requireText(id, 'request ID');
     requireText(opts.actor, 'actor');
     const update: UpdateFilter<AccessRequest> = {
@@ -185,7 +239,13 @@ export class RequestStore extends RequestQueries implements RequestRepository {
     if (opts.unset?.length) update.$unset = Object.fromEntries(opts.unset.map((k) => [k, ''])) as never;
     if (opts.addToSet) update.$addToSet = opts.addToSet as never;
     const filter = { ...where, _id: id, state: from } as Filter<AccessRequest>;
-    const won = await this.compareAndSet(filter, update, { actor: opts.actor, action: opts.action, from, to: to ?? from, ...(opts.details ? { details: opts.details } : {}) });
+    const won = await this.compareAndSet(filter, update, {
+      actor: opts.actor,
+      action: opts.action,
+      from,
+      to: to ?? from,
+      ...(opts.details ? { details: opts.details } : {}),
+    });
     if (!won?.event) return null;
     await this.recordEvent(won.doc, won.event);
     return won.doc;
@@ -203,7 +263,10 @@ export class RequestStore extends RequestQueries implements RequestRepository {
   ): Promise<{ doc: AccessRequest; changeId: string; event?: PendingEvent } | null> {
     const changeId = randomBytes(6).toString('hex');
     const lastEvent: PendingEvent | undefined = event ? { ...event, changeId, at: this.now() } : undefined;
-    const stamped = { ...update, $set: { ...(update.$set ?? {}), changeId, ...(lastEvent ? { lastEvent } : {}) } } as UpdateFilter<AccessRequest>;
+    const stamped = {
+      ...update,
+      $set: { ...(update.$set ?? {}), changeId, ...(lastEvent ? { lastEvent } : {}) },
+    } as UpdateFilter<AccessRequest>;
     const result = await this.requests.updateOne(filter, stamped);
     if (result.modifiedCount === 0) return null;
     const doc = await this.requests.findOne({ _id: filter._id as string });

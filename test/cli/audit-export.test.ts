@@ -14,10 +14,54 @@ let log: AuditLog;
 const t0 = Date.parse('2026-03-01T10:00:00.000Z');
 const at = (s: number) => new Date(t0 + s * 1000);
 const history: AuditEvent[] = [
-  { _id: 'rabcdefgh:a1', at: at(0), requestId: 'rabcdefgh', resourceId: 'deploy-hook', requesterId: 'U0ALICE', version: 0, actor: 'U0ALICE', action: 'requested', to: 'pending', details: { reason: 'fix "prod", now\nplease', durationMs: 3600000 } },
-  { _id: 'rabcdefgh:a2', at: at(5), requestId: 'rabcdefgh', resourceId: 'deploy-hook', requesterId: 'U0ALICE', version: 1, actor: 'U0BOB', action: 'approved', from: 'pending', to: 'granting' },
-  { _id: 'rzzzzzzzz:b1', at: at(7), requestId: 'rzzzzzzzz', resourceId: 'db', requesterId: 'U0CAROL', version: 0, actor: 'U0CAROL', action: 'requested', to: 'pending', details: { reason: '=HYPERLINK("http://evil")' } },
-  { _id: 'rabcdefgh:a3', at: at(6), requestId: 'rabcdefgh', resourceId: 'deploy-hook', requesterId: 'U0ALICE', version: 2, actor: 'system', action: 'granted', from: 'granting', to: 'active' },
+  {
+    _id: 'rabcdefgh:a1',
+    at: at(0),
+    requestId: 'rabcdefgh',
+    resourceId: 'deploy-hook',
+    requesterId: 'U0ALICE',
+    version: 0,
+    actor: 'U0ALICE',
+    action: 'requested',
+    to: 'pending',
+    details: { reason: 'fix "prod", now\nplease', durationMs: 3600000 },
+  },
+  {
+    _id: 'rabcdefgh:a2',
+    at: at(5),
+    requestId: 'rabcdefgh',
+    resourceId: 'deploy-hook',
+    requesterId: 'U0ALICE',
+    version: 1,
+    actor: 'U0BOB',
+    action: 'approved',
+    from: 'pending',
+    to: 'granting',
+  },
+  {
+    _id: 'rzzzzzzzz:b1',
+    at: at(7),
+    requestId: 'rzzzzzzzz',
+    resourceId: 'db',
+    requesterId: 'U0CAROL',
+    version: 0,
+    actor: 'U0CAROL',
+    action: 'requested',
+    to: 'pending',
+    details: { reason: '=HYPERLINK("http://evil")' },
+  },
+  {
+    _id: 'rabcdefgh:a3',
+    at: at(6),
+    requestId: 'rabcdefgh',
+    resourceId: 'deploy-hook',
+    requesterId: 'U0ALICE',
+    version: 2,
+    actor: 'system',
+    action: 'granted',
+    from: 'granting',
+    to: 'active',
+  },
 ];
 
 beforeAll(async () => {
@@ -56,15 +100,25 @@ describe('audit export', () => {
   });
 
   it('JSONL of a known history matches exactly', async () => {
-    const lines = (await run(['--format', 'jsonl'])).trim().split('\n').map((l) => JSON.parse(l));
-    expect(lines).toEqual(history
-      .slice()
-      .sort((a, b) => a.at.getTime() - b.at.getTime())
-      .map(({ _id, ...rest }) => ({ id: _id, ...rest, at: rest.at.toISOString() })));
+    const lines = (await run(['--format', 'jsonl']))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines).toEqual(
+      history
+        .slice()
+        .sort((a, b) => a.at.getTime() - b.at.getTime())
+        .map(({ _id, ...rest }) => ({ id: _id, ...rest, at: rest.at.toISOString() })),
+    );
   });
 
   it('filters by time, resource and user', async () => {
-    const ids = async (argv: string[]) => (await run([...argv, '--format', 'jsonl'])).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l).id);
+    const ids = async (argv: string[]) =>
+      (await run([...argv, '--format', 'jsonl']))
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l).id);
     expect(await ids(['--resource', 'db'])).toEqual(['rzzzzzzzz:b1']);
     expect(await ids(['--user', 'U0BOB'])).toEqual(['rabcdefgh:a2']); // as actor
     expect(await ids(['--user', 'U0ALICE'])).toEqual(['rabcdefgh:a1', 'rabcdefgh:a2', 'rabcdefgh:a3']); // as requester
@@ -91,10 +145,18 @@ describe('audit export', () => {
 
   it('runs as a process: streams CSV from MONGODB_URI; exits non-zero without it or when the database is unreachable', () => {
     const cli = path.join(__dirname, '../../src/cli/audit-export.ts');
-    const ok = spawnSync(process.execPath, ['-r', 'tsx/cjs', cli, '--resource', 'deploy-hook'], { env: { PATH: process.env.PATH, MONGODB_URI: uri }, encoding: 'utf8', timeout: 20_000 });
+    const ok = spawnSync(process.execPath, ['-r', 'tsx/cjs', cli, '--resource', 'deploy-hook'], {
+      env: { PATH: process.env.PATH, MONGODB_URI: uri },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(ok.status).toBe(0);
     expect(ok.stdout.trim().split('\n')).toHaveLength(4);
-    const noUri = spawnSync(process.execPath, ['-r', 'tsx/cjs', cli], { env: { PATH: process.env.PATH }, encoding: 'utf8', timeout: 20_000 });
+    const noUri = spawnSync(process.execPath, ['-r', 'tsx/cjs', cli], {
+      env: { PATH: process.env.PATH },
+      encoding: 'utf8',
+      timeout: 20_000,
+    });
     expect(noUri.status).toBe(2);
     expect(noUri.stderr).toContain('MONGODB_URI is not set');
     const down = spawnSync(process.execPath, ['-r', 'tsx/cjs', cli], {

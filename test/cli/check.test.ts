@@ -35,7 +35,10 @@ interface Run {
 function runProcess(args: string[], env: Record<string, string>): Promise<Run> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), cli, ...args], { env: { PATH: process.env.PATH ?? '', ...env }, cwd: os.tmpdir() });
+    const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), cli, ...args], {
+      env: { PATH: process.env.PATH ?? '', ...env },
+      cwd: os.tmpdir(),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -110,7 +113,11 @@ describeWithServices('npm run check, as a process', () => {
     );
     const run = await runProcess([], { ...env(), JIT_POLICY_FILE: file });
     expect(run.stderr).toBe('');
-    expect(run.stdout).toMatch(new RegExp(`^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets answered, and no probe found a problem \\(\\d+ ms\\)\\n$`));
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^check: OK: ${file.replace(/[.\\/]/g, '\\$&')} is valid; 4 resources on 3 targets answered, and no probe found a problem \\(\\d+ ms\\)\\n$`,
+      ),
+    );
     expect(run.code).toBe(0);
     expect(good.calls('check')).toHaveLength(1);
     expect(good.calls('check')[0]!.signatureValid).toBe(true);
@@ -126,7 +133,13 @@ describeWithServices('npm run check, as a process', () => {
         resource('stuck-pg', { type: 'postgres', url: pg.adminUrl(pg.admin, hangingPort), role: pg.reader }),
         resource('cache', { type: 'redis', url: rd.adminUrl(undefined, 'not-the-password-789'), rules: '~orders:* +@read' }),
         resource('deploy-hook', { type: 'webhook', url: refusing.url, secret: '${HOOK_SECRET}' }),
-        resource('oncall', { type: 'github', org: 'acme', token: 'ghp_check_cli_token_0123456789', baseUrl: `http://127.0.0.1:${closedPort}`, team: 'oncall' }),
+        resource('oncall', {
+          type: 'github',
+          org: 'acme',
+          token: 'ghp_check_cli_token_0123456789',
+          baseUrl: `http://127.0.0.1:${closedPort}`,
+          team: 'oncall',
+        }),
       ],
       { 'main-pg': { type: 'postgres', url: '${PG_URL}' } },
     );
@@ -138,7 +151,9 @@ describeWithServices('npm run check, as a process', () => {
       expect.stringMatching(/^resources\[2\] old-pg \(target old-pg\): .*ECONNREFUSED/),
       expect.stringMatching(/^resources\[3\] stuck-pg \(target stuck-pg\): .*(no answer|no connection|timeout|deadline)/i),
       expect.stringMatching(/^resources\[4\] cache \(target cache\): node 127\.0\.0\.1:6379: WRONGPASS/),
-      expect.stringMatching(/^resources\[5\] deploy-hook \(target deploy-hook\): POST to 127\.0\.0\.1:\d+: the receiver refused the signed check call \(HTTP 401/),
+      expect.stringMatching(
+        /^resources\[5\] deploy-hook \(target deploy-hook\): POST to 127\.0\.0\.1:\d+: the receiver refused the signed check call \(HTTP 401/,
+      ),
       // A cloud API that refuses connections is named at once too: probes do not retry.
       expect.stringMatching(/^resources\[6\] oncall \(target oncall\): read the organization acme: .*ECONNREFUSED/),
       expect.stringMatching(/^check: 6 problems in .*bad\.yml \(7 resources on 6 targets, \d+ ms\)$/),
@@ -146,13 +161,18 @@ describeWithServices('npm run check, as a process', () => {
     expect(run.code).toBe(1);
     // The probe of the target that never answers is the slowest: its deadline (2 s) plus start-up.
     expect(run.ms).toBeLessThan(2000 + 6000);
-    for (const secret of [pg.adminPassword, 'not-the-password-789', rd.adminPassword, HOOK_SECRET, 'ghp_check_cli_token_0123456789']) expect(run.stdout + run.stderr).not.toContain(secret);
+    for (const secret of [pg.adminPassword, 'not-the-password-789', rd.adminPassword, HOOK_SECRET, 'ghp_check_cli_token_0123456789'])
+      expect(run.stdout + run.stderr).not.toContain(secret);
     // The webhook URL is a secret too (its path often carries a token): only its host is named.
     expect(run.stdout).not.toContain(refusing.url);
   });
 
   it('an invalid policy: the start-up loader’s lines, exit 1, nothing probed', async () => {
-    const file = policyFile('invalid.yml', [{ ...resource('deploy-hook', { type: 'webhook', url: good.url, secret: '${NOT_SET_ANYWHERE}' }), colour: 'red' }], {});
+    const file = policyFile(
+      'invalid.yml',
+      [{ ...resource('deploy-hook', { type: 'webhook', url: good.url, secret: '${NOT_SET_ANYWHERE}' }), colour: 'red' }],
+      {},
+    );
     good.clear();
     const run = await runProcess([], { JIT_POLICY_FILE: file });
     expect(run.stdout).toContain('policy error: resources[0].provider.secret: environment variable NOT_SET_ANYWHERE is not set');
@@ -204,10 +224,14 @@ describe('npm run check: arguments and lines', () => {
     const file = path.join(dir, 'policy.yml');
     const rules = [{ name: 'short ones', when: 'request.duration <= duration("1h")', autoApprove: true }];
     // A webhook on a port nothing listens on: --explain must not probe it.
-    const policy = { resources: [{ ...resource('orders-db', { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: HOOK_SECRET }), rules }] };
+    const policy = {
+      resources: [{ ...resource('orders-db', { type: 'webhook', url: 'http://127.0.0.1:9/hook', secret: HOOK_SECRET }), rules }],
+    };
     writeFileSync(file, stringify({ approvalChannel: 'C0APPROVALS', ...policy }));
     const run = (duration: string) =>
-      runProcess(['--explain', 'orders-db', '--user', 'U0ALICE', '--email', 'alice@example.com', '--duration', duration], { JIT_POLICY_FILE: file });
+      runProcess(['--explain', 'orders-db', '--user', 'U0ALICE', '--email', 'alice@example.com', '--duration', duration], {
+        JIT_POLICY_FILE: file,
+      });
     const short = await run('30m');
     expect(short.stderr).toBe('');
     expect(short.code).toBe(0);
@@ -236,13 +260,18 @@ describe('npm run check: arguments and lines', () => {
     (PROVIDERS as unknown as unknown[]).push(stuck);
     try {
       const policy = parsePolicy(
-        stringify({ approvalChannel: 'C0APPROVALS', resources: [resource('never', { type: 'stuck' }), resource('quick', { type: 'stuck', fine: true })] }),
+        stringify({
+          approvalChannel: 'C0APPROVALS',
+          resources: [resource('never', { type: 'stuck' }), resource('quick', { type: 'stuck', fine: true })],
+        }),
         {},
       );
       const started = Date.now();
       const report = await checkPolicy(policy, 300);
       expect(Date.now() - started).toBeLessThan(300 + 500 + 500);
-      expect(report.problems).toEqual([expect.stringMatching(/^resources\[0\] never \(target never\): could not check: no answer within \d+ms \(check of never\)$/)]);
+      expect(report.problems).toEqual([
+        expect.stringMatching(/^resources\[0\] never \(target never\): could not check: no answer within \d+ms \(check of never\)$/),
+      ]);
     } finally {
       (PROVIDERS as unknown as unknown[]).pop();
     }
@@ -253,11 +282,17 @@ describe('npm run check: arguments and lines', () => {
       stringify({
         approvalChannel: 'C0APPROVALS',
         targets: { 'main-pg': { type: 'postgres', url: 'postgres://bot@db:5432/orders' } },
-        resources: [resource('a', { target: 'main-pg', role: 'x' }), resource('orders-db', { target: 'main-pg', role: 'orders_read' }), resource('c', { type: 'redis', url: 'redis://r:6379', rules: '+@read' })],
+        resources: [
+          resource('a', { target: 'main-pg', role: 'x' }),
+          resource('orders-db', { target: 'main-pg', role: 'orders_read' }),
+          resource('c', { type: 'redis', url: 'redis://r:6379', rules: '+@read' }),
+        ],
       }),
       {},
     );
-    expect(problemLine(policy, 1, 'postgres target main-pg: role "orders_read" does not exist')).toBe('resources[1] orders-db (target main-pg): role "orders_read" does not exist');
+    expect(problemLine(policy, 1, 'postgres target main-pg: role "orders_read" does not exist')).toBe(
+      'resources[1] orders-db (target main-pg): role "orders_read" does not exist',
+    );
     expect(problemLine(policy, 2, 'redis target c, node r:6379: WRONGPASS')).toBe('resources[2] c (target c): node r:6379: WRONGPASS');
     expect(problemLine(policy, 0, 'something else entirely')).toBe('resources[0] a (target main-pg): something else entirely');
   });

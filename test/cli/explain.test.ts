@@ -102,13 +102,28 @@ describe('npm run check -- --explain', () => {
     expect(r.out).toContain('4. "needs an incident" (deny: Production access needs an incident ticket (INC-…).): matched');
     expect(r.out).toMatch(/decision: auto-approve by the rule "short reads for SREs"\n$/);
     expect(pd.requests.at(-1)!.headers.authorization).toBe(`Token token=${PD_TOKEN}`);
-    expect(fake.calls.filter((c) => c.method === 'usergroups.users.list').map((c) => c.args.usergroup).sort()).toEqual(['S0DBA', 'S0SRE']);
+    expect(
+      fake.calls
+        .filter((c) => c.method === 'usergroups.users.list')
+        .map((c) => c.args.usergroup)
+        .sort(),
+    ).toEqual(['S0DBA', 'S0SRE']);
   });
 
   it('a longer request without a ticket is denied by the last rule; with one it needs the resource’s approval', async () => {
     const denied = await explain(['--explain', 'prod-db-readonly', '--user', 'U0ALICE', '--duration', '1h', ...WORKING]);
     expect(denied.out).toContain('decision: deny by the rule "needs an incident": Production access needs an incident ticket (INC-…).');
-    const ticket = await explain(['--explain', 'prod-db-readonly', '--user', 'U0ALICE', '--duration', '1h', '--ticket', 'INC-42', ...WORKING]);
+    const ticket = await explain([
+      '--explain',
+      'prod-db-readonly',
+      '--user',
+      'U0ALICE',
+      '--duration',
+      '1h',
+      '--ticket',
+      'INC-42',
+      ...WORKING,
+    ]);
     expect(ticket.out).toContain('4. "needs an incident" (deny: Production access needs an incident ticket (INC-…).): not matched');
     expect(ticket.out).toContain('decision: needs approval (1 approval) by the resource’s own settings');
   });
@@ -135,7 +150,10 @@ describe('npm run check -- --explain', () => {
   });
 
   it('without SLACK_BOT_TOKEN it says it cannot read Slack; --email still feeds on-call', async () => {
-    const r = await explain(['--explain', 'prod-db-readonly', '--user', 'U0ALICE', '--email', 'alice@example.com', '--duration', '30m', ...WORKING], { SLACK_BOT_TOKEN: '' });
+    const r = await explain(
+      ['--explain', 'prod-db-readonly', '--user', 'U0ALICE', '--email', 'alice@example.com', '--duration', '30m', ...WORKING],
+      { SLACK_BOT_TOKEN: '' },
+    );
     expect(r.out).toContain('SLACK_BOT_TOKEN is not set: Slack user groups cannot be read');
     expect(r.out).toContain('requester.usergroups: cannot be read: SLACK_BOT_TOKEN is not set');
     expect(r.out).toContain('1. "on-call SREs" (auto-approve): not matched');
@@ -154,7 +172,7 @@ describe('npm run check -- --explain', () => {
     expect((await explain(['--explain', 'plain', '--user', 'alice'])).err).toContain('is not a Slack user ID');
     expect((await explain(['--explain', 'plain', '--user', 'U0ALICE', '--duration', 'soon'])).code).toBe(2);
     const bad = path.join(path.dirname(policyFile), 'bad.yml');
-    writeFileSync(bad, policy(pd.url).replace("'\"PSCHED01\" in requester.oncall'", "'requester.oncall + 1'"));
+    writeFileSync(bad, policy(pd.url).replace('\'"PSCHED01" in requester.oncall\'', "'requester.oncall + 1'"));
     const invalid = await explain(['--explain', 'plain', '--user', 'U0ALICE'], { JIT_POLICY_FILE: bad });
     expect(invalid.code).toBe(2);
     expect(invalid.err).toMatch(/^resources\[0\]\.rules\[0\]\.when: type error: /);
@@ -185,7 +203,24 @@ describe('npm run check -- --explain', () => {
   });
 
   it('parses the sample request from the command line', () => {
-    expect(parseExplainArgs(['--explain', 'db', '--user', 'U0A1', '--duration', '30m', '--ticket', 'INC-4', '--reason', 'x y', '--break-glass', '--extension', '--active-grants', '3'])).toMatchObject({
+    expect(
+      parseExplainArgs([
+        '--explain',
+        'db',
+        '--user',
+        'U0A1',
+        '--duration',
+        '30m',
+        '--ticket',
+        'INC-4',
+        '--reason',
+        'x y',
+        '--break-glass',
+        '--extension',
+        '--active-grants',
+        '3',
+      ]),
+    ).toMatchObject({
       resourceId: 'db',
       userId: 'U0A1',
       duration: '30m',

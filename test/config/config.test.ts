@@ -25,10 +25,23 @@ describe('configuration', () => {
   });
 
   it('reports every problem, one line each, naming the variable', () => {
-    const result = loadConfig({ SLACK_BOT_TOKEN: 'xoxp-user-token', PORT: 'eighty', LOG_LEVEL: 'loud', SLACK_API_URL: 'not a url', MONGODB_URI: 'mysql://x' });
+    const result = loadConfig({
+      SLACK_BOT_TOKEN: 'xoxp-user-token',
+      PORT: 'eighty',
+      LOG_LEVEL: 'loud',
+      SLACK_API_URL: 'not a url',
+      MONGODB_URI: 'mysql://x',
+    });
     expect(result.ok).toBe(false);
     const problems = (result as { problems: string[] }).problems;
-    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['LOG_LEVEL', 'MONGODB_URI', 'PORT', 'SLACK_API_URL', 'SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET']);
+    expect(problems.map((p) => p.split(':')[0]).sort()).toEqual([
+      'LOG_LEVEL',
+      'MONGODB_URI',
+      'PORT',
+      'SLACK_API_URL',
+      'SLACK_BOT_TOKEN',
+      'SLACK_SIGNING_SECRET',
+    ]);
   });
 
   it('never echoes a secret value in a problem', () => {
@@ -55,7 +68,12 @@ describe('configuration', () => {
 
   it('an invalid policy stops start-up with its path named', () => {
     const run = spawnSync(process.execPath, ['-r', 'tsx/cjs', path.join(__dirname, '../../src/main.ts')], {
-      env: { PATH: process.env.PATH, SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', JIT_POLICY_FILE: path.join(__dirname, '../../policy.example.yml') },
+      env: {
+        PATH: process.env.PATH,
+        SLACK_BOT_TOKEN: 'xoxb-1',
+        SLACK_SIGNING_SECRET: 's',
+        JIT_POLICY_FILE: path.join(__dirname, '../../policy.example.yml'),
+      },
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -86,7 +104,9 @@ resources:
         timeout: 20_000,
       });
       expect(run.status).toBe(1);
-      expect(run.stderr).toContain('policy error: identities.U0EVE: U0ALICE and U0EVE both map to account "alice" on target orders-db: an account belongs to one person');
+      expect(run.stderr).toContain(
+        'policy error: identities.U0EVE: U0ALICE and U0EVE both map to account "alice" on target orders-db: an account belongs to one person',
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

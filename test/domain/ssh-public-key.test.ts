@@ -16,7 +16,8 @@ function sshString(b: Buffer | string): Buffer {
   len.writeUInt32BE(body.length);
   return Buffer.concat([len, body]);
 }
-const blobLine = (type: string, ...parts: Array<Buffer | string>) => `${type} ${Buffer.concat([sshString(type), ...parts.map(sshString)]).toString('base64')} made-by-hand`;
+const blobLine = (type: string, ...parts: Array<Buffer | string>) =>
+  `${type} ${Buffer.concat([sshString(type), ...parts.map(sshString)]).toString('base64')} made-by-hand`;
 
 describe('SSH public keys as pasted into /jit-access ssh-key', () => {
   let dir: string;
@@ -30,7 +31,13 @@ describe('SSH public keys as pasted into /jit-access ssh-key', () => {
     const file = path.join(dir, name);
     await run('ssh-keygen', ['-q', '-N', '', '-C', `${name}@laptop`, '-f', file, ...args]);
     const [bits, fingerprint] = (await run('ssh-keygen', ['-l', '-f', `${file}.pub`])).stdout.split(/\s+/);
-    return { line: (await fs.readFile(`${file}.pub`, 'utf8')).trim(), private: await fs.readFile(file, 'utf8'), file, bits: Number(bits), fingerprint };
+    return {
+      line: (await fs.readFile(`${file}.pub`, 'utf8')).trim(),
+      private: await fs.readFile(file, 'utf8'),
+      file,
+      bits: Number(bits),
+      fingerprint,
+    };
   }
 
   // ssh-keygen comes with the OpenSSH the ssh provider tests need; without it (outside CI) these skip.
@@ -45,19 +52,29 @@ describe('SSH public keys as pasted into /jit-access ssh-key', () => {
   ])('accepts %s, with the fingerprint and size ssh-keygen -l shows', async (name, args, label) => {
     const key = await keygen(name.replace(' ', '-'), ...(args as string[]));
     const parsed = parseSshPublicKey(key.line);
-    expect(parsed).toMatchObject({ ok: true, key: { label, bits: key.bits, fingerprint: key.fingerprint, comment: `${name.replace(' ', '-')}@laptop`, line: key.line } });
+    expect(parsed).toMatchObject({
+      ok: true,
+      key: { label, bits: key.bits, fingerprint: key.fingerprint, comment: `${name.replace(' ', '-')}@laptop`, line: key.line },
+    });
   });
 
   withKeygen('accepts FIDO keys (sk-ssh-ed25519, sk-ecdsa), with ssh-keygen’s fingerprint', async () => {
     // ssh-keygen checks that the point is on the curve: a real P-256 public key's.
     const jwk = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey.export({ format: 'jwk' });
     const point = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x!, 'base64url'), Buffer.from(jwk.y!, 'base64url')]);
-    for (const line of [blobLine('sk-ssh-ed25519@openssh.com', Buffer.alloc(32, 9), 'ssh:'), blobLine('sk-ecdsa-sha2-nistp256@openssh.com', 'nistp256', point, 'ssh:')]) {
+    for (const line of [
+      blobLine('sk-ssh-ed25519@openssh.com', Buffer.alloc(32, 9), 'ssh:'),
+      blobLine('sk-ecdsa-sha2-nistp256@openssh.com', 'nistp256', point, 'ssh:'),
+    ]) {
       const file = path.join(dir, `sk-${line.length}.pub`);
       await fs.writeFile(file, `${line}\n`);
       const fingerprint = (await run('ssh-keygen', ['-l', '-f', file])).stdout.split(/\s+/)[1];
       const parsed = parseSshPublicKey(line);
-      expect(parsed.ok && parsed.key).toMatchObject({ fingerprint, bits: 256, label: line.startsWith('sk-ssh') ? 'ED25519-SK' : 'ECDSA-SK' });
+      expect(parsed.ok && parsed.key).toMatchObject({
+        fingerprint,
+        bits: 256,
+        label: line.startsWith('sk-ssh') ? 'ED25519-SK' : 'ECDSA-SK',
+      });
     }
   });
 
@@ -72,13 +89,17 @@ describe('SSH public keys as pasted into /jit-access ssh-key', () => {
     const openssh = (await keygen('oops', '-t', 'ed25519')).private;
     const pem = (await keygen('oops-pem', '-t', 'rsa', '-b', '3072', '-m', 'PEM')).private;
     const pkcs8 = (await keygen('oops-pkcs8', '-t', 'ecdsa', '-m', 'PKCS8')).private;
-    const armourLost = openssh.split('\n').filter((l) => !l.startsWith('-----')).join(' ');
+    const armourLost = openssh
+      .split('\n')
+      .filter((l) => !l.startsWith('-----'))
+      .join(' ');
     for (const text of [openssh, pem, pkcs8, armourLost, 'PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: none']) {
       const parsed = parseSshPublicKey(text);
       expect(parsed).toMatchObject({ ok: false, privateKey: true });
       expect(!parsed.ok && parsed.problem).toMatch(/That is a \*private\* key.*treat it as exposed/);
       // Not a line of it comes back.
-      for (const line of text.split('\n').filter((l) => l.length > 20)) expect(!parsed.ok && parsed.problem).not.toContain(line.slice(0, 20));
+      for (const line of text.split('\n').filter((l) => l.length > 20))
+        expect(!parsed.ok && parsed.problem).not.toContain(line.slice(0, 20));
       expect(looksLikePrivateKey(text)).toBe(true);
     }
   });
@@ -94,8 +115,14 @@ describe('SSH public keys as pasted into /jit-access ssh-key', () => {
       [`${type} ${base64!.slice(0, 40)}`, /That key is damaged|not base64/],
       [`${type} ${base64!.replace(/A/g, '*')}`, /not base64/],
       // The blob says RSA but the line says Ed25519.
-      [`ssh-ed25519 ${Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([1, 0, 1])), sshString(Buffer.alloc(385, 1))]).toString('base64')}`, /the key says ssh-ed25519 but holds ssh-rsa/],
-      [`ssh-ed25519 ${Buffer.concat([sshString('ssh-ed25519'), sshString(Buffer.alloc(32, 1)), Buffer.from([0])]).toString('base64')}`, /trailing data/],
+      [
+        `ssh-ed25519 ${Buffer.concat([sshString('ssh-rsa'), sshString(Buffer.from([1, 0, 1])), sshString(Buffer.alloc(385, 1))]).toString('base64')}`,
+        /the key says ssh-ed25519 but holds ssh-rsa/,
+      ],
+      [
+        `ssh-ed25519 ${Buffer.concat([sshString('ssh-ed25519'), sshString(Buffer.alloc(32, 1)), Buffer.from([0])]).toString('base64')}`,
+        /trailing data/,
+      ],
       ['', /No key given/],
       ['hello world', /does not start with a key type/],
     ];
@@ -110,6 +137,13 @@ describe('SSH public keys as pasted into /jit-access ssh-key', () => {
     const key = await keygen('escaped', '-t', 'ed25519');
     const [type, base64] = key.line.split(' ');
     const parsed = parseSshPublicKey(`  ${type}   ${base64}  Tom &amp; Jerry &lt;laptop&gt; <mailto:tom@example.com|tom@example.com>  `);
-    expect(parsed).toMatchObject({ ok: true, key: { fingerprint: key.fingerprint, comment: 'Tom & Jerry <laptop> tom@example.com', line: `${type} ${base64} Tom & Jerry <laptop> tom@example.com` } });
+    expect(parsed).toMatchObject({
+      ok: true,
+      key: {
+        fingerprint: key.fingerprint,
+        comment: 'Tom & Jerry <laptop> tom@example.com',
+        line: `${type} ${base64} Tom & Jerry <laptop> tom@example.com`,
+      },
+    });
   });
 });

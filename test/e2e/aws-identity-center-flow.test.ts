@@ -42,7 +42,12 @@ resources:
     provider: { target: aws-sso, accountId: "${ACCOUNT_ID}", permissionSetArn: ${permissionSet} }
 `;
 
-const assignmentOf = (userId: string) => ({ AccountId: ACCOUNT_ID, PermissionSetArn: permissionSet, PrincipalType: 'USER' as const, PrincipalId: userId });
+const assignmentOf = (userId: string) => ({
+  AccountId: ACCOUNT_ID,
+  PermissionSetArn: permissionSet,
+  PrincipalType: 'USER' as const,
+  PrincipalId: userId,
+});
 const assigned = (who: keyof typeof ids) => fake.hasAssignment(assignmentOf(ids[who]!));
 
 beforeAll(async () => {

@@ -22,7 +22,12 @@ describe('after-ack work is bounded', () => {
     const clicks = await Promise.all(ids.map((id) => t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id })));
     expect(clicks.map((c) => c.status)).toEqual([200, 200, 200, 200, 200]);
     const answers = await Promise.all(
-      clicks.map((c) => t.fake.waitForResponse((r) => r.id === c.responseId, 1000).then((r) => String(r.body.text)).catch(() => undefined)),
+      clicks.map((c) =>
+        t.fake
+          .waitForResponse((r) => r.id === c.responseId, 1000)
+          .then((r) => String(r.body.text))
+          .catch(() => undefined),
+      ),
     );
     const busy = answers.filter((a) => a === BUSY).length;
     expect(busy).toBe(3);
@@ -35,11 +40,18 @@ describe('after-ack work is bounded', () => {
     // A grant's slot is freed only after its notices are queued, which may come just after it turns
     // active: a click that is told "busy" again is clicked again, as a person would.
     for (const id of refused) {
-      await waitUntil(async () => {
-        const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id });
-        const answer = await t.fake.waitForResponse((r) => r.id === click.responseId, 1000).then((r) => String(r.body.text)).catch(() => undefined);
-        return answer === BUSY ? undefined : true;
-      }, 5000, `${id} accepted`);
+      await waitUntil(
+        async () => {
+          const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id });
+          const answer = await t.fake
+            .waitForResponse((r) => r.id === click.responseId, 1000)
+            .then((r) => String(r.body.text))
+            .catch(() => undefined);
+          return answer === BUSY ? undefined : true;
+        },
+        5000,
+        `${id} accepted`,
+      );
       await waitUntil(async () => (await t.bot.ctx.store.get(id))?.state === 'active', 5000, `${id} granted`);
     }
   });

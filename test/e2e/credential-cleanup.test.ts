@@ -16,7 +16,13 @@ jest.spyOn(webhookProvider, 'create').mockImplementation((settings, env) => {
     ...real,
     grant: async (access, subject, opts) => ({
       ...(await real.grant(access, subject, opts)),
-      secretForRequester: { title: `Login for ${subject.resourceId}`, fields: [{ label: 'user', value: `jit_${subject.requestId}` }, { label: 'password', value: PASSWORD }] },
+      secretForRequester: {
+        title: `Login for ${subject.resourceId}`,
+        fields: [
+          { label: 'user', value: `jit_${subject.requestId}` },
+          { label: 'password', value: PASSWORD },
+        ],
+      },
     }),
     revoke: (access, subject, opts) => real.revoke(access, subject, opts),
     extend: real.extend ? (access, subject, opts) => real.extend!(access, subject, opts) : undefined,
@@ -42,12 +48,17 @@ async function granted(user: string, text: string): Promise<AccessRequest> {
   await t.slack.command(user, text);
   const req = await waitUntil(() => requests().findOne({ requesterId: user, state: 'pending' }), 5000, 'pending');
   await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
-  return waitUntil(async () => {
-    const r = await requests().findOne({ _id: req._id });
-    return r?.state === 'active' && r.credentialMessages?.length ? r : undefined;
-  }, 8000, 'active, with its credential DM recorded');
+  return waitUntil(
+    async () => {
+      const r = await requests().findOne({ _id: req._id });
+      return r?.state === 'active' && r.credentialMessages?.length ? r : undefined;
+    },
+    8000,
+    'active, with its credential DM recorded',
+  );
 }
-const credentialDm = (user: string) => [...t.fake.messages.values()].find((m) => m.channel === `D${user}` && String(m.text).includes(PASSWORD));
+const credentialDm = (user: string) =>
+  [...t.fake.messages.values()].find((m) => m.channel === `D${user}` && String(m.text).includes(PASSWORD));
 const actions = async (id: string) => (await t.bot.ctx.store.audit.forRequest(id)).map((e) => e.action);
 
 describe('credential DMs', () => {

@@ -25,17 +25,25 @@ function entries(t: TestBot): LogEntry[] {
 
 /** The request's audit events once they include `action` (a state can be read before its event is appended). */
 function eventsUntil(t: TestBot, id: string, action: string, timeoutMs = 5000) {
-  return waitUntil(async () => {
-    const events = await t.bot.ctx.store.audit.forRequest(id);
-    return events.some((e) => e.action === action) ? events : undefined;
-  }, timeoutMs, `the ${action} event of ${id}`);
+  return waitUntil(
+    async () => {
+      const events = await t.bot.ctx.store.audit.forRequest(id);
+      return events.some((e) => e.action === action) ? events : undefined;
+    },
+    timeoutMs,
+    `the ${action} event of ${id}`,
+  );
 }
 
 /** Waits for a log line with all of `fields` (a RegExp value matches a string field). */
 function logged(t: TestBot, fields: Record<string, unknown>, timeoutMs = 5000): Promise<LogEntry> {
   const matches = (e: LogEntry) =>
     Object.entries(fields).every(([k, v]) => (v instanceof RegExp ? typeof e[k] === 'string' && v.test(e[k] as string) : e[k] === v));
-  return waitUntil(async () => entries(t).find(matches), timeoutMs, `a log line with ${JSON.stringify(fields, (_k, v) => (v instanceof RegExp ? String(v) : v))}`);
+  return waitUntil(
+    async () => entries(t).find(matches),
+    timeoutMs,
+    `a log line with ${JSON.stringify(fields, (_k, v) => (v instanceof RegExp ? String(v) : v))}`,
+  );
 }
 
 const forRequest = (id: string) => (c: { body?: { requestId?: string } }) => c.body?.requestId === id;
@@ -57,10 +65,14 @@ async function filed(t: TestBot, user: string, text: string): Promise<AccessRequ
 }
 
 async function stateOf(t: TestBot, id: string, state: string, timeoutMs = 5000): Promise<AccessRequest> {
-  return waitUntil(async () => {
-    const r = await t.bot.ctx.store.get(id);
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `${id} to be ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await t.bot.ctx.store.get(id);
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `${id} to be ${state}`,
+  );
 }
 
 async function answerTo(t: TestBot, responseId: string, timeoutMs = 10_000): Promise<string> {
@@ -70,7 +82,11 @@ async function answerTo(t: TestBot, responseId: string, timeoutMs = 10_000): Pro
 }
 
 async function dmTo(t: TestBot, user: string, since: number, text: RegExp, timeoutMs = 10_000): Promise<string> {
-  const dm = await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.at >= since && c.args.channel === `D${user}` && text.test(String(c.args.text)), timeoutMs);
+  const dm = await t.fake.waitFor(
+    'chat.postMessage',
+    (c) => !c.failed && c.at >= since && c.args.channel === `D${user}` && text.test(String(c.args.text)),
+    timeoutMs,
+  );
   return String(dm.args.text);
 }
 
@@ -127,7 +143,10 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     expect(await answerTo(t, approve.responseId)).toBe(TRY_AGAIN);
     const deny = await t.slack.blockAction('U0BOB', { action_id: 'deny_request', value: before._id });
     expect(await answerTo(t, deny.responseId)).toBe(TRY_AGAIN);
-    const modal = await t.slack.viewSubmission('U0DAN', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'modal during the outage' }) } });
+    const modal = await t.slack.viewSubmission('U0DAN', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'modal during the outage' }) },
+    });
     expect(modal.status).toBe(200);
     expect(await dmTo(t, 'U0DAN', since, /./)).toBe(TRY_AGAIN);
     await logged(t, { msg: 'database unavailable', user: 'U0CAROL', command: 'request' });
@@ -151,7 +170,11 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     await t.hook.waitFor('grant', forRequest(after._id));
     await stateOf(t, after._id, 'active');
     // The indexes came back with it: still one open request per person and resource.
-    await waitUntil(async () => (await t.requests().indexes()).some((i) => i.name === 'one_open_request_per_user_and_resource'), 5000, 'the unique index');
+    await waitUntil(
+      async () => (await t.requests().indexes()).some((i) => i.name === 'one_open_request_per_user_and_resource'),
+      5000,
+      'the unique index',
+    );
     const again = await t.slack.command('U0ALICE', 'deploy-hook 30m a second one');
     expect(await answerTo(t, again.responseId)).toMatch(/already have request/);
     expect(await t.requests().countDocuments({ requesterId: 'U0ALICE' })).toBe(1);
@@ -168,10 +191,14 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     mongo.process!.kill('SIGSTOP');
     try {
       // A probe already in flight when the process stopped may still get its answer: the next ones say 503.
-      const ready = await waitUntil(async () => {
-        const r = await t.slack.get('/readyz');
-        return r.status === 503 ? r : undefined;
-      }, 3000, '/readyz 503');
+      const ready = await waitUntil(
+        async () => {
+          const r = await t.slack.get('/readyz');
+          return r.status === 503 ? r : undefined;
+        },
+        3000,
+        '/readyz 503',
+      );
       expect(ready.ms).toBeLessThan(1200);
       const list = await t.slack.command('U0HAL', 'list');
       expect(list.ms).toBeLessThan(1000);
@@ -193,10 +220,22 @@ withOwnMongo('MongoDB unreachable, then answering again at the same address', ()
     const grants = t.hook.calls('grant').filter(forRequest(request._id));
     expect(new Set(grants.map((c) => c.headers['idempotency-key']))).toEqual(new Set([`${request._id}:grant`]));
     expect(t.hook.calls('revoke').filter(forRequest(request._id))).toHaveLength(0);
-    await waitUntil(async () => {
-      const message = t.fake.calls.filter((c) => !c.failed && (c.method === 'chat.postMessage' || c.method === 'chat.update') && !c.args.thread_ts && blocksMention(request._id)(c)).at(-1);
-      return message && JSON.stringify(message.args.blocks).includes('Access until');
-    }, 8000, 'the approval message to show the grant');
+    await waitUntil(
+      async () => {
+        const message = t.fake.calls
+          .filter(
+            (c) =>
+              !c.failed &&
+              (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+              !c.args.thread_ts &&
+              blocksMention(request._id)(c),
+          )
+          .at(-1);
+        return message && JSON.stringify(message.args.blocks).includes('Access until');
+      },
+      8000,
+      'the approval message to show the grant',
+    );
   }, 60_000);
 });
 
@@ -244,7 +283,9 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       expect(t.hook.calls('revoke').filter(forRequest(request._id))).toHaveLength(1);
       const events = await eventsUntil(t, request._id, 'grant_failed');
       expect(events.filter((e) => e.action === 'grant_attempt_failed').map((e) => e.details?.attempt)).toEqual([1, 2, 3]);
-      expect(events.find((e) => e.action === 'grant_failed')?.details).toMatchObject({ cleanup: expect.stringMatching(/compensating revoke failed: .*no answer within 300ms/) });
+      expect(events.find((e) => e.action === 'grant_failed')?.details).toMatchObject({
+        cleanup: expect.stringMatching(/compensating revoke failed: .*no answer within 300ms/),
+      });
       await dmTo(t, 'U0PIA', clicked, /fail/i);
       await logged(t, { msg: 'grant attempt failed', requestId: request._id, user: 'U0PIA', attempt: 3 });
     });
@@ -278,7 +319,10 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       await t.hook.waitFor('grant', forRequest(request._id));
       await stateOf(t, request._id, 'active');
       // Slack takes posts again: the approval message appears, showing the outcome.
-      const posted = await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'C0APPROVALS' && blocksMention(request._id)(c));
+      const posted = await t.fake.waitFor(
+        'chat.postMessage',
+        (c) => !c.failed && c.args.channel === 'C0APPROVALS' && blocksMention(request._id)(c),
+      );
       expect(JSON.stringify(posted.args.blocks)).toContain('Approved by <@U0BOB>');
     });
 
@@ -291,7 +335,13 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       await t.slack.blockAction('U0CAROL', { action_id: 'approve_request', value: request._id });
       await stateOf(t, request._id, 'active');
       await dmTo(t, 'U0LOU', since, /granted until/);
-      await logged(t, { msg: 'notification failed; will retry', requestId: request._id, user: 'U0LOU', err: 'not_in_channel', kind: 'sync' });
+      await logged(t, {
+        msg: 'notification failed; will retry',
+        requestId: request._id,
+        user: 'U0LOU',
+        err: 'not_in_channel',
+        kind: 'sync',
+      });
       await logged(t, { msg: /giving up/, requestId: request._id, user: 'U0LOU', err: 'not_in_channel' }, 8000);
       expect((await t.bot.ctx.store.get(request._id))?.state).toBe('active');
     });
@@ -311,7 +361,10 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
 
     it('conversations.open refuses the DM that answers a modal submission: the request is filed all the same, and the failure logged', async () => {
       t.fake.failAlways('conversations.open', { error: 'invalid_auth' });
-      const res = await t.slack.viewSubmission('U0NED', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'nobody can DM me' }) } });
+      const res = await t.slack.viewSubmission('U0NED', {
+        callback_id: 'request_modal',
+        state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'nobody can DM me' }) },
+      });
       expect(res.status).toBe(200);
       const request = await waitUntil(() => t.requests().findOne({ requesterId: 'U0NED' }), 5000, 'the modal request');
       expect(request.state).toBe('pending');
@@ -338,7 +391,11 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       expect((await t.bot.ctx.store.get(request._id))?.state).toBe('pending');
       const again = await t.slack.blockAction('U0CAROL', { action_id: 'deny_request', value: request._id });
       await t.fake.waitFor('views.open', (c) => !c.failed && c.args.trigger_id === again.triggerId);
-      await t.slack.viewSubmission('U0CAROL', { callback_id: 'deny_modal', private_metadata: request._id, state: { values: t.slack.denyReasonValues('not now') } });
+      await t.slack.viewSubmission('U0CAROL', {
+        callback_id: 'deny_modal',
+        private_metadata: request._id,
+        state: { values: t.slack.denyReasonValues('not now') },
+      });
       await stateOf(t, request._id, 'denied');
     });
 
@@ -381,7 +438,10 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
     const real = Collection.prototype.updateOne;
     let lostOne = false;
     // The denial's write to the requests collection lands; its answer does not.
-    const lost = jest.spyOn(Collection.prototype, 'updateOne').mockImplementation(async function (this: Collection, ...args: Parameters<typeof real>) {
+    const lost = jest.spyOn(Collection.prototype, 'updateOne').mockImplementation(async function (
+      this: Collection,
+      ...args: Parameters<typeof real>
+    ) {
       const result = await real.apply(this, args);
       const denies = (args[1] as { $set?: { state?: string } } | undefined)?.$set?.state === 'denied';
       if (this.collectionName !== 'requests' || !denies || lostOne) return result;
@@ -389,7 +449,9 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       throw Object.assign(new Error('connection 7 to 127.0.0.1:27017 timed out'), { name: 'MongoNetworkTimeoutError' });
     } as never);
     try {
-      await expect(store.transition(requestId, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason } })).rejects.toThrow(/timed out/);
+      await expect(
+        store.transition(requestId, 'pending', 'denied', { actor: 'U0BOB', action: 'denied', set: { decidedBy: 'U0BOB', denyReason } }),
+      ).rejects.toThrow(/timed out/);
     } finally {
       lost.mockRestore();
     }
@@ -426,7 +488,10 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
       expect(t.fake.callsTo('chat.postMessage').filter(deniedDm)).toHaveLength(0);
       const later = new Date(Date.now() + 3000);
       // Two replicas repairing at once: one records the event, and only that one tells the requester.
-      await Promise.all([repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later), repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later)]);
+      await Promise.all([
+        repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later),
+        repairUnrecorded(store, t.bot.notifier, t.bot.ctx.logger, later),
+      ]);
       await t.fake.waitFor('chat.postMessage', deniedDm);
       await t.bot.notifier.idle();
       await new Promise((r) => setTimeout(r, 300));
@@ -439,11 +504,24 @@ describe('a provider that hangs past its deadline, and Slack refusing calls', ()
   describe('a notification that can never be rendered', () => {
     it('is given up after a few attempts, loudly, instead of being retried forever', async () => {
       // A malformed request written behind the bot's back (no requester): rendering it throws.
-      const id = `r${randomBytes(8).toString('hex').replace(/[^a-z2-9]/g, 'x').slice(0, 8)}`;
+      const id = `r${randomBytes(8)
+        .toString('hex')
+        .replace(/[^a-z2-9]/g, 'x')
+        .slice(0, 8)}`;
       const now = new Date();
       await t.requests().insertOne({
-        _id: id, resourceId: 'deploy-hook', durationMs: 60_000, reason: 'x', state: 'pending', approvals: [], requiredApprovals: 1,
-        createdAt: now, updatedAt: now, pendingUntil: new Date(now.getTime() + 3_600_000), approvalChannel: 'C0APPROVALS', version: 1,
+        _id: id,
+        resourceId: 'deploy-hook',
+        durationMs: 60_000,
+        reason: 'x',
+        state: 'pending',
+        approvals: [],
+        requiredApprovals: 1,
+        createdAt: now,
+        updatedAt: now,
+        pendingUntil: new Date(now.getTime() + 3_600_000),
+        approvalChannel: 'C0APPROVALS',
+        version: 1,
       } as unknown as AccessRequest);
       await t.bot.notifier.requestChanged((await t.bot.ctx.store.get(id))!);
       const gaveUp = await logged(t, { msg: /giving up/, requestId: id, kind: 'sync', err: /^internal error/ }, 8000);

@@ -18,7 +18,11 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
   const requests = () => t.requests();
   const stateOf = async (id: string) => (await requests().findOne({ _id: id }))?.state;
   const waitForState = (id: string, state: AccessRequest['state'], timeoutMs = 10_000) =>
-    waitUntil(async () => ((await stateOf(id)) === state ? ((await requests().findOne({ _id: id })) as AccessRequest) : undefined), timeoutMs, `request ${id} to be ${state}`);
+    waitUntil(
+      async () => ((await stateOf(id)) === state ? ((await requests().findOne({ _id: id })) as AccessRequest) : undefined),
+      timeoutMs,
+      `request ${id} to be ${state}`,
+    );
 
   /** Files a request; returns it once pending, with its approval message (and its blocks as text). */
   async function file(user: string, resource: string, reason: string, duration = '30m') {
@@ -26,7 +30,10 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
     expect(res.status).toBe(200);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
     expect(req.state).toBe('pending');
-    const message: SlackCall = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === channel && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message: SlackCall = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === channel && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     return { req, message, blocks: JSON.stringify(message.args.blocks) };
   }
 
@@ -34,10 +41,14 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
   async function approve(id: string): Promise<AccessRequest> {
     const click = await t.slack.blockAction(approver, { action_id: 'approve_request', value: id }, { channel });
     expect(click.status).toBe(200);
-    return waitUntil(async () => {
-      const r = await requests().findOne({ _id: id });
-      return r && r.state !== 'pending' && r.state !== 'granting' ? r : undefined;
-    }, 15_000, `request ${id} to finish granting`);
+    return waitUntil(
+      async () => {
+        const r = await requests().findOne({ _id: id });
+        return r && r.state !== 'pending' && r.state !== 'granting' ? r : undefined;
+      },
+      15_000,
+      `request ${id} to finish granting`,
+    );
   }
 
   async function fileAndApprove(user: string, resource: string, reason: string, duration = '30m'): Promise<AccessRequest> {
@@ -64,14 +75,23 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
 
   /** The request's audit events once `action` is among them. */
   const auditOnce = (id: string, action: string) =>
-    waitUntil(async () => {
-      const events = await t.bot.ctx.store.audit.forRequest(id);
-      return events.some((e) => e.action === action) ? events : undefined;
-    }, 5000, `audit event ${action} of ${id}`);
+    waitUntil(
+      async () => {
+        const events = await t.bot.ctx.store.audit.forRequest(id);
+        return events.some((e) => e.action === action) ? events : undefined;
+      },
+      5000,
+      `audit event ${action} of ${id}`,
+    );
 
   /** The requester's DM whose text contains (or matches) `text`. */
   const dm = (user: string, text: string | RegExp) =>
-    t.fake.waitFor('chat.postMessage', (c) => c.args.channel === `D${user}` && (typeof text === 'string' ? String(c.args.text).includes(text) : text.test(String(c.args.text))), 10_000);
+    t.fake.waitFor(
+      'chat.postMessage',
+      (c) =>
+        c.args.channel === `D${user}` && (typeof text === 'string' ? String(c.args.text).includes(text) : text.test(String(c.args.text))),
+      10_000,
+    );
 
   /**
    * The start-up check's warnings (`provider check: …` log lines) of every resource but `last`, once
@@ -79,7 +99,9 @@ export function flowSteps(t: TestBot, approver = 'U0BOB', channel = 'C0APPROVALS
    */
   async function checkWarnings(last: string): Promise<Array<{ resource?: string; msg?: string }>> {
     const warnings = () =>
-      t.logs.map((line) => JSON.parse(line) as { resource?: string; msg?: string }).filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
+      t.logs
+        .map((line) => JSON.parse(line) as { resource?: string; msg?: string })
+        .filter((l) => l.resource !== undefined && /provider check/.test(l.msg ?? ''));
     await waitUntil(async () => warnings().some((l) => l.resource === last), 10_000, `the start-up check of ${last}`);
     return warnings().filter((l) => l.resource !== last);
   }

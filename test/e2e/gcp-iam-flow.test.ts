@@ -73,7 +73,10 @@ describe('gcp-iam provider through the app (local Resource Manager fake)', () =>
     const active = (await steps.requests().findOne({ _id: req._id }))!;
     expect(active.state).toBe('active');
     expect(own(req._id)).toEqual([
-      expect.objectContaining({ members: [ALICE], condition: expect.objectContaining({ expression: `request.time < timestamp("${active.expiresAt!.toISOString()}")` }) }),
+      expect.objectContaining({
+        members: [ALICE],
+        condition: expect.objectContaining({ expression: `request.time < timestamp("${active.expiresAt!.toISOString()}")` }),
+      }),
     ]);
     expect(fake.hasRole(PROJECT, ROLE, ALICE)).toBe(true);
     // Even with the bot down, Google refuses the role a moment after the expiry.
@@ -100,7 +103,10 @@ describe('gcp-iam provider through the app (local Resource Manager fake)', () =>
     await steps.approve(req._id);
     expect(await steps.requests().findOne({ _id: req._id })).toMatchObject({ state: 'active', standing: true });
     expect(own(req._id)).toEqual([]);
-    await t.fake.waitFor('chat.update', (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && JSON.stringify(c.args.blocks).includes('already had this access'));
+    await t.fake.waitFor(
+      'chat.update',
+      (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && JSON.stringify(c.args.blocks).includes('already had this access'),
+    );
     await steps.revokeAsRequester('U0STAN', req._id);
     expect(fake.bindings(PROJECT)).toContainEqual({ role: ROLE, members: ['user:stan@example.com'] });
   });

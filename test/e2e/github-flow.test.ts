@@ -83,9 +83,14 @@ describe('github provider through the app (local GitHub fake)', () => {
     await steps.approve(req._id);
     const invitation = fake.orgInvitationOf('contractor-gh')!;
     expect(invitation.teams).toEqual(['oncall']);
-    expect(await steps.requests().findOne({ _id: req._id })).toMatchObject({ state: 'active', providerDetails: { invitation: String(invitation.id) } });
+    expect(await steps.requests().findOne({ _id: req._id })).toMatchObject({
+      state: 'active',
+      providerDetails: { invitation: String(invitation.id) },
+    });
     const dm = await steps.dm('U0OUT', 'granted until');
-    expect(String(dm.args.text)).toContain(':warning: GitHub invited contractor-gh to the acme organization: the oncall team membership starts once the invitation is accepted');
+    expect(String(dm.args.text)).toContain(
+      ':warning: GitHub invited contractor-gh to the acme organization: the oncall team membership starts once the invitation is accepted',
+    );
     await steps.revokeAsRequester('U0OUT', req._id);
     expect(fake.orgInvitationOf('contractor-gh')).toBeUndefined();
     expect(fake.teamMembership('oncall', 'contractor-gh')).toBeUndefined();

@@ -56,7 +56,8 @@ beforeEach(() => {
 const requests = () => t.requests();
 const byId = (id: string) => requests().findOne({ _id: id });
 const escapedBySlack = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-const refusedContent = (c: SlackCall) => !c.injected && ['invalid_blocks', 'invalid_arguments', 'msg_too_long'].includes(String(c.response.error));
+const refusedContent = (c: SlackCall) =>
+  !c.injected && ['invalid_blocks', 'invalid_arguments', 'msg_too_long'].includes(String(c.response.error));
 const lines = () => t.logs.flatMap((l) => l.split('\n').filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 async function answerOf(res: { responseId: string; json: unknown }): Promise<string> {
@@ -67,18 +68,34 @@ async function answerOf(res: { responseId: string; json: unknown }): Promise<str
 async function filed(user: string, text: string): Promise<AccessRequest> {
   const res = await t.slack.command(user, text);
   expect(res.status).toBe(200);
-  return waitUntil(() => requests().findOne({ requesterId: user, state: { $in: ['pending', 'granting', 'active'] } }, { sort: { createdAt: -1 } }), 5000, `${user}'s request`);
+  return waitUntil(
+    () => requests().findOne({ requesterId: user, state: { $in: ['pending', 'granting', 'active'] } }, { sort: { createdAt: -1 } }),
+    5000,
+    `${user}'s request`,
+  );
 }
 async function stateIs(id: string, state: string): Promise<AccessRequest> {
-  return waitUntil(async () => {
-    const r = await byId(id);
-    return r?.state === state ? r : undefined;
-  }, 5000, `${id} ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await byId(id);
+      return r?.state === state ? r : undefined;
+    },
+    5000,
+    `${id} ${state}`,
+  );
 }
 function approvalPosts(id: string): SlackCall[] {
-  return t.fake.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(id));
+  return t.fake.calls.filter(
+    (c) =>
+      (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+      !c.args.thread_ts &&
+      JSON.stringify(c.args.blocks ?? '').includes(id),
+  );
 }
-const current = (id: string) => approvalPosts(id).filter((c) => !c.failed).at(-1);
+const current = (id: string) =>
+  approvalPosts(id)
+    .filter((c) => !c.failed)
+    .at(-1);
 
 describe('text that grows when escaped (item 2)', () => {
   it('a reason of `<&>` × 333, sent HTML-escaped as Slack sends it, is posted, shown escaped once and cut with an ellipsis; denied, its buttons go', async () => {
@@ -92,16 +109,36 @@ describe('text that grows when escaped (item 2)', () => {
     expect(text).not.toContain('&amp;lt;');
     expect(text).toContain('…');
 
-    const click = await t.slack.blockAction('U0BOB', { action_id: 'deny_request', value: req._id }, { channel: 'C0APPROVALS', messageTs: String(posted.response.ts) });
+    const click = await t.slack.blockAction(
+      'U0BOB',
+      { action_id: 'deny_request', value: req._id },
+      { channel: 'C0APPROVALS', messageTs: String(posted.response.ts) },
+    );
     const modal = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === click.triggerId && !c.failed);
     // The deny form names the requester as a mention, not a raw ID.
     expect(JSON.stringify(modal.args.view)).toContain("<@U0ESC1>'s request");
-    await t.slack.viewSubmission('U0BOB', { callback_id: 'deny_modal', private_metadata: req._id, state: { values: t.slack.denyReasonValues('<&>'.repeat(333)) } });
-    await waitUntil(async () => {
-      const now = current(req._id);
-      return now && now.method === 'chat.update' && JSON.stringify(now.args.blocks).includes('Denied by <@U0BOB>') && !JSON.stringify(now.args.blocks).includes('approve_request');
-    }, 5000, 'the denied message, without buttons');
-    await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'DU0ESC1' && String(c.args.text).includes('was denied'));
+    await t.slack.viewSubmission('U0BOB', {
+      callback_id: 'deny_modal',
+      private_metadata: req._id,
+      state: { values: t.slack.denyReasonValues('<&>'.repeat(333)) },
+    });
+    await waitUntil(
+      async () => {
+        const now = current(req._id);
+        return (
+          now &&
+          now.method === 'chat.update' &&
+          JSON.stringify(now.args.blocks).includes('Denied by <@U0BOB>') &&
+          !JSON.stringify(now.args.blocks).includes('approve_request')
+        );
+      },
+      5000,
+      'the denied message, without buttons',
+    );
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && c.args.channel === 'DU0ESC1' && String(c.args.text).includes('was denied'),
+    );
     expect(t.fake.calls.filter(refusedContent)).toEqual([]);
   });
 
@@ -120,7 +157,11 @@ describe('text that grows when escaped (item 2)', () => {
   it('refused twice (full and plain): the requester is told it is a defect, not to invite the bot; the request stays approvable', async () => {
     t.fake.failNext('chat.postMessage', { error: 'invalid_blocks', times: 2 });
     const req = await filed('U0ESC3', 'deploy-hook 10m refused twice');
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'DU0ESC3' && String(c.args.text).includes('could not be posted'), 8000);
+    const dm = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && c.args.channel === 'DU0ESC3' && String(c.args.text).includes('could not be posted'),
+      8000,
+    );
     expect(String(dm.args.text)).toMatch(/defect in jit-access/);
     expect(String(dm.args.text)).not.toMatch(/invite/i);
     expect((await byId(req._id))!.state).toBe('pending');
@@ -133,10 +174,18 @@ describe('text that grows when escaped (item 2)', () => {
     t.fake.failNext('chat.update', { error: 'invalid_blocks' });
     await t.slack.blockAction('U0CAROL', { action_id: 'approve_request', value: req._id });
     await stateIs(req._id, 'active');
-    await waitUntil(async () => {
-      const now = current(req._id);
-      return now?.method === 'chat.update' && JSON.stringify(now.args.blocks).includes('Now *active*') && !JSON.stringify(now.args.blocks).includes('approve_request');
-    }, 5000, 'the plain, decided message');
+    await waitUntil(
+      async () => {
+        const now = current(req._id);
+        return (
+          now?.method === 'chat.update' &&
+          JSON.stringify(now.args.blocks).includes('Now *active*') &&
+          !JSON.stringify(now.args.blocks).includes('approve_request')
+        );
+      },
+      5000,
+      'the plain, decided message',
+    );
   });
 });
 
@@ -144,7 +193,10 @@ describe('the App Home shows what the viewer can act on (item 3)', () => {
   it('an approver of one resource sees its request behind 160 older ones for another; counts and "N more" show; within 100 blocks', async () => {
     const old = new Date(Date.now() - 3_600_000);
     for (let i = 0; i < 160; i++) {
-      await t.bot.ctx.store.create(pendingRequest({ requesterId: `U0MANY${i}`, resourceId: 'deploy-hook', createdAt: new Date(old.getTime() + i) }), `U0MANY${i}`);
+      await t.bot.ctx.store.create(
+        pendingRequest({ requesterId: `U0MANY${i}`, resourceId: 'deploy-hook', createdAt: new Date(old.getTime() + i) }),
+        `U0MANY${i}`,
+      );
     }
     const mine = await filed('U0ASK', 'other 10m behind the crowd');
     const asked = Date.now();
@@ -175,8 +227,14 @@ describe('requests that could only time out are refused (item 4)', () => {
   it('the sole listed approver asking for the resource: refused when filed, by command and in the form; nothing stored, nobody asked', async () => {
     const answer = await answerOf(await t.slack.command('U0SOLO', 'solo 10m I approve this myself'));
     expect(answer).toMatch(/Nobody but you can approve solo/);
-    const form = await t.slack.viewSubmission('U0SOLO', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'solo', duration: '10m', reason: 'via the form' }) } });
-    expect(form.json).toMatchObject({ response_action: 'errors', errors: { resource: expect.stringMatching(/Nobody but you can approve solo/) } });
+    const form = await t.slack.viewSubmission('U0SOLO', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'solo', duration: '10m', reason: 'via the form' }) },
+    });
+    expect(form.json).toMatchObject({
+      response_action: 'errors',
+      errors: { resource: expect.stringMatching(/Nobody but you can approve solo/) },
+    });
     expect(await requests().countDocuments({ requesterId: 'U0SOLO' })).toBe(0);
     // Anyone else may.
     await filed('U0NOTSOLO', 'solo 10m someone else');
@@ -185,7 +243,9 @@ describe('requests that could only time out are refused (item 4)', () => {
 
 describe('break-glass is for named requesters only (item 5)', () => {
   it('a named break-glass requester gets access at once; anyone else is refused, nothing stored', async () => {
-    expect(await answerOf(await t.slack.command('U0INTRUDER', 'glass 10m let me in --break-glass'))).toMatch(/not allowed to request glass/);
+    expect(await answerOf(await t.slack.command('U0INTRUDER', 'glass 10m let me in --break-glass'))).toMatch(
+      /not allowed to request glass/,
+    );
     expect(await requests().countDocuments({ requesterId: 'U0INTRUDER' })).toBe(0);
     const req = await filed('U0BG', 'glass 10m prod is down --break-glass');
     expect((await stateIs(req._id, 'active')).breakGlass).toBe(true);
@@ -200,7 +260,10 @@ describe('abuse and noise (item 6)', () => {
     const before = await requests().countDocuments({ requesterId: 'U0FAST' });
     const fourth = await t.slack.command('U0FAST', 'long-default 10m four');
     expect(await answerOf(fourth)).toMatch(/^Slow down: you filed 3 requests or extensions in the last 1m.*try again in/);
-    const form = await t.slack.viewSubmission('U0FAST', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'long-default', duration: '10m', reason: 'five' }) } });
+    const form = await t.slack.viewSubmission('U0FAST', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'long-default', duration: '10m', reason: 'five' }) },
+    });
     expect(form.json).toMatchObject({ response_action: 'errors', errors: { resource: expect.stringMatching(/^Slow down/) } });
     expect(await requests().countDocuments({ requesterId: 'U0FAST' })).toBe(before);
     // Others are not affected.
@@ -234,7 +297,9 @@ describe('abuse and noise (item 6)', () => {
         setTimeout(() => reject(new Error('still open after 12 s')), 12_000).unref();
       });
     const [body, headers] = await Promise.all([
-      hang('POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\npayload=%7B'),
+      hang(
+        'POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\npayload=%7B',
+      ),
       hang('POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Slack-Signature: v0='),
     ]);
     expect(body).toBeLessThan(8000);
@@ -250,7 +315,11 @@ describe('abuse and noise (item 6)', () => {
       expect(res.status).toBe(200);
       await stateIs(req._id, 'cancelled');
       t.fake.up();
-      await waitUntil(async () => (await t.bot.db.collection('outbox').countDocuments({ requestId: req._id, kind: 'sync' })) === 0, 8000, 'the sync to be settled');
+      await waitUntil(
+        async () => (await t.bot.db.collection('outbox').countDocuments({ requestId: req._id, kind: 'sync' })) === 0,
+        8000,
+        'the sync to be settled',
+      );
       expect(approvalPosts(req._id).filter((c) => !c.failed)).toEqual([]);
     } finally {
       t.fake.up();
@@ -273,12 +342,21 @@ describe('smaller defects (item 7)', () => {
     const active = await stateIs(req._id, 'active');
     await t.bot.notifier.idle();
     const since = Date.now();
-    await t.slack.viewSubmission('U0AEXT', { callback_id: 'extend_modal', private_metadata: req._id, state: { values: t.slack.modalValues({ duration: '5m', reason: 'a bit more' }) } });
+    await t.slack.viewSubmission('U0AEXT', {
+      callback_id: 'extend_modal',
+      private_metadata: req._id,
+      state: { values: t.slack.modalValues({ duration: '5m', reason: 'a bit more' }) },
+    });
     await waitUntil(async () => (await byId(req._id))?.expiresAt?.getTime() === active.expiresAt!.getTime() + 300_000, 5000, 'extended');
-    await t.fake.waitFor('chat.postMessage', (c) => c.at >= since && c.args.channel === 'DU0AEXT' && String(c.args.text).includes('now ends'));
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.at >= since && c.args.channel === 'DU0AEXT' && String(c.args.text).includes('now ends'),
+    );
     await new Promise((r) => setTimeout(r, 500));
     await t.bot.notifier.idle();
-    const aboutTheExtension = t.fake.callsTo('chat.postMessage').filter((c) => c.at >= since && c.args.channel === 'DU0AEXT' && /now ends|extended until/.test(String(c.args.text)));
+    const aboutTheExtension = t.fake
+      .callsTo('chat.postMessage')
+      .filter((c) => c.at >= since && c.args.channel === 'DU0AEXT' && /now ends|extended until/.test(String(c.args.text)));
     expect(aboutTheExtension.map((c) => String(c.args.text).slice(0, 60))).toEqual([expect.stringContaining('now ends')]);
   });
 
@@ -287,24 +365,41 @@ describe('smaller defects (item 7)', () => {
     const modal = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === opened.triggerId && !c.failed);
     const view = modal.args.view as { blocks: Array<{ block_id?: string; element?: { initial_value?: string } }> };
     expect(view.blocks.find((b) => b.block_id === 'duration')?.element?.initial_value).toBeUndefined();
-    await t.slack.blockAction('U0FORM', { action_id: 'resource', type: 'static_select', selected_option: { value: 'long-default', text: { type: 'plain_text', text: 'Long default' } } }, { view: { id: 'V0FORM', type: 'modal', callback_id: 'request_modal' } });
+    await t.slack.blockAction(
+      'U0FORM',
+      {
+        action_id: 'resource',
+        type: 'static_select',
+        selected_option: { value: 'long-default', text: { type: 'plain_text', text: 'Long default' } },
+      },
+      { view: { id: 'V0FORM', type: 'modal', callback_id: 'request_modal' } },
+    );
     const updated = await t.fake.waitFor('views.update', (c) => c.args.view_id === 'V0FORM' && !c.failed);
     const blocks = (updated.args.view as typeof view).blocks;
     const duration = blocks.find((b) => b.block_id?.startsWith('duration'));
     expect(duration).toMatchObject({ block_id: 'duration.long-default', element: { initial_value: '2h30m' } });
 
-    const unknown = await t.slack.viewSubmission('U0FORM', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'nope', duration: '1h', reason: 'x' }) } });
+    const unknown = await t.slack.viewSubmission('U0FORM', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'nope', duration: '1h', reason: 'x' }) },
+    });
     const error = (unknown.json as { errors: Record<string, string> }).errors.resource;
     expect(error).toMatch(/See \/jit-access resources/);
     expect(error).not.toContain('`');
 
-    const values = { ...t.slack.modalValues({ resource: 'long-default', reason: 'first' }), 'duration.long-default': { duration: { type: 'plain_text_input', value: '2h30m' } } };
+    const values = {
+      ...t.slack.modalValues({ resource: 'long-default', reason: 'first' }),
+      'duration.long-default': { duration: { type: 'plain_text_input', value: '2h30m' } },
+    };
     const first = await t.slack.viewSubmission('U0FORM', { callback_id: 'request_modal', state: { values } });
     expect(first.body).toBe('');
     const req = await waitUntil(() => requests().findOne({ requesterId: 'U0FORM', state: 'pending' }), 5000, 'the form’s request');
     expect(req.durationMs).toBe(2.5 * 3_600_000);
     const again = await t.slack.viewSubmission('U0FORM', { callback_id: 'request_modal', state: { values } });
-    expect(again.json).toMatchObject({ response_action: 'errors', errors: { resource: expect.stringMatching(new RegExp(`already have request ${req._id}`)) } });
+    expect(again.json).toMatchObject({
+      response_action: 'errors',
+      errors: { resource: expect.stringMatching(new RegExp(`already have request ${req._id}`)) },
+    });
   });
 
   it('request IDs are case-insensitive, and may be pasted with the backticks `list` shows them in', async () => {
@@ -322,7 +417,9 @@ describe('smaller defects (item 7)', () => {
     const shown = await waitUntil(async () => current(ticketed._id), 5000, 'the approval message');
     expect(JSON.stringify(shown.args.blocks)).toContain('*Ticket*\\nINC-7');
     expect(await answerOf(await t.slack.command('U0FLAG3', 'deploy-hook 10m fix --breakglass'))).toMatch(/Unknown flag `--breakglass`/);
-    expect(await answerOf(await t.slack.command('U0FLAG3', '--break-glass deploy-hook 10m x'))).toMatch(/Flags go after the resource and the duration/);
+    expect(await answerOf(await t.slack.command('U0FLAG3', '--break-glass deploy-hook 10m x'))).toMatch(
+      /Flags go after the resource and the duration/,
+    );
     expect(await answerOf(await t.slack.command('U0FLAG3', 'deploy-hook 10m x --ticket'))).toMatch(/`--ticket` needs the ticket/);
     expect(await requests().countDocuments({ requesterId: 'U0FLAG3' })).toBe(0);
   });
@@ -337,6 +434,8 @@ describe('smaller defects (item 7)', () => {
     const longActive = await stateIs(long._id, 'active');
     expect(longActive.expiresAt!.getTime() - longActive.warnAt!.getTime()).toBe(60_000);
     await new Promise((r) => setTimeout(r, 1500));
-    expect(t.fake.callsTo('chat.postMessage').filter((c) => c.args.channel === 'DU0WARN1' && /expires/.test(String(c.args.text)))).toHaveLength(0);
+    expect(
+      t.fake.callsTo('chat.postMessage').filter((c) => c.args.channel === 'DU0WARN1' && /expires/.test(String(c.args.text))),
+    ).toHaveLength(0);
   });
 });

@@ -43,7 +43,10 @@ describe('who gets the access (webhook targets)', () => {
   async function fileAndApprove(user: string, resource: string, reason: string, beforeApproval?: () => void) {
     await t.slack.command(user, `${resource} 10m ${reason}`);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
-    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     beforeApproval?.();
     await t.slack.blockAction('U0ALICE', { action_id: 'approve_request', value: req._id });
     const grant = await t.hook.waitFor('grant', (c) => c.body?.requestId === req._id);
@@ -96,7 +99,10 @@ resources:
     try {
       const warnings = t.logs.filter((line) => line.includes('no account can be derived'));
       expect(warnings).toHaveLength(1);
-      expect(JSON.parse(warnings[0]!)).toMatchObject({ level: 'warn', msg: expect.stringContaining('neither identities nor emailDomains') });
+      expect(JSON.parse(warnings[0]!)).toMatchObject({
+        level: 'warn',
+        msg: expect.stringContaining('neither identities nor emailDomains'),
+      });
     } finally {
       await t.stop();
     }

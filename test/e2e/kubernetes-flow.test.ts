@@ -76,7 +76,12 @@ describeWithOpenssl('kubernetes through the app (fake API server)', () => {
     expect(fake.binding('payments', `jit-access-${req._id}`)).toMatchObject({
       metadata: {
         labels: { 'app.kubernetes.io/managed-by': 'jit-access', 'jit-access.io/request-id': req._id },
-        annotations: { 'jit-access.io/request-id': req._id, 'jit-access.io/expires-at': active.expiresAt!.toISOString(), 'jit-access.io/resource': 'payments-view', 'jit-access.io/requester': 'U0ALICE' },
+        annotations: {
+          'jit-access.io/request-id': req._id,
+          'jit-access.io/expires-at': active.expiresAt!.toISOString(),
+          'jit-access.io/resource': 'payments-view',
+          'jit-access.io/requester': 'U0ALICE',
+        },
       },
       subjects: [{ apiGroup: 'rbac.authorization.k8s.io', ...oidc('alice@example.com') }],
     });
@@ -97,11 +102,16 @@ describeWithOpenssl('kubernetes through the app (fake API server)', () => {
 
   it('without a namespace: a ClusterRoleBinding; an account Kubernetes reserves (system:…) is refused when the request is filed', async () => {
     const active = await steps.fileAndApprove('U0CAROL', 'cluster-view', 'cluster-wide look');
-    expect(fake.binding(undefined, `jit-access-${active._id}`)).toMatchObject({ kind: 'ClusterRoleBinding', subjects: [{ kind: 'User', name: 'carol@example.com' }] });
+    expect(fake.binding(undefined, `jit-access-${active._id}`)).toMatchObject({
+      kind: 'ClusterRoleBinding',
+      subjects: [{ kind: 'User', name: 'carol@example.com' }],
+    });
     await steps.revokeAsRequester('U0CAROL', active._id);
     expect(fake.binding(undefined, `jit-access-${active._id}`)).toBeUndefined();
 
-    expect(await steps.refusal('U0ROOT', 'cluster-view', 'be root')).toContain('starts with "system:", which Kubernetes reserves for itself');
+    expect(await steps.refusal('U0ROOT', 'cluster-view', 'be root')).toContain(
+      'starts with "system:", which Kubernetes reserves for itself',
+    );
   });
 
   it('standing access: a binding jit-access did not make stays, and no JIT binding is made', async () => {

@@ -26,13 +26,20 @@ describeWithSlapdTls('LDAP provider through the app (private slapd, StartTLS)', 
   async function file(user: string, resource: string, reason: string, duration = '30m') {
     expect(await answer(user, `${resource} ${duration} ${reason}`)).toMatch(/waiting for 1 approval|granted until/);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
-    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     return { req, message };
   }
 
   async function approve(id: string): Promise<void> {
     expect((await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id }, { channel: 'C0APPROVALS' })).status).toBe(200);
-    await waitUntil(async () => !['pending', 'granting'].includes((await stateOf(id)) ?? 'pending'), 10_000, `request ${id} to finish granting`);
+    await waitUntil(
+      async () => !['pending', 'granting'].includes((await stateOf(id)) ?? 'pending'),
+      10_000,
+      `request ${id} to finish granting`,
+    );
   }
 
   async function revoke(user: string, id: string): Promise<void> {
@@ -123,7 +130,9 @@ resources:
 
   it('someone with no entry in the directory is refused when filing; nothing stored', async () => {
     const text = await answer('U0GHOST', 'ldap-ops 30m who am I');
-    expect(text).toBe(`There is no directory entry \`${dnOf('ghost')}\` for you in corp-ldap. Ask a directory admin, or a policy admin to map you to your account in \`identities\`.`);
+    expect(text).toBe(
+      `There is no directory entry \`${dnOf('ghost')}\` for you in corp-ldap. Ask a directory admin, or a policy admin to map you to your account in \`identities\`.`,
+    );
     expect(await requests().countDocuments({ requesterId: 'U0GHOST' })).toBe(0);
   });
 

@@ -85,22 +85,33 @@ function parsedLogs(): Line[] {
 }
 const requests = () => t.requests();
 async function stateOf(id: string, state: string, timeoutMs = 10_000) {
-  return waitUntil(async () => {
-    const r = await requests().findOne({ _id: id });
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `request ${id} to be ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await requests().findOne({ _id: id });
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `request ${id} to be ${state}`,
+  );
 }
 async function file(user: string, text: string, resource: string) {
   const res = await t.slack.command(user, text);
   expect(res.status).toBe(200);
-  return waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }), 5000, `a request by ${user}`);
+  return waitUntil(
+    () => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }),
+    5000,
+    `a request by ${user}`,
+  );
 }
 
 describe('log redaction on the real bot (debug level)', () => {
   it('runs a full request, failures included, at debug level', async () => {
     // 1. command -> approve -> grant -> revoke, with one failed revoke attempt on the way.
     const req = await file('U0ALICE', 'deploy-hook 30m ship the hotfix INC-7', 'deploy-hook');
-    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     const grant = await t.hook.waitFor('grant', (c) => c.body?.requestId === req._id);
     // The provider really called the URL with its path token and query key.
@@ -130,7 +141,11 @@ describe('log redaction on the real bot (debug level)', () => {
     const refused = await t.slack.command('U0ALICE', 'orders-db 10m read the orders');
     const answer = await t.fake.waitForResponse((r) => r.id === refused.responseId);
     expect(String(answer.body.text)).toMatch(/Could not check your account in orders-db right now .*ECONNREFUSED/);
-    await waitUntil(async () => parsedLogs().some((l) => l.msg === 'could not check the requester’s account'), 5000, 'the failed check in the logs');
+    await waitUntil(
+      async () => parsedLogs().some((l) => l.msg === 'could not check the requester’s account'),
+      5000,
+      'the failed check in the logs',
+    );
 
     // 5. Slack refusing calls, and an unexpected click payload.
     t.fake.failNext('chat.postMessage', { error: 'not_in_channel', times: 3 });
@@ -141,7 +156,14 @@ describe('log redaction on the real bot (debug level)', () => {
     const lines = parsedLogs();
     expect(lines.length).toBeGreaterThan(20);
     expect(lines.some((l) => l.level === 'debug')).toBe(true);
-    for (const msg of ['request filed', 'approval recorded', 'access granted', 'revocation failed; will retry', 'access ended', 'grant failed']) {
+    for (const msg of [
+      'request filed',
+      'approval recorded',
+      'access granted',
+      'revocation failed; will retry',
+      'access ended',
+      'grant failed',
+    ]) {
       expect(lines.map((l) => l.msg)).toContain(msg);
     }
   });
@@ -158,7 +180,9 @@ describe('log redaction on the real bot (debug level)', () => {
   it('the secrets were really in play (the redaction is not vacuous)', () => {
     const all = t.logs.join('');
     // The provider failures were logged, saying which target failed, without its secret parts.
-    const failures = parsedLogs().filter((l) => l.msg === 'grant failed' || l.msg === 'grant attempt failed' || l.msg === 'revocation failed; will retry');
+    const failures = parsedLogs().filter(
+      (l) => l.msg === 'grant failed' || l.msg === 'grant attempt failed' || l.msg === 'revocation failed; will retry',
+    );
     expect(failures.length).toBeGreaterThan(0);
     expect(all).toContain('127.0.0.1');
     expect(all).toMatch(/HTTP 500/);
@@ -166,10 +190,24 @@ describe('log redaction on the real bot (debug level)', () => {
 
   it('lines about a request carry requestId, resource and user', () => {
     const lines = parsedLogs();
-    const about = lines.filter((l) => ['request filed', 'approval recorded', 'access granted', 'grant attempt failed', 'grant failed', 'revocation failed; will retry', 'access ended'].includes(String(l.msg)));
+    const about = lines.filter((l) =>
+      [
+        'request filed',
+        'approval recorded',
+        'access granted',
+        'grant attempt failed',
+        'grant failed',
+        'revocation failed; will retry',
+        'access ended',
+      ].includes(String(l.msg)),
+    );
     expect(about.length).toBeGreaterThanOrEqual(7);
     for (const line of about) {
-      expect(line).toMatchObject({ requestId: expect.stringMatching(/\S/), resource: expect.stringMatching(/\S/), user: expect.stringMatching(/^U0/) });
+      expect(line).toMatchObject({
+        requestId: expect.stringMatching(/\S/),
+        resource: expect.stringMatching(/\S/),
+        user: expect.stringMatching(/^U0/),
+      });
     }
     // Every line that names a request names its resource and requester too.
     const withRequest = lines.filter((l) => typeof l.requestId === 'string' && l.requestId !== 'r-does-not-exist');
@@ -187,12 +225,27 @@ describe('createLogger: what key-based redaction alone would miss', () => {
         done();
       },
     });
-    return { logger: createLogger('debug', sink, secrets), text: () => lines.join(''), json: () => lines.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line) };
+    return {
+      logger: createLogger('debug', sink, secrets),
+      text: () => lines.join(''),
+      json: () =>
+        lines
+          .join('')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => JSON.parse(l) as Line),
+    };
   }
 
   it('censors sensitive keys at any depth, in child bindings too, and keeps the rest', () => {
     const { logger, json } = capture();
-    logger.child({ resource: 'db', provider: { type: 'postgres', url: PG_URL, nested: { password: 'pw-123456', role: 'ro' } } }).info({ headers: { Authorization: 'Bearer abcdefgh', 'X-JIT-Signature': 'v1=abc' }, details: { webhookUrl: 'https://ops.example.com/hook/tok', accessToken: 't0ken-123456' } }, 'deep');
+    logger.child({ resource: 'db', provider: { type: 'postgres', url: PG_URL, nested: { password: 'pw-123456', role: 'ro' } } }).info(
+      {
+        headers: { Authorization: 'Bearer abcdefgh', 'X-JIT-Signature': 'v1=abc' },
+        details: { webhookUrl: 'https://ops.example.com/hook/tok', accessToken: 't0ken-123456' },
+      },
+      'deep',
+    );
     const [line] = json();
     expect(line).toMatchObject({
       resource: 'db',
@@ -208,25 +261,58 @@ describe('createLogger: what key-based redaction alone would miss', () => {
     logger.error(new Error(`failed with ${HOOK_SECRET} and ${BOT_TOKEN}`));
     logger.warn({ err: new Error(`connect to ${PG_URL} failed`) }, 'with err');
     logger.info('interpolated %s and %j', HOOK_SECRET, { nested: `x ${HOOK_SECRET} y` });
-    logger.debug(`Received a message on the WebSocket: {"envelope_id":"e1","payload":{"token":"verification-tok","response_url":"https://hooks.slack.com/commands/T0/1/AbCdEf123456"}}`);
+    logger.debug(
+      `Received a message on the WebSocket: {"envelope_id":"e1","payload":{"token":"verification-tok","response_url":"https://hooks.slack.com/commands/T0/1/AbCdEf123456"}}`,
+    );
     logger.debug('http request result: {"ok":true,"url":"wss://wss-primary.slack.com/link/?ticket=7a8b9c0d-1111&app_id=A0APP"}');
     logger.info('libpq style: host=db password=hunter2secret user=admin; header Authorization: Bearer abc.def.ghi');
     const all = text();
-    for (const leak of [HOOK_SECRET, BOT_TOKEN, PG_PASSWORD, 'verification-tok', 'AbCdEf123456', '7a8b9c0d-1111', 'hunter2secret', 'abc.def.ghi']) {
+    for (const leak of [
+      HOOK_SECRET,
+      BOT_TOKEN,
+      PG_PASSWORD,
+      'verification-tok',
+      'AbCdEf123456',
+      '7a8b9c0d-1111',
+      'hunter2secret',
+      'abc.def.ghi',
+    ]) {
       expect(all).not.toContain(leak);
     }
     const lines = json();
     // The Error is still logged (type, message, stack), only without the secret.
-    expect(lines[0]).toMatchObject({ level: 'error', err: { type: 'Error', message: 'failed with [REDACTED] and [REDACTED]' }, msg: 'failed with [REDACTED] and [REDACTED]' });
+    expect(lines[0]).toMatchObject({
+      level: 'error',
+      err: { type: 'Error', message: 'failed with [REDACTED] and [REDACTED]' },
+      msg: 'failed with [REDACTED] and [REDACTED]',
+    });
     expect(lines[1]).toMatchObject({ err: { message: expect.stringContaining('postgres://jit_admin:[REDACTED]@127.0.0.1:1/orders') } });
     expect(lines[4]!.msg).toContain('"ok":true');
     expect(lines[5]!.msg).toContain('host=db');
   });
 
   it('secretsOf() lists the config and policy secrets main.ts hands to the logger', () => {
-    const policy = parsePolicy(POLICY(9999).replace(/\{\{HOOK\}\}/g, 'http://127.0.0.1:9/hook'), { HOOK_SECRET, OTHER_HOOK_SECRET, PROD_PG_ADMIN_URL: PG_URL });
-    const secrets = secretsOf({ SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, MONGODB_URI: 'mongodb://jit:M0ngoPassw0rd@db:27017/jit' }, policy);
-    for (const s of [BOT_TOKEN, SIGNING_SECRET, 'M0ngoPassw0rd', HOOK_SECRET, OTHER_HOOK_SECRET, HOOK_PATH_TOKEN, HOOK_QUERY_KEY, DEAD_HOOK_TOKEN, PG_PASSWORD, PG_URL]) {
+    const policy = parsePolicy(POLICY(9999).replace(/\{\{HOOK\}\}/g, 'http://127.0.0.1:9/hook'), {
+      HOOK_SECRET,
+      OTHER_HOOK_SECRET,
+      PROD_PG_ADMIN_URL: PG_URL,
+    });
+    const secrets = secretsOf(
+      { SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, MONGODB_URI: 'mongodb://jit:M0ngoPassw0rd@db:27017/jit' },
+      policy,
+    );
+    for (const s of [
+      BOT_TOKEN,
+      SIGNING_SECRET,
+      'M0ngoPassw0rd',
+      HOOK_SECRET,
+      OTHER_HOOK_SECRET,
+      HOOK_PATH_TOKEN,
+      HOOK_QUERY_KEY,
+      DEAD_HOOK_TOKEN,
+      PG_PASSWORD,
+      PG_URL,
+    ]) {
       expect(secrets).toContain(s);
     }
     const { logger, text } = capture(secrets);

@@ -28,10 +28,14 @@ async function pending(user: string, text: string) {
 }
 
 async function inState(id: string, state: string, timeoutMs = 8000) {
-  return waitUntil(async () => {
-    const r = await requests().findOne({ _id: id });
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `${id} ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await requests().findOne({ _id: id });
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `${id} ${state}`,
+  );
 }
 
 describe('GET /metrics', () => {
@@ -42,7 +46,8 @@ describe('GET /metrics', () => {
     expect(samples.some((s) => s.name === 'process_cpu_user_seconds_total')).toBe(true);
     expect(samples.some((s) => s.name === 'nodejs_heap_size_used_bytes')).toBe(true);
     // Every resource of the policy has its gauge, at 0 before anything is granted.
-    for (const resource of ['deploy-hook', 'two-keys', 'self-serve', 'quick']) expect(samples.find((s) => s.name === 'jit_grants_active' && s.labels.resource === resource)?.value).toBe(0);
+    for (const resource of ['deploy-hook', 'two-keys', 'self-serve', 'quick'])
+      expect(samples.find((s) => s.name === 'jit_grants_active' && s.labels.resource === resource)?.value).toBe(0);
     expect(samples.find((s) => s.name === 'jit_outbox_pending')).toBeDefined();
   });
 
@@ -56,7 +61,11 @@ describe('GET /metrics', () => {
     const auto = await waitUntil(() => requests().findOne({ requesterId: 'U0M2', state: 'active' }), 8000, 'auto-approved grant');
     // Denied.
     const denied = await pending('U0M3', 'two-keys 1h metrics denied');
-    await t.slack.viewSubmission('U0BOB', { callback_id: 'deny_modal', private_metadata: denied._id, state: { values: t.slack.denyReasonValues('not now') } });
+    await t.slack.viewSubmission('U0BOB', {
+      callback_id: 'deny_modal',
+      private_metadata: denied._id,
+      state: { values: t.slack.denyReasonValues('not now') },
+    });
     await inState(denied._id, 'denied');
     await eventually(t.bot.port, 'jit_requests_total', { resource: 'two-keys', outcome: 'denied' }, 1);
     // Cancelled.
@@ -104,8 +113,12 @@ describe('GET /metrics', () => {
     expect(late).toBeGreaterThanOrEqual(0);
     expect(late).toBeLessThan(5);
     // Three grants went through the webhook, and two revocations.
-    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'grant', result: 'ok' })).toBe(3);
-    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'ok' })).toBe(2);
+    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'grant', result: 'ok' })).toBe(
+      3,
+    );
+    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'ok' })).toBe(
+      2,
+    );
     expect(auto.resourceId).toBe('self-serve');
   });
 
@@ -118,7 +131,9 @@ describe('GET /metrics', () => {
     let samples = (await scrape(t.bot.port)).samples;
     expect(sampleValue(samples, 'jit_revocations_total', { resource: 'deploy-hook', result: 'failed' })).toBeGreaterThanOrEqual(2);
     expect(sampleValue(samples, 'jit_grants_revoking', { resource: 'deploy-hook' })).toBe(1);
-    expect(sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'error' })).toBeGreaterThanOrEqual(2);
+    expect(
+      sampleValue(samples, 'jit_provider_call_duration_seconds_count', { provider: 'webhook', action: 'revoke', result: 'error' }),
+    ).toBeGreaterThanOrEqual(2);
     t.hook.respondWith(200);
     await inState(grant._id, 'expired', 15_000);
     await eventually(t.bot.port, 'jit_revocation_lateness_seconds_count', { resource: 'deploy-hook' }, 1);
@@ -131,7 +146,15 @@ describe('GET /metrics', () => {
     t.fake.failNext('chat.postMessage', { error: 'channel_not_found', times: 1 });
     await pending('U0M7', 'quick 1h metrics slack error');
     await t.fake.waitFor('chat.postMessage', (c) => c.failed);
-    await waitUntil(async () => sampleValue((await scrape(t.bot.port)).samples, 'jit_slack_api_errors_total', { method: 'chat.postMessage', error: 'channel_not_found' }) === 1, 5000, 'the Slack error counted');
+    await waitUntil(
+      async () =>
+        sampleValue((await scrape(t.bot.port)).samples, 'jit_slack_api_errors_total', {
+          method: 'chat.postMessage',
+          error: 'channel_not_found',
+        }) === 1,
+      5000,
+      'the Slack error counted',
+    );
   });
 
   it('never makes a label of what a user typed: an unknown resource is refused and counted nowhere', async () => {

@@ -138,10 +138,21 @@ describeWithMysql('MySQL provider through the app (MariaDB at 127.0.0.1:3306)', 
   });
 
   it('an unknown account and the bot’s own account are refused at filing; the bot keeps its ADMIN OPTION', async () => {
-    expect(await steps.refusal('U0NOBODY', 'my-db', 'no such account')).toMatch(/There is no database account `'jit_e2e_nobody_\w+'@'%'` in main-my/);
-    expect(await steps.refusal('U0DAVE', 'my-db', 'my account is the bot')).toContain(`\`'${my.admin}'@'%'\` in main-my is the account jit-access connects as`);
-    const adminOption = await asRoot(async (c) =>
-      (await c.query('SELECT Admin_option AS a FROM mysql.roles_mapping WHERE User = ? AND Host = ? AND Role = ?', [my.admin, '%', my.reader]))[0],
+    expect(await steps.refusal('U0NOBODY', 'my-db', 'no such account')).toMatch(
+      /There is no database account `'jit_e2e_nobody_\w+'@'%'` in main-my/,
+    );
+    expect(await steps.refusal('U0DAVE', 'my-db', 'my account is the bot')).toContain(
+      `\`'${my.admin}'@'%'\` in main-my is the account jit-access connects as`,
+    );
+    const adminOption = await asRoot(
+      async (c) =>
+        (
+          await c.query('SELECT Admin_option AS a FROM mysql.roles_mapping WHERE User = ? AND Host = ? AND Role = ?', [
+            my.admin,
+            '%',
+            my.reader,
+          ])
+        )[0],
     );
     expect(adminOption).toEqual([{ a: 'Y' }]);
     expect(await my.holdersOf()).toEqual([]);

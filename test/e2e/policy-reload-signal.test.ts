@@ -39,7 +39,17 @@ it('SIGHUP: an invalid policy file is refused (one line per problem, the bot kee
   const port = 20000 + Math.floor(Math.random() * 20000);
   child = spawn(process.execPath, [path.join(root, 'dist/src/main.js')], {
     cwd: root,
-    env: { PATH: process.env.PATH, SLACK_BOT_TOKEN: BOT_TOKEN, SLACK_SIGNING_SECRET: SIGNING_SECRET, SLACK_API_URL: fake.apiUrl, MONGODB_URI: base.toString(), JIT_POLICY_FILE: policyFile, PORT: String(port), LOG_LEVEL: 'info', HOOK_SECRET },
+    env: {
+      PATH: process.env.PATH,
+      SLACK_BOT_TOKEN: BOT_TOKEN,
+      SLACK_SIGNING_SECRET: SIGNING_SECRET,
+      SLACK_API_URL: fake.apiUrl,
+      MONGODB_URI: base.toString(),
+      JIT_POLICY_FILE: policyFile,
+      PORT: String(port),
+      LOG_LEVEL: 'info',
+      HOOK_SECRET,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout!.on('data', (d) => output.push(d.toString()));
@@ -47,11 +57,17 @@ it('SIGHUP: an invalid policy file is refused (one line per problem, the bot kee
   await waitUntil(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200, 20_000, 'bot ready');
 
   // Two problems: two lines, each naming where.
-  writeFileSync(policyFile, good.replace('requiredApprovals: 2', 'requiredApprovals: 0').replace('name: Staging logs', 'name: Staging logs\n    colour: blue'));
+  writeFileSync(
+    policyFile,
+    good.replace('requiredApprovals: 2', 'requiredApprovals: 0').replace('name: Staging logs', 'name: Staging logs\n    colour: blue'),
+  );
   child.kill('SIGHUP');
   await waitUntil(async () => logged('policy reload refused; the running policy is kept').length === 1, 10_000, 'the refusal');
   const problems = logged('policy reload refused: ').map((l) => JSON.parse(l).msg as string);
-  expect(problems).toEqual([expect.stringMatching(/^policy reload refused: resources\[1\]\.requiredApprovals: /), expect.stringMatching(/^policy reload refused: resources\[2\]: unknown key "colour"/)]);
+  expect(problems).toEqual([
+    expect.stringMatching(/^policy reload refused: resources\[1\]\.requiredApprovals: /),
+    expect.stringMatching(/^policy reload refused: resources\[2\]: unknown key "colour"/),
+  ]);
   expect(child.exitCode).toBeNull();
   expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
 

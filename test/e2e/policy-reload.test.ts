@@ -44,17 +44,24 @@ beforeAll(async () => {
   fileText = policyText(QUICK + VIA_TARGET);
   t = await startTestBot({
     policy: fileText,
-    bot: { loadPolicy: () => parsePolicy(fileText.replace(/\{\{HOOK\}\}/g, t.hook.url), env(), '/etc/jit-access/policy.yml'), metrics: { stateCacheMs: 0 } },
+    bot: {
+      loadPolicy: () => parsePolicy(fileText.replace(/\{\{HOOK\}\}/g, t.hook.url), env(), '/etc/jit-access/policy.yml'),
+      metrics: { stateCacheMs: 0 },
+    },
   });
 });
 afterAll(() => t.stop());
 
 const requests = () => t.requests();
 const inState = (id: string, state: string, timeoutMs = 8000) =>
-  waitUntil(async () => {
-    const r = await requests().findOne({ _id: id });
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `${id} ${state}`);
+  waitUntil(
+    async () => {
+      const r = await requests().findOne({ _id: id });
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `${id} ${state}`,
+  );
 
 async function granted(user: string, text: string) {
   await t.slack.command(user, text);
@@ -70,7 +77,11 @@ describe('policy reload', () => {
     const outcome = await t.bot.reloadPolicy();
     expect(outcome).toMatchObject({ applied: true, added: ['added-later'], removed: [] });
     await t.slack.command('U0R1', 'added-later 1h reload test');
-    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0R1', resourceId: 'added-later', state: 'pending' }), 5000, 'filed');
+    const req = await waitUntil(
+      () => requests().findOne({ requesterId: 'U0R1', resourceId: 'added-later', state: 'pending' }),
+      5000,
+      'filed',
+    );
     // Bob approves other resources, not this one; the approver the new policy names does.
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     expect((await requests().findOne({ _id: req._id }))?.state).toBe('pending');
@@ -78,27 +89,43 @@ describe('policy reload', () => {
     await inState(req._id, 'active');
     const log = t.logs.filter((l) => l.includes('"policy reloaded"'));
     expect(log).toHaveLength(1);
-    expect(JSON.parse(log[0]!)).toMatchObject({ added: ['added-later'], targets: { kept: expect.arrayContaining(['hooks', 'deploy-hook']) } });
+    expect(JSON.parse(log[0]!)).toMatchObject({
+      added: ['added-later'],
+      targets: { kept: expect.arrayContaining(['hooks', 'deploy-hook']) },
+    });
     expect(sampleValue((await scrape(t.bot.port)).samples, 'jit_grants_active', { resource: 'added-later' })).toBe(1);
   });
 
   it('an invalid policy is refused, each problem logged on its own line, and the running policy kept', async () => {
     const before = t.bot.policy.current;
     const kept = fileText;
-    fileText = kept.replace('name: Quick demo', 'name: Quick demo\n    maxDuraton: 2h').replace('requiredApprovals: 2', 'requiredApprovals: 0');
+    fileText = kept
+      .replace('name: Quick demo', 'name: Quick demo\n    maxDuraton: 2h')
+      .replace('requiredApprovals: 2', 'requiredApprovals: 0');
     const seen = t.logs.length;
     const outcome = await t.bot.reloadPolicy();
     expect(outcome.applied).toBe(false);
-    const refused = t.logs.slice(seen).filter((l) => l.includes('policy reload refused:')).map((l) => JSON.parse(l).msg as string);
+    const refused = t.logs
+      .slice(seen)
+      .filter((l) => l.includes('policy reload refused:'))
+      .map((l) => JSON.parse(l).msg as string);
     expect(refused).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^policy reload refused: \/etc\/jit-access\/policy.yml|^policy reload refused: resources\[\d\]: unknown key "maxDuraton"/), expect.stringMatching(/resources\[1\]\.requiredApprovals/)]),
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^policy reload refused: \/etc\/jit-access\/policy.yml|^policy reload refused: resources\[\d\]: unknown key "maxDuraton"/,
+        ),
+        expect.stringMatching(/resources\[1\]\.requiredApprovals/),
+      ]),
     );
     expect(refused.length).toBe((outcome as { problems: string[] }).problems.length);
     expect(t.bot.policy.current).toBe(before);
     // Not YAML at all: one line, with where.
     fileText = 'resources: [';
     const again = await t.bot.reloadPolicy();
-    expect(again).toMatchObject({ applied: false, problems: [expect.stringMatching(/^\/etc\/jit-access\/policy.yml \(line \d+\): not valid YAML/)] });
+    expect(again).toMatchObject({
+      applied: false,
+      problems: [expect.stringMatching(/^\/etc\/jit-access\/policy.yml \(line \d+\): not valid YAML/)],
+    });
     expect(t.bot.policy.current).toBe(before);
     // Still working on the old policy.
     fileText = kept;
@@ -137,7 +164,9 @@ describe('policy reload', () => {
     fileText = policyText(VIA_TARGET + ADDED, SHARED(1500));
     const outcome = await t.bot.reloadPolicy();
     expect(outcome).toMatchObject({ applied: true, changed: [], providers: { created: ['hooks'], closed: ['hooks'] } });
-    expect((outcome as { providers: { kept: string[] } }).providers.kept).toEqual(expect.arrayContaining(['deploy-hook', 'two-keys', 'self-serve']));
+    expect((outcome as { providers: { kept: string[] } }).providers.kept).toEqual(
+      expect.arrayContaining(['deploy-hook', 'two-keys', 'self-serve']),
+    );
     await t.bot.providers.closing;
     expect(t.bot.providers.forResource('via-target')).not.toBe(before);
     // The new instance grants; a call through the old binding reaches the new instance, not a closed one.

@@ -100,7 +100,9 @@ resources:
       thrown = err;
     }
     expect(thrown).toBeInstanceOf(PolicyError);
-    expect((thrown as PolicyError).message).toContain('identities.U0EVE: not a valid account for postgres target prod-db: expected a PostgreSQL role name');
+    expect((thrown as PolicyError).message).toContain(
+      'identities.U0EVE: not a valid account for postgres target prod-db: expected a PostgreSQL role name',
+    );
   });
 });
 
@@ -120,7 +122,10 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     expect(res.status).toBe(200);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
     expect(req.state).toBe('pending');
-    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     return { req, message };
   }
 
@@ -134,10 +139,14 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
   async function approve(id: string): Promise<void> {
     const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: id }, { channel: 'C0APPROVALS' });
     expect(click.status).toBe(200);
-    await waitUntil(async () => {
-      const s = await stateOf(id);
-      return s !== 'pending' && s !== 'granting' ? true : undefined;
-    }, 10_000, `request ${id} to finish granting`);
+    await waitUntil(
+      async () => {
+        const s = await stateOf(id);
+        return s !== 'pending' && s !== 'granting' ? true : undefined;
+      },
+      10_000,
+      `request ${id} to finish granting`,
+    );
   }
 
   /**
@@ -156,10 +165,14 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
 
   /** The request's audit events once `action` is among them (each is written just after its state change). */
   const auditOnce = (id: string, action: string) =>
-    waitUntil(async () => {
-      const events = await t.bot.ctx.store.audit.forRequest(id);
-      return events.some((e) => e.action === action) ? events : undefined;
-    }, 5000, `audit event ${action} of ${id}`);
+    waitUntil(
+      async () => {
+        const events = await t.bot.ctx.store.audit.forRequest(id);
+        return events.some((e) => e.action === action) ? events : undefined;
+      },
+      5000,
+      `audit event ${action} of ${id}`,
+    );
 
   async function revokeAsRequester(user: string, id: string): Promise<void> {
     const res = await t.slack.command(user, `revoke ${id}`);
@@ -255,7 +268,10 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     const roleName = active.providerDetails?.roleName;
     expect(roleName).toMatch(new RegExp(`^jit_${ACCOUNT}_[0-9a-f]{8}$`));
 
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('PostgreSQL credentials for prod-db-temp'));
+    const dm = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('PostgreSQL credentials for prod-db-temp'),
+    );
     const text = String(dm.args.text);
     const creds = {
       host: credential(text, 'Host'),
@@ -269,8 +285,11 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
 
     const session = await pg.connect(creds);
     await expect(session.query('SELECT v FROM secret_t')).resolves.toMatchObject({ rows: [{ v: 'the secret' }] });
-    const validUntil = await superuser('postgres', async (c) =>
-      (await c.query<{ rolvaliduntil: Date }>('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleName])).rows[0]!.rolvaliduntil,
+    const validUntil = await superuser(
+      'postgres',
+      async (c) =>
+        (await c.query<{ rolvaliduntil: Date }>('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleName])).rows[0]!
+          .rolvaliduntil,
     );
     expect(validUntil.getTime()).toBe(active.expiresAt!.getTime());
     // The password goes to the requester's DM only: not to MongoDB, the audit log, the logs, or a channel.
@@ -307,7 +326,9 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     expect(await requests().findOne({ _id: id })).toMatchObject({ state: 'active', account: VICTIM, accountSource: 'email' });
     const held = await pg.connect({ user: VICTIM });
     const res = await t.slack.command('U0EVE', `revoke ${id}`);
-    expect(String((await t.fake.waitForResponse((r) => r.id === res.responseId)).body.text)).toMatch(/Only the requester or a policy admin/);
+    expect(String((await t.fake.waitForResponse((r) => r.id === res.responseId)).body.text)).toMatch(
+      /Only the requester or a policy admin/,
+    );
     await expect(held.query('SELECT 1')).resolves.toBeDefined();
     expect(await stateOf(id)).toBe('active');
 
@@ -321,14 +342,18 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
   });
 
   it('a derived account that the policy maps to someone else is refused', async () => {
-    expect(await refusal('U0SHADOW', 'prod-db', 'shadowing alice')).toMatch(/belongs to someone else in main-db \(the policy's `identities` map it to another person\)/);
+    expect(await refusal('U0SHADOW', 'prod-db', 'shadowing alice')).toMatch(
+      /belongs to someone else in main-db \(the policy's `identities` map it to another person\)/,
+    );
     expect(await pg.membersOf()).toEqual([]);
   });
 
   /* Regression (issue 12): grant mode granted the role to a NOLOGIN group, so every member inherited it. */
   it('an account that is a NOLOGIN group role is refused at filing; no member of the group gets anything', async () => {
     const answer = await refusal('U0GRACE', 'prod-db', 'via my group');
-    expect(answer).toContain(`The database account \`${GROUP}\` in main-db cannot log in (NOLOGIN: a group role, whose members would all get the access)`);
+    expect(answer).toContain(
+      `The database account \`${GROUP}\` in main-db cannot log in (NOLOGIN: a group role, whose members would all get the access)`,
+    );
     expect(await pg.membersOf()).toEqual([]);
     expect(await pg.canRead(GROUPIE)).toBe(false);
   });
@@ -352,15 +377,19 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
    */
   it('a request whose account is the bot’s own admin role is refused at filing and leaves the admin’s ADMIN OPTION intact', async () => {
     const adminOption = () =>
-      superuser('postgres', async (c) =>
-        (
-          await c.query(
-            `SELECT pg_has_role(u.oid, r.oid, 'MEMBER WITH ADMIN OPTION') AS ok FROM pg_roles u, pg_roles r WHERE u.rolname = $1 AND r.rolname = $2`,
-            [pg.admin2, TARGET],
-          )
-        ).rows[0]?.ok === true,
+      superuser(
+        'postgres',
+        async (c) =>
+          (
+            await c.query(
+              `SELECT pg_has_role(u.oid, r.oid, 'MEMBER WITH ADMIN OPTION') AS ok FROM pg_roles u, pg_roles r WHERE u.rolname = $1 AND r.rolname = $2`,
+              [pg.admin2, TARGET],
+            )
+          ).rows[0]?.ok === true,
       );
-    expect(await refusal('U0DAVE', 'self-db', 'my account is the bot')).toContain(`\`${pg.admin2}\` in self-db is the role jit-access connects as`);
+    expect(await refusal('U0DAVE', 'self-db', 'my account is the bot')).toContain(
+      `\`${pg.admin2}\` in self-db is the role jit-access connects as`,
+    );
     expect(await adminOption()).toBe(true);
     const next = await requestAndApprove('U0ALICE', 'self-db', 'after the self-request');
     expect(await stateOf(next)).toBe('active');
@@ -388,12 +417,20 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
 
       const audit = await auditOnce(id, 'grant_failed');
       expect(audit.filter((e) => e.action === 'grant_attempt_failed')).toHaveLength(t.bot.ctx.settings.grantAttempts);
-      expect(audit.find((e) => e.action === 'grant_failed')?.details).toMatchObject({ cleanup: expect.stringMatching(/compensating revoke failed/) });
+      expect(audit.find((e) => e.action === 'grant_failed')?.details).toMatchObject({
+        cleanup: expect.stringMatching(/compensating revoke failed/),
+      });
 
-      const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granting failed'));
+      const dm = await t.fake.waitFor(
+        'chat.postMessage',
+        (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granting failed'),
+      );
       expect(String(dm.args.text)).toMatch(/Nothing was granted/);
       expect(String(dm.args.text)).not.toContain(pg.adminPassword);
-      await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && String(c.args.text ?? '').includes('Granting *flaky-db*'));
+      await t.fake.waitFor(
+        'chat.postMessage',
+        (c) => c.args.channel === 'C0APPROVALS' && String(c.args.text ?? '').includes('Granting *flaky-db*'),
+      );
     } finally {
       proxy.restore();
     }
@@ -409,7 +446,10 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
     expect(active).toMatchObject({ state: 'active', standing: true, accessKey: JSON.stringify(['main-db', `role:${TARGET}`, STANDING]) });
     const inspected = (await auditOnce(req._id, 'access_inspected')).find((e) => e.action === 'access_inspected');
     expect(inspected?.details).toMatchObject({ standing: true });
-    const shown = await t.fake.waitFor('chat.update', (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && JSON.stringify(c.args.blocks).includes('already had this access'));
+    const shown = await t.fake.waitFor(
+      'chat.update',
+      (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && JSON.stringify(c.args.blocks).includes('already had this access'),
+    );
     expect(JSON.stringify(shown.args.blocks)).toContain('nothing was granted, and it stays when this grant ends');
 
     await revokeAsRequester('U0STAN', req._id);
@@ -441,9 +481,14 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
       const a = await file('U0ALICE', 'prod-db', `race ${round} a`);
       const b = await file('U0ALICE', 'prod-db-also', `race ${round} b`);
       await Promise.all([approve(a.req._id), approve(b.req._id)]);
-      const both = await requests().find({ _id: { $in: [a.req._id, b.req._id] } }).toArray();
+      const both = await requests()
+        .find({ _id: { $in: [a.req._id, b.req._id] } })
+        .toArray();
       // Neither mistook the other's grant for standing access.
-      expect(both.map((r) => [r.state, r.standing])).toEqual([['active', false], ['active', false]]);
+      expect(both.map((r) => [r.state, r.standing])).toEqual([
+        ['active', false],
+        ['active', false],
+      ]);
       await Promise.all([revokeAsRequester('U0ALICE', a.req._id), revokeAsRequester('U0ALICE', b.req._id)]);
       expect(await pg.membersOf()).toEqual([]);
 
@@ -485,7 +530,13 @@ describeWithPostgres('PostgreSQL provider through the app (PostgreSQL at 127.0.0
   /* Requests stored by the version before this one: no target, no access key, account recorded at grant time. */
   it('a grant stored before accounts were resolved at filing is still revoked, with the account it was granted to', async () => {
     await pg.grantDirectly(TARGET, ACCOUNT, pg.admin); // what the old version's GRANT left behind
-    const id = await storeAsBefore({ requesterId: 'U0ALICE', state: 'active', approvals: ['U0BOB'], account: ACCOUNT, email: 'alice@example.com' });
+    const id = await storeAsBefore({
+      requesterId: 'U0ALICE',
+      state: 'active',
+      approvals: ['U0BOB'],
+      account: ACCOUNT,
+      email: 'alice@example.com',
+    });
     await revokeAsRequester('U0ALICE', id);
     expect(await pg.membersOf()).toEqual([]);
 

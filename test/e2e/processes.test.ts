@@ -54,10 +54,14 @@ function startProcess(port: number, viaNpm = false): { child: ChildProcess; outp
 
 /** `npm start` builds before it starts (prestart), which takes tens of seconds on a busy 2-core machine. */
 async function waitReady(port: number, timeoutMs = 20_000): Promise<void> {
-  await waitUntil(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    return res?.status === 200;
-  }, timeoutMs, `bot on port ${port} to be ready`);
+  await waitUntil(
+    async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+      return res?.status === 200;
+    },
+    timeoutMs,
+    `bot on port ${port} to be ready`,
+  );
 }
 
 beforeAll(async () => {
@@ -104,7 +108,9 @@ describe('real bot processes', () => {
         expect(exit).toBe(1);
         const out = proc.output.join('').split('\n').filter(Boolean);
         const naming = out.filter((l) => l.includes('SLACK_BOT_TOKEN'));
-        expect(naming).toEqual([expect.stringMatching(new RegExp(`^config error: SLACK_BOT_TOKEN: Slack rejects the bot token \\(${code}\\)`))]);
+        expect(naming).toEqual([
+          expect.stringMatching(new RegExp(`^config error: SLACK_BOT_TOKEN: Slack rejects the bot token \\(${code}\\)`)),
+        ]);
         expect(out.join('\n')).not.toContain('jit-access started');
         expect(out.join('\n')).not.toContain(BOT_TOKEN);
         // Nothing was served.
@@ -126,10 +132,18 @@ describe('real bot processes', () => {
       const req = await waitUntil(() => requests().findOne({ requesterId: user, state: 'pending' }), 5000, 'pending');
       await slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     }
-    await waitUntil(async () => (await requests().countDocuments({ requesterId: { $in: users }, state: 'active' })) === 3, 8000, '3 active');
+    await waitUntil(
+      async () => (await requests().countDocuments({ requesterId: { $in: users }, state: 'active' })) === 3,
+      8000,
+      '3 active',
+    );
     first.kill9();
     await new Promise((r) => (first.child.exitCode !== null || first.child.signalCode ? r(null) : first.child.once('exit', r)));
-    await waitUntil(async () => !(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)), 5000, 'the killed bot to be gone');
+    await waitUntil(
+      async () => !(await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined)),
+      5000,
+      'the killed bot to be gone',
+    );
     const revokesBefore = hook.calls('revoke').length;
     // Expiries pass while no bot runs.
     await new Promise((r) => setTimeout(r, 4000));
@@ -138,10 +152,18 @@ describe('real bot processes', () => {
 
     const restartedAt = Date.now();
     const second = startProcess(port);
-    await waitUntil(async () => (await requests().countDocuments({ requesterId: { $in: users }, state: 'expired' })) === 3, 15_000, 'all 3 expired after restart');
+    await waitUntil(
+      async () => (await requests().countDocuments({ requesterId: { $in: users }, state: 'expired' })) === 3,
+      15_000,
+      'all 3 expired after restart',
+    );
     const elapsed = Date.now() - restartedAt;
     expect(elapsed).toBeLessThan(10_000);
-    const ids = (await requests().find({ requesterId: { $in: users } }).toArray()).map((r) => r._id);
+    const ids = (
+      await requests()
+        .find({ requesterId: { $in: users } })
+        .toArray()
+    ).map((r) => r._id);
     for (const id of ids) expect(hook.calls('revoke').filter((c) => (c.body as { requestId: string }).requestId === id)).toHaveLength(1);
 
     // SIGTERM: graceful, exit code 0.
@@ -159,7 +181,11 @@ describe('real bot processes', () => {
     const ports = [freePortish(), freePortish(), freePortish()];
     const procs = ports.map((p) => startProcess(p));
     await Promise.all(ports.map((port) => waitReady(port)));
-    await waitUntil(async () => (await requests().countDocuments({ _id: { $in: docs.map((d) => d._id) }, state: 'expired' })) === 200, 30_000, '200 expired');
+    await waitUntil(
+      async () => (await requests().countDocuments({ _id: { $in: docs.map((d) => d._id) }, state: 'expired' })) === 200,
+      30_000,
+      '200 expired',
+    );
     await new Promise((r) => setTimeout(r, 1000));
     const ids = new Set(docs.map((d) => d._id));
     const revokes = hook.calls('revoke').filter((c) => ids.has((c.body as { requestId: string }).requestId));

@@ -52,7 +52,10 @@ describeWithRedis('Redis provider through the app (127.0.0.1:6379 and a second n
     await rd.setUp(REDIS_ROOT_URL, second.url);
     for (const url of [REDIS_ROOT_URL, second.url]) await asRedisRoot((c) => c.set(key, 'the order'), url);
     const down = rd.adminUrl(`redis://127.0.0.1:${await closedPort()}`);
-    t = await startTestBot({ policy: policy(), env: { REDIS_ADMIN_URL: rd.adminUrl(), REDIS_NODE2_URL: rd.adminUrl(second.url), REDIS_DOWN_URL: down } });
+    t = await startTestBot({
+      policy: policy(),
+      env: { REDIS_ADMIN_URL: rd.adminUrl(), REDIS_NODE2_URL: rd.adminUrl(second.url), REDIS_DOWN_URL: down },
+    });
   });
 
   afterAll(async () => {

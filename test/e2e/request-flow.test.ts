@@ -13,11 +13,21 @@ beforeEach(() => {
   t.hook.respondWith(200);
 });
 
-type Block = { type: string; block_id?: string; elements?: Array<{ action_id?: string; value?: string; style?: string; text?: unknown }>; text?: { text: string }; fields?: Array<{ text: string }> };
+type Block = {
+  type: string;
+  block_id?: string;
+  elements?: Array<{ action_id?: string; value?: string; style?: string; text?: unknown }>;
+  text?: { text: string };
+  fields?: Array<{ text: string }>;
+};
 
 const requests = () => t.requests();
 async function latestRequest(user: string, resource: string) {
-  return waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }), 5000, `a request by ${user}`);
+  return waitUntil(
+    () => requests().findOne({ requesterId: user, resourceId: resource }, { sort: { createdAt: -1 } }),
+    5000,
+    `a request by ${user}`,
+  );
 }
 function buttonsOf(blocks: Block[]) {
   return blocks.filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []);
@@ -27,13 +37,23 @@ function allText(blocks: Block[] | undefined): string {
 }
 /** The approval message as it stands now: the post, then every update in order. */
 function approvalMessages(requestId: string) {
-  return t.fake.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && !c.failed && JSON.stringify(c.args.blocks ?? '').includes(requestId) && !c.args.thread_ts);
+  return t.fake.calls.filter(
+    (c) =>
+      (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+      !c.failed &&
+      JSON.stringify(c.args.blocks ?? '').includes(requestId) &&
+      !c.args.thread_ts,
+  );
 }
 async function waitForMessage(requestId: string, predicate: (blocks: Block[]) => boolean, what: string) {
-  return waitUntil(async () => {
-    const last = approvalMessages(requestId).at(-1);
-    return last && predicate(last.args.blocks as Block[]) ? last : undefined;
-  }, 5000, what);
+  return waitUntil(
+    async () => {
+      const last = approvalMessages(requestId).at(-1);
+      return last && predicate(last.args.blocks as Block[]) ? last : undefined;
+    },
+    5000,
+    what,
+  );
 }
 async function endOpen(user: string) {
   // Each test starts from a user with nothing open.
@@ -46,7 +66,10 @@ describe('request and approval over signed HTTP', () => {
     expect(res.status).toBe(200);
     const req = await latestRequest('U0ALICE', 'deploy-hook');
     expect(req.state).toBe('pending');
-    const posted = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && allText(c.args.blocks as Block[]).includes(req._id));
+    const posted = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && allText(c.args.blocks as Block[]).includes(req._id),
+    );
     const buttons = buttonsOf(posted.args.blocks as Block[]);
     expect(buttons.map((b) => [b.action_id, b.style, b.value])).toEqual([
       ['approve_request', 'primary', req._id],
@@ -59,7 +82,11 @@ describe('request and approval over signed HTTP', () => {
     expect(answer.body).toMatchObject({ response_type: 'ephemeral' });
     expect(String(answer.body.text)).toContain(req._id);
 
-    const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { channel: 'C0APPROVALS', messageTs: String(posted.response.ts) });
+    const click = await t.slack.blockAction(
+      'U0BOB',
+      { action_id: 'approve_request', value: req._id },
+      { channel: 'C0APPROVALS', messageTs: String(posted.response.ts) },
+    );
     expect(click.status).toBe(200);
     const grant = await t.hook.waitFor('grant');
     expect(grant.signatureValid).toBe(true);
@@ -71,18 +98,29 @@ describe('request and approval over signed HTTP', () => {
       user: { slackId: 'U0ALICE', email: 'alice@example.com', account: 'alice' },
       reason: 'fix the release INC-42',
     });
-    const active = await waitUntil(async () => {
-      const r = await requests().findOne({ _id: req._id });
-      return r?.state === 'active' ? r : undefined;
-    }, 5000, 'active');
+    const active = await waitUntil(
+      async () => {
+        const r = await requests().findOne({ _id: req._id });
+        return r?.state === 'active' ? r : undefined;
+      },
+      5000,
+      'active',
+    );
     expect(active.expiresAt!.getTime() - active.grantedAt!.getTime()).toBe(30 * 60_000);
     expect(new Date((grant.body as { expiresAt: string }).expiresAt).getTime()).toBe(active.expiresAt!.getTime());
 
-    const updated = await waitForMessage(req._id, (b) => buttonsOf(b).length === 0 && allText(b).includes('Approved by <@U0BOB>') && allText(b).includes('Access until'), 'the approved message');
+    const updated = await waitForMessage(
+      req._id,
+      (b) => buttonsOf(b).length === 0 && allText(b).includes('Approved by <@U0BOB>') && allText(b).includes('Access until'),
+      'the approved message',
+    );
     expect(updated.method).toBe('chat.update');
     expect(updated.args.ts).toBe(posted.response.ts);
     expect(allText(updated.args.blocks as Block[])).toContain(`<!date^${Math.floor(active.expiresAt!.getTime() / 1000)}^`);
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granted until'));
+    const dm = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('granted until'),
+    );
     expect(String(dm.args.text)).toContain(`<!date^${Math.floor(active.expiresAt!.getTime() / 1000)}^`);
   });
 
@@ -95,17 +133,30 @@ describe('request and approval over signed HTTP', () => {
     expect(view.callback_id).toBe('request_modal');
     expect(JSON.stringify(view.blocks)).toContain('deploy-hook');
 
-    const bad = await t.slack.viewSubmission('U0ALICE', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '9 parsecs', reason: 'x' }) } });
+    const bad = await t.slack.viewSubmission('U0ALICE', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '9 parsecs', reason: 'x' }) },
+    });
     expect(bad.status).toBe(200);
     expect(bad.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('not a duration') } });
-    const tooLong = await t.slack.viewSubmission('U0ALICE', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '5h', reason: 'x' }) } });
+    const tooLong = await t.slack.viewSubmission('U0ALICE', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '5h', reason: 'x' }) },
+    });
     expect(tooLong.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('1s to 4h') } });
     expect(await requests().countDocuments({ requesterId: 'U0ALICE', state: 'pending' })).toBe(0);
 
-    const good = await t.slack.viewSubmission('U0ALICE', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'via the modal', ticket: 'OPS-7' }) } });
+    const good = await t.slack.viewSubmission('U0ALICE', {
+      callback_id: 'request_modal',
+      state: { values: t.slack.modalValues({ resource: 'deploy-hook', duration: '1h', reason: 'via the modal', ticket: 'OPS-7' }) },
+    });
     expect(good.status).toBe(200);
     expect(good.body).toBe('');
-    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0ALICE', state: 'pending', reason: 'via the modal' }), 5000, 'modal request');
+    const req = await waitUntil(
+      () => requests().findOne({ requesterId: 'U0ALICE', state: 'pending', reason: 'via the modal' }),
+      5000,
+      'modal request',
+    );
     expect(req.ticket).toBe('OPS-7');
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes(req._id));
   });
@@ -113,12 +164,15 @@ describe('request and approval over signed HTTP', () => {
   it('25 requests filed at once in one channel: their approval messages go out one per slot, each once, without stalling', async () => {
     // The harness paces channels at one post per 200 ms (Slack: about one per second).
     const filed: AccessRequest[] = [];
-    for (let i = 0; i < 25; i++) filed.push(await t.bot.ctx.store.create(pendingRequest({ requesterId: `U0PACE${i}`, approvalChannel: 'C0PACE' }), `U0PACE${i}`));
+    for (let i = 0; i < 25; i++)
+      filed.push(await t.bot.ctx.store.create(pendingRequest({ requesterId: `U0PACE${i}`, approvalChannel: 'C0PACE' }), `U0PACE${i}`));
     const started = Date.now();
     await Promise.all(filed.map((r) => t.bot.notifier.requestChanged(r)));
     const posts = () => t.fake.callsTo('chat.postMessage').filter((c) => c.args.channel === 'C0PACE' && !c.failed);
     await waitUntil(async () => posts().length >= 25, 15_000, '25 approval messages');
-    const at = posts().map((p) => p.at).sort((a, b) => a - b);
+    const at = posts()
+      .map((p) => p.at)
+      .sort((a, b) => a - b);
     // Arrival times at the fake carry this process's event-loop jitter (tens of ms on a busy machine);
     // two posts sharing one 200-ms slot would arrive almost together.
     for (const gap of gapsBetween(at)) expect(gap).toBeGreaterThanOrEqual(150);
@@ -126,14 +180,21 @@ describe('request and approval over signed HTTP', () => {
     expect((at.at(-1) ?? Infinity) - started).toBeLessThan(25 * 200 + 2500);
     await new Promise((r) => setTimeout(r, 500));
     for (const r of filed) expect(posts().filter((p) => JSON.stringify(p.args.blocks).includes(r._id))).toHaveLength(1);
-    await waitUntil(async () => (await t.requests().countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25, 5000, 'messages recorded');
+    await waitUntil(
+      async () => (await t.requests().countDocuments({ _id: { $in: filed.map((r) => r._id) }, approvalMessage: { $exists: true } })) === 25,
+      5000,
+      'messages recorded',
+    );
   });
 
   it('two approvals required: the first updates the count, the same approver twice counts once, the second grants', async () => {
     const res = await t.slack.command('U0ERIN', 'two-keys 1h rotate keys');
     expect(res.status).toBe(200);
     const req = await latestRequest('U0ERIN', 'two-keys');
-    const posted = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0DBA' && allText(c.args.blocks as Block[]).includes(req._id));
+    const posted = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0DBA' && allText(c.args.blocks as Block[]).includes(req._id),
+    );
     expect(allText(posted.args.blocks as Block[])).toContain('0 of 2');
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { channel: 'C0DBA' });
     await waitForMessage(req._id, (b) => allText(b).includes('1 of 2'), 'count 1 of 2');
@@ -174,10 +235,22 @@ describe('request and approval over signed HTTP', () => {
     const modal = await t.fake.waitFor('views.open', (c) => c.args.trigger_id === click.triggerId);
     const view = modal.args.view as { callback_id: string; private_metadata: string };
     expect(view).toMatchObject({ callback_id: 'deny_modal', private_metadata: req._id });
-    const empty = await t.slack.viewSubmission('U0CAROL', { callback_id: 'deny_modal', private_metadata: req._id, state: { values: t.slack.denyReasonValues('  ') } });
+    const empty = await t.slack.viewSubmission('U0CAROL', {
+      callback_id: 'deny_modal',
+      private_metadata: req._id,
+      state: { values: t.slack.denyReasonValues('  ') },
+    });
     expect(empty.json).toMatchObject({ response_action: 'errors' });
-    await t.slack.viewSubmission('U0CAROL', { callback_id: 'deny_modal', private_metadata: req._id, state: { values: t.slack.denyReasonValues('use the read replica') } });
-    await waitForMessage(req._id, (b) => buttonsOf(b).length === 0 && allText(b).includes('Denied by <@U0CAROL>: use the read replica'), 'denied message');
+    await t.slack.viewSubmission('U0CAROL', {
+      callback_id: 'deny_modal',
+      private_metadata: req._id,
+      state: { values: t.slack.denyReasonValues('use the read replica') },
+    });
+    await waitForMessage(
+      req._id,
+      (b) => buttonsOf(b).length === 0 && allText(b).includes('Denied by <@U0CAROL>: use the read replica'),
+      'denied message',
+    );
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0GINA' && String(c.args.text).includes('use the read replica'));
     expect((await requests().findOne({ _id: req._id }))!.state).toBe('denied');
   });
@@ -204,7 +277,9 @@ describe('request and approval over signed HTTP', () => {
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     await waitUntil(async () => (await requests().findOne({ _id: req._id }))?.state === 'active', 5000, 'active');
     const stranger = await t.slack.command('U0MALLORY', `revoke ${req._id}`);
-    expect(String((await t.fake.waitForResponse((r) => r.id === stranger.responseId)).body.text)).toMatch(/Only the requester or a policy admin/);
+    expect(String((await t.fake.waitForResponse((r) => r.id === stranger.responseId)).body.text)).toMatch(
+      /Only the requester or a policy admin/,
+    );
     expect((await requests().findOne({ _id: req._id }))!.state).toBe('active');
     const own = await t.slack.command('U0IVY', `revoke ${req._id}`);
     expect(String((await t.fake.waitForResponse((r) => r.id === own.responseId)).body.text)).toMatch(/is revoked/);
@@ -225,7 +300,15 @@ describe('request and approval over signed HTTP', () => {
 
   it('a forged or stale signature gets 401 and changes nothing', async () => {
     const before = await requests().countDocuments({});
-    const body = new URLSearchParams({ command: '/jit-access', text: 'deploy-hook 1h forged', user_id: 'U0EVE', team_id: 'T0TEAM', channel_id: 'C1', response_url: t.fake.responseUrl(), trigger_id: '1.2.3' }).toString();
+    const body = new URLSearchParams({
+      command: '/jit-access',
+      text: 'deploy-hook 1h forged',
+      user_id: 'U0EVE',
+      team_id: 'T0TEAM',
+      channel_id: 'C1',
+      response_url: t.fake.responseUrl(),
+      trigger_id: '1.2.3',
+    }).toString();
     const headers = { 'Content-Type': 'application/x-www-form-urlencoded' };
     expect((await t.slack.raw(body, headers, { badSignature: true })).status).toBe(401);
     expect((await t.slack.raw(body, headers, { staleSeconds: 6 * 60 })).status).toBe(401);
@@ -283,16 +366,23 @@ describe('request and approval over signed HTTP', () => {
     await t.slack.command('U0MIA', 'deploy-hook 10m target down');
     const req = await latestRequest('U0MIA', 'deploy-hook');
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
-    const failed = await waitUntil(async () => {
-      const r = await requests().findOne({ _id: req._id });
-      return r?.state === 'failed' ? r : undefined;
-    }, 8000, 'failed');
+    const failed = await waitUntil(
+      async () => {
+        const r = await requests().findOne({ _id: req._id });
+        return r?.state === 'failed' ? r : undefined;
+      },
+      8000,
+      'failed',
+    );
     expect(failed.lastError).toMatch(/500/);
     expect(t.hook.calls('grant').filter((c) => (c.body as { requestId: string }).requestId === req._id)).toHaveLength(3);
     // The compensating revoke makes sure nothing is left half-granted.
     expect(t.hook.calls('revoke').filter((c) => (c.body as { requestId: string }).requestId === req._id).length).toBeGreaterThan(0);
     await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0MIA' && String(c.args.text).includes('granting failed'));
-    await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && !!c.args.thread_ts && String(c.args.text).includes('failed'));
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && !!c.args.thread_ts && String(c.args.text).includes('failed'),
+    );
     await waitForMessage(req._id, (b) => buttonsOf(b).length === 0 && allText(b).includes('Granting failed'), 'failed message');
   });
 

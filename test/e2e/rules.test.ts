@@ -139,19 +139,33 @@ async function file(user: string, text: string): Promise<{ answer: string; req?:
 }
 
 async function settled(id: string, state: string): Promise<AccessRequest> {
-  return waitUntil(async () => {
-    const r = await requests().findOne({ _id: id });
-    return r?.state === state ? r : undefined;
-  }, 10_000, `${id} to be ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await requests().findOne({ _id: id });
+      return r?.state === state ? r : undefined;
+    },
+    10_000,
+    `${id} to be ${state}`,
+  );
 }
 
 async function approvalMessage(id: string, includes: string): Promise<string> {
-  return waitUntil(async () => {
-    const calls = t.fake.calls.filter((c) => (c.method === 'chat.postMessage' || c.method === 'chat.update') && !c.failed && !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(id));
-    const last = calls.at(-1);
-    const text = last ? JSON.stringify(last.args.blocks) : '';
-    return text.includes(includes) ? text : undefined;
-  }, 10_000, `the approval message of ${id} to say ${includes}`);
+  return waitUntil(
+    async () => {
+      const calls = t.fake.calls.filter(
+        (c) =>
+          (c.method === 'chat.postMessage' || c.method === 'chat.update') &&
+          !c.failed &&
+          !c.args.thread_ts &&
+          JSON.stringify(c.args.blocks ?? '').includes(id),
+      );
+      const last = calls.at(-1);
+      const text = last ? JSON.stringify(last.args.blocks) : '';
+      return text.includes(includes) ? text : undefined;
+    },
+    10_000,
+    `the approval message of ${id} to say ${includes}`,
+  );
 }
 
 async function filedEvent(id: string) {
@@ -189,7 +203,10 @@ describe('approval rules through the real app', () => {
     t.fake.failAlways('usergroups.users.list', { error: 'fatal_error' });
     const { req } = await file('U0SRE1', 'sre-box 1h slack is flaky');
     expect(req).toMatchObject({ state: 'pending', requiredApprovals: 1 });
-    expect((await filedEvent(req!._id)).details).toMatchObject({ decision: 'approval', ruleError: expect.stringContaining('requester.usergroups could not be read') });
+    expect((await filedEvent(req!._id)).details).toMatchObject({
+      decision: 'approval',
+      ruleError: expect.stringContaining('requester.usergroups could not be read'),
+    });
     t.fake.heal();
   });
 
@@ -219,9 +236,22 @@ describe('approval rules through the real app', () => {
 
   it('the modal shows a deny rule on the form; its ticket field satisfies the rule', async () => {
     const submit = (ticket?: string) =>
-      t.slack.viewSubmission('U0ALICE', { callback_id: 'request_modal', state: { values: t.slack.modalValues({ resource: 'incident-only', duration: '30m', reason: 'from the modal', ...(ticket ? { ticket } : {}) }) } });
+      t.slack.viewSubmission('U0ALICE', {
+        callback_id: 'request_modal',
+        state: {
+          values: t.slack.modalValues({
+            resource: 'incident-only',
+            duration: '30m',
+            reason: 'from the modal',
+            ...(ticket ? { ticket } : {}),
+          }),
+        },
+      });
     const refused = await submit();
-    expect(refused.json).toMatchObject({ response_action: 'errors', errors: { resource: expect.stringContaining('Production access needs an incident ticket') } });
+    expect(refused.json).toMatchObject({
+      response_action: 'errors',
+      errors: { resource: expect.stringContaining('Production access needs an incident ticket') },
+    });
     expect(await requests().countDocuments({ reason: 'from the modal' })).toBe(0);
     const ok = await submit('INC-7');
     expect(ok.status).toBe(200);
@@ -235,15 +265,27 @@ describe('approval rules through the real app', () => {
     // 30m more: the duration rule auto-approves the extension too.
     const res = await t.slack.command('U0ALICE', `extend ${req!._id} 30m a little longer`);
     expect(res.status).toBe(200);
-    await waitUntil(async () => ((await requests().findOne({ _id: req!._id }))?.extendedMs === 30 * 60_000 ? true : undefined), 10_000, 'extended at once');
-    const event = await waitUntil(() => t.auditEvents().findOne({ requestId: req!._id, action: 'extension_requested' }), 5000, 'extension event');
+    await waitUntil(
+      async () => ((await requests().findOne({ _id: req!._id }))?.extendedMs === 30 * 60_000 ? true : undefined),
+      10_000,
+      'extended at once',
+    );
+    const event = await waitUntil(
+      () => t.auditEvents().findOne({ requestId: req!._id, action: 'extension_requested' }),
+      5000,
+      'extension event',
+    );
     expect(event.details).toMatchObject({ decision: 'auto_approve', rule: 'short reads' });
     // An hour more is past the rule: it waits for an approver, and the message says so.
     await t.slack.command('U0ALICE', `extend ${req!._id} 1h much longer`);
-    const pending = await waitUntil(async () => {
-      const r = await requests().findOne({ _id: req!._id });
-      return r?.extension ? r : undefined;
-    }, 10_000, 'a pending extension');
+    const pending = await waitUntil(
+      async () => {
+        const r = await requests().findOne({ _id: req!._id });
+        return r?.extension ? r : undefined;
+      },
+      10_000,
+      'a pending extension',
+    );
     expect(pending.extension).toMatchObject({ requiredApprovals: 1 });
     expect(pending.extension!.rule).toBeUndefined();
   });
@@ -251,8 +293,15 @@ describe('approval rules through the real app', () => {
   it('the extend form shows a deny rule on its duration field', async () => {
     const { req } = await file('U0ALICE', 'prod-db 30m short again');
     await settled(req!._id, 'active');
-    const res = await t.slack.viewSubmission('U0ALICE', { callback_id: 'extend_modal', private_metadata: req!._id, state: { values: t.slack.modalValues({ duration: '3h', reason: 'much more' }) } });
-    expect(res.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('Extensions are at most 2h') } });
+    const res = await t.slack.viewSubmission('U0ALICE', {
+      callback_id: 'extend_modal',
+      private_metadata: req!._id,
+      state: { values: t.slack.modalValues({ duration: '3h', reason: 'much more' }) },
+    });
+    expect(res.json).toMatchObject({
+      response_action: 'errors',
+      errors: { duration: expect.stringContaining('Extensions are at most 2h') },
+    });
     expect((await requests().findOne({ _id: req!._id }))!.extension).toBeUndefined();
   });
 
@@ -287,7 +336,11 @@ describe('approval rules through the real app', () => {
     expect(req).toMatchObject({ state: 'pending', requiredApprovals: 2, approvalRule: 'writes need two' });
     await approvalMessage(req!._id, '0 of 2 needed, by rule *writes need two*');
     await click('U0BOB', req!._id);
-    await waitUntil(async () => ((await requests().findOne({ _id: req!._id }))?.approvals.length === 1 ? true : undefined), 5000, 'one approval');
+    await waitUntil(
+      async () => ((await requests().findOne({ _id: req!._id }))?.approvals.length === 1 ? true : undefined),
+      5000,
+      'one approval',
+    );
     await click('U0BOB', req!._id);
     await new Promise((r) => setTimeout(r, 300));
     expect(await requests().findOne({ _id: req!._id })).toMatchObject({ state: 'pending', approvals: ['U0BOB'] });
@@ -320,7 +373,10 @@ describe('approval rules through the real app', () => {
     const { req } = await file('U0ALICE', 'pd-oncall 30m paged now');
     await settled(req!._id, 'active');
     await approvalMessage(req!._id, 'Auto-approved by *on-call SREs*');
-    expect((await filedEvent(req!._id)).details).toMatchObject({ rule: 'on-call SREs', facts: { requester: { oncall: expect.arrayContaining(['PSCHED01', 'sre-primary']) } } });
+    expect((await filedEvent(req!._id)).details).toMatchObject({
+      rule: 'on-call SREs',
+      facts: { requester: { oncall: expect.arrayContaining(['PSCHED01', 'sre-primary']) } },
+    });
     const users = pd.requests.filter((r) => r.path === '/users').at(-1)!;
     expect(users.headers.authorization).toBe(`Token token=${PD_TOKEN}`);
   });
@@ -351,12 +407,14 @@ defaults: { minDuration: 1s, maxDuration: 4h }
 maxActiveGrantsPerUser: 2
 resources:
 ${['a', 'b', 'c']
-  .map((id) => `  - id: self-${id}
+  .map(
+    (id) => `  - id: self-${id}
     name: Self ${id}
     approvers: { users: [U0BOB] }
     autoApprove: true
     ${hook()}
-`)
+`,
+  )
   .join('')}  - id: counted
     name: Counted
     approvers: { users: [U0BOB] }
@@ -380,10 +438,18 @@ ${['a', 'b', 'c']
     };
     const first = await ask('counted 30m first');
     const id = /`(r[a-z0-9]{8})`/.exec(first)![1]!;
-    await waitUntil(async () => ((await b.requests().findOne({ _id: id }))?.state === 'active' ? true : undefined), 10_000, 'first grant active');
+    await waitUntil(
+      async () => ((await b.requests().findOne({ _id: id }))?.state === 'active' ? true : undefined),
+      10_000,
+      'first grant active',
+    );
     const second = await ask('self-a 30m second');
     const secondId = /`(r[a-z0-9]{8})`/.exec(second)![1]!;
-    await waitUntil(async () => ((await b.requests().findOne({ _id: secondId }))?.state === 'active' ? true : undefined), 10_000, 'second grant active');
+    await waitUntil(
+      async () => ((await b.requests().findOne({ _id: secondId }))?.state === 'active' ? true : undefined),
+      10_000,
+      'second grant active',
+    );
     const third = await ask('self-b 30m third');
     expect(third).toContain('You have 2 active grants, and the policy allows at most 2 at a time, so nothing was filed.');
     expect(await b.requests().countDocuments({ reason: 'third' })).toBe(0);

@@ -13,10 +13,14 @@ const forRequest = (id: string) => (c: { body: unknown }) => (c.body as { reques
 const lines = (t: TestBot) => t.logs.flatMap((l) => l.split('\n').filter(Boolean)).map((l) => JSON.parse(l) as Record<string, unknown>);
 
 async function stateOf(t: TestBot, id: string, state: string, timeoutMs = 5000): Promise<AccessRequest> {
-  return waitUntil(async () => {
-    const r = await t.bot.ctx.store.get(id);
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `${id} ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await t.bot.ctx.store.get(id);
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `${id} ${state}`,
+  );
 }
 
 describe('the Slack Web API unreachable at start-up', () => {
@@ -33,7 +37,13 @@ describe('the Slack Web API unreachable at start-up', () => {
         const client = new MongoClient(mongoUri);
         await client.connect();
         const now = new Date();
-        grant = pendingRequest({ requesterId: 'U0OUT1', state: 'active', grantedAt: now, expiresAt: new Date(now.getTime() + 3000), email: 'out1@example.com' });
+        grant = pendingRequest({
+          requesterId: 'U0OUT1',
+          state: 'active',
+          grantedAt: now,
+          expiresAt: new Date(now.getTime() + 3000),
+          email: 'out1@example.com',
+        });
         await client.db(dbName).collection<AccessRequest>('requests').insertOne(grant);
         await client.close();
       },
@@ -73,12 +83,28 @@ describe('the Slack Web API unreachable at start-up', () => {
   it('delivers every queued notice, once, as soon as Slack answers again', async () => {
     const back = Date.now();
     t.fake.up();
-    const dm = await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'DU0OUT1' && String(c.args.text).includes('has expired'), 8000);
+    const dm = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && c.args.channel === 'DU0OUT1' && String(c.args.text).includes('has expired'),
+      8000,
+    );
     expect(dm.at - back).toBeLessThan(3000);
     const pending = await t.requests().findOne({ requesterId: 'U0OUT2' });
-    await t.fake.waitFor('chat.postMessage', (c) => !c.failed && !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(pending!._id), 5000);
-    const expiredMessage = await waitUntil(async () => (await t.bot.ctx.store.get(grant._id))?.approvalMessage, 5000, 'the expired grant’s message');
-    await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.thread_ts === expiredMessage.ts && String(c.args.text).includes('expired'), 5000);
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(pending!._id),
+      5000,
+    );
+    const expiredMessage = await waitUntil(
+      async () => (await t.bot.ctx.store.get(grant._id))?.approvalMessage,
+      5000,
+      'the expired grant’s message',
+    );
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && c.args.thread_ts === expiredMessage.ts && String(c.args.text).includes('expired'),
+      5000,
+    );
     await waitUntil(async () => (await t.bot.db.collection('outbox').countDocuments({ due: true })) === 0, 8000, 'the outbox to drain');
     const sent = t.fake.callsTo('chat.postMessage').filter((c) => !c.failed && c.args.channel === 'DU0OUT1');
     expect(sent).toHaveLength(1);
@@ -89,7 +115,11 @@ describe('the Slack Web API unreachable at start-up', () => {
   it('Slack going away later: grants go on, the requester’s DM waits and arrives once Slack is back', async () => {
     await t.bot.notifier.idle();
     await t.slack.command('U0OUT3', 'deploy-hook 10m granted during an outage');
-    const req = await waitUntil(() => t.requests().findOne({ requesterId: 'U0OUT3', state: 'pending', approvalMessage: { $exists: true } }), 5000, 'pending, posted');
+    const req = await waitUntil(
+      () => t.requests().findOne({ requesterId: 'U0OUT3', state: 'pending', approvalMessage: { $exists: true } }),
+      5000,
+      'pending, posted',
+    );
     t.fake.down();
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     await stateOf(t, req._id, 'active');
@@ -97,7 +127,11 @@ describe('the Slack Web API unreachable at start-up', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(t.fake.callsTo('chat.postMessage').filter((c) => !c.failed && c.args.channel === 'DU0OUT3')).toHaveLength(0);
     t.fake.up();
-    await t.fake.waitFor('chat.postMessage', (c) => !c.failed && c.args.channel === 'DU0OUT3' && String(c.args.text).includes('granted until'), 8000);
+    await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.failed && c.args.channel === 'DU0OUT3' && String(c.args.text).includes('granted until'),
+      8000,
+    );
     await t.bot.notifier.idle();
     expect(t.fake.callsTo('chat.postMessage').filter((c) => !c.failed && c.args.channel === 'DU0OUT3')).toHaveLength(1);
   });

@@ -122,7 +122,11 @@ describe('Socket Mode', () => {
     // Within Slack's 3-second limit.
     expect(ack.at - sentAt).toBeLessThan(3000);
 
-    const req = await waitUntil(() => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }), 5000, 'the stored request');
+    const req = await waitUntil(
+      () => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK', resourceId: 'deploy-hook' }),
+      5000,
+      'the stored request',
+    );
     expect(req).toMatchObject({ state: 'pending', reason: 'via socket' });
     const posted = await fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && mentions(c, req._id));
     expect(posted.token).toBe(BOT_TOKEN);
@@ -153,13 +157,26 @@ describe('Socket Mode', () => {
       message: { type: 'message', user: 'UBOT', bot_id: 'BBOT', team: TEAM_ID, text: '', blocks: posted.args.blocks, ts },
       response_url: fake.responseUrl(),
       state: { values: {} },
-      actions: [{ type: 'button', action_id: 'approve_request', block_id: 'decide', value: req._id, action_ts: fake.nextTs(), text: { type: 'plain_text', text: 'Approve' } }],
+      actions: [
+        {
+          type: 'button',
+          action_id: 'approve_request',
+          block_id: 'decide',
+          value: req._id,
+          action_ts: fake.nextTs(),
+          text: { type: 'plain_text', text: 'Approve' },
+        },
+      ],
     };
     const envelopeId = await fake.sendEnvelope('interactive', click);
     await fake.waitForAck(envelopeId);
     const grant = await hook.waitFor('grant', (c) => c.body?.requestId === req._id);
     expect(grant.signatureValid).toBe(true);
-    await waitUntil(async () => (await bot.db.collection<AccessRequest>('requests').findOne({ _id: req._id }))?.state === 'active', 5000, 'active');
+    await waitUntil(
+      async () => (await bot.db.collection<AccessRequest>('requests').findOne({ _id: req._id }))?.state === 'active',
+      5000,
+      'active',
+    );
     await fake.waitFor('chat.update', (c) => c.args.ts === ts && mentions(c, req._id));
   });
 
@@ -189,7 +206,11 @@ describe('Socket Mode', () => {
     const envelopeId = await fake.sendEnvelope('slash_commands', payload, { connection: second });
     const ack = await fake.waitForAck(envelopeId);
     expect(ack.connection).toBe(2);
-    const req = await waitUntil(() => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK2' }), 5000, 'the request filed after the reconnect');
+    const req = await waitUntil(
+      () => bot.db.collection<AccessRequest>('requests').findOne({ requesterId: 'U0SOCK2' }),
+      5000,
+      'the request filed after the reconnect',
+    );
     await fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && mentions(c, req._id));
   }, 30_000);
 
@@ -206,7 +227,12 @@ describe('Socket Mode', () => {
   it('a busy PORT stops start-up with an error naming PORT, before Slack is contacted', async () => {
     const opensBefore = fake.callsTo('apps.connections.open').length;
     // `port` is held by the running bot's health server.
-    const second = createSlackApp({ ...config, PORT: port }, { ctx: bot.ctx, logger: bot.ctx.logger, refreshHome: async () => {} }, { ready: async () => true }, bot.connection);
+    const second = createSlackApp(
+      { ...config, PORT: port },
+      { ctx: bot.ctx, logger: bot.ctx.logger, refreshHome: async () => {} },
+      { ready: async () => true },
+      bot.connection,
+    );
     await expect(second.start()).rejects.toThrow(new RegExp(`PORT ${port}.*EADDRINUSE`));
     await second.stop();
     expect(fake.callsTo('apps.connections.open').length).toBe(opensBefore);

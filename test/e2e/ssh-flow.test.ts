@@ -31,7 +31,12 @@ describeWithSshd('SSH provider through the app (private sshd)', () => {
 
   /** The certificate in the newest DM to `user` whose text mentions `requestId`, after `after` of them. */
   async function certificateDm(user: string, requestId: string, after = 0): Promise<string> {
-    const dms = await t.fake.waitForCount('chat.postMessage', after + 1, (c) => c.args.channel === `D${user}` && String(c.args.text).includes(`jit-${requestId}-cert.pub`), 10_000);
+    const dms = await t.fake.waitForCount(
+      'chat.postMessage',
+      after + 1,
+      (c) => c.args.channel === `D${user}` && String(c.args.text).includes(`jit-${requestId}-cert.pub`),
+      10_000,
+    );
     const text = String(dms[dms.length - 1]!.args.text);
     const match = /Certificate \(save it as [^)]*\): `([^`]+)`/.exec(text);
     if (!match) throw new Error(`no certificate in the DM: ${text}`);
@@ -41,7 +46,10 @@ describeWithSshd('SSH provider through the app (private sshd)', () => {
   async function fileAndApprove(user: string, resource: string, duration: string, reason: string) {
     expect(await answer(user, `${resource} ${duration} ${reason}`)).toMatch(/waiting for 1 approval|granted until/);
     const req = await waitUntil(() => requests().findOne({ requesterId: user, resourceId: resource, reason }), 5000, 'the request');
-    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === 'C0APPROVALS' && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     if (req.state === 'pending') {
       const click = await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { channel: 'C0APPROVALS' });
       expect(click.status).toBe(200);
@@ -116,7 +124,12 @@ resources:
     expect(registered).toContain('Alice &amp; her &lt;laptop&gt;');
     expect(await answer('U0ALICE', 'ssh-key')).toContain(`Your registered SSH key: \`${aliceFingerprint}\``);
     const stored = await t.bot.ctx.store.sshKeys.get('U0ALICE');
-    expect(stored).toMatchObject({ fingerprint: aliceFingerprint, type: 'ssh-ed25519', bits: 256, publicKey: `${alice.publicKey} Alice & her <laptop>` });
+    expect(stored).toMatchObject({
+      fingerprint: aliceFingerprint,
+      type: 'ssh-ed25519',
+      bits: 256,
+      publicKey: `${alice.publicKey} Alice & her <laptop>`,
+    });
   });
 
   it('a private key pasted by mistake: a warning, nothing stored, the key nowhere (logs, Slack calls, MongoDB)', async () => {
@@ -125,7 +138,12 @@ resources:
     expect(warning).toMatch(/That is a \*private\* key.*treat it as exposed/);
     expect(await t.bot.ctx.store.sshKeys.get('U0EVE')).toBeNull();
     const secretLines = privateKey.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----'));
-    const everywhere = [t.logs.join('\n'), JSON.stringify(t.fake.calls), JSON.stringify(t.fake.responses), JSON.stringify(await t.bot.db.collection('ssh_keys').find().toArray())].join('\n');
+    const everywhere = [
+      t.logs.join('\n'),
+      JSON.stringify(t.fake.calls),
+      JSON.stringify(t.fake.responses),
+      JSON.stringify(await t.bot.db.collection('ssh_keys').find().toArray()),
+    ].join('\n');
     for (const line of secretLines) expect(everywhere).not.toContain(line);
   });
 
@@ -133,14 +151,18 @@ resources:
     expect(await answer('U0MALLORY', `ssh-key ${alice.publicKey}`)).toMatch(/registered to someone else/);
     const weak = path.join(sshd.dir, 'weak');
     await run('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', weak]);
-    expect(await answer('U0MALLORY', `ssh-key ${(await fs.readFile(`${weak}.pub`, 'utf8')).trim()}`)).toMatch(/2048 bits.*3072 bits or more/);
+    expect(await answer('U0MALLORY', `ssh-key ${(await fs.readFile(`${weak}.pub`, 'utf8')).trim()}`)).toMatch(
+      /2048 bits.*3072 bits or more/,
+    );
     expect(await answer('U0MALLORY', 'ssh-key hello')).toMatch(/does not start with a key type/);
     expect(await t.bot.ctx.store.sshKeys.get('U0MALLORY')).toBeNull();
   });
 
   it('a request without a registered key is refused when filed, with how to register one; nothing stored', async () => {
     const text = await answer('U0BOB', 'prod-ssh 30m no key yet');
-    expect(text).toMatch(/bastion-ca gives access with a certificate for your SSH key, and you have not registered one, so nothing was filed\. Register it with `\/jit-access ssh-key/);
+    expect(text).toMatch(
+      /bastion-ca gives access with a certificate for your SSH key, and you have not registered one, so nothing was filed\. Register it with `\/jit-access ssh-key/,
+    );
     expect(await requests().countDocuments({ requesterId: 'U0BOB' })).toBe(0);
   });
 
@@ -150,13 +172,21 @@ resources:
     expect(blocks).toContain('`alice` in `bastion-ca`');
     expect(blocks).toContain(`*SSH key*\\n\`${aliceFingerprint}\``);
     const active = (await requests().findOne({ _id: req._id }))!;
-    expect(active).toMatchObject({ sshKeyFingerprint: aliceFingerprint, sshPublicKey: expect.stringContaining(alice.publicKey.split(' ')[1]!) });
+    expect(active).toMatchObject({
+      sshKeyFingerprint: aliceFingerprint,
+      sshPublicKey: expect.stringContaining(alice.publicKey.split(' ')[1]!),
+    });
     expect(active.providerDetails).toEqual({ serial: serialFor(req._id).toString(), keyId: `jit:${req._id}:U0ALICE` });
     const filed = (await t.bot.ctx.store.audit.forRequest(req._id)).find((e) => e.action === 'requested');
     expect(filed?.details).toMatchObject({ sshKeyFingerprint: aliceFingerprint });
 
     const first = await sshd.saveCertificate(alice, await certificateDm('U0ALICE', req._id), 'first');
-    const dm = (await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('SSH certificate for prod-ssh'))).args.text as string;
+    const dm = (
+      await t.fake.waitFor(
+        'chat.postMessage',
+        (c) => c.args.channel === 'DU0ALICE' && String(c.args.text).includes('SSH certificate for prod-ssh'),
+      )
+    ).args.text as string;
     expect(dm).toContain(`ssh -i ~/.ssh/id_ed25519 -o CertificateFile=~/.ssh/jit-${req._id}-cert.pub -p ${sshd.port} alice@127.0.0.1`);
     const described = await sshd.describeCertificate(first);
     expect(described).toContain(`Key ID: "jit:${req._id}:U0ALICE"`);
@@ -170,14 +200,20 @@ resources:
     expect(await answer('U0ALICE', `extend ${req._id} 30m still digging`)).toMatch(/waiting for 1 approval/);
     await waitUntil(async () => (await requests().findOne({ _id: req._id }))?.extension, 3000, 'the extension');
     await t.slack.blockAction('U0BOB', { action_id: 'approve_extension', value: req._id });
-    const extended = await waitUntil(async () => {
-      const r = await requests().findOne({ _id: req._id });
-      return r?.extendedMs ? r : undefined;
-    }, 10_000, 'the extension applied');
+    const extended = await waitUntil(
+      async () => {
+        const r = await requests().findOne({ _id: req._id });
+        return r?.extendedMs ? r : undefined;
+      },
+      10_000,
+      'the extension applied',
+    );
     const second = await sshd.saveCertificate(alice, await certificateDm('U0ALICE', req._id, 1), 'second');
     // The new certificate goes out only once the new expiry is recorded (which the revocation then covers).
     const extendedAt = (await t.bot.ctx.store.audit.forRequest(req._id)).find((e) => e.action === 'extended')!.at.getTime();
-    const certificateDms = t.fake.calls.filter((c) => c.method === 'chat.postMessage' && String(c.args.text).includes(`jit-${req._id}-cert.pub`));
+    const certificateDms = t.fake.calls.filter(
+      (c) => c.method === 'chat.postMessage' && String(c.args.text).includes(`jit-${req._id}-cert.pub`),
+    );
     expect(certificateDms.at(-1)!.at).toBeGreaterThanOrEqual(extendedAt);
     const validTo = /Valid: from \S+ to (\S+)/.exec(await sshd.describeCertificate(second))![1]!;
     const local = (d: Date) => new Date(Math.floor(d.getTime() / 1000) * 1000 - d.getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
@@ -205,7 +241,11 @@ resources:
 
   it('a key replaced after filing: the request certifies the key approvers saw', async () => {
     expect(await answer('U0ALICE', 'prod-ssh 30m before the key changes')).toMatch(/waiting for 1 approval/);
-    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0ALICE', reason: 'before the key changes' }), 5000, 'the request');
+    const req = await waitUntil(
+      () => requests().findOne({ requesterId: 'U0ALICE', reason: 'before the key changes' }),
+      5000,
+      'the request',
+    );
     const other = await sshd.newUserKey('alice-new');
     expect(await answer('U0ALICE', `ssh-key ${other.publicKey}`)).toMatch(/registered/);
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { channel: 'C0APPROVALS' });

@@ -33,7 +33,14 @@ describe('FakeSlack', () => {
 
   it('serves auth.test and records the bearer token', async () => {
     const res = await client(fake).auth.test();
-    expect(res).toMatchObject({ ok: true, user_id: 'UBOT', bot_id: 'BBOT', team_id: 'T0TEAM', team: 'Test', url: 'https://test.slack.com/' });
+    expect(res).toMatchObject({
+      ok: true,
+      user_id: 'UBOT',
+      bot_id: 'BBOT',
+      team_id: 'T0TEAM',
+      team: 'Test',
+      url: 'https://test.slack.com/',
+    });
     expect(fake.calls).toHaveLength(1);
     expect(fake.calls[0]).toMatchObject({ method: 'auth.test', token: 'xoxb-test', failed: false });
     expect(fake.apiUrl).toBe(`${fake.url}/api/`);
@@ -42,7 +49,12 @@ describe('FakeSlack', () => {
   it('answers chat.postMessage with increasing ts and parses form-encoded blocks back into objects', async () => {
     const web = client(fake);
     const blocks = [{ type: 'section', text: { type: 'mrkdwn', text: '*hello*' } }];
-    const first = await web.chat.postMessage({ channel: 'C0APPROVALS', text: 'hello', blocks, metadata: { event_type: 'jit', event_payload: { id: 'r1' } } });
+    const first = await web.chat.postMessage({
+      channel: 'C0APPROVALS',
+      text: 'hello',
+      blocks,
+      metadata: { event_type: 'jit', event_payload: { id: 'r1' } },
+    });
     const second = await web.chat.postMessage({ channel: 'C0APPROVALS', text: 'again' });
     expect(first.ok).toBe(true);
     expect(first.channel).toBe('C0APPROVALS');
@@ -83,17 +95,29 @@ describe('FakeSlack', () => {
 
     const user = await web.users.info({ user: 'U0ALICE' });
     expect(user.user).toMatchObject({ id: 'U0ALICE', name: 'alice', profile: { email: 'alice@example.com', real_name: 'Alice A.' } });
-    await expect(web.users.info({ user: 'U0NOBODY' })).rejects.toMatchObject({ code: ErrorCode.PlatformError, data: { ok: false, error: 'user_not_found' } });
+    await expect(web.users.info({ user: 'U0NOBODY' })).rejects.toMatchObject({
+      code: ErrorCode.PlatformError,
+      data: { ok: false, error: 'user_not_found' },
+    });
 
     expect((await web.usergroups.users.list({ usergroup: 'S0SRE' })).users).toEqual(['U0BOB', 'U0CAROL']);
     await expect(web.usergroups.users.list({ usergroup: 'S0NONE' })).rejects.toMatchObject({ data: { error: 'no_such_subteam' } });
 
     expect((await web.conversations.open({ users: 'U0ALICE' })).channel?.id).toBe('DU0ALICE');
-    expect(await web.chat.postEphemeral({ channel: 'C0GENERAL', user: 'U0ALICE', text: 'psst' })).toMatchObject({ ok: true, message_ts: expect.any(String) });
+    expect(await web.chat.postEphemeral({ channel: 'C0GENERAL', user: 'U0ALICE', text: 'psst' })).toMatchObject({
+      ok: true,
+      message_ts: expect.any(String),
+    });
 
-    const opened = await web.views.open({ trigger_id: '1.2.3', view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'x' }, blocks: [] } });
+    const opened = await web.views.open({
+      trigger_id: '1.2.3',
+      view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'x' }, blocks: [] },
+    });
     expect(opened.view).toMatchObject({ id: expect.stringMatching(/^V/), callback_id: 'jit_request', type: 'modal' });
-    const updated = await web.views.update({ view_id: opened.view?.id as string, view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'y' }, blocks: [] } });
+    const updated = await web.views.update({
+      view_id: opened.view?.id as string,
+      view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'y' }, blocks: [] },
+    });
     expect(updated.view?.id).toBe(opened.view?.id);
     const published = await web.views.publish({ user_id: 'U0ALICE', view: { type: 'home', blocks: [{ type: 'divider' }] } });
     expect(published.view).toMatchObject({ id: expect.stringMatching(/^V/), type: 'home' });
@@ -107,7 +131,10 @@ describe('FakeSlack', () => {
   it('injects a 429 with Retry-After that a rejectRateLimitedCalls WebClient rejects, then heals', async () => {
     fake.failNext('chat.postMessage', { status: 429, retryAfter: 7 });
     const web = client(fake, { rejectRateLimitedCalls: true });
-    await expect(web.chat.postMessage({ channel: 'C1', text: 'x' })).rejects.toMatchObject({ code: ErrorCode.RateLimitedError, retryAfter: 7 });
+    await expect(web.chat.postMessage({ channel: 'C1', text: 'x' })).rejects.toMatchObject({
+      code: ErrorCode.RateLimitedError,
+      retryAfter: 7,
+    });
     await expect(web.chat.postMessage({ channel: 'C1', text: 'x' })).resolves.toMatchObject({ ok: true });
     const calls = fake.callsTo('chat.postMessage');
     expect(calls.map((c) => [c.status, c.failed, c.injected])).toEqual([
@@ -118,7 +145,11 @@ describe('FakeSlack', () => {
 
     // raw HTTP check of the 429 shape
     fake.failNext('chat.update', { status: 429, retryAfter: 3 });
-    const res = await fetch(`${fake.apiUrl}chat.update`, { method: 'POST', headers: { Authorization: 'Bearer x' }, body: 'channel=C1&ts=1.2' });
+    const res = await fetch(`${fake.apiUrl}chat.update`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer x' },
+      body: 'channel=C1&ts=1.2',
+    });
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBe('3');
     expect(await res.json()).toEqual({ ok: false, error: 'ratelimited' });
@@ -127,7 +158,10 @@ describe('FakeSlack', () => {
   it('injects ok:false errors, HTTP 500s, repeated and permanent faults, and delays', async () => {
     const web = client(fake);
     fake.failNext('chat.update', { error: 'message_not_found', times: 2 });
-    await expect(web.chat.update({ channel: 'C1', ts: '1.1', text: 'a' })).rejects.toMatchObject({ code: ErrorCode.PlatformError, data: { error: 'message_not_found' } });
+    await expect(web.chat.update({ channel: 'C1', ts: '1.1', text: 'a' })).rejects.toMatchObject({
+      code: ErrorCode.PlatformError,
+      data: { error: 'message_not_found' },
+    });
     await expect(web.chat.update({ channel: 'C1', ts: '1.1', text: 'a' })).rejects.toMatchObject({ data: { error: 'message_not_found' } });
     await expect(web.chat.update({ channel: 'C1', ts: '1.1', text: 'a' })).resolves.toMatchObject({ ok: true });
 
@@ -135,7 +169,10 @@ describe('FakeSlack', () => {
     await expect(web.users.info({ user: 'U1' })).rejects.toMatchObject({ code: ErrorCode.HTTPError, statusCode: 500 });
 
     fake.failAlways('views.publish', { error: 'not_enabled' });
-    for (let i = 0; i < 3; i++) await expect(web.views.publish({ user_id: 'U1', view: { type: 'home', blocks: [] } })).rejects.toMatchObject({ data: { error: 'not_enabled' } });
+    for (let i = 0; i < 3; i++)
+      await expect(web.views.publish({ user_id: 'U1', view: { type: 'home', blocks: [] } })).rejects.toMatchObject({
+        data: { error: 'not_enabled' },
+      });
     fake.heal('views.publish');
     await expect(web.views.publish({ user_id: 'U1', view: { type: 'home', blocks: [] } })).resolves.toMatchObject({ ok: true });
     expect(fake.callsTo('views.publish').filter((c) => c.failed)).toHaveLength(3);
@@ -160,7 +197,9 @@ describe('FakeSlack', () => {
       void web.chat.postMessage({ channel: 'C1', text: 'three' });
     }, 50);
     expect((await later).map((c) => c.args.text)).toEqual(['one', 'two', 'three']);
-    await expect(fake.waitFor('chat.postMessage', (c) => c.args.text === 'never', 100)).rejects.toThrow(/Timed out after 100 ms.*chat\.postMessage.*one/);
+    await expect(fake.waitFor('chat.postMessage', (c) => c.args.text === 'never', 100)).rejects.toThrow(
+      /Timed out after 100 ms.*chat\.postMessage.*one/,
+    );
     fake.clear();
     expect(fake.calls).toHaveLength(0);
   });
@@ -168,7 +207,11 @@ describe('FakeSlack', () => {
   it('records response_url posts and can fail them', async () => {
     const url = fake.responseUrl('abc');
     const waiting = fake.waitForResponse((r) => r.id === 'abc');
-    const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ text: 'done', replace_original: true }) });
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ text: 'done', replace_original: true }),
+    });
     expect(res.status).toBe(200);
     expect(await waiting).toMatchObject({ id: 'abc', body: { text: 'done', replace_original: true }, status: 200 });
     fake.failResponses(404);
@@ -183,14 +226,33 @@ describe('SlackDriver', () => {
     const ts = Math.floor(Date.now() / 1000);
     const signature = signSlackRequest(SIGNING_SECRET, ts, body);
     expect(signature).toMatch(/^v0=[0-9a-f]{64}$/);
-    expect(isValidSlackRequest({ signingSecret: SIGNING_SECRET, body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts } })).toBe(true);
-    expect(isValidSlackRequest({ signingSecret: 'other', body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts } })).toBe(false);
-    expect(isValidSlackRequest({ signingSecret: SIGNING_SECRET, body, headers: { 'x-slack-signature': signSlackRequest(SIGNING_SECRET, ts - 600, body), 'x-slack-request-timestamp': ts - 600 } })).toBe(false);
+    expect(
+      isValidSlackRequest({
+        signingSecret: SIGNING_SECRET,
+        body,
+        headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts },
+      }),
+    ).toBe(true);
+    expect(
+      isValidSlackRequest({ signingSecret: 'other', body, headers: { 'x-slack-signature': signature, 'x-slack-request-timestamp': ts } }),
+    ).toBe(false);
+    expect(
+      isValidSlackRequest({
+        signingSecret: SIGNING_SECRET,
+        body,
+        headers: { 'x-slack-signature': signSlackRequest(SIGNING_SECRET, ts - 600, body), 'x-slack-request-timestamp': ts - 600 },
+      }),
+    ).toBe(false);
   });
 
   it('builds Slack-shaped modal state values', () => {
     expect(modalValues({ resource: 'prod-db', duration: '1h', reason: 'incident', ticket: 'INC-1' })).toEqual({
-      resource: { resource: { type: 'static_select', selected_option: { value: 'prod-db', text: { type: 'plain_text', text: 'prod-db', emoji: true } } } },
+      resource: {
+        resource: {
+          type: 'static_select',
+          selected_option: { value: 'prod-db', text: { type: 'plain_text', text: 'prod-db', emoji: true } },
+        },
+      },
       duration: { duration: { type: 'plain_text_input', value: '1h' } },
       reason: { reason: { type: 'plain_text_input', value: 'incident' } },
       ticket: { ticket: { type: 'plain_text_input', value: 'INC-1' } },
@@ -208,12 +270,20 @@ describe('SlackDriver', () => {
     beforeAll(async () => {
       fake = await FakeSlack.start();
       fake.users.set('U0ALICE', { name: 'alice', email: 'alice@example.com' });
-      app = new App({ token: 'xoxb-test', signingSecret: SIGNING_SECRET, clientOptions: { slackApiUrl: fake.apiUrl, retryConfig: { retries: 0 } }, logLevel: LogLevel.ERROR });
+      app = new App({
+        token: 'xoxb-test',
+        signingSecret: SIGNING_SECRET,
+        clientOptions: { slackApiUrl: fake.apiUrl, retryConfig: { retries: 0 } },
+        logLevel: LogLevel.ERROR,
+      });
       app.command('/jit-access', async ({ ack, body, respond, client: web, context }) => {
         seen.push({ kind: 'command', body, retryNum: context.retryNum });
         if (body.text === 'modal') {
           await ack();
-          await web.views.open({ trigger_id: body.trigger_id, view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'Request' }, blocks: [] } });
+          await web.views.open({
+            trigger_id: body.trigger_id,
+            view: { type: 'modal', callback_id: 'jit_request', title: { type: 'plain_text', text: 'Request' }, blocks: [] },
+          });
           return;
         }
         await ack({ response_type: 'ephemeral', text: `got: ${body.text}` });
@@ -252,7 +322,17 @@ describe('SlackDriver', () => {
       const posted = await fake.waitForResponse((r) => r.id === res.responseId);
       expect(posted.body).toEqual({ text: 'later: list' });
       const cmd = seen.find((s) => s.kind === 'command');
-      expect(cmd?.body).toMatchObject({ user_id: 'U0ALICE', user_name: 'alice', command: '/jit-access', text: 'list', team_id: 'T0TEAM', channel_id: 'C0GENERAL', api_app_id: 'A0APP', response_url: res.responseUrl, trigger_id: res.triggerId });
+      expect(cmd?.body).toMatchObject({
+        user_id: 'U0ALICE',
+        user_name: 'alice',
+        command: '/jit-access',
+        text: 'list',
+        team_id: 'T0TEAM',
+        channel_id: 'C0GENERAL',
+        api_app_id: 'A0APP',
+        response_url: res.responseUrl,
+        trigger_id: res.triggerId,
+      });
       expect(cmd?.retryNum).toBe(1);
       // Bolt verified the token with auth.test on the fake
       expect(fake.callsTo('auth.test').length).toBeGreaterThanOrEqual(1);
@@ -264,19 +344,34 @@ describe('SlackDriver', () => {
       const open = await fake.waitFor('views.open', (c) => c.args.trigger_id === res.triggerId);
       expect(open.args.view).toMatchObject({ callback_id: 'jit_request' });
 
-      const bad = await driver.viewSubmission('U0ALICE', { callback_id: 'jit_request', state: { values: modalValues({ resource: 'prod-db', duration: '1h' }) } });
+      const bad = await driver.viewSubmission('U0ALICE', {
+        callback_id: 'jit_request',
+        state: { values: modalValues({ resource: 'prod-db', duration: '1h' }) },
+      });
       expect(bad.status).toBe(200);
       expect(bad.json).toEqual({ response_action: 'errors', errors: { reason: 'Say why.' } });
 
-      const good = await driver.viewSubmission('U0ALICE', { callback_id: 'jit_request', private_metadata: '{"c":"C1"}', state: { values: modalValues({ resource: 'prod-db', duration: '1h', reason: 'incident' }) } });
+      const good = await driver.viewSubmission('U0ALICE', {
+        callback_id: 'jit_request',
+        private_metadata: '{"c":"C1"}',
+        state: { values: modalValues({ resource: 'prod-db', duration: '1h', reason: 'incident' }) },
+      });
       expect(good.status).toBe(200);
       expect(good.body).toBe('');
       const view = seen.filter((s) => s.kind === 'view').pop()?.body;
-      expect(view).toMatchObject({ callback_id: 'jit_request', private_metadata: '{"c":"C1"}', state: { values: { resource: { resource: { selected_option: { value: 'prod-db' } } } } } });
+      expect(view).toMatchObject({
+        callback_id: 'jit_request',
+        private_metadata: '{"c":"C1"}',
+        state: { values: { resource: { resource: { selected_option: { value: 'prod-db' } } } } },
+      });
     });
 
     it('sends block_actions from a message and from the Home tab', async () => {
-      const res = await driver.blockAction('U0ALICE', { action_id: 'approve', value: 'req-1' }, { channel: 'C0APPROVALS', messageTs: '1700000000.000100', message: { text: 'approval' } });
+      const res = await driver.blockAction(
+        'U0ALICE',
+        { action_id: 'approve', value: 'req-1' },
+        { channel: 'C0APPROVALS', messageTs: '1700000000.000100', message: { text: 'approval' } },
+      );
       expect(res.status).toBe(200);
       await fake.waitForResponse((r) => r.id === res.responseId && (r.body as { text?: string }).text === 'approved');
       const body = seen.filter((s) => s.kind === 'action').pop()?.body;
@@ -292,7 +387,11 @@ describe('SlackDriver', () => {
       const home = await driver.blockAction('U0ALICE', { action_id: 'approve', value: 'req-2' }, { view: {} });
       expect(home.status).toBe(200);
       const homeBody = seen.filter((s) => s.kind === 'action').pop()?.body;
-      expect(homeBody).toMatchObject({ container: { type: 'view', view_id: 'VHOMEU0ALICE' }, view: { type: 'home', id: 'VHOMEU0ALICE' }, actions: [{ value: 'req-2' }] });
+      expect(homeBody).toMatchObject({
+        container: { type: 'view', view_id: 'VHOMEU0ALICE' },
+        view: { type: 'home', id: 'VHOMEU0ALICE' },
+        actions: [{ value: 'req-2' }],
+      });
       expect(homeBody).not.toHaveProperty('response_url');
     });
 
@@ -305,7 +404,13 @@ describe('SlackDriver', () => {
 
     it('is rejected with 401 when forged, stale or unsigned', async () => {
       const responseUrl = fake.responseUrl('raw-1');
-      const body = new URLSearchParams({ command: '/jit-access', text: 'x', user_id: 'U0ALICE', team_id: 'T0TEAM', response_url: responseUrl }).toString();
+      const body = new URLSearchParams({
+        command: '/jit-access',
+        text: 'x',
+        user_id: 'U0ALICE',
+        team_id: 'T0TEAM',
+        response_url: responseUrl,
+      }).toString();
       expect((await driver.raw(body, {}, { badSignature: true })).status).toBe(401);
       expect((await driver.raw(body, {}, { staleSeconds: 6 * 60 })).status).toBe(401);
       expect((await driver.raw(body, {}, { signature: 'v0=deadbeef' })).status).toBe(401);
@@ -332,7 +437,12 @@ describe('WebhookReceiver', () => {
     const ts = String(Math.floor(Date.now() / 1000));
     const res = await fetch(hook.url, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-JIT-Timestamp': ts, 'X-JIT-Signature': signWebhook(secret, ts, body), 'Idempotency-Key': `r1:${action}` },
+      headers: {
+        'Content-Type': 'application/json',
+        'X-JIT-Timestamp': ts,
+        'X-JIT-Signature': signWebhook(secret, ts, body),
+        'Idempotency-Key': `r1:${action}`,
+      },
       body,
     });
     await res.text();

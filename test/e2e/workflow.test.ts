@@ -50,10 +50,14 @@ async function answerOf(res: { responseId: string; json: unknown }): Promise<str
   return String((await t.fake.waitForResponse((r) => r.id === res.responseId)).body.text);
 }
 async function stateIs(id: string, state: string, timeoutMs = 5000): Promise<AccessRequest> {
-  return waitUntil(async () => {
-    const r = await byId(id);
-    return r?.state === state ? r : undefined;
-  }, timeoutMs, `${id} ${state}`);
+  return waitUntil(
+    async () => {
+      const r = await byId(id);
+      return r?.state === state ? r : undefined;
+    },
+    timeoutMs,
+    `${id} ${state}`,
+  );
 }
 async function grant(user: string, resource: string, duration: string): Promise<AccessRequest> {
   await t.slack.command(user, `${resource} ${duration} workflow test`);
@@ -92,10 +96,16 @@ describe('extend', () => {
       keys.push(`${g._id}:extend:${filed.id}`);
       await waitUntil(async () => !(await byId(g._id))?.extension, 3000, 'extension applied');
     }
-    const sent = t.hook.calls('extend').filter(forRequest(g._id)).map((c) => c.headers['idempotency-key']);
+    const sent = t.hook
+      .calls('extend')
+      .filter(forRequest(g._id))
+      .map((c) => c.headers['idempotency-key']);
     expect(sent).toEqual(keys);
     expect(new Set(sent).size).toBe(2);
-    const grantKey = t.hook.calls('grant').filter(forRequest(g._id)).map((c) => c.headers['idempotency-key']);
+    const grantKey = t.hook
+      .calls('grant')
+      .filter(forRequest(g._id))
+      .map((c) => c.headers['idempotency-key']);
     expect(grantKey).toEqual([`${g._id}:grant`]);
   });
 
@@ -113,13 +123,24 @@ describe('extend', () => {
     expect(view.private_metadata).toBe(g._id);
 
     const submit = (duration: string, reason: string) =>
-      t.slack.viewSubmission('U0EXTM', { callback_id: 'extend_modal', private_metadata: g._id, state: { values: t.slack.modalValues({ duration, reason }) } });
+      t.slack.viewSubmission('U0EXTM', {
+        callback_id: 'extend_modal',
+        private_metadata: g._id,
+        state: { values: t.slack.modalValues({ duration, reason }) },
+      });
     const bad = await submit('9 parsecs', '   ');
-    expect(bad.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringContaining('not a duration'), reason: expect.any(String) } });
+    expect(bad.json).toMatchObject({
+      response_action: 'errors',
+      errors: { duration: expect.stringContaining('not a duration'), reason: expect.any(String) },
+    });
     expect((await byId(g._id))!.extension).toBeUndefined();
 
     // A forged request ID in the modal's metadata names nothing: said in the form, which stays open; nothing changes.
-    const forged = await t.slack.viewSubmission('U0EXTM', { callback_id: 'extend_modal', private_metadata: '{"$ne":null}', state: { values: t.slack.modalValues({ duration: '30m', reason: 'forged' }) } });
+    const forged = await t.slack.viewSubmission('U0EXTM', {
+      callback_id: 'extend_modal',
+      private_metadata: '{"$ne":null}',
+      state: { values: t.slack.modalValues({ duration: '30m', reason: 'forged' }) },
+    });
     expect(forged.status).toBe(200);
     expect(forged.json).toMatchObject({ response_action: 'errors', errors: { duration: expect.stringMatching(/not a request ID/) } });
 
@@ -135,7 +156,9 @@ describe('extend', () => {
 
   it('refuses an extension past maxTotalDuration, and one by someone else', async () => {
     const g = await grant('U0EXT2', 'ext', '1h');
-    expect(await answerOf(await t.slack.command('U0EXT2', `extend ${g._id} 1h more`))).toMatch(/at most 1h 30m in total.*extend by at most 30m/);
+    expect(await answerOf(await t.slack.command('U0EXT2', `extend ${g._id} 1h more`))).toMatch(
+      /at most 1h 30m in total.*extend by at most 30m/,
+    );
     expect(await answerOf(await t.slack.command('U0BOB', `extend ${g._id} 10m more`))).toMatch(/Only the requester can extend/);
     expect((await byId(g._id))!.extension).toBeUndefined();
     // Two approvals (the request's rule) for the extension here.
@@ -161,19 +184,30 @@ describe('extend', () => {
 describe('cancel', () => {
   it('the requester cancels; anyone else is refused; the message shows it with no buttons', async () => {
     await t.slack.command('U0CAN1', 'deploy-hook 10m maybe');
-    const req = await waitUntil(() => requests().findOne({ requesterId: 'U0CAN1', state: 'pending', approvalMessage: { $exists: true } }), 5000, 'pending, with its approval message');
+    const req = await waitUntil(
+      () => requests().findOne({ requesterId: 'U0CAN1', state: 'pending', approvalMessage: { $exists: true } }),
+      5000,
+      'pending, with its approval message',
+    );
     expect(await answerOf(await t.slack.command('U0BOB', `cancel ${req._id}`))).toMatch(/Only the requester can cancel/);
     expect((await byId(req._id))!.state).toBe('pending');
     // The Cancel button on the App Home does the same.
     await t.slack.blockAction('U0CAN1', { action_id: 'cancel_request', value: req._id }, { view: { type: 'home' } });
     await stateIs(req._id, 'cancelled');
     // Posted or updated: the message as it now stands shows the cancellation and no buttons.
-    const shown = await t.fake.waitFor('chat.postMessage', (c) => !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(req._id));
-    await waitUntil(async () => {
-      const m = t.fake.message(String(shown.args.channel), String(shown.response.ts));
-      const blocks = JSON.stringify(m?.blocks ?? '');
-      return blocks.includes('Cancelled by the requester') && !blocks.includes('approve_request');
-    }, 5000, 'cancelled message');
+    const shown = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => !c.args.thread_ts && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
+    await waitUntil(
+      async () => {
+        const m = t.fake.message(String(shown.args.channel), String(shown.response.ts));
+        const blocks = JSON.stringify(m?.blocks ?? '');
+        return blocks.includes('Cancelled by the requester') && !blocks.includes('approve_request');
+      },
+      5000,
+      'cancelled message',
+    );
   });
 });
 
@@ -185,17 +219,28 @@ describe('break-glass', () => {
     await t.hook.waitFor('grant', forRequest(req._id));
     const active = await stateIs(req._id, 'active');
     expect(active.breakGlass).toBe(true);
-    const posted = await t.fake.waitFor('chat.postMessage', (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && !c.args.thread_ts);
+    const posted = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => JSON.stringify(c.args.blocks ?? '').includes(req._id) && !c.args.thread_ts,
+    );
     const text = JSON.stringify(posted.args.blocks);
     expect(text).toContain('<@U0BOB>');
     expect(text).toContain('<!subteam^S0SRE>');
     const current = () => JSON.stringify(t.fake.message(String(posted.args.channel), String(posted.response.ts))?.blocks ?? '');
-    await waitUntil(async () => current().includes('acknowledge_break_glass') && current().includes('Break-glass'), 5000, 'Acknowledge button');
+    await waitUntil(
+      async () => current().includes('acknowledge_break_glass') && current().includes('Break-glass'),
+      5000,
+      'Acknowledge button',
+    );
     const list = await answerOf(await t.slack.command('U0BG1', 'list'));
     expect(list).toContain('break-glass');
     expect((await t.bot.ctx.store.audit.forRequest(req._id)).map((e) => e.action)).toContain('break_glass');
     // Reminded until acknowledged.
-    const nag = await t.fake.waitFor('chat.postMessage', (c) => c.args.thread_ts === posted.response.ts && String(c.args.text).includes(':bell:'), 5000);
+    const nag = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.thread_ts === posted.response.ts && String(c.args.text).includes(':bell:'),
+      5000,
+    );
     expect(String(nag.args.text)).toContain('not acknowledged yet');
     // The requester cannot acknowledge their own; an approver can.
     const own = await t.slack.blockAction('U0BG1', { action_id: 'acknowledge_break_glass', value: req._id });
@@ -203,7 +248,11 @@ describe('break-glass', () => {
     await t.slack.blockAction('U0CAROL', { action_id: 'acknowledge_break_glass', value: req._id });
     await waitUntil(async () => (await byId(req._id))?.breakGlassAck?.by === 'U0CAROL', 3000, 'acknowledged');
     expect((await byId(req._id))!.remindAt).toBeUndefined();
-    await waitUntil(async () => current().includes('Acknowledged by <@U0CAROL>') && !current().includes('acknowledge_break_glass'), 5000, 'acknowledged message');
+    await waitUntil(
+      async () => current().includes('Acknowledged by <@U0CAROL>') && !current().includes('acknowledge_break_glass'),
+      5000,
+      'acknowledged message',
+    );
   });
 
   it('is refused on a resource without breakGlass, and capped at breakGlassMaxDuration', async () => {
@@ -219,7 +268,11 @@ describe('approver reminders', () => {
     const req = await waitUntil(() => requests().findOne({ requesterId: 'U0REM1', state: 'pending' }), 5000, 'pending');
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id });
     const withMessage = await waitUntil(async () => (await byId(req._id))?.approvalMessage, 5000, 'message');
-    const reminder = await t.fake.waitFor('chat.postMessage', (c) => c.args.thread_ts === withMessage.ts && String(c.args.text).includes(':bell:'), 5000);
+    const reminder = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.thread_ts === withMessage.ts && String(c.args.text).includes(':bell:'),
+      5000,
+    );
     expect(String(reminder.args.text)).toContain('<@U0CAROL>');
     expect(String(reminder.args.text)).not.toContain('<@U0BOB>');
     expect(String(reminder.args.text)).toContain('<!subteam^S0SRE>');
@@ -227,7 +280,9 @@ describe('approver reminders', () => {
     await stateIs(req._id, 'active');
     const after = Date.now();
     await new Promise((r) => setTimeout(r, 2500));
-    const later = t.fake.callsTo('chat.postMessage').filter((c) => c.args.thread_ts === withMessage.ts && String(c.args.text).includes(':bell:') && c.at > after);
+    const later = t.fake
+      .callsTo('chat.postMessage')
+      .filter((c) => c.args.thread_ts === withMessage.ts && String(c.args.text).includes(':bell:') && c.at > after);
     expect(later).toHaveLength(0);
   });
 });
@@ -257,7 +312,11 @@ describe('App Home', () => {
     await t.slack.blockAction('U0BOB', { action_id: 'approve_request', value: req._id }, { view: { type: 'home' } });
     await t.hook.waitFor('grant', forRequest(req._id));
     await stateIs(req._id, 'active');
-    const republished = await t.fake.waitFor('views.publish', (c) => c.args.user_id === 'U0HOME' && JSON.stringify(c.args.view).includes('revoke_grant'), 5000);
+    const republished = await t.fake.waitFor(
+      'views.publish',
+      (c) => c.args.user_id === 'U0HOME' && JSON.stringify(c.args.view).includes('revoke_grant'),
+      5000,
+    );
     expect(t.fake.callsTo('views.publish').filter((c) => c.args.user_id === 'U0HOME').length).toBeGreaterThan(publishesBefore);
     expect(JSON.stringify(republished.args.view)).toContain('Your active grants');
     expect(JSON.stringify(republished.args.view)).toContain('extend_grant');
@@ -276,7 +335,9 @@ describe('audit timeline', () => {
     await t.slack.command('U0AUD', `revoke ${g._id}`);
     await stateIs(g._id, 'revoked');
     const text = await answerOf(await t.slack.command('U0CAROL', `audit ${g._id}`));
-    const order = ['requested', 'approval_recorded', 'approved', 'granted', 'revoke_requested', 'revoked'].map((a) => text.indexOf(`*${a}*`));
+    const order = ['requested', 'approval_recorded', 'approved', 'granted', 'revoke_requested', 'revoked'].map((a) =>
+      text.indexOf(`*${a}*`),
+    );
     expect(order.every((i) => i >= 0)).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(await answerOf(await t.slack.command('U0ADMIN', `audit ${g._id}`))).toContain('*granted*');

@@ -57,16 +57,29 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and client-identitystore', () => {
   it('GetUserId by userName and by emails.value; DescribeUser; unknown users are ResourceNotFoundException', async () => {
-    const byName = await ids.send(new GetUserIdCommand({ IdentityStoreId: fake.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'alice' } } }));
+    const byName = await ids.send(
+      new GetUserIdCommand({
+        IdentityStoreId: fake.identityStoreId,
+        AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'alice' } },
+      }),
+    );
     const byEmail = await ids.send(
-      new GetUserIdCommand({ IdentityStoreId: fake.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: 'alice@example.com' } } }),
+      new GetUserIdCommand({
+        IdentityStoreId: fake.identityStoreId,
+        AlternateIdentifier: { UniqueAttribute: { AttributePath: 'emails.value', AttributeValue: 'alice@example.com' } },
+      }),
     );
     expect(byName.UserId).toBe(alice);
     expect(byEmail.UserId).toBe(alice);
     const user = await ids.send(new DescribeUserCommand({ IdentityStoreId: fake.identityStoreId, UserId: alice }));
     expect(user).toMatchObject({ UserName: 'alice', Emails: [{ Value: 'alice@example.com', Primary: true }] });
     await expect(
-      ids.send(new GetUserIdCommand({ IdentityStoreId: fake.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'nobody' } } })),
+      ids.send(
+        new GetUserIdCommand({
+          IdentityStoreId: fake.identityStoreId,
+          AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'nobody' } },
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'ResourceNotFoundException', ResourceType: 'USER', $fault: 'client' });
   });
 
@@ -74,7 +87,9 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
     const out = await sso.send(new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: permissionSet }));
     expect(out.PermissionSet).toMatchObject({ Name: 'ReadOnly', SessionDuration: 'PT2H', PermissionSetArn: permissionSet });
     expect(out.PermissionSet?.CreatedDate).toBeInstanceOf(Date);
-    await expect(sso.send(new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: `${permissionSet}x` }))).rejects.toMatchObject({
+    await expect(
+      sso.send(new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: `${permissionSet}x` })),
+    ).rejects.toMatchObject({
       name: 'ResourceNotFoundException',
     });
   });
@@ -87,29 +102,48 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
     expect(status).toMatchObject({ Status: 'IN_PROGRESS', TargetId: ACCOUNT, PrincipalId: alice });
     expect(status.RequestId).toMatch(/^[0-9a-f-]{36}$/);
     expect(status.CreatedDate).toBeInstanceOf(Date);
-    const listed = () => sso.send(new ListAccountAssignmentsCommand({ InstanceArn: fake.instanceArn, AccountId: ACCOUNT, PermissionSetArn: permissionSet }));
+    const listed = () =>
+      sso.send(new ListAccountAssignmentsCommand({ InstanceArn: fake.instanceArn, AccountId: ACCOUNT, PermissionSetArn: permissionSet }));
     expect((await listed()).AccountAssignments).toEqual([]);
 
     // A second operation on the same assignment while the first runs: ConflictException.
-    await expect(sso.send(new DeleteAccountAssignmentCommand(assignment()))).rejects.toMatchObject({ name: 'ConflictException', $metadata: { httpStatusCode: 400 } });
+    await expect(sso.send(new DeleteAccountAssignmentCommand(assignment()))).rejects.toMatchObject({
+      name: 'ConflictException',
+      $metadata: { httpStatusCode: 400 },
+    });
 
     await sleep(1100);
-    const done = await sso.send(new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentCreationRequestId: status.RequestId }));
+    const done = await sso.send(
+      new DescribeAccountAssignmentCreationStatusCommand({
+        InstanceArn: fake.instanceArn,
+        AccountAssignmentCreationRequestId: status.RequestId,
+      }),
+    );
     expect(done.AccountAssignmentCreationStatus?.Status).toBe('SUCCEEDED');
-    expect((await listed()).AccountAssignments).toEqual([{ AccountId: ACCOUNT, PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: alice }]);
+    expect((await listed()).AccountAssignments).toEqual([
+      { AccountId: ACCOUNT, PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: alice },
+    ]);
 
     const deleted = await sso.send(new DeleteAccountAssignmentCommand(assignment()));
     expect(deleted.AccountAssignmentDeletionStatus?.Status).toBe('IN_PROGRESS');
     fake.settleMs = 50;
     await sleep(1100);
     const gone = await sso.send(
-      new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentDeletionRequestId: deleted.AccountAssignmentDeletionStatus!.RequestId }),
+      new DescribeAccountAssignmentDeletionStatusCommand({
+        InstanceArn: fake.instanceArn,
+        AccountAssignmentDeletionRequestId: deleted.AccountAssignmentDeletionStatus!.RequestId,
+      }),
     );
     expect(gone.AccountAssignmentDeletionStatus?.Status).toBe('SUCCEEDED');
     expect((await listed()).AccountAssignments).toEqual([]);
     // A creation request ID is not a deletion request ID.
     await expect(
-      sso.send(new DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentDeletionRequestId: status.RequestId })),
+      sso.send(
+        new DescribeAccountAssignmentDeletionStatusCommand({
+          InstanceArn: fake.instanceArn,
+          AccountAssignmentDeletionRequestId: status.RequestId,
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
   });
 
@@ -119,32 +153,58 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
     expect(created.AccountAssignmentCreationStatus?.Status).toBe('IN_PROGRESS');
     await sleep(80);
     const out = await sso.send(
-      new DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: fake.instanceArn, AccountAssignmentCreationRequestId: created.AccountAssignmentCreationStatus!.RequestId }),
+      new DescribeAccountAssignmentCreationStatusCommand({
+        InstanceArn: fake.instanceArn,
+        AccountAssignmentCreationRequestId: created.AccountAssignmentCreationStatus!.RequestId,
+      }),
     );
-    expect(out.AccountAssignmentCreationStatus).toMatchObject({ Status: 'FAILED', FailureReason: expect.stringContaining('IAM role quota') });
-    expect(fake.hasAssignment({ AccountId: ACCOUNT, PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: alice })).toBe(false);
+    expect(out.AccountAssignmentCreationStatus).toMatchObject({
+      Status: 'FAILED',
+      FailureReason: expect.stringContaining('IAM role quota'),
+    });
+    expect(fake.hasAssignment({ AccountId: ACCOUNT, PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: alice })).toBe(
+      false,
+    );
   });
 
   it('injected errors reach the SDK as its modelled exceptions', async () => {
     fake.throttle('CreateAccountAssignment');
-    await expect(sso.send(new CreateAccountAssignmentCommand(assignment()))).rejects.toMatchObject({ name: 'ThrottlingException', message: 'Rate exceeded' });
+    await expect(sso.send(new CreateAccountAssignmentCommand(assignment()))).rejects.toMatchObject({
+      name: 'ThrottlingException',
+      message: 'Rate exceeded',
+    });
     fake.conflict();
     await expect(sso.send(new CreateAccountAssignmentCommand(assignment()))).rejects.toMatchObject({ name: 'ConflictException' });
-    fake.injectError('GetUserId', { status: 400, type: 'AccessDeniedException', message: 'User is not authorized to perform: identitystore:GetUserId' });
+    fake.injectError('GetUserId', {
+      status: 400,
+      type: 'AccessDeniedException',
+      message: 'User is not authorized to perform: identitystore:GetUserId',
+    });
     await expect(
-      ids.send(new GetUserIdCommand({ IdentityStoreId: fake.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'alice' } } })),
+      ids.send(
+        new GetUserIdCommand({
+          IdentityStoreId: fake.identityStoreId,
+          AlternateIdentifier: { UniqueAttribute: { AttributePath: 'userName', AttributeValue: 'alice' } },
+        }),
+      ),
     ).rejects.toMatchObject({ name: 'AccessDeniedException' });
-    await expect(sso.send(new CreateAccountAssignmentCommand({ ...assignment(), PrincipalId: 'not-an-id' }))).rejects.toMatchObject({ name: 'ValidationException' });
+    await expect(sso.send(new CreateAccountAssignmentCommand({ ...assignment(), PrincipalId: 'not-an-id' }))).rejects.toMatchObject({
+      name: 'ValidationException',
+    });
   });
 
   it('lists in pages that paginateListAccountAssignments follows', async () => {
     fake.pageSize = 2;
     try {
       const principals = [0, 1, 2, 3, 4].map((i) => fake.addUser(`pager${i}`));
-      for (const p of principals) fake.assignDirectly({ AccountId: '210987654321', PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: p });
+      for (const p of principals)
+        fake.assignDirectly({ AccountId: '210987654321', PermissionSetArn: permissionSet, PrincipalType: 'USER', PrincipalId: p });
       const seen: string[] = [];
       let pages = 0;
-      for await (const page of paginateListAccountAssignments({ client: sso }, { InstanceArn: fake.instanceArn, AccountId: '210987654321', PermissionSetArn: permissionSet })) {
+      for await (const page of paginateListAccountAssignments(
+        { client: sso },
+        { InstanceArn: fake.instanceArn, AccountId: '210987654321', PermissionSetArn: permissionSet },
+      )) {
         pages += 1;
         seen.push(...(page.AccountAssignments ?? []).map((a) => a.PrincipalId!));
       }
@@ -156,8 +216,12 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
   });
 
   it('verifies SigV4: a wrong secret, an unknown key, or the wrong signing service are refused', async () => {
-    const wrongSecret = new SSOAdminClient(clientConfig({ accessKeyId: FAKE_AWS_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' }));
-    const unknownKey = new SSOAdminClient(clientConfig({ accessKeyId: 'AKIAUNKNOWNUNKNOWN00', secretAccessKey: FAKE_AWS_CREDENTIALS.secretAccessKey }));
+    const wrongSecret = new SSOAdminClient(
+      clientConfig({ accessKeyId: FAKE_AWS_CREDENTIALS.accessKeyId, secretAccessKey: 'not-the-secret' }),
+    );
+    const unknownKey = new SSOAdminClient(
+      clientConfig({ accessKeyId: 'AKIAUNKNOWNUNKNOWN00', secretAccessKey: FAKE_AWS_CREDENTIALS.secretAccessKey }),
+    );
     // identitystore's client signs for `identitystore`; sending an sso-admin operation with it must fail.
     const mixed = new IdentitystoreClient(clientConfig());
     mixed.middlewareStack.add(
@@ -172,7 +236,9 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
       const describe = new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: permissionSet });
       await expect(wrongSecret.send(describe)).rejects.toMatchObject({ name: 'InvalidSignatureException' });
       await expect(unknownKey.send(describe)).rejects.toMatchObject({ name: 'UnrecognizedClientException' });
-      await expect(mixed.send(new DescribeUserCommand({ IdentityStoreId: fake.identityStoreId, UserId: alice }))).rejects.toMatchObject({ name: 'InvalidSignatureException' });
+      await expect(mixed.send(new DescribeUserCommand({ IdentityStoreId: fake.identityStoreId, UserId: alice }))).rejects.toMatchObject({
+        name: 'InvalidSignatureException',
+      });
     } finally {
       wrongSecret.destroy();
       unknownKey.destroy();
@@ -185,7 +251,9 @@ describe('fake IAM Identity Center, driven by @aws-sdk/client-sso-admin and clie
     try {
       const started = Date.now();
       await expect(
-        sso.send(new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: permissionSet }), { abortSignal: AbortSignal.timeout(300) }),
+        sso.send(new DescribePermissionSetCommand({ InstanceArn: fake.instanceArn, PermissionSetArn: permissionSet }), {
+          abortSignal: AbortSignal.timeout(300),
+        }),
       ).rejects.toMatchObject({ name: 'AbortError' });
       expect(Date.now() - started).toBeLessThan(1500);
     } finally {

@@ -96,7 +96,10 @@ class AwsError extends Error {
   }
 }
 
-const hex = (n: number) => randomBytes(Math.ceil(n / 2)).toString('hex').slice(0, n);
+const hex = (n: number) =>
+  randomBytes(Math.ceil(n / 2))
+    .toString('hex')
+    .slice(0, n);
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 const hmac = (key: string | Buffer, data: string) => createHmac('sha256', key).update(data).digest();
 const keyOf = (a: Assignment) => JSON.stringify([a.AccountId, a.PermissionSetArn, a.PrincipalType, a.PrincipalId]);
@@ -195,7 +198,11 @@ export class FakeIdentityCenter extends FakeOnServer {
   conflict(operation = 'CreateAccountAssignment', count = 1): void {
     this.injectError(
       operation,
-      { status: 400, type: 'ConflictException', message: 'Operation failed due to a conflict: another request is in progress for this assignment' },
+      {
+        status: 400,
+        type: 'ConflictException',
+        message: 'Operation failed due to a conflict: another request is in progress for this assignment',
+      },
       count,
     );
   }
@@ -217,7 +224,8 @@ export class FakeIdentityCenter extends FakeOnServer {
     try {
       if (req.method !== 'POST' || req.path !== '/') throw new AwsError(404, 'UnknownOperationException', `${req.method} ${req.path}`);
       const contentType = String(req.headers['content-type'] ?? '');
-      if (!contentType.startsWith(JSON_TYPE)) throw new AwsError(400, 'SerializationException', `expected ${JSON_TYPE}, got ${contentType || 'none'}`);
+      if (!contentType.startsWith(JSON_TYPE))
+        throw new AwsError(400, 'SerializationException', `expected ${JSON_TYPE}, got ${contentType || 'none'}`);
       const target = String(req.headers['x-amz-target'] ?? '');
       const service = target.startsWith(SSO_PREFIX) ? 'sso' : target.startsWith(IDS_PREFIX) ? 'identitystore' : undefined;
       if (!service) throw new AwsError(400, 'UnknownOperationException', `unknown X-Amz-Target ${JSON.stringify(target)}`);
@@ -236,7 +244,11 @@ export class FakeIdentityCenter extends FakeOnServer {
         throw new AwsError(error.status, error.type, error.message, error.extra);
       }
       this.settle();
-      return { status: 200, headers: { 'Content-Type': JSON_TYPE, 'x-amzn-RequestId': randomUUID() }, body: this.dispatch(service, operation, body) };
+      return {
+        status: 200,
+        headers: { 'Content-Type': JSON_TYPE, 'x-amzn-RequestId': randomUUID() },
+        body: this.dispatch(service, operation, body),
+      };
     } catch (err) {
       if (!(err instanceof AwsError)) throw err;
       return {
@@ -277,7 +289,15 @@ export class FakeIdentityCenter extends FakeOnServer {
         const arn = String(body.PermissionSetArn ?? '');
         const ps = this.permissionSets.get(arn);
         if (!ps) throw notFound(undefined, `PermissionSet not found: ${arn}`);
-        return { PermissionSet: { Name: ps.Name, PermissionSetArn: arn, Description: ps.Name, CreatedDate: ps.CreatedDate, SessionDuration: ps.SessionDuration } };
+        return {
+          PermissionSet: {
+            Name: ps.Name,
+            PermissionSetArn: arn,
+            Description: ps.Name,
+            CreatedDate: ps.CreatedDate,
+            SessionDuration: ps.SessionDuration,
+          },
+        };
       }
     }
     throw new AwsError(400, 'UnknownOperationException', `SWBExternalService.${operation} is not implemented by this fake`);
@@ -286,12 +306,20 @@ export class FakeIdentityCenter extends FakeOnServer {
   /** SigV4, as the SDK signs: the canonical request of the signed headers, the derived key, the HMAC. */
   private authenticate(req: FakeRequest, service: string): void {
     const auth = String(req.headers.authorization ?? '');
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    const m =
+      /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(
+        auth,
+      );
     if (!m) throw new AwsError(400, 'MissingAuthenticationTokenException', 'Missing or malformed Authorization header');
     const [, keyId, date, region, signedService, signedHeaders, signature] = m as unknown as string[];
-    if (keyId !== this.credentials.accessKeyId) throw new AwsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
+    if (keyId !== this.credentials.accessKeyId)
+      throw new AwsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
     if (signedService !== service || region !== this.region) {
-      throw new AwsError(400, 'InvalidSignatureException', `Credential should be scoped to a valid region and service: ${this.region}/${service}, not ${region}/${signedService}`);
+      throw new AwsError(
+        400,
+        'InvalidSignatureException',
+        `Credential should be scoped to a valid region and service: ${this.region}/${service}, not ${region}/${signedService}`,
+      );
     }
     if (this.credentials.sessionToken !== undefined && req.headers['x-amz-security-token'] !== this.credentials.sessionToken) {
       throw new AwsError(400, 'UnrecognizedClientException', 'The security token included in the request is invalid.');
@@ -299,10 +327,20 @@ export class FakeIdentityCenter extends FakeOnServer {
     const amzDate = String(req.headers['x-amz-date'] ?? '');
     const payloadHash = sha256(req.body);
     const declared = req.headers['x-amz-content-sha256'];
-    if (declared !== undefined && declared !== payloadHash) throw new AwsError(400, 'InvalidSignatureException', 'The provided x-amz-content-sha256 header does not match the body');
+    if (declared !== undefined && declared !== payloadHash)
+      throw new AwsError(400, 'InvalidSignatureException', 'The provided x-amz-content-sha256 header does not match the body');
     const names = signedHeaders!.split(';');
-    const canonicalHeaders = names.map((n) => `${n}:${String(req.headers[n] ?? '').trim().replace(/\s+/g, ' ')}\n`).join('');
-    const canonicalRequest = [req.method, req.path, req.query.toString(), canonicalHeaders, signedHeaders, declared ?? payloadHash].join('\n');
+    const canonicalHeaders = names
+      .map(
+        (n) =>
+          `${n}:${String(req.headers[n] ?? '')
+            .trim()
+            .replace(/\s+/g, ' ')}\n`,
+      )
+      .join('');
+    const canonicalRequest = [req.method, req.path, req.query.toString(), canonicalHeaders, signedHeaders, declared ?? payloadHash].join(
+      '\n',
+    );
     const scope = `${date}/${region}/${signedService}/aws4_request`;
     const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
     let key = hmac(`AWS4${this.credentials.secretAccessKey}`, date!);
@@ -321,15 +359,25 @@ export class FakeIdentityCenter extends FakeOnServer {
   }
 
   private requireIdentityStore(body: Record<string, unknown>): void {
-    if (body.IdentityStoreId !== this.identityStoreId) throw notFound('IDENTITY_STORE', `Identity store ${String(body.IdentityStoreId)} not found.`);
+    if (body.IdentityStoreId !== this.identityStoreId)
+      throw notFound('IDENTITY_STORE', `Identity store ${String(body.IdentityStoreId)} not found.`);
   }
 
   private findUserId(body: Record<string, unknown>): string {
-    const unique = (body.AlternateIdentifier as { UniqueAttribute?: { AttributePath?: unknown; AttributeValue?: unknown } } | undefined)?.UniqueAttribute;
-    if (!unique) throw new AwsError(400, 'ValidationException', 'AlternateIdentifier.UniqueAttribute is required (ExternalId is not supported by this fake)');
+    const unique = (body.AlternateIdentifier as { UniqueAttribute?: { AttributePath?: unknown; AttributeValue?: unknown } } | undefined)
+      ?.UniqueAttribute;
+    if (!unique)
+      throw new AwsError(
+        400,
+        'ValidationException',
+        'AlternateIdentifier.UniqueAttribute is required (ExternalId is not supported by this fake)',
+      );
     const { AttributePath: path, AttributeValue: value } = unique;
-    if (path !== 'userName' && path !== 'emails.value') throw new AwsError(400, 'ValidationException', `Invalid attribute path ${String(path)}`);
-    const match = [...this.users.values()].filter((u) => (path === 'userName' ? u.UserName === value : u.Emails.some((e) => e.Value === value)));
+    if (path !== 'userName' && path !== 'emails.value')
+      throw new AwsError(400, 'ValidationException', `Invalid attribute path ${String(path)}`);
+    const match = [...this.users.values()].filter((u) =>
+      path === 'userName' ? u.UserName === value : u.Emails.some((e) => e.Value === value),
+    );
     if (match.length === 0) throw notFound('USER', 'USER not found.');
     if (match.length > 1) throw new AwsError(400, 'ValidationException', `${path} is not unique`);
     return match[0]!.UserId;
@@ -337,10 +385,13 @@ export class FakeIdentityCenter extends FakeOnServer {
 
   private assignmentIn(body: Record<string, unknown>): Assignment {
     const { TargetId, TargetType, PermissionSetArn, PrincipalType, PrincipalId } = body;
-    if (typeof TargetId !== 'string' || !ACCOUNT_ID.test(TargetId)) throw new AwsError(400, 'ValidationException', 'TargetId: expected a 12-digit account ID');
+    if (typeof TargetId !== 'string' || !ACCOUNT_ID.test(TargetId))
+      throw new AwsError(400, 'ValidationException', 'TargetId: expected a 12-digit account ID');
     if (TargetType !== 'AWS_ACCOUNT') throw new AwsError(400, 'ValidationException', 'TargetType: expected AWS_ACCOUNT');
-    if (PrincipalType !== 'USER' && PrincipalType !== 'GROUP') throw new AwsError(400, 'ValidationException', 'PrincipalType: expected USER or GROUP');
-    if (typeof PrincipalId !== 'string' || !PRINCIPAL_ID.test(PrincipalId)) throw new AwsError(400, 'ValidationException', 'PrincipalId: malformed');
+    if (PrincipalType !== 'USER' && PrincipalType !== 'GROUP')
+      throw new AwsError(400, 'ValidationException', 'PrincipalType: expected USER or GROUP');
+    if (typeof PrincipalId !== 'string' || !PRINCIPAL_ID.test(PrincipalId))
+      throw new AwsError(400, 'ValidationException', 'PrincipalId: malformed');
     if (typeof PermissionSetArn !== 'string' || !this.permissionSets.has(PermissionSetArn)) {
       throw notFound(undefined, `PermissionSet not found: ${String(PermissionSetArn)}`);
     }
@@ -350,7 +401,12 @@ export class FakeIdentityCenter extends FakeOnServer {
 
   private start(kind: OperationKind, assignment: Assignment): Operation {
     const busy = [...this.operations.values()].some((o) => o.status === 'IN_PROGRESS' && keyOf(o.assignment) === keyOf(assignment));
-    if (busy) throw new AwsError(400, 'ConflictException', 'Operation failed due to a conflict: another request is in progress for this assignment');
+    if (busy)
+      throw new AwsError(
+        400,
+        'ConflictException',
+        'Operation failed due to a conflict: another request is in progress for this assignment',
+      );
     let willFail: string | undefined;
     if (this.failOnce?.kind === kind) {
       willFail = this.failOnce.reason;
@@ -359,7 +415,15 @@ export class FakeIdentityCenter extends FakeOnServer {
       willFail = this.failingPrincipals.get(assignment.PrincipalId);
     }
     const now = Date.now();
-    const op: Operation = { kind, requestId: randomUUID(), assignment, status: 'IN_PROGRESS', createdAt: now, settlesAt: now + this.settleMs, ...(willFail ? { willFail } : {}) };
+    const op: Operation = {
+      kind,
+      requestId: randomUUID(),
+      assignment,
+      status: 'IN_PROGRESS',
+      createdAt: now,
+      settlesAt: now + this.settleMs,
+      ...(willFail ? { willFail } : {}),
+    };
     this.operations.set(op.requestId, op);
     this.settle();
     return op;
@@ -403,8 +467,10 @@ export class FakeIdentityCenter extends FakeOnServer {
 
   private list(body: Record<string, unknown>): unknown {
     const { AccountId, PermissionSetArn, MaxResults, NextToken } = body;
-    if (typeof AccountId !== 'string' || !ACCOUNT_ID.test(AccountId)) throw new AwsError(400, 'ValidationException', 'AccountId: expected a 12-digit account ID');
-    if (typeof PermissionSetArn !== 'string' || !this.permissionSets.has(PermissionSetArn)) throw notFound(undefined, `PermissionSet not found: ${String(PermissionSetArn)}`);
+    if (typeof AccountId !== 'string' || !ACCOUNT_ID.test(AccountId))
+      throw new AwsError(400, 'ValidationException', 'AccountId: expected a 12-digit account ID');
+    if (typeof PermissionSetArn !== 'string' || !this.permissionSets.has(PermissionSetArn))
+      throw notFound(undefined, `PermissionSet not found: ${String(PermissionSetArn)}`);
     const all = this.assignmentsOf(AccountId, PermissionSetArn);
     const start = typeof NextToken === 'string' ? Number(Buffer.from(NextToken, 'base64').toString('utf8')) : 0;
     if (!Number.isInteger(start) || start < 0) throw new AwsError(400, 'ValidationException', 'NextToken: invalid');

@@ -54,7 +54,13 @@ export class FakeHttpServer {
       req.on('end', () => {
         if (self?.hanging) return; // read, never answered
         const url = new URL(req.url ?? '/', 'http://fake');
-        const request: FakeRequest = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers, body: Buffer.concat(chunks) };
+        const request: FakeRequest = {
+          method: req.method ?? 'GET',
+          path: url.pathname,
+          query: url.searchParams,
+          headers: req.headers,
+          body: Buffer.concat(chunks),
+        };
         Promise.resolve()
           .then(() => handler(request))
           .catch((err: unknown) => ({ status: 500, body: { message: `fake failed: ${(err as Error).message}` } }))

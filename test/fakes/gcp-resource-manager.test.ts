@@ -32,7 +32,10 @@ afterAll(async () => {
 
 /** The HTTP status and Google error status of a failed call. */
 async function failure(call: Promise<unknown>): Promise<{ status: number; code: string; message: string }> {
-  const err = (await call.then(() => undefined, (e: unknown) => e)) as { status?: number; message: string } | undefined;
+  const err = (await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { status?: number; message: string } | undefined;
   if (!err) throw new Error('expected the call to fail');
   // Under jest gaxios stringifies the error body's bytes (`123,34,…`); plain Node gives the JSON text.
   const text = /^\d+(,\d+)+$/.test(err.message) ? Buffer.from(err.message.split(',').map(Number)).toString('utf8') : err.message;
@@ -75,9 +78,14 @@ describe('fake Resource Manager, through @google-cloud/resource-manager', () => 
     const renamed = v1.bindings!.find((b) => b.role!.startsWith('roles/browser'))!;
     expect(renamed.role).toMatch(/^roles\/browser_withcond_[0-9a-f]+$/);
     expect(renamed.condition).toBeNull();
-    expect((await failure(projects.setIamPolicy({ resource: P, policy: { version: 1, etag: v1.etag, bindings: v1.bindings } }))).code).toBe('INVALID_ARGUMENT');
+    expect((await failure(projects.setIamPolicy({ resource: P, policy: { version: 1, etag: v1.etag, bindings: v1.bindings } }))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
     // What a careless v1 client does: keep what it understands, write without the etag.
-    await projects.setIamPolicy({ resource: P, policy: { version: 1, bindings: v1.bindings!.filter((b) => !b.role!.includes('_withcond_')) } });
+    await projects.setIamPolicy({
+      resource: P,
+      policy: { version: 1, bindings: v1.bindings!.filter((b) => !b.role!.includes('_withcond_')) },
+    });
     expect(fake.writesWithoutEtag).toBe(1);
     expect(fake.bindings(P).some((b) => b.condition)).toBe(false);
     expect(fake.hasRole(P, 'roles/browser', alice)).toBe(false);
@@ -86,12 +94,27 @@ describe('fake Resource Manager, through @google-cloud/resource-manager', () => 
   it('refuses conditions in a version-1 write and on basic roles; caps the policy at 1,500 members', async () => {
     const [policy] = await projects.getIamPolicy({ resource: P, options: { requestedPolicyVersion: 3 } });
     const condition = { title: 't', expression: `request.time < timestamp("${inAnHour()}")` };
-    const v1 = await failure(projects.setIamPolicy({ resource: P, policy: { version: 1, etag: policy.etag, bindings: [{ role: 'roles/browser', members: [alice], condition }] } }));
+    const v1 = await failure(
+      projects.setIamPolicy({
+        resource: P,
+        policy: { version: 1, etag: policy.etag, bindings: [{ role: 'roles/browser', members: [alice], condition }] },
+      }),
+    );
     expect(v1.message).toMatch(/version 3/);
-    const basic = await failure(projects.setIamPolicy({ resource: P, policy: { version: 3, etag: policy.etag, bindings: [{ role: 'roles/owner', members: [alice], condition }] } }));
+    const basic = await failure(
+      projects.setIamPolicy({
+        resource: P,
+        policy: { version: 3, etag: policy.etag, bindings: [{ role: 'roles/owner', members: [alice], condition }] },
+      }),
+    );
     expect(basic.message).toMatch(/basic role/);
     const many = Array.from({ length: 1501 }, (_, i) => `user:u${i}@example.com`);
-    const big = await failure(projects.setIamPolicy({ resource: P, policy: { version: 3, etag: policy.etag, bindings: [{ role: 'roles/browser', members: many }] } }));
+    const big = await failure(
+      projects.setIamPolicy({
+        resource: P,
+        policy: { version: 3, etag: policy.etag, bindings: [{ role: 'roles/browser', members: many }] },
+      }),
+    );
     expect(big).toMatchObject({ status: 400, code: 'INVALID_ARGUMENT' });
     expect(big.message).toBe('The number of members in the policy (1,501) is larger than the maximum allowed size 1,500.');
   });
@@ -100,12 +123,17 @@ describe('fake Resource Manager, through @google-cloud/resource-manager', () => 
     const wanted = ['resourcemanager.projects.getIamPolicy', 'resourcemanager.projects.setIamPolicy'];
     expect((await projects.testIamPermissions({ resource: P, permissions: wanted }))[0].permissions).toEqual(wanted);
     fake.setHeldPermissions(P, ['resourcemanager.projects.getIamPolicy']);
-    expect((await projects.testIamPermissions({ resource: P, permissions: wanted }))[0].permissions).toEqual(['resourcemanager.projects.getIamPolicy']);
+    expect((await projects.testIamPermissions({ resource: P, permissions: wanted }))[0].permissions).toEqual([
+      'resourcemanager.projects.getIamPolicy',
+    ]);
     const [policy] = await projects.getIamPolicy({ resource: P, options: { requestedPolicyVersion: 3 } });
     expect((await failure(projects.setIamPolicy({ resource: P, policy }))).code).toBe('PERMISSION_DENIED');
     fake.setHeldPermissions(P, wanted);
     expect((await projects.testIamPermissions({ resource: 'projects/nowhere-1', permissions: wanted }))[0].permissions).toEqual([]);
-    expect(await failure(projects.getIamPolicy({ resource: 'projects/nowhere-1' }))).toMatchObject({ status: 403, code: 'PERMISSION_DENIED' });
+    expect(await failure(projects.getIamPolicy({ resource: 'projects/nowhere-1' }))).toMatchObject({
+      status: 403,
+      code: 'PERMISSION_DENIED',
+    });
   });
 
   it('folders and organizations have the same methods under their own paths', async () => {
@@ -115,7 +143,10 @@ describe('fake Resource Manager, through @google-cloud/resource-manager', () => 
     const orgs = new OrganizationsClient(clientOptions());
     try {
       expect((await folders.getIamPolicy({ resource: 'folders/123456' }))[0].bindings).toEqual([]);
-      expect((await orgs.getIamPolicy({ resource: 'organizations/987654' }))[0].bindings![0]).toMatchObject({ role: 'roles/browser', members: [alice] });
+      expect((await orgs.getIamPolicy({ resource: 'organizations/987654' }))[0].bindings![0]).toMatchObject({
+        role: 'roles/browser',
+        members: [alice],
+      });
       expect(fake.http.seen('POST', '/v3/organizations/987654:getIamPolicy')).toHaveLength(1);
     } finally {
       await folders.close();

@@ -46,7 +46,8 @@ interface StoredPolicy {
 
 const BASIC_ROLES = new Set(['roles/owner', 'roles/editor', 'roles/viewer']);
 const MAX_MEMBERS = 1500;
-const MEMBER = /^(user|group|serviceAccount|domain|principal|principalSet|deleted:user|deleted:group|deleted:serviceAccount):.+|^(allUsers|allAuthenticatedUsers)$/;
+const MEMBER =
+  /^(user|group|serviceAccount|domain|principal|principalSet|deleted:user|deleted:group|deleted:serviceAccount):.+|^(allUsers|allAuthenticatedUsers)$/;
 const ROUTE = /^\/v3\/((?:projects|folders|organizations)\/[^/:]+):(getIamPolicy|setIamPolicy|testIamPermissions)$/;
 
 export class FakeResourceManager extends VendorFake {
@@ -92,7 +93,10 @@ export class FakeResourceManager extends VendorFake {
   /** Does `member` have `role` on `resource` at `at`, as IAM evaluates the policy's bindings? */
   hasRole(resource: string, role: string, member: string, at = new Date()): boolean {
     return this.policy(resource).bindings.some(
-      (b) => b.role === role && b.members.some((m) => m.toLowerCase() === member.toLowerCase()) && (!b.condition || evaluateCondition(b.condition.expression, at)),
+      (b) =>
+        b.role === role &&
+        b.members.some((m) => m.toLowerCase() === member.toLowerCase()) &&
+        (!b.condition || evaluateCondition(b.condition.expression, at)),
     );
   }
 
@@ -126,7 +130,12 @@ export class FakeResourceManager extends VendorFake {
     const needed = `resourcemanager.${kind}.${method}`;
     if (!policy || !this.held.get(resource)?.has(needed)) {
       return googleError(403, 'PERMISSION_DENIED', `The caller does not have permission`, [
-        { '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'IAM_PERMISSION_DENIED', domain: 'iam.googleapis.com', metadata: { permission: needed } },
+        {
+          '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+          reason: 'IAM_PERMISSION_DENIED',
+          domain: 'iam.googleapis.com',
+          metadata: { permission: needed },
+        },
       ]);
     }
     return method === 'getIamPolicy' ? this.getIamPolicy(policy, body) : this.setIamPolicy(policy, body);
@@ -140,7 +149,12 @@ export class FakeResourceManager extends VendorFake {
     }
     // An older version cannot express conditions: IAM marks such bindings by renaming their role.
     const bindings = policy.bindings.map((b) =>
-      b.condition ? { role: `${b.role}_withcond_${createHash('sha256').update(JSON.stringify(b.condition)).digest('hex').slice(0, 20)}`, members: b.members } : b,
+      b.condition
+        ? {
+            role: `${b.role}_withcond_${createHash('sha256').update(JSON.stringify(b.condition)).digest('hex').slice(0, 20)}`,
+            members: b.members,
+          }
+        : b,
     );
     return { status: 200, body: { version: 1, etag: policy.etag, bindings } };
   }
@@ -163,7 +177,15 @@ export class FakeResourceManager extends VendorFake {
     const bindings = (incoming.bindings ?? []).map((b) => ({
       role: b.role,
       members: b.members ?? [],
-      ...(b.condition?.expression ? { condition: { expression: b.condition.expression, ...(b.condition.title ? { title: b.condition.title } : {}), ...(b.condition.description ? { description: b.condition.description } : {}) } } : {}),
+      ...(b.condition?.expression
+        ? {
+            condition: {
+              expression: b.condition.expression,
+              ...(b.condition.title ? { title: b.condition.title } : {}),
+              ...(b.condition.description ? { description: b.condition.description } : {}),
+            },
+          }
+        : {}),
     }));
     for (const b of bindings) {
       if (typeof b.role !== 'string' || !/^(roles\/|projects\/|organizations\/)/.test(b.role) || b.role.includes('_withcond_')) {
@@ -174,13 +196,19 @@ export class FakeResourceManager extends VendorFake {
       if (b.condition) {
         if (version < 3) return googleError(400, 'INVALID_ARGUMENT', 'Conditional role bindings require policy version 3 or later.');
         if (BASIC_ROLES.has(b.role)) return googleError(400, 'INVALID_ARGUMENT', `Conditions are not supported for basic role ${b.role}.`);
-        if ((b.condition.title ?? '').length > 100) return googleError(400, 'INVALID_ARGUMENT', 'Condition title must be at most 100 characters.');
-        if ((b.condition.description ?? '').length > 256) return googleError(400, 'INVALID_ARGUMENT', 'Condition description must be at most 256 characters.');
+        if ((b.condition.title ?? '').length > 100)
+          return googleError(400, 'INVALID_ARGUMENT', 'Condition title must be at most 100 characters.');
+        if ((b.condition.description ?? '').length > 256)
+          return googleError(400, 'INVALID_ARGUMENT', 'Condition description must be at most 256 characters.');
       }
     }
     const members = bindings.reduce((n, b) => n + b.members.length, 0);
     if (members > MAX_MEMBERS) {
-      return googleError(400, 'INVALID_ARGUMENT', `The number of members in the policy (${members.toLocaleString('en-US')}) is larger than the maximum allowed size ${MAX_MEMBERS.toLocaleString('en-US')}.`);
+      return googleError(
+        400,
+        'INVALID_ARGUMENT',
+        `The number of members in the policy (${members.toLocaleString('en-US')}) is larger than the maximum allowed size ${MAX_MEMBERS.toLocaleString('en-US')}.`,
+      );
     }
     if (mask.includes('bindings')) policy.bindings = bindings;
     if (mask.includes('auditConfigs')) policy.auditConfigs = incoming.auditConfigs ?? [];
@@ -200,7 +228,15 @@ function googleError(code: number, status: string, message: string, details: unk
  * an expression this fake cannot evaluate, and it fails loudly rather than guess.
  */
 export function evaluateCondition(expression: string, at: Date): boolean {
-  const parts = expression.replace(/^\((.*)\)$/, '$1').split('&&').map((p) => p.trim().replace(/^\((.*)\)$/, '$1').trim());
+  const parts = expression
+    .replace(/^\((.*)\)$/, '$1')
+    .split('&&')
+    .map((p) =>
+      p
+        .trim()
+        .replace(/^\((.*)\)$/, '$1')
+        .trim(),
+    );
   return parts.every((part) => {
     const m = /^request\.time\s*(<|<=|>|>=)\s*timestamp\("([^"]+)"\)$/.exec(part);
     if (!m) throw new Error(`fake resource manager: cannot evaluate condition ${JSON.stringify(part)}`);

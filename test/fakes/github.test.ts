@@ -26,13 +26,21 @@ afterAll(() => fake.stop());
 beforeEach(() => fake.http.clearInjections());
 
 async function status(call: Promise<unknown>): Promise<number> {
-  const err = (await call.then(() => undefined, (e: unknown) => e)) as { status?: number } | undefined;
+  const err = (await call.then(
+    () => undefined,
+    (e: unknown) => e,
+  )) as { status?: number } | undefined;
   return err?.status ?? 0;
 }
 
 describe('fake GitHub, through @octokit/rest', () => {
   it('team membership: an org member is active at once; PUT is an upsert that demotes a maintainer asked for role member', async () => {
-    const { data } = await octokit.rest.teams.addOrUpdateMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'alice', role: 'member' });
+    const { data } = await octokit.rest.teams.addOrUpdateMembershipForUserInOrg({
+      org,
+      team_slug: 'oncall',
+      username: 'alice',
+      role: 'member',
+    });
     expect(data).toMatchObject({ role: 'member', state: 'active' });
     expect((await octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'alice' })).data.state).toBe('active');
     fake.setTeamMember('oncall', 'alice', 'maintainer');
@@ -43,13 +51,20 @@ describe('fake GitHub, through @octokit/rest', () => {
   });
 
   it('someone outside the org gets an invitation (pending); deleting the membership leaves the invitation; cancelling it ends it', async () => {
-    const { data } = await octokit.rest.teams.addOrUpdateMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'newbie', role: 'member' });
+    const { data } = await octokit.rest.teams.addOrUpdateMembershipForUserInOrg({
+      org,
+      team_slug: 'oncall',
+      username: 'newbie',
+      role: 'member',
+    });
     expect(data.state).toBe('pending');
     const invitations = await octokit.paginate(octokit.rest.orgs.listPendingInvitations, { org, per_page: 100 });
     const inv = invitations.find((i) => i.login === 'newbie')!;
     expect((await octokit.rest.orgs.listInvitationTeams({ org, invitation_id: inv.id })).data.map((t) => t.slug)).toEqual(['oncall']);
     await octokit.rest.teams.removeMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'newbie' });
-    expect((await octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'newbie' })).data.state).toBe('pending');
+    expect((await octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'newbie' })).data.state).toBe(
+      'pending',
+    );
     await octokit.rest.orgs.cancelInvitation({ org, invitation_id: inv.id });
     expect(await status(octokit.rest.teams.getMembershipForUserInOrg({ org, team_slug: 'oncall', username: 'newbie' }))).toBe(404);
   });
@@ -61,7 +76,9 @@ describe('fake GitHub, through @octokit/rest', () => {
     expect(await status(octokit.rest.teams.removeMembershipForUserInOrg({ org, team_slug: 'synced', username: 'alice' }))).toBe(403);
     const { data } = await octokit.request('GET /orgs/{org}/teams/{team_slug}/team-sync/group-mappings', { org, team_slug: 'synced' });
     expect(data.groups).toHaveLength(1);
-    expect((await octokit.request('GET /orgs/{org}/teams/{team_slug}/team-sync/group-mappings', { org, team_slug: 'oncall' })).data.groups).toEqual([]);
+    expect(
+      (await octokit.request('GET /orgs/{org}/teams/{team_slug}/team-sync/group-mappings', { org, team_slug: 'oncall' })).data.groups,
+    ).toEqual([]);
   });
 
   it('repository collaborators: outsiders get an invitation (201), members are set at once (204), an existing permission is changed silently', async () => {
@@ -72,16 +89,27 @@ describe('fake GitHub, through @octokit/rest', () => {
     await octokit.rest.repos.deleteInvitation({ owner: org, repo: 'api', invitation_id: invited.data.id });
     expect((await octokit.rest.repos.listInvitations({ owner: org, repo: 'api' })).data).toEqual([]);
 
-    expect((await octokit.rest.repos.addCollaborator({ owner: org, repo: 'api', username: 'alice', permission: 'admin' })).status).toBe(204);
+    expect((await octokit.rest.repos.addCollaborator({ owner: org, repo: 'api', username: 'alice', permission: 'admin' })).status).toBe(
+      204,
+    );
     expect((await octokit.rest.repos.addCollaborator({ owner: org, repo: 'api', username: 'alice', permission: 'pull' })).status).toBe(204);
     const level = (await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo: 'api', username: 'alice' })).data;
     expect(level).toMatchObject({ permission: 'read', role_name: 'read', user: { permissions: { admin: false, pull: true } } });
-    const direct = await octokit.paginate(octokit.rest.repos.listCollaborators, { owner: org, repo: 'api', affiliation: 'direct', per_page: 100 });
+    const direct = await octokit.paginate(octokit.rest.repos.listCollaborators, {
+      owner: org,
+      repo: 'api',
+      affiliation: 'direct',
+      per_page: 100,
+    });
     expect(direct.map((c) => [c.login, c.role_name])).toEqual([['alice', 'read']]);
     await octokit.rest.repos.removeCollaborator({ owner: org, repo: 'api', username: 'alice' });
-    expect((await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo: 'api', username: 'alice' })).data.permission).toBe('none');
+    expect((await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo: 'api', username: 'alice' })).data.permission).toBe(
+      'none',
+    );
     fake.addOrgMember('owner1', 'admin');
-    expect((await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo: 'api', username: 'owner1' })).data.permission).toBe('admin');
+    expect((await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo: 'api', username: 'owner1' })).data.permission).toBe(
+      'admin',
+    );
   });
 
   it('paginates with link headers', async () => {
@@ -96,7 +124,10 @@ describe('fake GitHub, through @octokit/rest', () => {
 
   it('rate limits and bad credentials surface as the documented statuses and headers', async () => {
     fake.http.inject(() => true, secondaryRateLimit(7));
-    const err = (await octokit.rest.teams.getByName({ org, team_slug: 'oncall' }).catch((e: unknown) => e)) as { status: number; response: { headers: Record<string, string>; data: { message: string } } };
+    const err = (await octokit.rest.teams.getByName({ org, team_slug: 'oncall' }).catch((e: unknown) => e)) as {
+      status: number;
+      response: { headers: Record<string, string>; data: { message: string } };
+    };
     expect([err.status, err.response.headers['retry-after']]).toEqual([403, '7']);
     expect(err.response.data.message).toMatch(/secondary rate limit/);
     const wrong = new Octokit({ auth: 'ghp_wrong', baseUrl: fake.url, log: quiet });
@@ -104,23 +135,53 @@ describe('fake GitHub, through @octokit/rest', () => {
   });
 
   it('a GitHub App: the JWT signed with its key buys an installation token, used for the calls (and cached)', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     fake.addApp(12345, publicKey, 678);
-    const app = new Octokit({ authStrategy: createAppAuth, auth: { appId: 12345, privateKey, installationId: 678 }, baseUrl: fake.url, log: quiet });
+    const app = new Octokit({
+      authStrategy: createAppAuth,
+      auth: { appId: 12345, privateKey, installationId: 678 },
+      baseUrl: fake.url,
+      log: quiet,
+    });
     await app.rest.teams.getByName({ org, team_slug: 'oncall' });
     await app.rest.teams.getByName({ org, team_slug: 'oncall' });
     expect(fake.http.seen('POST', '/app/installations/678/access_tokens')).toHaveLength(1);
     expect(String(fake.http.log.at(-1)!.headers.authorization)).toMatch(/^token ghs_/);
-    const { privateKey: other } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const impostor = new Octokit({ authStrategy: createAppAuth, auth: { appId: 12345, privateKey: other, installationId: 678 }, baseUrl: fake.url, log: quiet });
+    const { privateKey: other } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const impostor = new Octokit({
+      authStrategy: createAppAuth,
+      auth: { appId: 12345, privateKey: other, installationId: 678 },
+      baseUrl: fake.url,
+      log: quiet,
+    });
     expect(await status(impostor.rest.teams.getByName({ org, team_slug: 'oncall' }))).toBe(401);
   });
 
-  it('what the credentials may do, as GitHub tells it: the installation token\'s permissions, a classic token\'s x-oauth-scopes; GET /orgs/{org}', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+  it("what the credentials may do, as GitHub tells it: the installation token's permissions, a classic token's x-oauth-scopes; GET /orgs/{org}", async () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     fake.addApp(12346, publicKey, 679, { members: 'read', metadata: 'read' });
-    const app = new Octokit({ authStrategy: createAppAuth, auth: { appId: 12346, privateKey, installationId: 679 }, baseUrl: fake.url, log: quiet });
-    expect(await app.auth({ type: 'installation' })).toMatchObject({ tokenType: 'installation', permissions: { members: 'read', metadata: 'read' } });
+    const app = new Octokit({
+      authStrategy: createAppAuth,
+      auth: { appId: 12346, privateKey, installationId: 679 },
+      baseUrl: fake.url,
+      log: quiet,
+    });
+    expect(await app.auth({ type: 'installation' })).toMatchObject({
+      tokenType: 'installation',
+      permissions: { members: 'read', metadata: 'read' },
+    });
 
     fake.addToken('ghp_classic_scoped_token', ['read:org', 'repo']);
     const classic = new Octokit({ auth: 'ghp_classic_scoped_token', baseUrl: fake.url, log: quiet });

@@ -96,7 +96,12 @@ export class FakeGitHub extends VendorFake {
   }
 
   /** A GitHub App with its public key, installed once on the organization. */
-  addApp(appId: number, publicKeyPem: string, installationId: number, permissions: Record<string, string> = { members: 'write', administration: 'write', metadata: 'read' }): void {
+  addApp(
+    appId: number,
+    publicKeyPem: string,
+    installationId: number,
+    permissions: Record<string, string> = { members: 'write', administration: 'write', metadata: 'read' },
+  ): void {
     this.apps.set(installationId, { id: appId, key: createPublicKey(publicKeyPem), installationId, permissions });
   }
 
@@ -125,7 +130,9 @@ export class FakeGitHub extends VendorFake {
 
   /** The team is synced with an identity provider group: the API may no longer change its membership. */
   syncTeam(slug: string, synced = true): void {
-    this.team(slug).syncedGroups = synced ? [{ group_id: '123', group_name: `okta-${slug}`, group_description: 'synced from the IdP' }] : [];
+    this.team(slug).syncedGroups = synced
+      ? [{ group_id: '123', group_name: `okta-${slug}`, group_description: 'synced from the IdP' }]
+      : [];
   }
 
   setCollaborator(repo: string, login: string, permission: Permission | undefined): void {
@@ -177,9 +184,10 @@ export class FakeGitHub extends VendorFake {
   permissionOn(repo: string, login: string): Permission | 'none' {
     const who = login.toLowerCase();
     if (this.orgRoles.get(who) === 'admin') return 'admin';
-    const levels = [this.repo(repo).collaborators.get(who), this.orgRoles.has(who) && this.basePermission !== 'none' ? this.basePermission : undefined].filter(
-      (p): p is Permission => p !== undefined,
-    );
+    const levels = [
+      this.repo(repo).collaborators.get(who),
+      this.orgRoles.has(who) && this.basePermission !== 'none' ? this.basePermission : undefined,
+    ].filter((p): p is Permission => p !== undefined);
     return levels.length ? levels.reduce((a, b) => (LEVELS.indexOf(a) >= LEVELS.indexOf(b) ? a : b)) : 'none';
   }
 
@@ -201,7 +209,15 @@ export class FakeGitHub extends VendorFake {
 
   private userJson(login: string) {
     const id = this.users.get(login.toLowerCase())!;
-    return { login, id, node_id: `U_${id}`, type: 'User', site_admin: false, url: `${this.url}/users/${login}`, html_url: `https://github.com/${login}` };
+    return {
+      login,
+      id,
+      node_id: `U_${id}`,
+      type: 'User',
+      site_admin: false,
+      url: `${this.url}/users/${login}`,
+      html_url: `https://github.com/${login}`,
+    };
   }
 
   protected route(req: FakeRequest): FakeResponse {
@@ -222,7 +238,9 @@ export class FakeGitHub extends VendorFake {
     }
     if ((m = /^\/orgs\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       // GET /orgs/{org}: the organization (the fields the API documents that matter here).
-      return m[1] === this.org ? ok({ login: this.org, id: 1, node_id: 'O_1', url: `${this.url}/orgs/${this.org}`, type: 'Organization' }) : error(404, 'Not Found');
+      return m[1] === this.org
+        ? ok({ login: this.org, id: 1, node_id: 'O_1', url: `${this.url}/orgs/${this.org}`, type: 'Organization' })
+        : error(404, 'Not Found');
     }
     if ((m = /^\/orgs\/([^/]+)\/(.*)$/.exec(p))) {
       if (m[1] !== this.org) return error(404, 'Not Found');
@@ -253,7 +271,10 @@ export class FakeGitHub extends VendorFake {
     if ((m = /^invitations\/(\d+)\/teams$/.exec(rest)) && req.method === 'GET') {
       const inv = this.invitations.get(Number(m[1]));
       if (!inv) return error(404, 'Not Found');
-      return this.page(req, [...inv.teams].map((slug) => ({ id: this.team(slug).id, slug, name: slug })));
+      return this.page(
+        req,
+        [...inv.teams].map((slug) => ({ id: this.team(slug).id, slug, name: slug })),
+      );
     }
     if ((m = /^invitations\/(\d+)$/.exec(rest)) && req.method === 'DELETE') {
       return this.invitations.delete(Number(m[1])) ? { status: 204 } : error(404, 'Not Found');
@@ -262,19 +283,26 @@ export class FakeGitHub extends VendorFake {
     const team = this.teams.get(m[1]!);
     if (!team) return error(404, 'Not Found');
     const sub = m[2] ?? '';
-    if (sub === '' && req.method === 'GET') return ok({ id: team.id, slug: team.slug, name: team.slug, privacy: 'closed', permission: 'pull', parent: null });
-    if (sub === '/team-sync/group-mappings' && req.method === 'GET') return this.teamSyncAvailable ? ok({ groups: team.syncedGroups }) : error(404, 'Not Found');
+    if (sub === '' && req.method === 'GET')
+      return ok({ id: team.id, slug: team.slug, name: team.slug, privacy: 'closed', permission: 'pull', parent: null });
+    if (sub === '/team-sync/group-mappings' && req.method === 'GET')
+      return this.teamSyncAvailable ? ok({ groups: team.syncedGroups }) : error(404, 'Not Found');
     if (sub === '/external-groups' && req.method === 'GET') return error(404, 'Not Found'); // not an Enterprise Managed Users org
     if (!(m = /^\/memberships\/([^/]+)$/.exec(sub))) return error(404, 'Not Found');
     const login = m[1]!.toLowerCase();
     if (!this.users.has(login)) return error(404, 'Not Found');
-    const membershipJson = (state: string, role: string) => ({ url: `${this.url}/organizations/1/team/${team.id}/memberships/${login}`, role, state });
+    const membershipJson = (state: string, role: string) => ({
+      url: `${this.url}/organizations/1/team/${team.id}/memberships/${login}`,
+      role,
+      state,
+    });
     if (req.method === 'GET') {
       const current = this.teamMembership(team.slug, login);
       return current ? ok(membershipJson(current.state, current.role)) : error(404, 'Not Found');
     }
     if (req.method === 'PUT' || req.method === 'DELETE') {
-      if (team.syncedGroups.length) return error(403, 'This team is synchronized with an identity provider group; change its membership there.');
+      if (team.syncedGroups.length)
+        return error(403, 'This team is synchronized with an identity provider group; change its membership there.');
     }
     if (req.method === 'PUT') {
       const role = ((req.body as { role?: string } | undefined)?.role ?? 'member') as 'member' | 'maintainer';
@@ -299,7 +327,13 @@ export class FakeGitHub extends VendorFake {
   private repoRoute(req: FakeRequest, repo: Repo, rest: string): FakeResponse {
     let m: RegExpExecArray | null;
     if (rest === '' && req.method === 'GET') {
-      return ok({ id: repo.id, name: repo.name, full_name: `${this.org}/${repo.name}`, private: true, permissions: { admin: true, maintain: true, push: true, triage: true, pull: true } });
+      return ok({
+        id: repo.id,
+        name: repo.name,
+        full_name: `${this.org}/${repo.name}`,
+        private: true,
+        permissions: { admin: true, maintain: true, push: true, triage: true, pull: true },
+      });
     }
     if (rest === '/collaborators' && req.method === 'GET') {
       const affiliation = req.query.get('affiliation') ?? 'all';
@@ -308,13 +342,23 @@ export class FakeGitHub extends VendorFake {
       const list = [...logins]
         .filter((l) => affiliation !== 'outside' || !this.orgRoles.has(l))
         .filter((l) => this.permissionOn(repo.name, l) !== 'none')
-        .map((l) => ({ ...this.userJson(l), permissions: flags(this.permissionOn(repo.name, l)), role_name: ROLE_NAME[this.permissionOn(repo.name, l) as Permission] }));
+        .map((l) => ({
+          ...this.userJson(l),
+          permissions: flags(this.permissionOn(repo.name, l)),
+          role_name: ROLE_NAME[this.permissionOn(repo.name, l) as Permission],
+        }));
       return this.page(req, list);
     }
     if (rest === '/invitations' && req.method === 'GET') {
       return this.page(
         req,
-        repo.invitations.map((i) => ({ id: i.id, repository: { id: repo.id, name: repo.name }, invitee: this.userJson(i.login), permissions: ROLE_NAME[i.permission], expired: false })),
+        repo.invitations.map((i) => ({
+          id: i.id,
+          repository: { id: repo.id, name: repo.name },
+          invitee: this.userJson(i.login),
+          permissions: ROLE_NAME[i.permission],
+          expired: false,
+        })),
       );
     }
     if ((m = /^\/invitations\/(\d+)$/.exec(rest)) && req.method === 'DELETE') {
@@ -347,7 +391,13 @@ export class FakeGitHub extends VendorFake {
         else repo.invitations.push((inv = { id: this.nextId++, login, permission }));
         return {
           status: 201,
-          body: { id: inv.id, repository: { id: repo.id, name: repo.name, full_name: `${this.org}/${repo.name}` }, invitee: this.userJson(login), permissions: ROLE_NAME[permission], expired: false },
+          body: {
+            id: inv.id,
+            repository: { id: repo.id, name: repo.name, full_name: `${this.org}/${repo.name}` },
+            invitee: this.userJson(login),
+            permissions: ROLE_NAME[permission],
+            expired: false,
+          },
         };
       }
       if (req.method === 'DELETE') {
@@ -366,12 +416,24 @@ export class FakeGitHub extends VendorFake {
     const verifier = createVerify('RSA-SHA256');
     verifier.update(`${header}.${claims}`);
     const payload = JSON.parse(Buffer.from(claims ?? '', 'base64url').toString()) as { iss?: unknown; exp?: number };
-    if (!verifier.verify(app.key, Buffer.from(signature ?? '', 'base64url')) || String(payload.iss) !== String(app.id) || (payload.exp ?? 0) * 1000 < Date.now()) {
+    if (
+      !verifier.verify(app.key, Buffer.from(signature ?? '', 'base64url')) ||
+      String(payload.iss) !== String(app.id) ||
+      (payload.exp ?? 0) * 1000 < Date.now()
+    ) {
       return error(401, "'Issuer' claim ('iss') must be an Integer");
     }
     const token = `ghs_${randomBytes(18).toString('hex')}`;
     this.tokens.add(token);
-    return { status: 201, body: { token, expires_at: new Date(Date.now() + 3_600_000).toISOString(), permissions: app.permissions, repository_selection: 'all' } };
+    return {
+      status: 201,
+      body: {
+        token,
+        expires_at: new Date(Date.now() + 3_600_000).toISOString(),
+        permissions: app.permissions,
+        repository_selection: 'all',
+      },
+    };
   }
 
   private page(req: FakeRequest, items: unknown[]): FakeResponse {
@@ -396,14 +458,21 @@ function flags(level: Permission | 'none') {
 }
 
 const ok = (body: unknown): FakeResponse => ({ status: 200, body });
-const error = (status: number, message: string): FakeResponse => ({ status, body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) } });
+const error = (status: number, message: string): FakeResponse => ({
+  status,
+  body: { message, documentation_url: 'https://docs.github.com/rest', status: String(status) },
+});
 
 /** A secondary rate limit, as GitHub documents it (403 or 429, retry-after in seconds). */
 export function secondaryRateLimit(retryAfterSeconds: number, status: 403 | 429 = 403): FakeResponse {
   return {
     status,
     headers: { 'retry-after': String(retryAfterSeconds), 'x-ratelimit-remaining': '4000' },
-    body: { message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: String(status) },
+    body: {
+      message: 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.',
+      documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+      status: String(status),
+    },
   };
 }
 
@@ -411,7 +480,16 @@ export function secondaryRateLimit(retryAfterSeconds: number, status: 403 | 429 
 export function primaryRateLimit(resetEpochSeconds: number): FakeResponse {
   return {
     status: 403,
-    headers: { 'x-ratelimit-limit': '5000', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(resetEpochSeconds), 'x-ratelimit-resource': 'core' },
-    body: { message: 'API rate limit exceeded for installation ID 1.', documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api', status: '403' },
+    headers: {
+      'x-ratelimit-limit': '5000',
+      'x-ratelimit-remaining': '0',
+      'x-ratelimit-reset': String(resetEpochSeconds),
+      'x-ratelimit-resource': 'core',
+    },
+    body: {
+      message: 'API rate limit exceeded for installation ID 1.',
+      documentation_url: 'https://docs.github.com/rest/overview/rate-limits-for-the-rest-api',
+      status: '403',
+    },
   };
 }

@@ -100,7 +100,14 @@ export class HttpFake {
     } catch {
       body = undefined;
     }
-    const request: FakeRequest = { method: req.method ?? 'GET', path: decodePath(url.pathname), query: url.searchParams, headers: req.headers, raw, body };
+    const request: FakeRequest = {
+      method: req.method ?? 'GET',
+      path: decodePath(url.pathname),
+      query: url.searchParams,
+      headers: req.headers,
+      raw,
+      body,
+    };
     this.log.push(request);
     if (this.hangAll) return;
     let answer: FakeResponse | undefined;
@@ -116,9 +123,12 @@ export class HttpFake {
     } catch (err) {
       answer = { status: 500, body: { message: `fake: ${(err as Error).message}` } };
     }
-    const headers: Record<string, string> = { ...(answer.raw === undefined && answer.status !== 204 ? { 'content-type': 'application/json' } : {}), ...answer.headers };
+    const headers: Record<string, string> = {
+      ...(answer.raw === undefined && answer.status !== 204 ? { 'content-type': 'application/json' } : {}),
+      ...answer.headers,
+    };
     res.writeHead(answer.status, headers);
-    res.end(answer.status === 204 ? undefined : answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body)));
+    res.end(answer.status === 204 ? undefined : (answer.raw ?? (answer.body === undefined ? '' : JSON.stringify(answer.body))));
   }
 }
 

@@ -171,7 +171,14 @@ export class FakeKubernetes extends FakeOnServer {
   }
 
   /** A binding made outside jit-access (standing access, or someone else's), stored as given. */
-  putBinding(binding: { kind: Binding['kind']; name: string; namespace?: string; roleRef: RoleRef; subjects: Subject[]; labels?: Record<string, string> }): Binding {
+  putBinding(binding: {
+    kind: Binding['kind'];
+    name: string;
+    namespace?: string;
+    roleRef: RoleRef;
+    subjects: Subject[];
+    labels?: Record<string, string>;
+  }): Binding {
     const stored: Binding = {
       apiVersion: `${RBAC}/v1`,
       kind: binding.kind,
@@ -203,18 +210,30 @@ export class FakeKubernetes extends FakeOnServer {
   /** Does some binding of this scope give `clusterRole` to the subject? */
   grants(namespace: string | undefined, clusterRole: string, subject: { kind: 'User' | 'Group'; name: string }): boolean {
     return this.bindingsIn(namespace).some(
-      (b) => b.roleRef.kind === 'ClusterRole' && b.roleRef.name === clusterRole && (b.subjects ?? []).some((s) => s.kind === subject.kind && s.name === subject.name),
+      (b) =>
+        b.roleRef.kind === 'ClusterRole' &&
+        b.roleRef.name === clusterRole &&
+        (b.subjects ?? []).some((s) => s.kind === subject.kind && s.name === subject.name),
     );
   }
 
   // ---- faults --------------------------------------------------------------------------------
 
   /** The next `count` requests with this method whose path contains `pathPart` get this Status. */
-  injectStatus(method: string, pathPart: string, status: { code: number; reason: string; message: string; retryAfterSeconds?: number }, count = 1): void {
-    const headers: Record<string, string> = status.retryAfterSeconds !== undefined ? { 'Retry-After': String(status.retryAfterSeconds) } : {};
+  injectStatus(
+    method: string,
+    pathPart: string,
+    status: { code: number; reason: string; message: string; retryAfterSeconds?: number },
+    count = 1,
+  ): void {
+    const headers: Record<string, string> =
+      status.retryAfterSeconds !== undefined ? { 'Retry-After': String(status.retryAfterSeconds) } : {};
     const details = status.retryAfterSeconds !== undefined ? { retryAfterSeconds: status.retryAfterSeconds } : undefined;
     for (let i = 0; i < count; i++) {
-      this.injected.push({ match: (m, p) => m === method && p.includes(pathPart), error: new StatusError(status.code, status.reason, status.message, details, headers) });
+      this.injected.push({
+        match: (m, p) => m === method && p.includes(pathPart),
+        error: new StatusError(status.code, status.reason, status.message, details, headers),
+      });
     }
   }
 
@@ -236,7 +255,16 @@ export class FakeKubernetes extends FakeOnServer {
       return {
         status: err.code,
         headers: err.headers,
-        body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: err.message, reason: err.reason, ...(err.details ? { details: err.details } : {}), code: err.code },
+        body: {
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: err.message,
+          reason: err.reason,
+          ...(err.details ? { details: err.details } : {}),
+          code: err.code,
+        },
       };
     }
   }
@@ -251,7 +279,11 @@ export class FakeKubernetes extends FakeOnServer {
   private parseBody(req: FakeRequest): unknown {
     if (req.body.length === 0) return undefined;
     if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
-      throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json`);
+      throw new StatusError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: application/json`,
+      );
     }
     try {
       return JSON.parse(req.body.toString('utf8'));
@@ -287,7 +319,10 @@ export class FakeKubernetes extends FakeOnServer {
     if (m && method === 'GET') {
       this.authorize(identity, { verb: 'get', group: '', resource: 'namespaces', name: m[1]! });
       if (!this.namespaces.has(m[1]!)) throw notFound('', 'namespaces', m[1]!);
-      return { status: 200, body: { kind: 'Namespace', apiVersion: 'v1', metadata: { name: m[1], uid: randomUUID() }, status: { phase: 'Active' } } };
+      return {
+        status: 200,
+        body: { kind: 'Namespace', apiVersion: 'v1', metadata: { name: m[1], uid: randomUUID() }, status: { phase: 'Active' } },
+      };
     }
     m = new RegExp(`^${RBAC_V1}/clusterroles/([^/]+)$`).exec(p);
     if (m && method === 'GET') {
@@ -295,7 +330,15 @@ export class FakeKubernetes extends FakeOnServer {
       this.authorize(identity, { verb: 'get', group: RBAC, resource: 'clusterroles', name });
       const role = this.clusterRoles.get(name);
       if (!role) throw notFound(RBAC, 'clusterroles', name);
-      return { status: 200, body: { kind: 'ClusterRole', apiVersion: `${RBAC}/v1`, metadata: { name, uid: role.uid, creationTimestamp: role.creationTimestamp }, rules: [] } };
+      return {
+        status: 200,
+        body: {
+          kind: 'ClusterRole',
+          apiVersion: `${RBAC}/v1`,
+          metadata: { name, uid: role.uid, creationTimestamp: role.creationTimestamp },
+          rules: [],
+        },
+      };
     }
     m = new RegExp(`^${RBAC_V1}/(?:namespaces/([^/]+)/(rolebindings)|(clusterrolebindings))(?:/([^/]+))?$`).exec(p);
     if (m) {
@@ -307,21 +350,34 @@ export class FakeKubernetes extends FakeOnServer {
     throw new StatusError(404, 'NotFound', 'the server could not find the requested resource', {});
   }
 
-  private bindingsApi(req: FakeRequest, identity: FakeIdentity, body: unknown, resource: string, namespace: string | undefined, name: string | undefined): FakeResponse {
+  private bindingsApi(
+    req: FakeRequest,
+    identity: FakeIdentity,
+    body: unknown,
+    resource: string,
+    namespace: string | undefined,
+    name: string | undefined,
+  ): FakeResponse {
     const kind = resource === 'rolebindings' ? 'RoleBinding' : 'ClusterRoleBinding';
     const verb = { GET: name ? 'get' : 'list', POST: 'create', PUT: 'update', DELETE: 'delete' }[req.method];
     if (!verb || (req.method === 'POST' && name) || (req.method !== 'GET' && req.method !== 'POST' && !name)) {
       throw new StatusError(405, 'MethodNotAllowed', `the server does not allow this method on the requested resource`);
     }
     this.authorize(identity, { verb, group: RBAC, resource, ...(namespace ? { namespace } : {}), ...(name ? { name } : {}) });
-    if (namespace !== undefined && !this.namespaces.has(namespace) && verb !== 'list' && verb !== 'get') throw notFound('', 'namespaces', namespace);
+    if (namespace !== undefined && !this.namespaces.has(namespace) && verb !== 'list' && verb !== 'get')
+      throw notFound('', 'namespaces', namespace);
 
     if (verb === 'list') return this.list(req, kind, namespace);
     if (verb === 'create') {
       const obj = this.validate(body, kind, namespace, undefined);
       this.authorizeBind(identity, obj.roleRef, namespace);
       const key = keyOf(kind, namespace, obj.metadata.name);
-      if (this.bindings.has(key)) throw new StatusError(409, 'AlreadyExists', `${resource}.${RBAC} "${obj.metadata.name}" already exists`, { name: obj.metadata.name, group: RBAC, kind: resource });
+      if (this.bindings.has(key))
+        throw new StatusError(409, 'AlreadyExists', `${resource}.${RBAC} "${obj.metadata.name}" already exists`, {
+          name: obj.metadata.name,
+          group: RBAC,
+          kind: resource,
+        });
       const stored = this.store(obj, kind, namespace, undefined);
       return { status: 201, body: stored };
     }
@@ -341,12 +397,17 @@ export class FakeKubernetes extends FakeOnServer {
         );
       }
       if (JSON.stringify(obj.roleRef) !== JSON.stringify(current.roleRef)) {
-        throw new StatusError(422, 'Invalid', `${kind}.${RBAC} "${name}" is invalid: roleRef: Invalid value: ${JSON.stringify(obj.roleRef)}: cannot change roleRef`, {
-          name,
-          group: RBAC,
-          kind,
-          causes: [{ reason: 'FieldValueInvalid', message: 'Invalid value: cannot change roleRef', field: 'roleRef' }],
-        });
+        throw new StatusError(
+          422,
+          'Invalid',
+          `${kind}.${RBAC} "${name}" is invalid: roleRef: Invalid value: ${JSON.stringify(obj.roleRef)}: cannot change roleRef`,
+          {
+            name,
+            group: RBAC,
+            kind,
+            causes: [{ reason: 'FieldValueInvalid', message: 'Invalid value: cannot change roleRef', field: 'roleRef' }],
+          },
+        );
       }
       this.authorizeBind(identity, obj.roleRef, namespace);
       return { status: 200, body: this.store(obj, kind, namespace, current) };
@@ -354,23 +415,48 @@ export class FakeKubernetes extends FakeOnServer {
     // delete, with DeleteOptions preconditions
     const preconditions = (body as { preconditions?: { uid?: string; resourceVersion?: string } } | undefined)?.preconditions;
     if (preconditions?.uid !== undefined && preconditions.uid !== current.metadata.uid) {
-      throw new StatusError(409, 'Conflict', `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`, { name, group: RBAC, kind: resource });
+      throw new StatusError(
+        409,
+        'Conflict',
+        `Precondition failed: UID in precondition: ${preconditions.uid}, UID in object meta: ${current.metadata.uid}`,
+        { name, group: RBAC, kind: resource },
+      );
     }
     if (preconditions?.resourceVersion !== undefined && preconditions.resourceVersion !== current.metadata.resourceVersion) {
-      throw new StatusError(409, 'Conflict', `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`, {
-        name,
-        group: RBAC,
-        kind: resource,
-      });
+      throw new StatusError(
+        409,
+        'Conflict',
+        `Precondition failed: ResourceVersion in precondition: ${preconditions.resourceVersion}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+        {
+          name,
+          group: RBAC,
+          kind: resource,
+        },
+      );
     }
     this.bindings.delete(key);
-    return { status: 200, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details: { name, group: RBAC, kind: resource, uid: current.metadata.uid } } };
+    return {
+      status: 200,
+      body: {
+        kind: 'Status',
+        apiVersion: 'v1',
+        metadata: {},
+        status: 'Success',
+        details: { name, group: RBAC, kind: resource, uid: current.metadata.uid },
+      },
+    };
   }
 
   /** Creating or updating a binding needs `bind` on the role it references (the escalation check). */
   private authorizeBind(identity: FakeIdentity, roleRef: RoleRef, namespace: string | undefined): void {
     try {
-      this.authorize(identity, { verb: 'bind', group: RBAC, resource: roleRef.kind === 'ClusterRole' ? 'clusterroles' : 'roles', name: roleRef.name, ...(namespace ? { namespace } : {}) });
+      this.authorize(identity, {
+        verb: 'bind',
+        group: RBAC,
+        resource: roleRef.kind === 'ClusterRole' ? 'clusterroles' : 'roles',
+        name: roleRef.name,
+        ...(namespace ? { namespace } : {}),
+      });
     } catch {
       throw new StatusError(
         403,
@@ -386,20 +472,32 @@ export class FakeKubernetes extends FakeOnServer {
     const name = obj?.metadata?.name;
     if (obj?.kind !== undefined && obj.kind !== kind) causes.push({ field: 'kind', message: `expected ${kind}` });
     if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || /[/%]/.test(name) || name.length > 253) {
-      causes.push({ field: 'metadata.name', message: `Invalid value: ${JSON.stringify(name)}: may not be '.' or '..', or contain '/' or '%'` });
+      causes.push({
+        field: 'metadata.name',
+        message: `Invalid value: ${JSON.stringify(name)}: may not be '.' or '..', or contain '/' or '%'`,
+      });
     }
-    if (pathName !== undefined && name !== pathName) throw new StatusError(400, 'BadRequest', `the name of the object (${String(name)}) does not match the name on the URL (${pathName})`);
+    if (pathName !== undefined && name !== pathName)
+      throw new StatusError(400, 'BadRequest', `the name of the object (${String(name)}) does not match the name on the URL (${pathName})`);
     if (obj?.metadata?.namespace !== undefined && obj.metadata.namespace !== namespace) {
       throw new StatusError(400, 'BadRequest', 'the namespace of the provided object does not match the namespace sent on the request');
     }
     for (const [k, v] of Object.entries(obj?.metadata?.labels ?? {})) {
       const [prefix, label] = k.includes('/') ? [k.slice(0, k.indexOf('/')), k.slice(k.indexOf('/') + 1)] : [undefined, k];
-      if ((prefix !== undefined && !DNS_SUBDOMAIN.test(prefix)) || !LABEL_NAME.test(label)) causes.push({ field: 'metadata.labels', message: `Invalid value: ${JSON.stringify(k)}: a valid label key` });
-      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v)) causes.push({ field: 'metadata.labels', message: `Invalid value: ${JSON.stringify(v)}: a valid label must be 63 characters or less` });
+      if ((prefix !== undefined && !DNS_SUBDOMAIN.test(prefix)) || !LABEL_NAME.test(label))
+        causes.push({ field: 'metadata.labels', message: `Invalid value: ${JSON.stringify(k)}: a valid label key` });
+      if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v))
+        causes.push({
+          field: 'metadata.labels',
+          message: `Invalid value: ${JSON.stringify(v)}: a valid label must be 63 characters or less`,
+        });
     }
     const ref = obj?.roleRef;
     if (!ref || ref.apiGroup !== RBAC || !(ref.kind === 'ClusterRole' || (ref.kind === 'Role' && kind === 'RoleBinding')) || !ref.name) {
-      causes.push({ field: 'roleRef', message: 'Unsupported value: roleRef must name a ClusterRole (or, for a RoleBinding, a Role) of rbac.authorization.k8s.io' });
+      causes.push({
+        field: 'roleRef',
+        message: 'Unsupported value: roleRef must name a ClusterRole (or, for a RoleBinding, a Role) of rbac.authorization.k8s.io',
+      });
     }
     for (const s of obj?.subjects ?? []) {
       const bad =
@@ -410,12 +508,17 @@ export class FakeKubernetes extends FakeOnServer {
       if (bad) causes.push({ field: 'subjects', message: `Invalid value: ${JSON.stringify(s)}` });
     }
     if (causes.length) {
-      throw new StatusError(422, 'Invalid', `${kind}.${RBAC} "${String(name)}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`, {
-        name,
-        group: RBAC,
-        kind,
-        causes: causes.map((c) => ({ reason: 'FieldValueInvalid', ...c })),
-      });
+      throw new StatusError(
+        422,
+        'Invalid',
+        `${kind}.${RBAC} "${String(name)}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`,
+        {
+          name,
+          group: RBAC,
+          kind,
+          causes: causes.map((c) => ({ reason: 'FieldValueInvalid', ...c })),
+        },
+      );
     }
     return obj as Binding;
   }
@@ -455,7 +558,10 @@ export class FakeKubernetes extends FakeOnServer {
       body: {
         kind: `${kind}List`,
         apiVersion: `${RBAC}/v1`,
-        metadata: { resourceVersion: String(this.resourceVersion), ...(more ? { continue: Buffer.from(String(start + items.length)).toString('base64') } : {}) },
+        metadata: {
+          resourceVersion: String(this.resourceVersion),
+          ...(more ? { continue: Buffer.from(String(start + items.length)).toString('base64') } : {}),
+        },
         items,
       },
     };
@@ -463,16 +569,32 @@ export class FakeKubernetes extends FakeOnServer {
 
   private accessReview(identity: FakeIdentity, body: unknown): FakeResponse {
     const attrs = (body as { spec?: { resourceAttributes?: Partial<Attributes> } } | undefined)?.spec?.resourceAttributes;
-    if (!attrs?.verb || attrs.resource === undefined) throw new StatusError(422, 'Invalid', 'SelfSubjectAccessReview is invalid: spec.resourceAttributes: verb and resource are required');
+    if (!attrs?.verb || attrs.resource === undefined)
+      throw new StatusError(422, 'Invalid', 'SelfSubjectAccessReview is invalid: spec.resourceAttributes: verb and resource are required');
     let allowed = true;
     let reason = 'allowed by the fake';
     try {
-      this.authorize(identity, { verb: attrs.verb, group: attrs.group ?? '', resource: attrs.resource, ...(attrs.namespace ? { namespace: attrs.namespace } : {}), ...(attrs.name ? { name: attrs.name } : {}) });
+      this.authorize(identity, {
+        verb: attrs.verb,
+        group: attrs.group ?? '',
+        resource: attrs.resource,
+        ...(attrs.namespace ? { namespace: attrs.namespace } : {}),
+        ...(attrs.name ? { name: attrs.name } : {}),
+      });
     } catch (err) {
       allowed = false;
       reason = (err as Error).message;
     }
-    return { status: 201, body: { kind: 'SelfSubjectAccessReview', apiVersion: 'authorization.k8s.io/v1', metadata: {}, spec: (body as { spec: unknown }).spec, status: { allowed, ...(allowed ? { reason } : { denied: false, reason }) } } };
+    return {
+      status: 201,
+      body: {
+        kind: 'SelfSubjectAccessReview',
+        apiVersion: 'authorization.k8s.io/v1',
+        metadata: {},
+        spec: (body as { spec: unknown }).spec,
+        status: { allowed, ...(allowed ? { reason } : { denied: false, reason }) },
+      },
+    };
   }
 
   private nextVersion(): string {
@@ -485,7 +607,11 @@ const keyOf = (kind: string, namespace: string | undefined, name: string) => JSO
 const timestamp = () => new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function notFound(group: string, resource: string, name: string): StatusError {
-  return new StatusError(404, 'NotFound', `${resource}${group ? `.${group}` : ''} "${name}" not found`, { name, ...(group ? { group } : {}), kind: resource });
+  return new StatusError(404, 'NotFound', `${resource}${group ? `.${group}` : ''} "${name}" not found`, {
+    name,
+    ...(group ? { group } : {}),
+    kind: resource,
+  });
 }
 
 /** Equality-based selectors: `k=v`, `k==v`, `k!=v`, `k` (exists), `!k` (absent), comma-separated. */

@@ -15,7 +15,13 @@ beforeAll(async () => {
   isolation = isolateOktaConfig();
   fake = await FakeOkta.start();
   fake.addToken(TOKEN);
-  client = new okta.Client({ orgUrl: fake.url, token: TOKEN, authorizationMode: 'SSWS', cacheMiddleware: null, requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }) });
+  client = new okta.Client({
+    orgUrl: fake.url,
+    token: TOKEN,
+    authorizationMode: 'SSWS',
+    cacheMiddleware: null,
+    requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }),
+  });
 });
 afterAll(async () => {
   await fake.stop();
@@ -29,7 +35,11 @@ async function collect<T>(collection: Promise<okta.Collection<T>>): Promise<T[]>
   return out;
 }
 
-const failure = (call: Promise<unknown>) => call.then(() => undefined, (e: unknown) => e as okta.OktaApiError);
+const failure = (call: Promise<unknown>) =>
+  call.then(
+    () => undefined,
+    (e: unknown) => e as okta.OktaApiError,
+  );
 
 describe('fake Okta, through @okta/okta-sdk-nodejs', () => {
   it('users by login, group membership by ID, the user’s groups and the group’s members, paginated', async () => {
@@ -58,7 +68,13 @@ describe('fake Okta, through @okta/okta-sdk-nodejs', () => {
     const refused = await failure(client.groupApi.assignUserToGroup({ groupId: appGroup, userId: fake.addUser('bob@example.com') }));
     expect([refused?.status, refused?.errorCode]).toEqual([400, 'E0000001']);
     expect(refused?.message).toContain('You only can modify memberships for groups of the OKTA_GROUP type');
-    const stranger = new okta.Client({ orgUrl: fake.url, token: 'wrong-token', authorizationMode: 'SSWS', cacheMiddleware: null, requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }) });
+    const stranger = new okta.Client({
+      orgUrl: fake.url,
+      token: 'wrong-token',
+      authorizationMode: 'SSWS',
+      cacheMiddleware: null,
+      requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }),
+    });
     expect((await failure(stranger.groupApi.getGroup({ groupId: appGroup })))?.errorCode).toBe('E0000011');
   });
 
@@ -96,10 +112,19 @@ describe('fake Okta, through @okta/okta-sdk-nodejs', () => {
   it("the token's own user and its admin roles, with the groups a role is limited to; roles the token may not read are 403", async () => {
     const target = fake.addGroup('ops-admins');
     fake.addToken('fake-ssws-roles-token', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [target] }, { type: 'READ_ONLY_ADMIN' }]);
-    const admin = new okta.Client({ orgUrl: fake.url, token: 'fake-ssws-roles-token', authorizationMode: 'SSWS', cacheMiddleware: null, requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }) });
+    const admin = new okta.Client({
+      orgUrl: fake.url,
+      token: 'fake-ssws-roles-token',
+      authorizationMode: 'SSWS',
+      cacheMiddleware: null,
+      requestExecutor: new okta.DefaultRequestExecutor({ maxRetries: 0, requestTimeout: 0 }),
+    });
     const me = await admin.userApi.getUser({ userId: 'me' });
     expect(me.status).toBe('ACTIVE');
-    const roles = (await collect(admin.roleAssignmentApi.listAssignedRolesForUser({ userId: me.id! }))) as Array<{ id?: string; type?: string }>;
+    const roles = (await collect(admin.roleAssignmentApi.listAssignedRolesForUser({ userId: me.id! }))) as Array<{
+      id?: string;
+      type?: string;
+    }>;
     expect(roles.map((r) => r.type)).toEqual(['GROUP_MEMBERSHIP_ADMIN', 'READ_ONLY_ADMIN']);
     const targets = await collect(admin.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: roles[0]!.id! }));
     expect(targets.map((g) => g.id)).toEqual([target]);

@@ -195,18 +195,28 @@ export class FakeOkta extends VendorFake {
     const owner = this.owners.get(auth[1]!)!;
     if (p === '/api/v1/users/me' && req.method === 'GET') return ok(this.userJson(owner.user));
     if ((m = /^\/api\/v1\/users\/([^/]+)\/roles$/.exec(p)) && req.method === 'GET') {
-      if (m[1] !== owner.user.id && m[1] !== 'me') return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
+      if (m[1] !== owner.user.id && m[1] !== 'me')
+        return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
       if (!owner.roles) return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
-      return this.page(req, owner.roles.map((r) => this.roleJson(r, owner.user.id)));
+      return this.page(
+        req,
+        owner.roles.map((r) => this.roleJson(r, owner.user.id)),
+      );
     }
     if ((m = /^\/api\/v1\/users\/([^/]+)\/roles\/([^/]+)\/targets\/groups$/.exec(p)) && req.method === 'GET') {
       const role = m[1] === owner.user.id ? owner.roles?.find((r) => r.id === m![2]) : undefined;
       if (!role) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[2]} (Role)`);
-      return this.page(req, role.groups.flatMap((g) => (this.groups.has(g) ? [this.groupJson(this.groups.get(g)!)] : [])));
+      return this.page(
+        req,
+        role.groups.flatMap((g) => (this.groups.has(g) ? [this.groupJson(this.groups.get(g)!)] : [])),
+      );
     }
     if (p === '/api/v1/groups/rules' && req.method === 'GET') {
       if (this.rulesForbidden) return oktaError(403, 'E0000006', 'You do not have permission to perform the requested action');
-      return this.page(req, [...this.rules.values()].map((r) => this.ruleJson(r)));
+      return this.page(
+        req,
+        [...this.rules.values()].map((r) => this.ruleJson(r)),
+      );
     }
     if ((m = /^\/api\/v1\/users\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       const user = this.findUser(m[1]!);
@@ -215,7 +225,10 @@ export class FakeOkta extends VendorFake {
     if ((m = /^\/api\/v1\/users\/([^/]+)\/groups$/.exec(p)) && req.method === 'GET') {
       const user = this.findUser(m[1]!);
       if (!user) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[1]} (User)`);
-      return this.page(req, [...this.groups.values()].filter((g) => g.members.has(user.id)).map((g) => this.groupJson(g)));
+      return this.page(
+        req,
+        [...this.groups.values()].filter((g) => g.members.has(user.id)).map((g) => this.groupJson(g)),
+      );
     }
     if ((m = /^\/api\/v1\/groups\/([^/]+)$/.exec(p)) && req.method === 'GET') {
       const group = this.groups.get(m[1]!);
@@ -224,7 +237,10 @@ export class FakeOkta extends VendorFake {
     if ((m = /^\/api\/v1\/groups\/([^/]+)\/users$/.exec(p)) && req.method === 'GET') {
       const group = this.groups.get(m[1]!);
       if (!group) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[1]} (UserGroup)`);
-      return this.page(req, [...group.members].map((u) => this.userJson(this.users.get(u)!)));
+      return this.page(
+        req,
+        [...group.members].map((u) => this.userJson(this.users.get(u)!)),
+      );
     }
     if ((m = /^\/api\/v1\/groups\/([^/]+)\/users\/([^/]+)$/.exec(p)) && (req.method === 'PUT' || req.method === 'DELETE')) {
       const group = this.groups.get(m[1]!);
@@ -232,7 +248,9 @@ export class FakeOkta extends VendorFake {
       if (!group) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[1]} (UserGroup)`);
       if (!user) return oktaError(404, 'E0000007', `Not found: Resource not found: ${m[2]} (User)`);
       if (group.type !== 'OKTA_GROUP') {
-        return oktaError(400, 'E0000001', 'Api validation failed: group', [{ errorSummary: `You only can modify memberships for groups of the OKTA_GROUP type (this one is ${group.type}).` }]);
+        return oktaError(400, 'E0000001', 'Api validation failed: group', [
+          { errorSummary: `You only can modify memberships for groups of the OKTA_GROUP type (this one is ${group.type}).` },
+        ]);
       }
       const key = `${group.id}/${user.id}`;
       if (req.method === 'PUT') {
@@ -274,7 +292,10 @@ export class FakeOkta extends VendorFake {
       name: r.name,
       created: '2026-01-01T00:00:00.000Z',
       lastUpdated: '2026-01-01T00:00:00.000Z',
-      conditions: { people: { users: { exclude: [...r.exclude] }, groups: { exclude: [] } }, expression: { value: 'user.department=="Engineering"', type: 'urn:okta:expression:1.0' } },
+      conditions: {
+        people: { users: { exclude: [...r.exclude] }, groups: { exclude: [] } },
+        expression: { value: 'user.department=="Engineering"', type: 'urn:okta:expression:1.0' },
+      },
       actions: { assignUserToGroups: { groupIds: r.groupIds } },
     };
   }
@@ -301,15 +322,29 @@ export class FakeOkta extends VendorFake {
 const ok = (body: unknown): FakeResponse => ({ status: 200, body });
 
 function oktaError(status: number, code: string, summary: string, causes: Array<{ errorSummary: string }> = []): FakeResponse {
-  return { status, body: { errorCode: code, errorSummary: summary, errorLink: code, errorId: `oae${randomBytes(8).toString('hex')}`, errorCauses: causes } };
+  return {
+    status,
+    body: { errorCode: code, errorSummary: summary, errorLink: code, errorId: `oae${randomBytes(8).toString('hex')}`, errorCauses: causes },
+  };
 }
 
 /** Okta's rate limit answer: 429 E0000047, reset at `resetEpochSeconds` (the SDK also reads the Date header). */
 export function oktaRateLimit(resetEpochSeconds: number): FakeResponse {
   return {
     status: 429,
-    headers: { 'x-rate-limit-limit': '600', 'x-rate-limit-remaining': '0', 'x-rate-limit-reset': String(resetEpochSeconds), 'x-okta-request-id': `req${randomBytes(6).toString('hex')}` },
-    body: { errorCode: 'E0000047', errorSummary: 'API call exceeded rate limit due to too many requests.', errorLink: 'E0000047', errorId: 'oae429', errorCauses: [] },
+    headers: {
+      'x-rate-limit-limit': '600',
+      'x-rate-limit-remaining': '0',
+      'x-rate-limit-reset': String(resetEpochSeconds),
+      'x-okta-request-id': `req${randomBytes(6).toString('hex')}`,
+    },
+    body: {
+      errorCode: 'E0000047',
+      errorSummary: 'API call exceeded rate limit due to too many requests.',
+      errorLink: 'E0000047',
+      errorId: 'oae429',
+      errorCauses: [],
+    },
   };
 }
 
@@ -320,7 +355,8 @@ export function oktaRateLimit(resetEpochSeconds: number): FakeResponse {
  * be used by them; `restore()` puts both back. A ./okta.yaml where the tests run is refused outright.
  */
 export function isolateOktaConfig(): { home: string; restore(): void } {
-  if (existsSync(join(process.cwd(), 'okta.yaml'))) throw new Error(`an okta.yaml in ${process.cwd()} would configure the Okta SDK under test: move it away`);
+  if (existsSync(join(process.cwd(), 'okta.yaml')))
+    throw new Error(`an okta.yaml in ${process.cwd()} would configure the Okta SDK under test: move it away`);
   const saved = Object.entries(process.env).filter(([k]) => k.startsWith('OKTA_'));
   const home = mkdtempSync(join(tmpdir(), 'jit-okta-home-'));
   const spy = jest.spyOn(os, 'homedir').mockReturnValue(home);

@@ -54,8 +54,10 @@ export class FakePagerDuty {
 
   private handle(req: FakeRequest): FakeResponse {
     this.requests.push(req);
-    if (req.headers.authorization !== `Token token=${this.token}`) return { status: 401, body: { error: { message: 'Unauthorized', code: 2006 } } };
-    if (req.headers.accept !== 'application/vnd.pagerduty+json;version=2') return { status: 406, body: { error: { message: 'Not Acceptable' } } };
+    if (req.headers.authorization !== `Token token=${this.token}`)
+      return { status: 401, body: { error: { message: 'Unauthorized', code: 2006 } } };
+    if (req.headers.accept !== 'application/vnd.pagerduty+json;version=2')
+      return { status: 406, body: { error: { message: 'Not Acceptable' } } };
     if (this.failWith) return { status: this.failWith, body: { error: { message: 'failing on purpose' } } };
     if (req.method !== 'GET') return { status: 405, body: {} };
     const offset = Number(req.query.get('offset') ?? 0);
@@ -64,13 +66,33 @@ export class FakePagerDuty {
       const q = (req.query.get('query') ?? '').toLowerCase();
       const matching = this.users.filter((u) => u.email.toLowerCase().includes(q) || (u.name ?? '').toLowerCase().includes(q));
       const page = matching.slice(offset, offset + limit);
-      return { status: 200, body: { users: page.map((u) => ({ id: u.id, type: 'user', email: u.email, name: u.name ?? u.email })), limit, offset, more: offset + limit < matching.length, total: null } };
+      return {
+        status: 200,
+        body: {
+          users: page.map((u) => ({ id: u.id, type: 'user', email: u.email, name: u.name ?? u.email })),
+          limit,
+          offset,
+          more: offset + limit < matching.length,
+          total: null,
+        },
+      };
     }
     if (req.path === '/oncalls') {
       const ids = req.query.getAll('user_ids[]');
-      if (req.query.get('earliest') !== 'true') return { status: 400, body: { error: { message: 'the fake expects earliest=true, as jit-access sends' } } };
-      const all = ids.flatMap((id) => (this.oncalls.get(id) ?? []).map((o) => ({ user: { id, type: 'user_reference' }, schedule: o.schedule ?? null, escalation_policy: o.escalation_policy, escalation_level: o.escalation_level ?? 1 })));
-      return { status: 200, body: { oncalls: all.slice(offset, offset + limit), limit, offset, more: offset + limit < all.length, total: null } };
+      if (req.query.get('earliest') !== 'true')
+        return { status: 400, body: { error: { message: 'the fake expects earliest=true, as jit-access sends' } } };
+      const all = ids.flatMap((id) =>
+        (this.oncalls.get(id) ?? []).map((o) => ({
+          user: { id, type: 'user_reference' },
+          schedule: o.schedule ?? null,
+          escalation_policy: o.escalation_policy,
+          escalation_level: o.escalation_level ?? 1,
+        })),
+      );
+      return {
+        status: 200,
+        body: { oncalls: all.slice(offset, offset + limit), limit, offset, more: offset + limit < all.length, total: null },
+      };
     }
     return { status: 404, body: { error: { message: 'Not Found' } } };
   }

@@ -26,24 +26,59 @@ async function exportedSeries(): Promise<Set<string>> {
 /** Metric names in a PromQL expression: identifiers that are not functions, keywords, labels or label values. */
 function metricsIn(expr: string): string[] {
   const withoutStrings = expr.replace(/"(?:[^"\\]|\\.)*"/g, '""');
-  const withoutLabels = withoutStrings.replace(/\{[^}]*\}/g, '{}').replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
+  const withoutLabels = withoutStrings
+    .replace(/\{[^}]*\}/g, '{}')
+    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, '');
   const withoutRanges = withoutLabels.replace(/\[[^\]]*\]/g, '[]');
   const words = withoutRanges.match(/[a-zA-Z_:][a-zA-Z0-9_:]*(?=\s*(\{|\[|\)|$|\s|>|<|=|!|\*|\/|\+|-|,))/g) ?? [];
-  const notMetrics = new Set(['sum', 'max', 'min', 'avg', 'count', 'rate', 'increase', 'irate', 'deriv', 'absent', 'histogram_quantile', 'min_over_time', 'max_over_time', 'and', 'or', 'unless', 'le', 'offset', 'bool']);
+  const notMetrics = new Set([
+    'sum',
+    'max',
+    'min',
+    'avg',
+    'count',
+    'rate',
+    'increase',
+    'irate',
+    'deriv',
+    'absent',
+    'histogram_quantile',
+    'min_over_time',
+    'max_over_time',
+    'and',
+    'or',
+    'unless',
+    'le',
+    'offset',
+    'bool',
+  ]);
   return words.filter((w) => !notMetrics.has(w) && !/^\$/.test(w));
 }
 
 function panelExpressions(): Array<{ panel: string; expr: string }> {
-  return (dashboard.panels as Array<{ title: string; targets?: Array<{ expr: string }> }>).flatMap((p) => (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })));
+  return (dashboard.panels as Array<{ title: string; targets?: Array<{ expr: string }> }>).flatMap((p) =>
+    (p.targets ?? []).map((t) => ({ panel: p.title, expr: t.expr })),
+  );
 }
 
 describe('deploy/grafana dashboard', () => {
   it('has the panels operators need', () => {
     const titles = (dashboard.panels as Array<{ title: string }>).map((p) => p.title);
     expect(titles).toEqual(
-      expect.arrayContaining(['Requests by outcome', 'Active grants', 'Revocation lateness (p50, p99)', 'Failing revocations', 'Provider latency (p95)', 'Provider errors', 'Outbox depth', 'Slack API errors']),
+      expect.arrayContaining([
+        'Requests by outcome',
+        'Active grants',
+        'Revocation lateness (p50, p99)',
+        'Failing revocations',
+        'Provider latency (p95)',
+        'Provider errors',
+        'Outbox depth',
+        'Slack API errors',
+      ]),
     );
-    const lateness = panelExpressions().filter((e) => e.panel === 'Revocation lateness (p50, p99)').map((e) => e.expr);
+    const lateness = panelExpressions()
+      .filter((e) => e.panel === 'Revocation lateness (p50, p99)')
+      .map((e) => e.expr);
     expect(lateness).toEqual([expect.stringContaining('histogram_quantile(0.5,'), expect.stringContaining('histogram_quantile(0.99,')]);
   });
 
@@ -59,7 +94,9 @@ describe('deploy/grafana dashboard', () => {
 
   it('the check itself catches a misspelt metric', async () => {
     const exported = await exportedSeries();
-    expect(metricsIn('sum by (resource) (rate(jit_revocation_total{result="failed"}[5m]))').filter((m) => !exported.has(m))).toEqual(['jit_revocation_total']);
+    expect(metricsIn('sum by (resource) (rate(jit_revocation_total{result="failed"}[5m]))').filter((m) => !exported.has(m))).toEqual([
+      'jit_revocation_total',
+    ]);
   });
 
   it('gauges read from MongoDB are combined with max, not summed over replicas', () => {
@@ -72,7 +109,9 @@ describe('deploy/grafana dashboard', () => {
 });
 
 describe('deploy/prometheus/alerts.yml', () => {
-  const rules = (alerts.groups as Array<{ rules: Array<{ alert: string; expr: string; for?: string; labels?: Record<string, string> }> }>).flatMap((g) => g.rules);
+  const rules = (
+    alerts.groups as Array<{ rules: Array<{ alert: string; expr: string; for?: string; labels?: Record<string, string> }> }>
+  ).flatMap((g) => g.rules);
 
   it('has the example alerts of the README: revocations failing, lateness p99 over 5 s, outbox growing', () => {
     const byName = Object.fromEntries(rules.map((r) => [r.alert, r]));
@@ -85,7 +124,11 @@ describe('deploy/prometheus/alerts.yml', () => {
   it('uses only metrics the app registers (and Prometheus’s own `up`)', async () => {
     const exported = await exportedSeries();
     exported.add('up');
-    const unknown = rules.flatMap((r) => metricsIn(r.expr).filter((m) => !exported.has(m)).map((m) => `${r.alert}: ${m}`));
+    const unknown = rules.flatMap((r) =>
+      metricsIn(r.expr)
+        .filter((m) => !exported.has(m))
+        .map((m) => `${r.alert}: ${m}`),
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -93,7 +136,9 @@ describe('deploy/prometheus/alerts.yml', () => {
     const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
     const section = readme.slice(readme.indexOf('### Dashboard and alerts'));
     const block = /```yaml\n([\s\S]*?)```/.exec(section)![1]!;
-    const shown = (parse(block).groups as Array<{ rules: Array<{ alert: string; expr: string }> }>).flatMap((g) => g.rules).map((r) => [r.alert, r.expr]);
+    const shown = (parse(block).groups as Array<{ rules: Array<{ alert: string; expr: string }> }>)
+      .flatMap((g) => g.rules)
+      .map((r) => [r.alert, r.expr]);
     expect(shown).toEqual(rules.map((r) => [r.alert, r.expr]));
   });
 

@@ -28,14 +28,25 @@ export function sampleValue(samples: Sample[], name: string, labels: Record<stri
 export async function scrape(port: number): Promise<{ status: number; contentType: string; samples: Sample[]; text: string }> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
   const text = await res.text();
-  return { status: res.status, contentType: res.headers.get('content-type') ?? '', samples: res.status === 200 ? parseExposition(text) : [], text };
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type') ?? '',
+    samples: res.status === 200 ? parseExposition(text) : [],
+    text,
+  };
 }
 
 /**
  * Waits until the sample reaches `expected`: a counter is incremented just after the state change a
  * test waits for is written, so a scrape at that very moment may precede it.
  */
-export async function eventually(port: number, name: string, labels: Record<string, string>, expected: number, timeoutMs = 3000): Promise<void> {
+export async function eventually(
+  port: number,
+  name: string,
+  labels: Record<string, string>,
+  expected: number,
+  timeoutMs = 3000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = NaN;
   while (Date.now() < deadline) {

@@ -8,7 +8,10 @@ let og: FakeOpsgenie;
 beforeEach(async () => {
   pd = await FakePagerDuty.start('pd-secret-token');
   og = await FakeOpsgenie.start('og-secret-key');
-  pd.users.push({ id: 'PALICE', email: 'Alice@Example.com', name: 'Alice' }, { id: 'PALICE2', email: 'alice@example.com.evil', name: 'Not Alice' });
+  pd.users.push(
+    { id: 'PALICE', email: 'Alice@Example.com', name: 'Alice' },
+    { id: 'PALICE2', email: 'alice@example.com.evil', name: 'Not Alice' },
+  );
   pd.oncalls.set('PALICE', [
     { schedule: { id: 'PSCHED01' }, escalation_policy: { id: 'PEP01' } },
     { schedule: null, escalation_policy: { id: 'PEP02' } },
@@ -120,7 +123,9 @@ describe('Opsgenie', () => {
   });
 
   it('an unknown schedule or a failing API fails the look-up', async () => {
-    await expect(new OncallDirectory(opsgenie(['sre-primary', 'gone'])).oncallOf('alice@example.com')).rejects.toThrow('Opsgenie answered HTTP 404');
+    await expect(new OncallDirectory(opsgenie(['sre-primary', 'gone'])).oncallOf('alice@example.com')).rejects.toThrow(
+      'Opsgenie answered HTTP 404',
+    );
     og.failWith = 500;
     const err = await new OncallDirectory(opsgenie()).oncallOf('alice@example.com').catch((e: Error) => e);
     expect((err as Error).message).toBe('Opsgenie answered HTTP 500');
@@ -131,7 +136,9 @@ describe('Opsgenie', () => {
     const dir = new OncallDirectory({ ...pagerduty(), ...opsgenie() });
     expect((await dir.oncallOf('alice@example.com')).sort()).toEqual(['PEP01', 'PEP02', 'PSCHED01', 'sre-primary']);
     pd.failWith = 502;
-    await expect(new OncallDirectory({ ...pagerduty(), ...opsgenie() }).oncallOf('alice@example.com')).rejects.toThrow('PagerDuty answered HTTP 502');
+    await expect(new OncallDirectory({ ...pagerduty(), ...opsgenie() }).oncallOf('alice@example.com')).rejects.toThrow(
+      'PagerDuty answered HTTP 502',
+    );
   });
 });
 
@@ -143,11 +150,19 @@ describe('check (for npm run check)', () => {
 
   it('names a refused token, a missing schedule and an endpoint that does not answer, never the secrets', async () => {
     const problems = await new OncallDirectory(
-      { pagerduty: { token: 'wrong', apiUrl: pd.url }, opsgenie: { apiKey: 'og-secret-key', apiUrl: og.url, schedules: ['sre-primary', 'gone'] } },
+      {
+        pagerduty: { token: 'wrong', apiUrl: pd.url },
+        opsgenie: { apiKey: 'og-secret-key', apiUrl: og.url, schedules: ['sre-primary', 'gone'] },
+      },
       { timeoutMs: 300 },
     ).check();
-    expect(problems).toEqual(['oncall.pagerduty: PagerDuty answered HTTP 401 (check its token in the policy)', 'oncall.opsgenie.schedules[1] (gone): Opsgenie answered HTTP 404']);
+    expect(problems).toEqual([
+      'oncall.pagerduty: PagerDuty answered HTTP 401 (check its token in the policy)',
+      'oncall.opsgenie.schedules[1] (gone): Opsgenie answered HTTP 404',
+    ]);
     og.hanging = true;
-    expect(await new OncallDirectory(opsgenie(['sre-primary']), { timeoutMs: 200 }).check()).toEqual(['oncall.opsgenie.schedules[0] (sre-primary): Opsgenie did not answer within 200 ms']);
+    expect(await new OncallDirectory(opsgenie(['sre-primary']), { timeoutMs: 200 }).check()).toEqual([
+      'oncall.opsgenie.schedules[0] (sre-primary): Opsgenie did not answer within 200 ms',
+    ]);
   });
 });

@@ -17,7 +17,10 @@ function recorder(): { notifier: Notifier; sent: string[] } {
 }
 
 function changed(state: StoredRequest['state'], event: Partial<PendingEvent>): StoredRequest {
-  return { ...pendingRequest({ state, lastError: 'HTTP 500' }), lastEvent: { changeId: 'c1', at: new Date(), actor: 'system', action: state as PendingEvent['action'], to: state, ...event } };
+  return {
+    ...pendingRequest({ state, lastError: 'HTTP 500' }),
+    lastEvent: { changeId: 'c1', at: new Date(), actor: 'system', action: state as PendingEvent['action'], to: state, ...event },
+  };
 }
 
 describe('notices of an interrupted operation', () => {

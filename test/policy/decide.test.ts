@@ -69,7 +69,16 @@ function source(facts: Facts, asked: string[] = []): FactSource {
 }
 
 function request(over: Partial<RuleRequest> = {}): RuleRequest {
-  return { requesterId: 'U0ALICE', resourceId: 'prod-db', durationMs: 60 * 60_000, reason: 'slow queries', ticket: '', breakGlass: false, extension: false, ...over };
+  return {
+    requesterId: 'U0ALICE',
+    resourceId: 'prod-db',
+    durationMs: 60 * 60_000,
+    reason: 'slow queries',
+    ticket: '',
+    breakGlass: false,
+    extension: false,
+    ...over,
+  };
 }
 
 // 10:00 in Berlin in winter (UTC+1), a working hour.
@@ -79,30 +88,138 @@ const min = 60_000;
 type Case = [string, Partial<RuleRequest>, Facts, Date, Partial<Decision>];
 
 const cases: Case[] = [
-  ['requester.id: a deny rule and its message', { requesterId: 'U0ROBOT' }, {}, WORKDAY, { action: 'deny', rule: 'no robots', reason: 'Robots do not get production access.' }],
-  ['requester.oncall: on call auto-approves', {}, { oncall: ['PSCHED01'] }, WORKDAY, { action: 'auto_approve', rule: 'on-call SREs', requiredApprovals: 0 }],
-  ['requester.oncall: another schedule does not', {}, { oncall: ['POTHER'] }, WORKDAY, { action: 'approval', rule: undefined, requiredApprovals: 1 }],
-  ['requester.oncall: a failing source falls to normal approval', {}, { oncall: new Error('PagerDuty answered 503') }, WORKDAY, { action: 'approval', requiredApprovals: 1, rule: undefined }],
+  [
+    'requester.id: a deny rule and its message',
+    { requesterId: 'U0ROBOT' },
+    {},
+    WORKDAY,
+    { action: 'deny', rule: 'no robots', reason: 'Robots do not get production access.' },
+  ],
+  [
+    'requester.oncall: on call auto-approves',
+    {},
+    { oncall: ['PSCHED01'] },
+    WORKDAY,
+    { action: 'auto_approve', rule: 'on-call SREs', requiredApprovals: 0 },
+  ],
+  [
+    'requester.oncall: another schedule does not',
+    {},
+    { oncall: ['POTHER'] },
+    WORKDAY,
+    { action: 'approval', rule: undefined, requiredApprovals: 1 },
+  ],
+  [
+    'requester.oncall: a failing source falls to normal approval',
+    {},
+    { oncall: new Error('PagerDuty answered 503') },
+    WORKDAY,
+    { action: 'approval', requiredApprovals: 1, rule: undefined },
+  ],
   // After a rule that could not be evaluated nothing auto-approves, but later rules may still deny or ask for more.
-  ['a failing source, then a matching autoApprove rule: normal approval', { durationMs: 30 * min }, { oncall: new Error('down'), usergroups: ['S0SRE'] }, WORKDAY, { action: 'approval', requiredApprovals: 1, rule: undefined }],
-  ['a failing source, then a matching deny rule: denied', {}, { oncall: new Error('down'), activeGrants: 3 }, WORKDAY, { action: 'deny', rule: 'too many grants' }],
-  ['a failing source, then a requiredApprovals: 2 rule: two', {}, { oncall: new Error('down'), email: 'eve@contractor.example' }, WORKDAY, { action: 'approval', requiredApprovals: 2, rule: 'contractors' }],
-  ['a failing source on break-glass: still granted at once, the error kept', { breakGlass: true, ticket: 'INC-9' }, { oncall: new Error('down') }, WORKDAY, { action: 'break_glass', error: expect.stringContaining('down') }],
-  ['request.duration and requester.usergroups: 30m for SREs auto-approves', { durationMs: 30 * min }, { usergroups: ['S0SRE'] }, WORKDAY, { action: 'auto_approve', rule: 'short reads for SREs' }],
-  ['request.duration: 31m for SREs waits', { durationMs: 31 * min }, { usergroups: ['S0SRE'] }, WORKDAY, { action: 'approval', rule: undefined, requiredApprovals: 1 }],
-  ['requester.usergroups: 30m outside the group waits', { durationMs: 30 * min }, { usergroups: ['S0DBA'] }, WORKDAY, { action: 'approval', requiredApprovals: 1 }],
+  [
+    'a failing source, then a matching autoApprove rule: normal approval',
+    { durationMs: 30 * min },
+    { oncall: new Error('down'), usergroups: ['S0SRE'] },
+    WORKDAY,
+    { action: 'approval', requiredApprovals: 1, rule: undefined },
+  ],
+  [
+    'a failing source, then a matching deny rule: denied',
+    {},
+    { oncall: new Error('down'), activeGrants: 3 },
+    WORKDAY,
+    { action: 'deny', rule: 'too many grants' },
+  ],
+  [
+    'a failing source, then a requiredApprovals: 2 rule: two',
+    {},
+    { oncall: new Error('down'), email: 'eve@contractor.example' },
+    WORKDAY,
+    { action: 'approval', requiredApprovals: 2, rule: 'contractors' },
+  ],
+  [
+    'a failing source on break-glass: still granted at once, the error kept',
+    { breakGlass: true, ticket: 'INC-9' },
+    { oncall: new Error('down') },
+    WORKDAY,
+    { action: 'break_glass', error: expect.stringContaining('down') },
+  ],
+  [
+    'request.duration and requester.usergroups: 30m for SREs auto-approves',
+    { durationMs: 30 * min },
+    { usergroups: ['S0SRE'] },
+    WORKDAY,
+    { action: 'auto_approve', rule: 'short reads for SREs' },
+  ],
+  [
+    'request.duration: 31m for SREs waits',
+    { durationMs: 31 * min },
+    { usergroups: ['S0SRE'] },
+    WORKDAY,
+    { action: 'approval', rule: undefined, requiredApprovals: 1 },
+  ],
+  [
+    'requester.usergroups: 30m outside the group waits',
+    { durationMs: 30 * min },
+    { usergroups: ['S0DBA'] },
+    WORKDAY,
+    { action: 'approval', requiredApprovals: 1 },
+  ],
   ['requester.activeGrants: three active grants deny', {}, { activeGrants: 3 }, WORKDAY, { action: 'deny', rule: 'too many grants' }],
   ['requester.activeGrants: two do not', {}, { activeGrants: 2 }, WORKDAY, { action: 'approval', rule: undefined }],
-  ['requester.email: contractors need two approvals', {}, { email: 'eve@contractor.example' }, WORKDAY, { action: 'approval', rule: 'contractors', requiredApprovals: 2 }],
-  ['request.breakGlass and request.ticket: break-glass without an incident is denied', { breakGlass: true }, {}, WORKDAY, { action: 'deny', rule: 'break-glass needs an incident' }],
-  ['request.ticket: break-glass with an incident is granted at once', { breakGlass: true, ticket: 'INC-42' }, {}, WORKDAY, { action: 'break_glass', requiredApprovals: 0 }],
-  ['request.extension: a long extension needs two', { extension: true, durationMs: 2 * 60 * min }, {}, WORKDAY, { action: 'approval', rule: 'long extensions', requiredApprovals: 2 }],
-  ['request.extension: a short one uses the extension settings', { extension: true, durationMs: 30 * min }, {}, WORKDAY, { action: 'approval', rule: undefined, requiredApprovals: 1 }],
+  [
+    'requester.email: contractors need two approvals',
+    {},
+    { email: 'eve@contractor.example' },
+    WORKDAY,
+    { action: 'approval', rule: 'contractors', requiredApprovals: 2 },
+  ],
+  [
+    'request.breakGlass and request.ticket: break-glass without an incident is denied',
+    { breakGlass: true },
+    {},
+    WORKDAY,
+    { action: 'deny', rule: 'break-glass needs an incident' },
+  ],
+  [
+    'request.ticket: break-glass with an incident is granted at once',
+    { breakGlass: true, ticket: 'INC-42' },
+    {},
+    WORKDAY,
+    { action: 'break_glass', requiredApprovals: 0 },
+  ],
+  [
+    'request.extension: a long extension needs two',
+    { extension: true, durationMs: 2 * 60 * min },
+    {},
+    WORKDAY,
+    { action: 'approval', rule: 'long extensions', requiredApprovals: 2 },
+  ],
+  [
+    'request.extension: a short one uses the extension settings',
+    { extension: true, durationMs: 30 * min },
+    {},
+    WORKDAY,
+    { action: 'approval', rule: undefined, requiredApprovals: 1 },
+  ],
   ['request.reason and request.resource', { reason: 'debug INC-7' }, {}, WORKDAY, { action: 'auto_approve', rule: 'debug reasons' }],
   // 07:30 in Berlin (06:30 UTC, winter): off hours there, whatever the machine's time zone.
-  ['now.getHours(tz): 07:30 in Berlin is off hours', {}, {}, new Date('2026-01-14T06:30:00Z'), { action: 'approval', rule: 'off hours', requiredApprovals: 2 }],
+  [
+    'now.getHours(tz): 07:30 in Berlin is off hours',
+    {},
+    {},
+    new Date('2026-01-14T06:30:00Z'),
+    { action: 'approval', rule: 'off hours', requiredApprovals: 2 },
+  ],
   // 08:30 in Berlin in summer (UTC+2) is 06:30 UTC: working hours in Berlin, off hours in UTC.
-  ['now.getHours(tz): 08:30 in Berlin (summer) is a working hour', {}, {}, new Date('2026-07-14T06:30:00Z'), { action: 'approval', rule: undefined, requiredApprovals: 1 }],
+  [
+    'now.getHours(tz): 08:30 in Berlin (summer) is a working hour',
+    {},
+    {},
+    new Date('2026-07-14T06:30:00Z'),
+    { action: 'approval', rule: undefined, requiredApprovals: 1 },
+  ],
   ['now.getHours(tz): 18:00 in Berlin is off hours', {}, {}, new Date('2026-01-14T17:00:00Z'), { action: 'approval', rule: 'off hours' }],
 ];
 
@@ -136,11 +253,14 @@ describe('decide', () => {
     await decide(resource, request({ durationMs: 30 * min }), spy(), { now: WORKDAY });
     expect(asked).toEqual([['S0SRE']]);
     const p = parsePolicy(
-      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
+      policyText.replace(
+        / {4}rules:[\s\S]*$/,
+        `    rules:
       - name: any group
         when: 'requester.usergroups.exists(g, g.startsWith("S0D"))'
         autoApprove: true
-`),
+`,
+      ),
       {},
     );
     asked.length = 0;
@@ -149,8 +269,15 @@ describe('decide', () => {
   });
 
   it('records the facts each evaluated rule read, with no more than that', async () => {
-    const decision = await decide(resource, request({ durationMs: 30 * min }), source({ oncall: [], usergroups: ['S0SRE'] }), { now: WORKDAY });
-    expect(decision.facts).toEqual({ 'requester.id': 'U0ALICE', 'requester.oncall': [], 'request.duration': '30m', 'requester.usergroups': ['S0SRE'] });
+    const decision = await decide(resource, request({ durationMs: 30 * min }), source({ oncall: [], usergroups: ['S0SRE'] }), {
+      now: WORKDAY,
+    });
+    expect(decision.facts).toEqual({
+      'requester.id': 'U0ALICE',
+      'requester.oncall': [],
+      'request.duration': '30m',
+      'requester.usergroups': ['S0SRE'],
+    });
   });
 
   it('no rules: the resource decides (autoApprove, or its approvals)', async () => {
@@ -164,17 +291,27 @@ describe('decide', () => {
 `,
       {},
     );
-    expect(await decide(findResource(p, 'staging')!, request({ resourceId: 'staging' }), source({}), { now: WORKDAY })).toMatchObject({ action: 'auto_approve', reason: 'the resource is set to autoApprove' });
-    expect(await decide(findResource(p, 'prod-db')!, request(), source({}), { now: WORKDAY })).toMatchObject({ action: 'approval', requiredApprovals: 1, facts: {} });
+    expect(await decide(findResource(p, 'staging')!, request({ resourceId: 'staging' }), source({}), { now: WORKDAY })).toMatchObject({
+      action: 'auto_approve',
+      reason: 'the resource is set to autoApprove',
+    });
+    expect(await decide(findResource(p, 'prod-db')!, request(), source({}), { now: WORKDAY })).toMatchObject({
+      action: 'approval',
+      requiredApprovals: 1,
+      facts: {},
+    });
   });
 
   it('a runtime error in a rule falls to normal approval, never auto-approval', async () => {
     const p = parsePolicy(
-      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
+      policyText.replace(
+        / {4}rules:[\s\S]*$/,
+        `    rules:
       - name: bad zone
         when: 'now.getHours(request.reason) < 25'
         autoApprove: true
-`),
+`,
+      ),
       {},
     );
     const decision = await decide(findResource(p, 'prod-db')!, request(), source({}), { now: WORKDAY });
@@ -195,16 +332,48 @@ describe('rules at policy load', () => {
   };
 
   it.each([
-    ['a syntax error', `      - name: x\n        when: 'request.ticket +'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: not a valid CEL expression: /],
-    ['a type error', `      - name: x\n        when: 'request.duration <= 5'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: type error: /],
-    ['an unknown variable', `      - name: x\n        when: 'requester.team == "sre"'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: type error: /],
-    ['a non-bool', `      - name: x\n        when: 'request.reason'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: must be a condition \(a bool\), but this expression gives string/],
-    ['two outcomes', `      - name: x\n        when: 'true'\n        autoApprove: true\n        deny: no\n`, /^resources\[0\]\.rules\[0\]: a rule does exactly one of/],
+    [
+      'a syntax error',
+      `      - name: x\n        when: 'request.ticket +'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: not a valid CEL expression: /,
+    ],
+    [
+      'a type error',
+      `      - name: x\n        when: 'request.duration <= 5'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: type error: /,
+    ],
+    [
+      'an unknown variable',
+      `      - name: x\n        when: 'requester.team == "sre"'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: type error: /,
+    ],
+    [
+      'a non-bool',
+      `      - name: x\n        when: 'request.reason'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: must be a condition \(a bool\), but this expression gives string/,
+    ],
+    [
+      'two outcomes',
+      `      - name: x\n        when: 'true'\n        autoApprove: true\n        deny: no\n`,
+      /^resources\[0\]\.rules\[0\]: a rule does exactly one of/,
+    ],
     ['no outcome', `      - name: x\n        when: 'true'\n`, /^resources\[0\]\.rules\[0\]: a rule does exactly one of/],
     ['more approvals than approvers', `      - name: x\n        when: 'true'\n        requiredApprovals: 3\n`, undefined],
-    ['an unknown key', `      - name: x\n        when: 'true'\n        autoApprove: true\n        priority: 1\n`, /^resources\[0\]\.rules\[0\]: unknown key "priority"/],
-    ['an unknown time zone', `      - name: x\n        when: 'now.getHours("Mars/Olympus") < 8'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: unknown time zone "Mars\/Olympus"/],
-    ['a very long expression', `      - name: x\n        when: '${'true && '.repeat(300)}true'\n        autoApprove: true\n`, /^resources\[0\]\.rules\[0\]\.when: the expression is too long/],
+    [
+      'an unknown key',
+      `      - name: x\n        when: 'true'\n        autoApprove: true\n        priority: 1\n`,
+      /^resources\[0\]\.rules\[0\]: unknown key "priority"/,
+    ],
+    [
+      'an unknown time zone',
+      `      - name: x\n        when: 'now.getHours("Mars/Olympus") < 8'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: unknown time zone "Mars\/Olympus"/,
+    ],
+    [
+      'a very long expression',
+      `      - name: x\n        when: '${'true && '.repeat(300)}true'\n        autoApprove: true\n`,
+      /^resources\[0\]\.rules\[0\]\.when: the expression is too long/,
+    ],
   ])('%s is refused, naming resources[i].rules[j]', (_name, rule, expected) => {
     const found = problems(withRule(rule));
     if (expected) expect(found).toEqual([expect.stringMatching(expected)]);
@@ -212,18 +381,30 @@ describe('rules at policy load', () => {
   });
 
   it('more approvals than listed approvers, with no user group, is refused', () => {
-    const text = withRule(`      - name: x\n        when: 'true'\n        requiredApprovals: 3\n`).replace('usergroups: [S0DBA]', 'usergroups: []');
+    const text = withRule(`      - name: x\n        when: 'true'\n        requiredApprovals: 3\n`).replace(
+      'usergroups: [S0DBA]',
+      'usergroups: []',
+    );
     expect(problems(text)).toEqual(['resources[0].rules[0].requiredApprovals: needs 3 approvals but only 2 approvers are listed']);
   });
 
   it('a rule that reads requester.oncall needs an oncall section', () => {
-    const text = withRule(`      - name: x\n        when: '"P1" in requester.oncall'\n        autoApprove: true\n`).replace(/oncall:\n {2}pagerduty: \{ token: pd-token \}\n/, '');
-    expect(problems(text)).toEqual([expect.stringMatching(/^resources\[0\]\.rules\[0\]\.when: reads requester\.oncall, but the policy has no `oncall:` section/)]);
+    const text = withRule(`      - name: x\n        when: '"P1" in requester.oncall'\n        autoApprove: true\n`).replace(
+      /oncall:\n {2}pagerduty: \{ token: pd-token \}\n/,
+      '',
+    );
+    expect(problems(text)).toEqual([
+      expect.stringMatching(/^resources\[0\]\.rules\[0\]\.when: reads requester\.oncall, but the policy has no `oncall:` section/),
+    ]);
   });
 
   it('on-call endpoints are http(s) URLs; an unset token variable is named', () => {
-    expect(problems(policyText.replace('{ token: pd-token }', '{ token: pd-token, apiUrl: "file:///etc/passwd" }'))).toEqual(['oncall.pagerduty.apiUrl: expected an http:// or https:// URL']);
-    expect(problems(policyText.replace('{ token: pd-token }', '{ token: "${PD_TOKEN}" }'))).toEqual([expect.stringMatching(/^oncall\.pagerduty\.token: environment variable PD_TOKEN is not set/)]);
+    expect(problems(policyText.replace('{ token: pd-token }', '{ token: pd-token, apiUrl: "file:///etc/passwd" }'))).toEqual([
+      'oncall.pagerduty.apiUrl: expected an http:// or https:// URL',
+    ]);
+    expect(problems(policyText.replace('{ token: pd-token }', '{ token: "${PD_TOKEN}" }'))).toEqual([
+      expect.stringMatching(/^oncall\.pagerduty\.token: environment variable PD_TOKEN is not set/),
+    ]);
   });
 
   it('names the user groups of approvers, requesters and rule literals; the tokens are secrets', () => {
@@ -234,9 +415,10 @@ describe('rules at policy load', () => {
 });
 
 describe('time zones', () => {
-  const compile = (when: string) => compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
-    throw new Error(`${p}: ${m}`);
-  })!;
+  const compile = (when: string) =>
+    compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
+      throw new Error(`${p}: ${m}`);
+    })!;
   const at = (iso: string) => celInput(request(), {}, new Date(iso));
 
   it.each([
@@ -246,8 +428,16 @@ describe('time zones', () => {
     ['Europe/Berlin', '2026-03-29T06:30:00Z', 'now.getHours("America/New_York") == 2'],
     ['Asia/Kolkata', '2026-01-14T23:30:00Z', 'now.getHours("UTC") == 23 && now.getHours() == 23 && now.getMinutes("Asia/Kolkata") == 0'],
     ['UTC', '2026-01-14T23:30:00Z', 'now.getDayOfWeek("Asia/Tokyo") == 4 && now.getDayOfWeek() == 3 && now.getDate("Asia/Tokyo") == 15'],
-    ['UTC', '2026-12-31T23:30:00Z', 'now.getFullYear("Europe/Berlin") == 2027 && now.getMonth("Europe/Berlin") == 0 && now.getDayOfYear("Europe/Berlin") == 0 && now.getDayOfMonth("Europe/Berlin") == 0'],
-    ['UTC', '2026-07-01T10:20:30Z', 'now.getHours("Europe/Berlin") == 12 && now.getMinutes("Europe/Berlin") == 20 && now.getSeconds("Europe/Berlin") == 30'],
+    [
+      'UTC',
+      '2026-12-31T23:30:00Z',
+      'now.getFullYear("Europe/Berlin") == 2027 && now.getMonth("Europe/Berlin") == 0 && now.getDayOfYear("Europe/Berlin") == 0 && now.getDayOfMonth("Europe/Berlin") == 0',
+    ],
+    [
+      'UTC',
+      '2026-07-01T10:20:30Z',
+      'now.getHours("Europe/Berlin") == 12 && now.getMinutes("Europe/Berlin") == 20 && now.getSeconds("Europe/Berlin") == 30',
+    ],
   ])('with the machine in %s, at %s: %s', (machineTz, iso, when) => {
     const saved = process.env.TZ;
     process.env.TZ = machineTz;
@@ -261,9 +451,10 @@ describe('time zones', () => {
 });
 
 describe('which rules run under the watchdog', () => {
-  const compile = (when: string) => compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
-    throw new Error(`${p}: ${m}`);
-  })!;
+  const compile = (when: string) =>
+    compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
+      throw new Error(`${p}: ${m}`);
+    })!;
 
   it.each([
     ['^INC-[0-9]+$', true],
@@ -292,9 +483,10 @@ describe('which rules run under the watchdog', () => {
 });
 
 describe('evaluation budget', () => {
-  const compile = (when: string) => compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
-    throw new Error(`${p}: ${m}`);
-  })!;
+  const compile = (when: string) =>
+    compileRule({ name: 'x', when, outcome: { autoApprove: true } }, 'w', (p, m) => {
+      throw new Error(`${p}: ${m}`);
+    })!;
 
   it('a catastrophic regular expression on a hostile reason stops at the budget', () => {
     const rule = compile('request.reason.matches("^(a+)+$")');
@@ -314,14 +506,20 @@ describe('evaluation budget', () => {
 
   it('a rule over its budget in decide falls to normal approval', async () => {
     const p = parsePolicy(
-      policyText.replace(/ {4}rules:[\s\S]*$/, `    rules:
+      policyText.replace(
+        / {4}rules:[\s\S]*$/,
+        `    rules:
       - name: slow
         when: 'request.reason.matches("^(a+)+$")'
         autoApprove: true
-`),
+`,
+      ),
       {},
     );
-    const decision = await decide(findResource(p, 'prod-db')!, request({ reason: `${'a'.repeat(40)}!` }), source({}), { now: WORKDAY, budgetMs: 20 });
+    const decision = await decide(findResource(p, 'prod-db')!, request({ reason: `${'a'.repeat(40)}!` }), source({}), {
+      now: WORKDAY,
+      budgetMs: 20,
+    });
     expect(decision).toMatchObject({ action: 'approval', requiredApprovals: 1 });
     expect(decision.error).toMatch(/budget/);
   });

@@ -4,15 +4,7 @@ import path from 'node:path';
 import { parsePolicy, loadPolicyFile } from '../../src/policy/load';
 import { feasibilityWarnings } from '../../src/policy/feasibility';
 import { EXAMPLE_POLICY_ENV, policyProblems } from './problems';
-import {
-  durationProblem,
-  findResource,
-  mayApprove,
-  mayRequest,
-  mayRevoke,
-  requiredApprovals,
-  Directory,
-} from '../../src/policy/policy';
+import { durationProblem, findResource, mayApprove, mayRequest, mayRevoke, requiredApprovals, Directory } from '../../src/policy/policy';
 
 const env = EXAMPLE_POLICY_ENV;
 const example = path.join(__dirname, '../../policy.example.yml');
@@ -38,9 +30,29 @@ const problemsOf = (text: string, vars: NodeJS.ProcessEnv = env) => policyProble
 describe('policy loading', () => {
   it('loads the example policy with defaults merged and variables interpolated', () => {
     const policy = loadPolicyFile(example, env);
-    expect(policy.resources.map((r) => r.id)).toEqual(expect.arrayContaining(['prod-db-readonly', 'prod-db-write', 'orders-mysql-read', 'orders-mysql-write', 'sessions-redis-read', 'prod-ssh', 'ldap-oncall', 'deploy-hook', 'staging-logs']));
-    expect(findResource(policy, 'prod-ssh')!.provider).toMatchObject({ type: 'ssh', target: 'bastion-ca', access: { host: 'bastion.example.com', permit: ['pty'] } });
-    expect(findResource(policy, 'ldap-oncall')!.provider).toMatchObject({ type: 'ldap', target: 'corp-ldap', access: { memberAttribute: 'member' } });
+    expect(policy.resources.map((r) => r.id)).toEqual(
+      expect.arrayContaining([
+        'prod-db-readonly',
+        'prod-db-write',
+        'orders-mysql-read',
+        'orders-mysql-write',
+        'sessions-redis-read',
+        'prod-ssh',
+        'ldap-oncall',
+        'deploy-hook',
+        'staging-logs',
+      ]),
+    );
+    expect(findResource(policy, 'prod-ssh')!.provider).toMatchObject({
+      type: 'ssh',
+      target: 'bastion-ca',
+      access: { host: 'bastion.example.com', permit: ['pty'] },
+    });
+    expect(findResource(policy, 'ldap-oncall')!.provider).toMatchObject({
+      type: 'ldap',
+      target: 'corp-ldap',
+      access: { memberAttribute: 'member' },
+    });
     const ro = findResource(policy, 'prod-db-readonly')!;
     expect(ro.maxDuration).toBe(2 * 3_600_000); // resource override
     expect(ro.minDuration).toBe(5 * 60_000); // from defaults
@@ -53,7 +65,12 @@ describe('policy loading', () => {
     expect(policy.targets[hook.provider.target]).toMatchObject({ settings: { secret: env.DEPLOY_HOOK_SECRET } });
     expect(policy.warnings).toEqual([]);
     const write = findResource(policy, 'prod-db-write')!;
-    expect([write.requiredApprovals, write.extensionApprovals, write.breakGlass, write.breakGlassMaxDuration]).toEqual([2, 1, true, 30 * 60_000]);
+    expect([write.requiredApprovals, write.extensionApprovals, write.breakGlass, write.breakGlassMaxDuration]).toEqual([
+      2,
+      1,
+      true,
+      30 * 60_000,
+    ]);
     expect(requiredApprovals(findResource(policy, 'staging-logs')!)).toBe(0);
   });
 
@@ -62,13 +79,37 @@ describe('policy loading', () => {
     ['an unknown top-level key', `${base}\nowner: me\n`, '(policy): unknown key "owner"'],
     ['a bad resource id', base.replace('id: deploy-hook', 'id: Deploy_Hook'), 'resources[0].id: expected lowercase letters'],
     ['a bad approver id', base.replace('users: [U0BOB] }', 'users: [bob] }'), 'resources[0].approvers.users[0]: expected a Slack user ID'],
-    ['min > max', base.replace('name: DB', 'name: DB\n    minDuration: 3h\n    maxDuration: 1h'), 'resources[1].minDuration: must not be longer than maxDuration'],
-    ['a bad duration', base.replace('name: DB', 'name: DB\n    maxDuration: forever'), 'resources[1].maxDuration: "forever" is not a duration'],
-    ['more approvals than approvers', base.replace('name: DB', 'name: DB\n    requiredApprovals: 3'), 'resources[1].requiredApprovals: needs 3 approvals but only 2 approvers are listed'],
-    ['a missing provider', base.replace(/name: DB\n(.*\n)*?.*provider: .*\n/, 'name: DB\n    approvers: { users: [U0BOB] }\n'), 'resources[1].provider: required'],
-    ['an unknown provider type', base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: carrier-pigeon'), `resources[1].provider.type: expected a provider with type ${typeList()}`],
+    [
+      'min > max',
+      base.replace('name: DB', 'name: DB\n    minDuration: 3h\n    maxDuration: 1h'),
+      'resources[1].minDuration: must not be longer than maxDuration',
+    ],
+    [
+      'a bad duration',
+      base.replace('name: DB', 'name: DB\n    maxDuration: forever'),
+      'resources[1].maxDuration: "forever" is not a duration',
+    ],
+    [
+      'more approvals than approvers',
+      base.replace('name: DB', 'name: DB\n    requiredApprovals: 3'),
+      'resources[1].requiredApprovals: needs 3 approvals but only 2 approvers are listed',
+    ],
+    [
+      'a missing provider',
+      base.replace(/name: DB\n(.*\n)*?.*provider: .*\n/, 'name: DB\n    approvers: { users: [U0BOB] }\n'),
+      'resources[1].provider: required',
+    ],
+    [
+      'an unknown provider type',
+      base.replace('type: webhook, url: "https://ops.example.com/jit", secret: "0123456789abcdef"', 'type: carrier-pigeon'),
+      `resources[1].provider.type: expected a provider with type ${typeList()}`,
+    ],
     ['a duplicate id', base.replace('id: db', 'id: deploy-hook'), 'resources[1].id: duplicate resource id "deploy-hook"'],
-    ['no approvers', base.replace('approvers: { users: [U0BOB, U0CAROL] }', 'approvers: {}'), 'resources[1].approvers: list at least one user or usergroup'],
+    [
+      'no approvers',
+      base.replace('approvers: { users: [U0BOB, U0CAROL] }', 'approvers: {}'),
+      'resources[1].approvers: list at least one user or usergroup',
+    ],
     ['a missing channel', base.replace('approvalChannel: C0APPROVALS', ''), 'approvalChannel: required'],
   ])('refuses %s, naming its path', (_what, text, expected) => {
     expect(problemsOf(text).join('\n')).toContain(expected);
@@ -153,20 +194,34 @@ ${resource
     expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nbreakGlass: true'))).toEqual([
       expect.stringMatching(/^resources\[0\]\.requesters: required when breakGlass is true/),
     ]);
-    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [] }\nbreakGlass: true'))[0]).toMatch(/^resources\[0\]\.requesters: required/);
-    expect(() => parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { usergroups: [S0ONCALL] }\nbreakGlass: true'), env)).not.toThrow();
-    expect(() => parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0ALICE] }\nbreakGlass: true'), env)).not.toThrow();
+    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [] }\nbreakGlass: true'))[0]).toMatch(
+      /^resources\[0\]\.requesters: required/,
+    );
+    expect(() =>
+      parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { usergroups: [S0ONCALL] }\nbreakGlass: true'), env),
+    ).not.toThrow();
+    expect(() =>
+      parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0ALICE] }\nbreakGlass: true'), env),
+    ).not.toThrow();
   });
 
   it('refuses a resource that nobody allowed to request it could ever get approved', () => {
     // The sole approver is the sole requester.
     expect(problemsOf(policyWith('approvers: { users: [U0BOB] }\nrequesters: { users: [U0BOB] }'))).toEqual([
-      expect.stringMatching(/^resources\[0\]\.requiredApprovals: needs 1 approval from people other than the requester, and no one in requesters \(U0BOB\) can ever get one/),
+      expect.stringMatching(
+        /^resources\[0\]\.requiredApprovals: needs 1 approval from people other than the requester, and no one in requesters \(U0BOB\) can ever get one/,
+      ),
     ]);
     // Two approvers, two approvals, and each requester is one of them.
-    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB, U0CAROL] }\nrequiredApprovals: 2'))[0]).toMatch(/requiredApprovals: needs 2 approvals/);
+    expect(
+      problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB, U0CAROL] }\nrequiredApprovals: 2'))[0],
+    ).toMatch(/requiredApprovals: needs 2 approvals/);
     // Extensions are approved too.
-    expect(problemsOf(policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB] }\nextension: { requiredApprovals: 2 }'))[0]).toMatch(/^resources\[0\]\.extension\.requiredApprovals: needs 2/);
+    expect(
+      problemsOf(
+        policyWith('approvers: { users: [U0BOB, U0CAROL] }\nrequesters: { users: [U0BOB] }\nextension: { requiredApprovals: 2 }'),
+      )[0],
+    ).toMatch(/^resources\[0\]\.extension\.requiredApprovals: needs 2/);
   });
 
   it('accepts what someone could get approved, and what user groups might make possible', () => {
@@ -184,7 +239,11 @@ ${resource
 
   it('warns (without refusing) about requesters whose own requests could never be approved', () => {
     const warnings = feasibilityWarnings(parsePolicy(policyWith('approvers: { users: [U0BOB] }'), env));
-    expect(warnings).toEqual([expect.stringMatching(/^resources\[0\] \(x\): U0BOB may request it but is among too few approvers to get 1 approval from someone else/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^resources\[0\] \(x\): U0BOB may request it but is among too few approvers to get 1 approval from someone else/,
+      ),
+    ]);
     expect(feasibilityWarnings(parsePolicy(policyWith('approvers: { users: [U0BOB, U0CAROL] }'), env))).toEqual([]);
     expect(feasibilityWarnings(loadPolicyFile(example, env))).toEqual([]);
   });

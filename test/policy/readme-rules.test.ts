@@ -35,7 +35,16 @@ const facts = (over: Partial<{ oncall: string[] | Error; usergroups: string[] }>
   },
   activeGrants: async () => 0,
 });
-const req = (over: Partial<RuleRequest> = {}): RuleRequest => ({ requesterId: 'U0ALICE', resourceId: 'example', durationMs: 3_600_000, reason: 'x', ticket: '', breakGlass: false, extension: false, ...over });
+const req = (over: Partial<RuleRequest> = {}): RuleRequest => ({
+  requesterId: 'U0ALICE',
+  resourceId: 'example',
+  durationMs: 3_600_000,
+  reason: 'x',
+  ticket: '',
+  breakGlass: false,
+  extension: false,
+  ...over,
+});
 // Wednesday 14 January 2026, 10:00 in Berlin.
 const DAY = new Date('2026-01-14T09:00:00Z');
 
@@ -46,17 +55,36 @@ it('the README has three worked examples', () => {
 it('1: on call auto-approves; PagerDuty down means an approver', async () => {
   const p = policyWith(blocks[0]!, 'oncall:\n  pagerduty: { token: "${PAGERDUTY_TOKEN}" }\n');
   const r = findResource(p, 'example')!;
-  expect(await decide(r, req(), facts({ oncall: ['PSCHED01'] }), { now: DAY })).toMatchObject({ action: 'auto_approve', rule: 'on-call SREs' });
+  expect(await decide(r, req(), facts({ oncall: ['PSCHED01'] }), { now: DAY })).toMatchObject({
+    action: 'auto_approve',
+    rule: 'on-call SREs',
+  });
   expect(await decide(r, req(), facts(), { now: DAY })).toMatchObject({ action: 'approval', requiredApprovals: 1 });
-  expect(await decide(r, req(), facts({ oncall: new Error('down') }), { now: DAY })).toMatchObject({ action: 'approval', requiredApprovals: 1 });
+  expect(await decide(r, req(), facts({ oncall: new Error('down') }), { now: DAY })).toMatchObject({
+    action: 'approval',
+    requiredApprovals: 1,
+  });
 });
 
 it('2: 30 minutes for SREs; two approvers off hours and at weekends', async () => {
   const r = findResource(policyWith(blocks[1]!), 'example')!;
-  expect(await decide(r, req({ durationMs: 1_800_000 }), facts({ usergroups: ['S0SRE'] }), { now: DAY })).toMatchObject({ action: 'auto_approve' });
-  expect(await decide(r, req({ durationMs: 1_800_000, extension: true }), facts({ usergroups: ['S0SRE'] }), { now: DAY })).toMatchObject({ action: 'approval', requiredApprovals: 1 });
-  expect(await decide(r, req(), facts(), { now: new Date('2026-01-14T17:30:00Z') })).toMatchObject({ action: 'approval', requiredApprovals: 2, rule: 'off hours' });
-  expect(await decide(r, req(), facts(), { now: new Date('2026-01-17T10:00:00Z') })).toMatchObject({ action: 'approval', requiredApprovals: 2, rule: 'off hours' });
+  expect(await decide(r, req({ durationMs: 1_800_000 }), facts({ usergroups: ['S0SRE'] }), { now: DAY })).toMatchObject({
+    action: 'auto_approve',
+  });
+  expect(await decide(r, req({ durationMs: 1_800_000, extension: true }), facts({ usergroups: ['S0SRE'] }), { now: DAY })).toMatchObject({
+    action: 'approval',
+    requiredApprovals: 1,
+  });
+  expect(await decide(r, req(), facts(), { now: new Date('2026-01-14T17:30:00Z') })).toMatchObject({
+    action: 'approval',
+    requiredApprovals: 2,
+    rule: 'off hours',
+  });
+  expect(await decide(r, req(), facts(), { now: new Date('2026-01-17T10:00:00Z') })).toMatchObject({
+    action: 'approval',
+    requiredApprovals: 2,
+    rule: 'off hours',
+  });
   expect(await decide(r, req(), facts(), { now: DAY })).toMatchObject({ action: 'approval', requiredApprovals: 1 });
 });
 
@@ -66,6 +94,9 @@ it('3: no ticket, no access; break-glass only with an incident', async () => {
   const r = findResource(p, 'example')!;
   expect(await decide(r, req(), facts(), { now: DAY })).toMatchObject({ action: 'deny', rule: 'needs a ticket' });
   expect(await decide(r, req({ ticket: 'CHG-12' }), facts(), { now: DAY })).toMatchObject({ action: 'approval', requiredApprovals: 1 });
-  expect(await decide(r, req({ breakGlass: true, ticket: 'CHG-12' }), facts(), { now: DAY })).toMatchObject({ action: 'deny', rule: 'break-glass needs an incident' });
+  expect(await decide(r, req({ breakGlass: true, ticket: 'CHG-12' }), facts(), { now: DAY })).toMatchObject({
+    action: 'deny',
+    rule: 'break-glass needs an incident',
+  });
   expect(await decide(r, req({ breakGlass: true, ticket: 'INC-4711' }), facts(), { now: DAY })).toMatchObject({ action: 'break_glass' });
 });

@@ -1,5 +1,14 @@
 import { ProviderError } from '../../src/providers/provider';
-import type { CheckOptions, ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../../src/providers/provider';
+import type {
+  CheckOptions,
+  ExtendOptions,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../../src/providers/provider';
 
 /**
  * A target's provider instance with one resource's access settings filled in, so unit tests read
@@ -10,10 +19,12 @@ export function bound<A>(instance: TargetProvider<A>, access: A) {
     instance,
     grant: (s: GrantSubject, o: ProviderCallOptions) => instance.grant(access, s, o),
     revoke: (s: GrantSubject, o: RevokeOptions) => instance.revoke(access, s, o),
-    extend: (s: GrantSubject, o: ProviderCallOptions & Partial<ExtendOptions>) => instance.extend!(access, s, { extensionId: 'ext1', ...o }),
+    extend: (s: GrantSubject, o: ProviderCallOptions & Partial<ExtendOptions>) =>
+      instance.extend!(access, s, { extensionId: 'ext1', ...o }),
     validate: (s: FilingSubject, o: ProviderCallOptions) => instance.validate!(access, s, o),
     holds: (s: FilingSubject, o: ProviderCallOptions) => instance.holds!(access, s, o),
-    check: (o: Partial<CheckOptions> = {}) => instance.check!(access, { deadline: new Date(Date.now() + 10_000), occasion: 'operator', ...o }),
+    check: (o: Partial<CheckOptions> = {}) =>
+      instance.check!(access, { deadline: new Date(Date.now() + 10_000), occasion: 'operator', ...o }),
     close: () => instance.close?.() ?? Promise.resolve(),
   };
 }

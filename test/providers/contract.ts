@@ -90,14 +90,22 @@ export interface ContractFixture {
    * shortcuts, such as plain ldap://); anything else it reports fails the contract.
    */
   checkAllows?: Array<{ problem: RegExp; why: string }>;
-  failGrants: { permanent: true; arrange(account: string | undefined): Promise<() => Promise<void>> } | { permanent: false; why: string; arrange(account: string | undefined): Promise<() => Promise<void>> };
+  failGrants:
+    | { permanent: true; arrange(account: string | undefined): Promise<() => Promise<void>> }
+    | { permanent: false; why: string; arrange(account: string | undefined): Promise<() => Promise<void>> };
 }
 
 const SETTINGS = { ...DEFAULT_SETTINGS, grantAttempts: 3, retryBaseMs: 20, retryMaxMs: 100, providerTimeoutMs: 5000 };
 
 /** `one` and `two` give the same access (auto-approved); `three` waits for an approval. */
 function policyText(fixture: ContractFixture, target: Record<string, unknown>, account: string | undefined): string {
-  const resource = (id: string, autoApprove: boolean) => ({ id, name: id, approvers: { users: ['U0APPROVER'] }, autoApprove, provider: { target: 'contract', ...fixture.access() } });
+  const resource = (id: string, autoApprove: boolean) => ({
+    id,
+    name: id,
+    approvers: { users: ['U0APPROVER'] },
+    autoApprove,
+    provider: { target: 'contract', ...fixture.access() },
+  });
   return stringify({
     approvalChannel: 'C0CONTRACT',
     emailDomains: ['example.com'],
@@ -119,7 +127,6 @@ function recordingNotifier(given: Given[]): Notifier {
 }
 
 const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
-
 
 export function describeProviderContract(fixture: ContractFixture, describeFn: jest.Describe = describe): void {
   const definition = providerDefinition(fixture.type);
@@ -144,7 +151,11 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
     const given: Given[] = [];
 
     /** The registry's binding of resource `one` (or `two`), as production builds it. */
-    function bind(account: string | undefined, target = fixture.target(), resourceId = 'one'): { provider: ResourceProvider; policy: Policy } {
+    function bind(
+      account: string | undefined,
+      target = fixture.target(),
+      resourceId = 'one',
+    ): { provider: ResourceProvider; policy: Policy } {
       const policy = parsePolicy(policyText(fixture, target, account), {});
       policySecrets = [...new Set([...policySecrets, ...policy.secrets])];
       const registry = new ProviderRegistry(policy);
@@ -338,7 +349,8 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
         expect(await fixture.hasAccess(later, details)).toBe(true);
         const held = await fixture.expiryOf?.(later, details);
         const resolution = fixture.expiryResolutionMs ?? 1;
-        if (held !== undefined) expect(held.toISOString()).toBe(new Date(Math.ceil(later.expiresAt.getTime() / resolution) * resolution).toISOString());
+        if (held !== undefined)
+          expect(held.toISOString()).toBe(new Date(Math.ceil(later.expiresAt.getTime() / resolution) * resolution).toISOString());
         await provider.revoke(later, { ...soon(), details });
       });
     } else {
@@ -355,7 +367,9 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       const provider = ctx.providers.forResource('one');
       if (!provider.inspectsStanding) {
         // Declared: every grant is its own (ephemeral logins), or the target keeps its own books (webhooks).
-        expect(definition!.overlap === 'none' || provider.accessKey(account) === undefined || definition!.overlap.standing === 'not-inspectable').toBe(true);
+        expect(
+          definition!.overlap === 'none' || provider.accessKey(account) === undefined || definition!.overlap.standing === 'not-inspectable',
+        ).toBe(true);
         return;
       }
       expect(fixture.giveStanding).toBeDefined();
@@ -391,7 +405,9 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
     if (definition?.needs?.length) {
       it(`refuses a request, when it is filed, from someone who has not registered what it needs (${definition.needs.join(', ')})`, async () => {
         const ctx = await operations(await fixture.newAccount(), false);
-        const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'nothing registered' }).catch((e: unknown) => e);
+        const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'nothing registered' }).catch(
+          (e: unknown) => e,
+        );
         expect(refused).toBeInstanceOf(UserError);
         expect((refused as UserError).message).toMatch(/\/jit-access ssh-key/);
         expect(await db.collection('requests').countDocuments({ reason: 'nothing registered' })).toBe(0);
@@ -402,10 +418,14 @@ export function describeProviderContract(fixture: ContractFixture, describeFn: j
       const ctx = await operations(fixture.unknownAccount?.());
       const provider = ctx.providers.forResource('one');
       if (!fixture.unknownAccount || provider.account.need === 'optional') {
-        await expect(provider.validate({ resourceId: 'one', user: { slackId: 'U0REQUESTER', ...fixture.registered?.(undefined) } }, soon())).resolves.toMatchObject({ ok: true });
+        await expect(
+          provider.validate({ resourceId: 'one', user: { slackId: 'U0REQUESTER', ...fixture.registered?.(undefined) } }, soon()),
+        ).resolves.toMatchObject({ ok: true });
         return;
       }
-      const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'unknown account' }).catch((e: unknown) => e);
+      const refused = await requestAccess(ctx, 'U0REQUESTER', { resourceId: 'one', duration: '1h', reason: 'unknown account' }).catch(
+        (e: unknown) => e,
+      );
       expect(refused).toBeInstanceOf(UserError);
       expect(await db.collection('requests').countDocuments({ reason: 'unknown account' })).toBe(0);
     });

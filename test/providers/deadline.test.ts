@@ -23,10 +23,24 @@ describe('boundedCall', () => {
   });
 
   it('stops at once on a non-retryable failure, and when the named wait would pass the deadline', async () => {
-    const final = await rejection(boundedCall({ what: 'test', deadline: soon(2000), attempt: async () => Promise.reject(new Error('no')), classify: () => ({ retryable: false, message: 'HTTP 403: no' }) }));
+    const final = await rejection(
+      boundedCall({
+        what: 'test',
+        deadline: soon(2000),
+        attempt: async () => Promise.reject(new Error('no')),
+        classify: () => ({ retryable: false, message: 'HTTP 403: no' }),
+      }),
+    );
     expect([final.retryable, final.message]).toEqual([false, 'test: HTTP 403: no']);
     const started = Date.now();
-    const later = await rejection(boundedCall({ what: 'test', deadline: soon(2000), attempt: async () => Promise.reject(new Error('slow down')), classify: () => ({ retryable: true, message: 'HTTP 429', retryAfterMs: 60_000 }) }));
+    const later = await rejection(
+      boundedCall({
+        what: 'test',
+        deadline: soon(2000),
+        attempt: async () => Promise.reject(new Error('slow down')),
+        classify: () => ({ retryable: true, message: 'HTTP 429', retryAfterMs: 60_000 }),
+      }),
+    );
     expect(Date.now() - started).toBeLessThan(200);
     expect([later.retryable, later.message]).toEqual([true, "test: HTTP 429 (the service asks to wait 60s, past this call's deadline)"]);
   });
@@ -52,7 +66,14 @@ describe('boundedCall', () => {
   });
 
   it('passes a ProviderError from the attempt through unchanged; a synchronous throw is a failure like any other', async () => {
-    const own = await rejection(boundedCall({ what: 'test', deadline: soon(1000), attempt: async () => Promise.reject(new ProviderError('refused here', false)), classify: () => ({ retryable: true, message: 'x' }) }));
+    const own = await rejection(
+      boundedCall({
+        what: 'test',
+        deadline: soon(1000),
+        attempt: async () => Promise.reject(new ProviderError('refused here', false)),
+        classify: () => ({ retryable: true, message: 'x' }),
+      }),
+    );
     expect([own.message, own.retryable]).toEqual(['refused here', false]);
     const sync = await rejection(
       boundedCall({

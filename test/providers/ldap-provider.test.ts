@@ -37,8 +37,12 @@ resources:
     approvers: { users: [U0BOB] }
     provider: { type: ldap, bindDN: "cn=bot,dc=x", bindPassword: pw, groupDN: "cn=ops,dc=x", ${provider} }
 `;
-    expect(policyProblems(policy('url: "ldaps://ldap.example.com", startTLS: true'), {}).join('\n')).toContain('startTLS is for ldap:// URLs');
-    expect(policyProblems(policy('url: "http://ldap.example.com"'), {}).join('\n')).toContain('expected ldap://host[:port] or ldaps://host[:port]');
+    expect(policyProblems(policy('url: "ldaps://ldap.example.com", startTLS: true'), {}).join('\n')).toContain(
+      'startTLS is for ldap:// URLs',
+    );
+    expect(policyProblems(policy('url: "http://ldap.example.com"'), {}).join('\n')).toContain(
+      'expected ldap://host[:port] or ldaps://host[:port]',
+    );
     expect(policyProblems(policy('url: "ldap://x", userDN: "uid=alice,dc=x"'), {}).join('\n')).toContain('exactly one {account}');
     expect(policyProblems(policy('url: "ldap://x", memberAttribute: owner'), {}).join('\n')).toContain('memberAttribute');
     expect(ldapTargetSchema.safeParse({ url: 'ldap://x', bindDN: 'cn=bot,dc=x', bindPassword: 'pw' }).success).toBe(true);
@@ -60,7 +64,16 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
   afterAll(() => slapd?.stop());
 
   const target = (over: Partial<LdapTargetConfig> = {}): LdapTargetConfig =>
-    ldapTargetSchema.parse({ url: slapd.url, startTLS: true, caFile: slapd.caFile, bindDN: BOT_DN, bindPassword: slapd.botPassword, userDN: `uid={account},${PEOPLE}`, timeoutMs: 3000, ...over });
+    ldapTargetSchema.parse({
+      url: slapd.url,
+      startTLS: true,
+      caFile: slapd.caFile,
+      bindDN: BOT_DN,
+      bindPassword: slapd.botPassword,
+      userDN: `uid={account},${PEOPLE}`,
+      timeoutMs: 3000,
+      ...over,
+    });
   const provider = (group: { dn: string; attribute: string }, over: Partial<LdapTargetConfig> = {}) =>
     bound(new LdapProvider(target(over), 'corp-ldap'), ldapAccessSchema.parse({ groupDN: group.dn, memberAttribute: group.attribute }));
   const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
@@ -137,7 +150,9 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
     for (const group of Object.values(TEST_GROUPS)) expect(await provider(group).check()).toEqual([]);
     // A group the bot may read but not change: the write probe says so, and grants fail for good.
     const admins = provider({ dn: ADMINS_GROUP, attribute: 'member' });
-    expect(await admins.check()).toEqual([`ldap target corp-ldap: ${BOT_DN} may not write member of ${ADMINS_GROUP} (give it write access to that attribute only; see the README)`]);
+    expect(await admins.check()).toEqual([
+      `ldap target corp-ldap: ${BOT_DN} may not write member of ${ADMINS_GROUP} (give it write access to that attribute only; see the README)`,
+    ]);
     const { uid } = await person();
     const refused = await rejection(admins.grant(subject(uid), soon()));
     expect(refused.retryable).toBe(false);
@@ -145,8 +160,12 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
     expect(await provider({ dn: `cn=nope,${PEOPLE}`, attribute: 'member' }).check()).toEqual([
       `ldap target corp-ldap: group cn=nope,${PEOPLE} does not exist (or ${BOT_DN} may not read it)`,
     ]);
-    expect((await provider({ dn: TEST_GROUPS.deploy.dn, attribute: 'member' }).check()).join('\n')).toMatch(/is a posixgroup, which lists members in memberUid, not member/);
-    expect(await provider(TEST_GROUPS.ops, { startTLS: false }).check()).toEqual([`ldap target corp-ldap: the bind password travels in clear text over ${slapd.url}: use ldaps:// or startTLS: true`]);
+    expect((await provider({ dn: TEST_GROUPS.deploy.dn, attribute: 'member' }).check()).join('\n')).toMatch(
+      /is a posixgroup, which lists members in memberUid, not member/,
+    );
+    expect(await provider(TEST_GROUPS.ops, { startTLS: false }).check()).toEqual([
+      `ldap target corp-ldap: the bind password travels in clear text over ${slapd.url}: use ldaps:// or startTLS: true`,
+    ]);
     expect((await provider(TEST_GROUPS.ops, { userDN: undefined }).check()).join('\n')).toMatch(/memberAttribute member needs userDN/);
   });
 
@@ -155,11 +174,14 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
     await c.startTLS({ ca: readFileSync(slapd.caFile), host: '127.0.0.1' });
     await c.bind(BOT_DN, slapd.botPassword);
     try {
-      const change = (type: string, value: string) => new Change({ operation: 'replace', modification: new Attribute({ type, values: [value] }) });
+      const change = (type: string, value: string) =>
+        new Change({ operation: 'replace', modification: new Attribute({ type, values: [value] }) });
       await expect(c.modify(TEST_GROUPS.ops.dn, change('cn', 'ops'))).rejects.toMatchObject({ code: 50 });
       await expect(c.modify(ADMINS_GROUP, change('member', BOT_DN))).rejects.toMatchObject({ code: 50 });
       await expect(c.modify(`uid=p1_${run},${PEOPLE}`, change('sn', 'x'))).rejects.toMatchObject({ code: 50 });
-      await expect(c.add(`cn=new,ou=groups,dc=example,dc=com`, { objectClass: 'groupOfNames', cn: 'new', member: BOT_DN })).rejects.toMatchObject({ code: 50 });
+      await expect(
+        c.add(`cn=new,ou=groups,dc=example,dc=com`, { objectClass: 'groupOfNames', cn: 'new', member: BOT_DN }),
+      ).rejects.toMatchObject({ code: 50 });
     } finally {
       await c.unbind();
     }
@@ -177,7 +199,9 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
     expect(untrusted.message).toMatch(/self-signed|certificate/i);
     expect(untrusted.message).toMatch(/is the server’s CA in caFile\?/);
     // ldaps:// without the CA: the same refusal.
-    const ldaps = await rejection(provider(TEST_GROUPS.ops, { url: slapd.ldapsUrl, startTLS: false, caFile: undefined }).grant(subject(uid), soon()));
+    const ldaps = await rejection(
+      provider(TEST_GROUPS.ops, { url: slapd.ldapsUrl, startTLS: false, caFile: undefined }).grant(subject(uid), soon()),
+    );
     expect([ldaps.retryable, /self-signed|certificate/i.test(ldaps.message)]).toEqual([false, true]);
     expect(await slapd.valuesOf(TEST_GROUPS.ops.dn, 'member')).toEqual([PLACEHOLDER_DN]);
   });
@@ -187,6 +211,9 @@ describeWithSlapdTls('ldap provider (private slapd)', () => {
       ok: false,
       reason: `There is no directory entry \`uid=ghost_${run},${PEOPLE}\` for you in corp-ldap. Ask a directory admin, or a policy admin to map you to your account in \`identities\`.`,
     });
-    expect(await provider(TEST_GROUPS.deploy, { userDN: undefined }).validate(subject('dave'), soon())).toEqual({ ok: true, principal: 'dave' });
+    expect(await provider(TEST_GROUPS.deploy, { userDN: undefined }).validate(subject('dave'), soon())).toEqual({
+      ok: true,
+      principal: 'dave',
+    });
   });
 });

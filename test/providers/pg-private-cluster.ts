@@ -79,7 +79,12 @@ export async function startPrivateCluster(): Promise<PrivateCluster> {
     stop() {
       spawnSync(user ? 'runuser' : join(bin, 'pg_ctl'), [
         ...(user ? ['-u', 'postgres', '--', join(bin, 'pg_ctl')] : []),
-        '-D', data, '-m', 'immediate', '-w', 'stop',
+        '-D',
+        data,
+        '-m',
+        'immediate',
+        '-w',
+        'stop',
       ]);
       rmSync(dir, { recursive: true, force: true });
     },

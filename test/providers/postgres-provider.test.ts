@@ -31,8 +31,7 @@ const SUPER = `jit_super_${RUN}`;
 const HOLDER = `jit_holder_${RUN}`;
 
 const host = new URL(PG_SUPERUSER_URL);
-const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) =>
-  `postgres://${user}:${ADMIN_PASSWORD}@${host.hostname}:${port}/${DB}`;
+const adminUrl = (user = ADMIN, port = Number(host.port || 5432)) => `postgres://${user}:${ADMIN_PASSWORD}@${host.hostname}:${port}/${DB}`;
 
 const providers: PostgresProvider[] = [];
 const clients: Client[] = [];
@@ -84,7 +83,6 @@ async function isMember(member: string, role: string): Promise<boolean> {
     return rowCount === 1;
   });
 }
-
 
 function field(result: GrantResult, label: string): string {
   const value = result.secretForRequester?.fields.find((f) => f.label === label)?.value;
@@ -239,8 +237,13 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
     });
 
     it('refuses when the role it hands out is missing, and needs no account in ephemeral mode', async () => {
-      expect(await provider({ role: `jit_missing_${RUN}` }).validate(filing(ACCOUNT), soon())).toMatchObject({ ok: false, reason: expect.stringMatching(/has no role/) });
-      await expect(provider({ mode: 'ephemeral' }).validate({ resourceId: 'prod-db', user: { slackId: 'U0X' } }, soon())).resolves.toEqual({ ok: true });
+      expect(await provider({ role: `jit_missing_${RUN}` }).validate(filing(ACCOUNT), soon())).toMatchObject({
+        ok: false,
+        reason: expect.stringMatching(/has no role/),
+      });
+      await expect(provider({ mode: 'ephemeral' }).validate({ resourceId: 'prod-db', user: { slackId: 'U0X' } }, soon())).resolves.toEqual({
+        ok: true,
+      });
     });
 
     it('refuses at grant time too, when an account stopped being able to log in after filing', async () => {
@@ -279,7 +282,14 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       const roleName = ephemeralRoleName(ACCOUNT, s.requestId);
       expect(result.details).toEqual({ roleName });
       expect(result.secretForRequester?.title).toContain('prod-db');
-      expect(result.secretForRequester?.fields.map((f) => f.label)).toEqual(['Host', 'Port', 'Database', 'User', 'Password', 'Valid until']);
+      expect(result.secretForRequester?.fields.map((f) => f.label)).toEqual([
+        'Host',
+        'Port',
+        'Database',
+        'User',
+        'Password',
+        'Valid until',
+      ]);
       expect(field(result, 'Host')).toBe(host.hostname);
       expect(field(result, 'Port')).toBe(String(Number(host.port || 5432)));
       expect(field(result, 'Database')).toBe(DB);
@@ -287,8 +297,10 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       expect(field(result, 'Password')).toMatch(/^[A-Za-z0-9_-]{32}$/);
       expect(field(result, 'Valid until')).toBe(s.expiresAt.toISOString());
 
-      const { rolpassword, rolvaliduntil, rolcanlogin } = await superuser('postgres', async (c) =>
-        (await c.query('SELECT rolpassword, rolvaliduntil, rolcanlogin FROM pg_authid WHERE rolname = $1', [roleName])).rows[0],
+      const { rolpassword, rolvaliduntil, rolcanlogin } = await superuser(
+        'postgres',
+        async (c) =>
+          (await c.query('SELECT rolpassword, rolvaliduntil, rolcanlogin FROM pg_authid WHERE rolname = $1', [roleName])).rows[0],
       );
       expect(rolcanlogin).toBe(true);
       expect((rolvaliduntil as Date).toISOString()).toBe(s.expiresAt.toISOString());
@@ -315,8 +327,9 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       expect(second.details).toEqual(first.details);
       expect(field(second, 'Password')).not.toBe(field(first, 'Password'));
       const roleName = first.details!.roleName!;
-      const validUntil = await superuser('postgres', async (c) =>
-        (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleName])).rows[0].rolvaliduntil as Date,
+      const validUntil = await superuser(
+        'postgres',
+        async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleName])).rows[0].rolvaliduntil as Date,
       );
       expect(validUntil.toISOString()).toBe(later.expiresAt.toISOString());
       expect(await isMember(roleName, TARGET)).toBe(true);
@@ -331,8 +344,10 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       const { details } = await p.grant(s, soon());
       const extended = { ...s, expiresAt: new Date(s.expiresAt.getTime() + 30 * 60_000) };
       await p.extend(extended, soon());
-      const validUntil = await superuser('postgres', async (c) =>
-        (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [details!.roleName])).rows[0].rolvaliduntil as Date,
+      const validUntil = await superuser(
+        'postgres',
+        async (c) =>
+          (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [details!.roleName])).rows[0].rolvaliduntil as Date,
       );
       expect(validUntil.toISOString()).toBe(extended.expiresAt.toISOString());
       await p.revoke(s, { ...soon(), details });
@@ -359,7 +374,10 @@ describeWithPostgres('PostgresProvider (PostgreSQL at 127.0.0.1:5432)', () => {
       await p.revoke(s, { ...soon(), details: result.details });
 
       expect(await roleExists(field(result, 'User'))).toBe(false);
-      const owner = await superuser(DB, async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'")).rows[0]?.tableowner);
+      const owner = await superuser(
+        DB,
+        async (c) => (await c.query("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'")).rows[0]?.tableowner,
+      );
       expect(owner).toBe(ADMIN);
     });
 

@@ -72,7 +72,13 @@ beforeEach(() => {
 });
 afterEach(() => jest.restoreAllMocks());
 
-const subject = (resourceId: string): GrantSubject => ({ requestId: 'r12345678', resourceId, user: { slackId: 'U0ALICE' }, reason: 'test', expiresAt: new Date(Date.now() + 60_000) });
+const subject = (resourceId: string): GrantSubject => ({
+  requestId: 'r12345678',
+  resourceId,
+  user: { slackId: 'U0ALICE' },
+  reason: 'test',
+  expiresAt: new Date(Date.now() + 60_000),
+});
 const deadline = () => ({ deadline: new Date(Date.now() + 5000) });
 const instanceOf = (name: string) => created.filter((c) => c.name === name);
 
@@ -193,7 +199,10 @@ describe('reloadPolicy', () => {
       openResources: async () => new Set(),
       logger: log,
     });
-    expect(outcome).toEqual({ applied: false, problems: ['resources[0].maxDuration: expected a duration', 'resources[1].approvers: list at least one user'] });
+    expect(outcome).toEqual({
+      applied: false,
+      problems: ['resources[0].maxDuration: expected a duration', 'resources[1].approvers: list at least one user'],
+    });
     expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
       'policy reload refused: resources[0].maxDuration: expected a duration',
       'policy reload refused: resources[1].approvers: list at least one user',
@@ -218,7 +227,10 @@ describe('reloadPolicy', () => {
       },
       logger: log,
     });
-    expect(outcome).toEqual({ applied: false, problems: [expect.stringMatching(/^cannot read which resources have open requests from MongoDB: server selection timed out/)] });
+    expect(outcome).toEqual({
+      applied: false,
+      problems: [expect.stringMatching(/^cannot read which resources have open requests from MongoDB: server selection timed out/)],
+    });
     expect(inForce.current).toBe(first);
     await providers.forResource('gone').revoke(subject('gone'), deadline());
     expect(instanceOf('gone')[0]!.closed).toBe(false);

@@ -27,7 +27,15 @@ export const describeWithRedis = redisAvailable ? describe : describe.skip;
 
 /** A client of `url` that gives up at once instead of reconnecting; the caller disconnects it. */
 export function redisClient(url: string, opts: { username?: string; password?: string } = {}): Redis {
-  const client = new Redis(url, { ...opts, lazyConnect: true, connectTimeout: 3000, maxRetriesPerRequest: 0, retryStrategy: () => null, enableReadyCheck: false, disconnectTimeout: 200 });
+  const client = new Redis(url, {
+    ...opts,
+    lazyConnect: true,
+    connectTimeout: 3000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableReadyCheck: false,
+    disconnectTimeout: 200,
+  });
   client.on('error', () => undefined);
   return client;
 }

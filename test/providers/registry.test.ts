@@ -63,7 +63,13 @@ describe('ProviderRegistry', () => {
 
   it('turns every error into a ProviderError with the policy’s secrets cut out', async () => {
     const read = registry.forResource('orders-read');
-    const subject = { requestId: 'r1', resourceId: 'orders-read', user: { slackId: 'U0ALICE', account: 'alice' }, reason: 'x', expiresAt: new Date() };
+    const subject = {
+      requestId: 'r1',
+      resourceId: 'orders-read',
+      user: { slackId: 'U0ALICE', account: 'alice' },
+      reason: 'x',
+      expiresAt: new Date(),
+    };
     // The deadline is already gone: the pool never even connects.
     const err = await read.grant(subject, { deadline: new Date(Date.now() - 1) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
@@ -83,7 +89,9 @@ describe('ProviderRegistry', () => {
       create: (): TargetProvider<Record<string, never>> => ({
         grant: async () => ({}),
         revoke: async () => undefined,
-        check: async (_access, opts) => (deadlines.push(opts.deadline), occasions.push(opts.occasion), ['probing target p: cannot log in with s3cret-pass-word']),
+        check: async (_access, opts) => (
+          deadlines.push(opts.deadline), occasions.push(opts.occasion), ['probing target p: cannot log in with s3cret-pass-word']
+        ),
       }),
     });
     (PROVIDERS as unknown as unknown[]).push(probing);

@@ -6,7 +6,13 @@ import { spawnSync } from 'node:child_process';
  * its argument and exits 0 when the server works. Absent, the tests are skipped with a printed
  * reason; with CI=true that is a failure instead, thrown here.
  */
-export function serviceAvailable(opts: { server: string; tests: string; url: string; probeScript: string; otherProblem?: () => string | undefined }): boolean {
+export function serviceAvailable(opts: {
+  server: string;
+  tests: string;
+  url: string;
+  probeScript: string;
+  otherProblem?: () => string | undefined;
+}): boolean {
   const result = spawnSync(process.execPath, ['-e', opts.probeScript, opts.url], { encoding: 'utf8', timeout: 10_000, cwd: __dirname });
   const problem =
     result.status === 0 ? opts.otherProblem?.() : (result.stderr || result.error?.message || `probe exited with ${result.status}`).trim();

@@ -87,13 +87,20 @@ describeWithSshd('ssh provider (private sshd)', () => {
     const result = await provider({ host: 'bastion.example.com', port: 2222 }).grant(subject(), soon());
     const s = result.secretForRequester!;
     expect(s.title).toBe('SSH certificate for bastion');
-    expect(field(result, 'Connect with')).toMatch(/^ssh -i ~\/\.ssh\/id_ed25519 -o CertificateFile=~\/\.ssh\/jit-r\w+-cert\.pub -p 2222 alice@bastion\.example\.com$/);
+    expect(field(result, 'Connect with')).toMatch(
+      /^ssh -i ~\/\.ssh\/id_ed25519 -o CertificateFile=~\/\.ssh\/jit-r\w+-cert\.pub -p 2222 alice@bastion\.example\.com$/,
+    );
     expect(field(result, 'For your key')).toMatch(/^SHA256:/);
   });
 
   it('fixed principals, force-command (one argv entry whatever it holds), source-address and permit are what sshd enforces', async () => {
     const command = `echo "forced; $(id -un)" && echo 'a|b'`;
-    const result = await provider({ principals: ['deploy'], forceCommand: command, sourceAddress: '127.0.0.1/32, ::1', permit: ['pty', 'agent-forwarding'] }).grant(subject(), soon());
+    const result = await provider({
+      principals: ['deploy'],
+      forceCommand: command,
+      sourceAddress: '127.0.0.1/32, ::1',
+      permit: ['pty', 'agent-forwarding'],
+    }).grant(subject(), soon());
     const cert = await save(result);
     const text = await sshd.describeCertificate(cert);
     expect(text).toMatch(/Principals: \n\s+deploy\n/);
@@ -118,8 +125,12 @@ resources:
     approvers: { users: [U0BOB] }
     provider: { type: ssh, caKeyFile: /etc/jit/ca, revokedKeysFile: /etc/ssh/revoked.krl, ${provider} }
 `;
-    expect(policyProblems(policy('principals: ["alice,root"]'), {}).join('\n')).toContain('resources[0].provider.principals[0]: expected a login name');
-    expect(policyProblems(policy('sourceAddress: "10.0.0.0/8 -O permit-pty"'), {}).join('\n')).toContain('expected IP addresses or CIDR blocks');
+    expect(policyProblems(policy('principals: ["alice,root"]'), {}).join('\n')).toContain(
+      'resources[0].provider.principals[0]: expected a login name',
+    );
+    expect(policyProblems(policy('sourceAddress: "10.0.0.0/8 -O permit-pty"'), {}).join('\n')).toContain(
+      'expected IP addresses or CIDR blocks',
+    );
     expect(policyProblems(policy('permit: [everything]'), {}).join('\n')).toContain('resources[0].provider.permit[0]');
     expect(policyProblems(policy('caKey: "x"'), {}).join('\n')).toContain('set exactly one of caKey and caKeyFile');
     expect(() => parsePolicy(policy('permit: [pty, port-forwarding]'), {})).not.toThrow();
@@ -177,7 +188,9 @@ resources:
         reads += 1;
       }
     })();
-    await Promise.all(subjects.map((s, i) => (i % 2 ? one : two).revoke(s, { ...soon(15_000), details: { serial: serialFor(s.requestId).toString() } })));
+    await Promise.all(
+      subjects.map((s, i) => (i % 2 ? one : two).revoke(s, { ...soon(15_000), details: { serial: serialFor(s.requestId).toString() } })),
+    );
     reading = false;
     await reader;
     expect(reads).toBeGreaterThan(0);
@@ -196,7 +209,13 @@ resources:
     await fs.utimes(lock, old, old);
     const s = subject();
     await provider().revoke(s, soon());
-    expect(await new KrlFile(sshd.krlFile).revokes(serialFor(s.requestId), (await run('ssh-keygen', ['-l', '-f', `${sshd.caKeyFile}.pub`])).stdout.split(/\s+/)[1]!, new Date(Date.now() + 5000))).toBe(true);
+    expect(
+      await new KrlFile(sshd.krlFile).revokes(
+        serialFor(s.requestId),
+        (await run('ssh-keygen', ['-l', '-f', `${sshd.caKeyFile}.pub`])).stdout.split(/\s+/)[1]!,
+        new Date(Date.now() + 5000),
+      ),
+    ).toBe(true);
 
     await fs.writeFile(lock, 'live writer\n');
     try {
@@ -215,7 +234,9 @@ resources:
     const p = provider({}, { revokedKeysFile: krl });
     const missing = await rejection(p.grant(subject(), soon()));
     expect(missing.retryable).toBe(false);
-    expect(missing.message).toMatch(/does not exist\. sshd refuses every key while its RevokedKeys file is missing; create an empty one with `ssh-keygen -k -f /);
+    expect(missing.message).toMatch(
+      /does not exist\. sshd refuses every key while its RevokedKeys file is missing; create an empty one with `ssh-keygen -k -f /,
+    );
     expect((await rejection(p.revoke(subject(), soon()))).retryable).toBe(true);
     expect((await p.check()).join('\n')).toMatch(/does not exist/);
 
@@ -265,7 +286,10 @@ resources:
   });
 
   it('accepts the key types people have (RSA 3072, ECDSA) and refuses a key that is not one', async () => {
-    for (const [name, args] of [['rsa', ['-t', 'rsa', '-b', '3072']], ['ecdsa', ['-t', 'ecdsa']]] as const) {
+    for (const [name, args] of [
+      ['rsa', ['-t', 'rsa', '-b', '3072']],
+      ['ecdsa', ['-t', 'ecdsa']],
+    ] as const) {
       const file = path.join(sshd.dir, `typed-${name}`);
       await run('ssh-keygen', ['-q', '-N', '', '-f', file, ...args]);
       const key = { privateKeyFile: file, publicKey: (await fs.readFile(`${file}.pub`, 'utf8')).trim() };

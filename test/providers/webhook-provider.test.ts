@@ -4,11 +4,7 @@ import type { IncomingHttpHeaders, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GrantSubject } from '../../src/providers/provider';
 import { ProviderError } from '../../src/providers/provider';
-import {
-  WebhookProvider,
-  signWebhookBody,
-  verifyWebhookSignature,
-} from '../../src/providers/webhook/webhook-provider';
+import { WebhookProvider, signWebhookBody, verifyWebhookSignature } from '../../src/providers/webhook/webhook-provider';
 import { bound } from './bound';
 
 const SECRET = 'a-shared-secret-of-32-characters';
@@ -119,7 +115,9 @@ describe('WebhookProvider', () => {
 
   it('fails with the status and a short body excerpt on HTTP 500, without the secret', async () => {
     respond = (res) => res.writeHead(500).end(`database on fire ${'x'.repeat(1000)}`);
-    const err = await provider().revoke(subject, soon()).catch((e: unknown) => e);
+    const err = await provider()
+      .revoke(subject, soon())
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     const message = (err as ProviderError).message;
     expect((err as ProviderError).retryable).toBe(true);
@@ -139,7 +137,9 @@ describe('WebhookProvider', () => {
   it('fails within the deadline when the receiver never answers', async () => {
     respond = () => undefined; // hold the request open
     const started = Date.now();
-    const err = await provider().grant(subject, soon(500)).catch((e: unknown) => e);
+    const err = await provider()
+      .grant(subject, soon(500))
+      .catch((e: unknown) => e);
     const elapsed = Date.now() - started;
     expect(err).toBeInstanceOf(ProviderError);
     expect((err as ProviderError).message).toMatch(/no answer within/);

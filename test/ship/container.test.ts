@@ -75,7 +75,16 @@ export function envFileNames(text: string): string[] {
 }
 
 /** PRODUCT.md section 1 "Environment" table. */
-const PRODUCT_ENV = ['SLACK_BOT_TOKEN', 'SLACK_SIGNING_SECRET', 'SLACK_APP_TOKEN', 'SLACK_API_URL', 'MONGODB_URI', 'JIT_POLICY_FILE', 'PORT', 'LOG_LEVEL'];
+const PRODUCT_ENV = [
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'SLACK_APP_TOKEN',
+  'SLACK_API_URL',
+  'MONGODB_URI',
+  'JIT_POLICY_FILE',
+  'PORT',
+  'LOG_LEVEL',
+];
 /** Read by the bot beyond that table (src/config). */
 const EXTRA_ENV = ['JIT_RECONCILE_CRON', 'JIT_EXPIRY_WARNING', 'JIT_DATA_DIR', 'JIT_REQUEST_RATE_LIMIT'];
 
@@ -94,7 +103,8 @@ function configFiles(): string[] {
  */
 export function configEnvNames(source: string): string[] {
   const names = new Set<string>();
-  for (const m of source.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)\b|\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\])/g)) names.add(m[1] ?? captured(m, 2));
+  for (const m of source.matchAll(/\benv\s*(?:\.\s*([A-Z][A-Z0-9_]*)\b|\[\s*['"`]([A-Z][A-Z0-9_]*)['"`]\s*\])/g))
+    names.add(m[1] ?? captured(m, 2));
   for (const m of source.matchAll(/^\s*['"]?([A-Z][A-Z0-9_]{2,})['"]?\s*:/gm)) names.add(captured(m, 1));
   return [...names];
 }
@@ -119,7 +129,8 @@ function policyVars(): string[] {
  */
 export function runtimeImports(source: string): string[] {
   const specs: string[] = [];
-  for (const m of source.matchAll(/(?:^|[\n;])\s*(?:import|export)\s+(type\s)?[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/g)) if (!m[1]) specs.push(captured(m, 2));
+  for (const m of source.matchAll(/(?:^|[\n;])\s*(?:import|export)\s+(type\s)?[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/g))
+    if (!m[1]) specs.push(captured(m, 2));
   for (const m of source.matchAll(/(?:^|[\n;])\s*import\s*['"]([^'"]+)['"]/g)) specs.push(captured(m, 1));
   for (const m of source.matchAll(/\b(?:require|import)\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) specs.push(captured(m, 1));
   return specs
@@ -145,7 +156,11 @@ describe('Dockerfile', () => {
   });
 
   test('build stage installs everything and compiles; final stage installs production deps only', () => {
-    const buildRuns = stages.slice(0, -1).flat().filter((i) => i.op === 'RUN').map((i) => i.args);
+    const buildRuns = stages
+      .slice(0, -1)
+      .flat()
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args);
     expect(buildRuns.some((r) => /\bnpm ci\b/.test(r))).toBe(true);
     expect(buildRuns.some((r) => /\bnpm run build\b/.test(r))).toBe(true);
 
@@ -159,7 +174,9 @@ describe('Dockerfile', () => {
   });
 
   test('the final image has ssh-keygen (openssh-client), which the ssh provider runs', () => {
-    const installs = finalOf('RUN').map((i) => i.args).filter((r) => /\bapt-get install\b/.test(r));
+    const installs = finalOf('RUN')
+      .map((i) => i.args)
+      .filter((r) => /\bapt-get install\b/.test(r));
     expect(installs.some((r) => /\bopenssh-client\b/.test(r) && /--no-install-recommends/.test(r))).toBe(true);
     // Installed as root, before the image drops to its unprivileged user.
     const lastInstall = final.findIndex((i) => i.op === 'RUN' && /\bopenssh-client\b/.test(i.args));
@@ -209,14 +226,18 @@ describe('Dockerfile', () => {
         .map(([path]) => path.slice('node_modules/'.length)),
     );
     for (const name of Object.keys(pkg.dependencies ?? {})) expect(deps).toContain(name);
-    const files = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'));
+    const files = (readdirSync(join(ROOT, 'src'), { recursive: true }) as string[]).filter(
+      (f) => f.endsWith('.ts') && !f.endsWith('.d.ts'),
+    );
     const missing = files.flatMap((f) =>
       runtimeImports(read(join('src', f)))
         .filter((name) => !deps.has(name))
         .map((name) => `${relative(ROOT, join(ROOT, 'src', f))}: ${name}`),
     );
     expect(missing).toEqual([]);
-    expect(runtimeImports("import type { X } from 'ws';\nimport {\n  a,\n  b,\n} from '@slack/bolt/dist/x';\nconst t = require('tsx');")).toEqual(['@slack/bolt', 'tsx']);
+    expect(
+      runtimeImports("import type { X } from 'ws';\nimport {\n  a,\n  b,\n} from '@slack/bolt/dist/x';\nconst t = require('tsx');"),
+    ).toEqual(['@slack/bolt', 'tsx']);
   });
 
   test('CMD runs the compiled entry point of src/', () => {
@@ -236,7 +257,9 @@ describe('Dockerfile', () => {
     const env = Object.assign({}, ...finalOf('ENV').map((i) => envOf(i.args))) as Record<string, string>;
     expect(env.NODE_ENV).toBe('production');
     expect(env.PORT).toBe('3000');
-    const exposed = finalOf('EXPOSE').flatMap((i) => i.args.split(/\s+/)).map((p) => p.split('/')[0]);
+    const exposed = finalOf('EXPOSE')
+      .flatMap((i) => i.args.split(/\s+/))
+      .map((p) => p.split('/')[0]);
     expect(exposed).toContain('3000');
     const workdirs = finalOf('WORKDIR');
     expect(workdirs[workdirs.length - 1]?.args).toBe('/app'); // ./policy.yml -> /app/policy.yml
@@ -307,7 +330,9 @@ describe('docker-compose.yml', () => {
   test('the policy file is mounted read-only where JIT_POLICY_FILE points', () => {
     const target = environment(bot).JIT_POLICY_FILE;
     expect(target).toBe('/app/policy.yml');
-    const mount = list(bot.volumes).map(String).find((v) => v.split(':')[1] === target);
+    const mount = list(bot.volumes)
+      .map(String)
+      .find((v) => v.split(':')[1] === target);
     expect(mount).toBe(`./policy.yml:${target}:ro`);
   });
 });

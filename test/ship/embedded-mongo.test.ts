@@ -115,7 +115,10 @@ describe('npm start without MONGODB_URI, where no embedded MongoDB can be had', 
 
   it('fails the same way with a full MONGOMS_DOWNLOAD_URL that cannot be reached', async () => {
     const port = await closedPort();
-    const run = await startWithoutMongo({ MONGOMS_DOWNLOAD_URL: `http://127.0.0.1:${port}/mongodb-linux-x86_64-ubuntu2204-8.2.6.tgz`, MONGOMS_USE_HTTP: 'true' });
+    const run = await startWithoutMongo({
+      MONGOMS_DOWNLOAD_URL: `http://127.0.0.1:${port}/mongodb-linux-x86_64-ubuntu2204-8.2.6.tgz`,
+      MONGOMS_USE_HTTP: 'true',
+    });
     expectHelpfulFailure(run);
     expect(run.stderr).toContain('ECONNREFUSED');
     expect(run.ms).toBeLessThan(15_000);

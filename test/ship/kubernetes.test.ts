@@ -39,7 +39,11 @@ function podEnvironment(): Record<string, string> {
   for (const from of container.envFrom ?? []) {
     if (from.secretRef) {
       expect(from.secretRef.name).toBe(secret.metadata.name);
-      Object.assign(env, secret.stringData, Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()])));
+      Object.assign(
+        env,
+        secret.stringData,
+        Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(String(v), 'base64').toString()])),
+      );
     }
     if (from.configMapRef) Object.assign(env, ofKind('ConfigMap').find((c) => c.metadata.name === from.configMapRef.name)!.data);
   }
@@ -122,7 +126,11 @@ describe('deploy/kubernetes', () => {
     expect(service.spec.selector).toEqual(deployment.spec.template.metadata.labels);
     expect(service.spec.ports).toEqual([expect.objectContaining({ name: 'http', targetPort: 'http' })]);
     const annotations = deployment.spec.template.metadata.annotations;
-    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/path': '/metrics', 'prometheus.io/port': String(podEnvironment().PORT) });
+    expect(annotations).toMatchObject({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/path': '/metrics',
+      'prometheus.io/port': String(podEnvironment().PORT),
+    });
   });
 
   it('puts every object in the namespace the kustomization sets', () => {

@@ -93,7 +93,8 @@ export function findApiCalls(text: string, file: string): ApiCall[] {
   const source = stripComments(text);
   const calls: ApiCall[] = [];
   const lineOf = (index: number) => source.slice(0, index).split('\n').length;
-  const readsEmail = /\bprofile\s*\??\.\s*email\b/.test(source) || source.split('\n').some((l) => /\bprofile\b/.test(l) && /\bemail\b/.test(l));
+  const readsEmail =
+    /\bprofile\s*\??\.\s*email\b/.test(source) || source.split('\n').some((l) => /\bprofile\b/.test(l) && /\bemail\b/.test(l));
   const add = (method: string, index: number) => calls.push({ method, file, line: lineOf(index), readsEmail });
 
   const chained = /\b[\w$]*[cC]lient\s*\??\.\s*((?:[a-z][A-Za-z]*\s*\??\.\s*)+[a-z][A-Za-z]*)\s*\(/g;
@@ -213,7 +214,19 @@ describe('manifest.yml', () => {
     expect(cmd.should_escape).toBe(false);
     expect(cmd.description.length).toBeGreaterThan(0);
     // PRODUCT.md section 2.
-    for (const word of ['resource', 'duration', 'reason', 'list', 'resources', 'revoke', 'extend', 'cancel', 'audit', 'help', '--break-glass'])
+    for (const word of [
+      'resource',
+      'duration',
+      'reason',
+      'list',
+      'resources',
+      'revoke',
+      'extend',
+      'cancel',
+      'audit',
+      'help',
+      '--break-glass',
+    ])
       expect(cmd.usage_hint).toContain(word);
   });
 
@@ -247,10 +260,10 @@ describe('manifest.yml', () => {
 describe('Web API scan (the scope check is tied to the code)', () => {
   test('finds the call forms the scope check relies on', () => {
     const src = [
-      "await client.chat.postMessage({ channel, text });",
-      "await app.client.chat\n  .update({ channel, ts });",
-      "const r = await this.slackClient.usergroups.users.list({ usergroup });",
-      "const u = await client.users.info({ user }); const email = u.user?.profile?.email;",
+      'await client.chat.postMessage({ channel, text });',
+      'await app.client.chat\n  .update({ channel, ts });',
+      'const r = await this.slackClient.usergroups.users.list({ usergroup });',
+      'const u = await client.users.info({ user }); const email = u.user?.profile?.email;',
       "await web.apiCall('conversations.open', { users: id });",
       "await call('views.publish', { user_id, view });",
       "await say('hi');",
@@ -283,7 +296,7 @@ describe('Web API scan (the scope check is tied to the code)', () => {
     const calls = scanSource();
     if (calls.length === 0)
       throw new Error(
-        'No Slack Web API calls found under src/ (looked for client.<family>.<method>(, .apiCall(\'x.y\', say( ...).\n' +
+        "No Slack Web API calls found under src/ (looked for client.<family>.<method>(, .apiCall('x.y', say( ...).\n" +
           'The scope check cannot pass vacuously: it runs once src/slack calls chat.postMessage, users.info, etc.',
       );
     const { needed, unknown } = neededScopes(calls, manifest);

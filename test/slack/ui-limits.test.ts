@@ -51,7 +51,18 @@ function nasty(n: number, exact = true): string {
 }
 const users = (n: number) => Array.from({ length: n }, (_, i) => `U0APPROVER${i}`);
 const groups = (n: number) => Array.from({ length: n }, (_, i) => `S0GROUP${i}`);
-const STATES: RequestState[] = ['pending', 'granting', 'active', 'revoking', 'expired', 'revoked', 'denied', 'cancelled', 'timed_out', 'failed'];
+const STATES: RequestState[] = [
+  'pending',
+  'granting',
+  'active',
+  'revoking',
+  'expired',
+  'revoked',
+  'denied',
+  'cancelled',
+  'timed_out',
+  'failed',
+];
 
 function resource(i = 0, exact = true): Resource {
   return {
@@ -106,7 +117,15 @@ function request(state: RequestState, exact = true, over: Partial<AccessRequest>
     lastError: nasty(500, exact),
     account: nasty(62, exact),
     target: 'a-target-name-that-is-as-long-as-allowed',
-    extension: { id: 'deadbeef', durationMs: 86_400_000, reason: nasty(MAX_REASON_LENGTH, exact), requestedAt: now, approvals: users(20), requiredApprovals: 20, rule: nasty(80, exact) },
+    extension: {
+      id: 'deadbeef',
+      durationMs: 86_400_000,
+      reason: nasty(MAX_REASON_LENGTH, exact),
+      requestedAt: now,
+      approvals: users(20),
+      requiredApprovals: 20,
+      rule: nasty(80, exact),
+    },
     extendedMs: 86_400_000,
     // A policy rule's name (at most 80 characters) on the approval message.
     approvalRule: nasty(80, exact),
@@ -173,7 +192,10 @@ describe('every Block Kit builder stays within Slack’s limits whatever users t
   it('the App Home, with more of everything than it can show, stays within 100 blocks', () => {
     for (let i = 0; i < CASES / 3; i++) {
       const exact = i === 0;
-      const many = (n: number, state: RequestState) => Array.from({ length: n }, () => request(state, exact, { extension: random() < 0.5 ? request('active', exact).extension : undefined }));
+      const many = (n: number, state: RequestState) =>
+        Array.from({ length: n }, () =>
+          request(state, exact, { extension: random() < 0.5 ? request('active', exact).extension : undefined }),
+        );
       const n = exact ? 60 : Math.floor(random() * 40);
       const view = buildHomeView({
         userId: 'U0BOB',
@@ -206,13 +228,32 @@ describe('every Block Kit builder stays within Slack’s limits whatever users t
   });
 
   it('DMs, thread notices and ephemeral answers', () => {
-    const requesterNotices: RequesterNotice[] = ['approved', 'denied', 'failed', 'expiring', 'ended', 'timed_out', 'filed', 'extended', 'extension_denied'];
+    const requesterNotices: RequesterNotice[] = [
+      'approved',
+      'denied',
+      'failed',
+      'expiring',
+      'ended',
+      'timed_out',
+      'filed',
+      'extended',
+      'extension_denied',
+    ];
     const channelNotices: ChannelNotice[] = ['ended', 'grant_failed', 'revoke_failing', 'reminder', 'extension_requested'];
     for (let i = 0; i < CASES / 3; i++) {
       const exact = i === 0;
       for (const state of STATES) {
         const r = request(state, exact);
-        const details = { error: nasty(500, exact), cleanup: nasty(520, exact), attempts: '12', reason: nasty(MAX_REASON_LENGTH, exact), durationMs: '60000', users: users(60).join(','), usergroups: groups(30).join(','), by: 'U0BOB' };
+        const details = {
+          error: nasty(500, exact),
+          cleanup: nasty(520, exact),
+          attempts: '12',
+          reason: nasty(MAX_REASON_LENGTH, exact),
+          durationMs: '60000',
+          users: users(60).join(','),
+          usergroups: groups(30).join(','),
+          by: 'U0BOB',
+        };
         for (const notice of requesterNotices) {
           const text = messages.requesterNoticeText(r, notice, details);
           expectText(text, `DM ${notice}`);
@@ -231,7 +272,17 @@ describe('every Block Kit builder stays within Slack’s limits whatever users t
       expectText(messages.coalescedEndedText(all.slice(0, 100)), 'coalesced ended');
       expectText(messages.secretText(nasty(100, exact), [{ label: nasty(50, exact), value: nasty(200, exact) }]), 'secret');
       const events: AuditEvent[] = Array.from({ length: exact ? 3000 : count }, (_, k) => ({
-        _id: `e${k}`, at: new Date(), requestId: 'rabcdefgh', resourceId: 'x', requesterId: 'U0ALICE', version: k, actor: 'U0BOB', action: 'approvers_reminded', from: 'pending', to: 'pending', details: { reason: nasty(1000, exact) },
+        _id: `e${k}`,
+        at: new Date(),
+        requestId: 'rabcdefgh',
+        resourceId: 'x',
+        requesterId: 'U0ALICE',
+        version: k,
+        actor: 'U0BOB',
+        action: 'approvers_reminded',
+        from: 'pending',
+        to: 'pending',
+        details: { reason: nasty(1000, exact) },
       }));
       const of = request('pending', exact);
       const timeline = auditTimelineText({ request: of, events });

@@ -29,7 +29,8 @@ async function replica(now?: () => Date): Promise<Outbox> {
 describe('Outbox', () => {
   it('three replicas claiming the same 60 due items: each item goes to exactly one of them', async () => {
     const seed = new Outbox(db);
-    for (let i = 0; i < 60; i++) await seed.enqueueOnce(`dm:claim-race-${i}:granted`, { kind: 'dm', requestId: `claim-race-${i}`, notice: 'granted' });
+    for (let i = 0; i < 60; i++)
+      await seed.enqueueOnce(`dm:claim-race-${i}:granted`, { kind: 'dm', requestId: `claim-race-${i}`, notice: 'granted' });
     const replicas = await Promise.all([replica(), replica(), replica()]);
     const won: string[] = [];
     await Promise.all(

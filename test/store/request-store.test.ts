@@ -21,7 +21,9 @@ describe('RequestStore', () => {
   it('lets exactly one of 50 concurrent pending -> granting attempts win', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0RACE' }), 'U0RACE');
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => store.transition(req._id, 'pending', 'granting', { actor: `U0APPROVER${i}`, action: 'approved' })),
+      Array.from({ length: 50 }, (_, i) =>
+        store.transition(req._id, 'pending', 'granting', { actor: `U0APPROVER${i}`, action: 'approved' }),
+      ),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
     expect((await store.get(req._id))!.state).toBe('granting');
@@ -35,7 +37,9 @@ describe('RequestStore', () => {
     const clients = await Promise.all([1, 2, 3].map(() => new MongoClient(uri).connect()));
     try {
       const stores = clients.map((c) => new RequestStore(c.db(db.databaseName)));
-      const reqs = await Promise.all(Array.from({ length: 100 }, (_, i) => store.create(pendingRequest({ requesterId: `U0REPL${i}` }), 'system')));
+      const reqs = await Promise.all(
+        Array.from({ length: 100 }, (_, i) => store.create(pendingRequest({ requesterId: `U0REPL${i}` }), 'system')),
+      );
       const wins = await Promise.all(
         stores.flatMap((s, n) => reqs.map((r) => s.transition(r._id, 'pending', 'granting', { actor: `replica${n}`, action: 'approved' }))),
       );
@@ -75,7 +79,9 @@ describe('RequestStore', () => {
 
   it('refuses transitions the lifecycle does not allow, and stale ones', async () => {
     const req = await store.create(pendingRequest({ requesterId: 'U0LIFE' }), 'U0LIFE');
-    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'granted' })).rejects.toThrow(/cannot go from pending to active/);
+    await expect(store.transition(req._id, 'pending', 'active', { actor: 'x', action: 'granted' })).rejects.toThrow(
+      /cannot go from pending to active/,
+    );
     expect(await store.transition(req._id, 'active', 'revoking', { actor: 'system', action: 'expiring' })).toBeNull();
     expect((await store.get(req._id))!.state).toBe('pending');
   });
@@ -84,7 +90,11 @@ describe('RequestStore', () => {
     const now = new Date();
     const ago = (ms: number) => new Date(now.getTime() - ms);
     const later = (ms: number) => new Date(now.getTime() + ms);
-    const mk = (over: Parameters<typeof pendingRequest>[0]) => store.create(pendingRequest({ requesterId: `U0Q${Math.random().toString(36).slice(2, 8).toUpperCase()}`, resourceId: 'queries', ...over }), 'system');
+    const mk = (over: Parameters<typeof pendingRequest>[0]) =>
+      store.create(
+        pendingRequest({ requesterId: `U0Q${Math.random().toString(36).slice(2, 8).toUpperCase()}`, resourceId: 'queries', ...over }),
+        'system',
+      );
     const due1 = await mk({ state: 'active', expiresAt: ago(5000) });
     const due2 = await mk({ state: 'active', expiresAt: ago(1000) });
     await mk({ state: 'active', expiresAt: later(60_000) });
@@ -98,7 +108,9 @@ describe('RequestStore', () => {
     expect(dueIds).toEqual([due1._id, due2._id]);
     expect((await store.dueWork('timeout', now)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([timedOut._id]);
     expect((await store.dueWork('revoking', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([lapsed._id]);
-    expect((await store.dueWork('granting', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([grantingLapsed._id]);
+    expect((await store.dueWork('granting', now, 1000)).filter((r) => r.resourceId === 'queries').map((r) => r._id)).toEqual([
+      grantingLapsed._id,
+    ]);
     expect(await store.nextDeadline('expiry')).toBeInstanceOf(Date);
   });
 

@@ -7,7 +7,10 @@ import { freePort } from '../support/ports';
 
 describe('the store turns driver errors into StoreUnavailable', () => {
   it('when MongoDB cannot be reached: reads and writes of every store fail with StoreUnavailable, the driver error as cause', async () => {
-    const client = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/?directConnection=true`, { serverSelectionTimeoutMS: 200, connectTimeoutMS: 200 });
+    const client = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/?directConnection=true`, {
+      serverSelectionTimeoutMS: 200,
+      connectTimeoutMS: 200,
+    });
     const db = client.db('unreachable');
     const store = new RequestStore(db);
     const got = await store.get('r1234').catch((e: unknown) => e);

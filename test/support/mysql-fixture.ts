@@ -43,7 +43,13 @@ export class MysqlFixture {
       await c.query(`CREATE ROLE ${sqlString(this.reader)}`);
       await c.query(`GRANT SELECT ON ${sqlIdentifier(this.schema)}.secret_t TO ${sqlString(this.reader)}`);
       await c.query(defaultRoleProcedureSql(this.schema));
-      for (const statement of adminRecipe({ admin: this.admin, password: this.adminPassword, schema: this.schema, roles: [this.reader], ephemeral: true })) {
+      for (const statement of adminRecipe({
+        admin: this.admin,
+        password: this.adminPassword,
+        schema: this.schema,
+        roles: [this.reader],
+        ephemeral: true,
+      })) {
         await c.query(statement);
       }
     });
@@ -53,10 +59,10 @@ export class MysqlFixture {
     await Promise.all(this.connections.map((c) => c.end().catch(() => c.destroy())));
     await asRoot(async (c) => {
       await c.query(`DROP DATABASE IF EXISTS ${sqlIdentifier(this.schema)}`);
-      const [rows] = await c.query<RowDataPacket[]>('SELECT User AS user, Host AS host FROM mysql.user WHERE INSTR(User, ?) > 0 OR User IN (?)', [
-        this.run,
-        [...this.extraUsers, '-none-'],
-      ]);
+      const [rows] = await c.query<RowDataPacket[]>(
+        'SELECT User AS user, Host AS host FROM mysql.user WHERE INSTR(User, ?) > 0 OR User IN (?)',
+        [this.run, [...this.extraUsers, '-none-']],
+      );
       for (const { user, host } of rows) {
         // Roles have an empty host; users a real one.
         await c.query(host === '' ? `DROP ROLE IF EXISTS ${sqlString(user)}` : `DROP USER IF EXISTS ${accountName(user, host)}`);
@@ -68,7 +74,9 @@ export class MysqlFixture {
   async createUsers(...users: Array<{ name: string; host?: string; password?: string; roles?: string[] }>): Promise<void> {
     await asRoot(async (c) => {
       for (const u of users) {
-        await c.query(`CREATE USER ${accountName(u.name, u.host ?? '%')} IDENTIFIED BY ${sqlString(u.password ?? this.passwordOf(u.name))}`);
+        await c.query(
+          `CREATE USER ${accountName(u.name, u.host ?? '%')} IDENTIFIED BY ${sqlString(u.password ?? this.passwordOf(u.name))}`,
+        );
         for (const role of u.roles ?? []) await c.query(`GRANT ${sqlString(role)} TO ${accountName(u.name, u.host ?? '%')}`);
       }
     });
@@ -122,12 +130,16 @@ export class MysqlFixture {
   }
 
   async userExists(user: string, host = '%'): Promise<boolean> {
-    return asRoot(async (c) => (await c.query<RowDataPacket[]>('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [user, host]))[0].length === 1);
+    return asRoot(
+      async (c) => (await c.query<RowDataPacket[]>('SELECT 1 FROM mysql.user WHERE User = ? AND Host = ?', [user, host]))[0].length === 1,
+    );
   }
 
   /** Sessions of `user` in the process list. */
   async sessionsOf(user: string): Promise<number> {
-    return asRoot(async (c) => (await c.query<RowDataPacket[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [user]))[0].length);
+    return asRoot(
+      async (c) => (await c.query<RowDataPacket[]>('SELECT ID FROM information_schema.PROCESSLIST WHERE USER = ?', [user]))[0].length,
+    );
   }
 
   /** A role grant made outside jit-access (by a DBA: root). */

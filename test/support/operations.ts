@@ -32,7 +32,11 @@ export function staticDirectory(groups: Record<string, string[]> = {}): UserDire
 }
 
 /** The operations' context over a real store in `db`, with a recording notifier and a silent logger. */
-export async function operationContext(db: Db, policy: Policy, over: Partial<OperationContext> = {}): Promise<OperationContext & { notifier: ReturnType<typeof recordingNotifier> }> {
+export async function operationContext(
+  db: Db,
+  policy: Policy,
+  over: Partial<OperationContext> = {},
+): Promise<OperationContext & { notifier: ReturnType<typeof recordingNotifier> }> {
   const store = new RequestStore(db);
   await store.ensureIndexes();
   return {

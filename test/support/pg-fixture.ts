@@ -75,10 +75,10 @@ export class PgFixture {
     await Promise.all(this.clients.map((c) => c.end().catch(() => undefined)));
     await superuser('postgres', async (c) => {
       await c.query(`DROP DATABASE IF EXISTS ${ident(this.db)} WITH (FORCE)`);
-      const { rows } = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE strpos(rolname, $1) > 0 OR rolname = ANY($2)', [
-        this.run,
-        [...this.extraRoles],
-      ]);
+      const { rows } = await c.query<{ rolname: string }>(
+        'SELECT rolname FROM pg_roles WHERE strpos(rolname, $1) > 0 OR rolname = ANY($2)',
+        [this.run, [...this.extraRoles]],
+      );
       // Members first: dropping a role that others are members of is fine, but ephemeral ones are ours to clean.
       const last = new Set([this.reader, this.admin, this.admin2]);
       const ordered = rows.map((r) => r.rolname).sort((a, b) => Number(last.has(a)) - Number(last.has(b)));

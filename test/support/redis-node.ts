@@ -28,7 +28,22 @@ export class RedisNode {
   static async start(opts: { aclfile?: boolean; replicaOf?: number } = {}): Promise<RedisNode> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'jit-redis-'));
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--daemonize', 'no', '--logfile', join(dir, 'redis.log')];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+      '--daemonize',
+      'no',
+      '--logfile',
+      join(dir, 'redis.log'),
+    ];
     if (opts.aclfile) {
       writeFileSync(join(dir, 'users.acl'), 'user default on nopass ~* &* +@all\n');
       args.push('--aclfile', join(dir, 'users.acl'));

@@ -44,7 +44,8 @@ export function slapdUnavailable(): string | undefined {
   for (const schema of ['core', 'cosine', 'inetorgperson', 'nis']) {
     if (!existsSync(path.join(SCHEMA_DIR, `${schema}.schema`))) return `${SCHEMA_DIR}/${schema}.schema is missing (apt-get install slapd)`;
   }
-  if (!existsSync(path.join(MODULE_DIR, 'back_mdb.so')) && !existsSync(path.join(MODULE_DIR, 'back_mdb.la'))) return `${MODULE_DIR}/back_mdb is missing`;
+  if (!existsSync(path.join(MODULE_DIR, 'back_mdb.so')) && !existsSync(path.join(MODULE_DIR, 'back_mdb.la')))
+    return `${MODULE_DIR}/back_mdb is missing`;
   return undefined;
 }
 
@@ -99,9 +100,23 @@ export class TestSlapd {
     await fs.mkdir(path.join(dir, 'data'));
     if (tls) {
       await run('openssl', [
-        'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
-        '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-        '-keyout', path.join(dir, 'server.key'), '-out', path.join(dir, 'server.crt'),
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-keyout',
+        path.join(dir, 'server.key'),
+        '-out',
+        path.join(dir, 'server.crt'),
       ]);
     }
     const rootHash = (await run('/usr/sbin/slappasswd', ['-s', slapd.rootPassword])).stdout.trim();
@@ -137,7 +152,9 @@ export class TestSlapd {
   private async launch(): Promise<void> {
     const urls = [this.url, ...(this.tls ? [this.ldapsUrl] : [])].join(' ');
     // -d 0: stay in the foreground (a child of this process) without debug output; errors go to stderr.
-    this.child = spawn(SLAPD_BINARY, ['-h', urls, '-f', path.join(this.dir, 'slapd.conf'), '-d', '0'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = spawn(SLAPD_BINARY, ['-h', urls, '-f', path.join(this.dir, 'slapd.conf'), '-d', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     this.child.stderr!.on('data', (c: Buffer) => this.log.push(c.toString()));
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {

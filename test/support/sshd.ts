@@ -153,22 +153,36 @@ export class TestSshd {
   /** `ssh -i key -o CertificateFile=cert` into this server, running `command`; never prompts. */
   async login(key: UserKey, certificateFile: string, command = 'echo jit-ok', opts: { timeoutMs?: number } = {}): Promise<SshLogin> {
     const args = [
-      '-F', '/dev/null',
-      '-i', key.privateKeyFile,
-      '-o', `CertificateFile=${certificateFile}`,
-      '-o', 'IdentitiesOnly=yes',
-      '-o', 'BatchMode=yes',
-      '-o', 'StrictHostKeyChecking=yes',
-      '-o', `UserKnownHostsFile=${this.knownHosts}`,
-      '-o', 'GlobalKnownHostsFile=/dev/null',
-      '-o', 'ConnectTimeout=5',
-      '-o', 'LogLevel=ERROR',
-      '-p', String(this.port),
+      '-F',
+      '/dev/null',
+      '-i',
+      key.privateKeyFile,
+      '-o',
+      `CertificateFile=${certificateFile}`,
+      '-o',
+      'IdentitiesOnly=yes',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${this.knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-o',
+      'ConnectTimeout=5',
+      '-o',
+      'LogLevel=ERROR',
+      '-p',
+      String(this.port),
       `${this.loginUser}@${this.host}`,
       command,
     ];
     try {
-      const { stdout, stderr } = await run('ssh', args, { timeout: opts.timeoutMs ?? 15_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      const { stdout, stderr } = await run('ssh', args, {
+        timeout: opts.timeoutMs ?? 15_000,
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+      });
       return { code: 0, stdout, stderr };
     } catch (err) {
       const e = err as { code?: number | string; stdout?: string; stderr?: string };

@@ -8,7 +8,10 @@ export class TcpProxy {
   private readonly sockets = new Set<net.Socket>();
   private down = false;
 
-  private constructor(private readonly server: net.Server, readonly port: number) {}
+  private constructor(
+    private readonly server: net.Server,
+    readonly port: number,
+  ) {}
 
   static async start(targetHost: string, targetPort: number): Promise<TcpProxy> {
     let proxy: TcpProxy | undefined;

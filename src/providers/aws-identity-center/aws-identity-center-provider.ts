@@ -1,7 +1,15 @@
 import type { AccountAssignmentOperationStatus, SSOAdminClient } from '@aws-sdk/client-sso-admin';
 import type { IdentitystoreClient } from '@aws-sdk/client-identitystore';
 import { z } from 'zod';
-import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { backoff, DeadlinePassedError, pollWithin, retryWithin } from '../deadline';
@@ -38,7 +46,10 @@ let sdk: { sso: SsoAdminSdk; ids: IdentityStoreSdk } | undefined;
 /** The two AWS SDK clients, loaded when an aws-identity-center target is first created (not at every bot start). */
 function awsSdk(): { sso: SsoAdminSdk; ids: IdentityStoreSdk } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return (sdk ??= { sso: require('@aws-sdk/client-sso-admin') as SsoAdminSdk, ids: require('@aws-sdk/client-identitystore') as IdentityStoreSdk });
+  return (sdk ??= {
+    sso: require('@aws-sdk/client-sso-admin') as SsoAdminSdk,
+    ids: require('@aws-sdk/client-identitystore') as IdentityStoreSdk,
+  });
 }
 
 type Assignment = {
@@ -107,13 +118,20 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
   ) {
     const credentials =
       config.accessKeyId !== undefined && config.secretAccessKey !== undefined
-        ? { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}) }
+        ? {
+            accessKeyId: config.accessKeyId,
+            secretAccessKey: config.secretAccessKey,
+            ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}),
+          }
         : undefined; // the default credential chain
     // maxAttempts 1: retries are ours, bounded by each call's deadline (the SDK's would wait past it).
     const common = { region: config.region, maxAttempts: 1, ...(credentials ? { credentials } : {}) };
     const identityStoreEndpoint = config.identityStoreEndpoint ?? config.endpoint;
     this.sso = new this.sdk.sso.SSOAdminClient({ ...common, ...(config.endpoint ? { endpoint: config.endpoint } : {}) });
-    this.identityStore = new this.sdk.ids.IdentitystoreClient({ ...common, ...(identityStoreEndpoint ? { endpoint: identityStoreEndpoint } : {}) });
+    this.identityStore = new this.sdk.ids.IdentitystoreClient({
+      ...common,
+      ...(identityStoreEndpoint ? { endpoint: identityStoreEndpoint } : {}),
+    });
     this.secrets = [config.accessKeyId, config.secretAccessKey, config.sessionToken].flatMap((s) => (s ? secretVariants(s) : []));
   }
 
@@ -138,7 +156,8 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
   }
 
   async holds(access: AwsAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean> {
-    const principal = subject.user.principal ?? (subject.user.account ? await this.findUser(subject.user.account, opts.deadline) : undefined);
+    const principal =
+      subject.user.principal ?? (subject.user.account ? await this.findUser(subject.user.account, opts.deadline) : undefined);
     if (principal === undefined) return false;
     return this.isAssigned(this.assignment(access, principal), opts.deadline);
   }
@@ -146,7 +165,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
   async grant(access: AwsAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
     const principal = await this.principalFor(subject, undefined, opts.deadline);
     if (principal === undefined) {
-      throw new ProviderError(`${this.label}: there is no IAM Identity Center user ${JSON.stringify(subject.user.account ?? '')} any more`, false);
+      throw new ProviderError(
+        `${this.label}: there is no IAM Identity Center user ${JSON.stringify(subject.user.account ?? '')} any more`,
+        false,
+      );
     }
     await this.converge('create', this.assignment(access, principal), opts.deadline);
     return { details: { principalId: principal } };
@@ -173,7 +195,13 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         'sso:DescribePermissionSet',
         () =>
           this.within(deadline, (abortSignal) =>
-            this.sso.send(new this.sdk.sso.DescribePermissionSetCommand({ InstanceArn: this.config.instanceArn, PermissionSetArn: access.permissionSetArn }), { abortSignal }),
+            this.sso.send(
+              new this.sdk.sso.DescribePermissionSetCommand({
+                InstanceArn: this.config.instanceArn,
+                PermissionSetArn: access.permissionSetArn,
+              }),
+              { abortSignal },
+            ),
           ),
       ],
       [
@@ -181,7 +209,12 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         () =>
           this.within(deadline, (abortSignal) =>
             this.sso.send(
-              new this.sdk.sso.ListAccountAssignmentsCommand({ InstanceArn: this.config.instanceArn, AccountId: access.accountId, PermissionSetArn: access.permissionSetArn, MaxResults: 1 }),
+              new this.sdk.sso.ListAccountAssignmentsCommand({
+                InstanceArn: this.config.instanceArn,
+                AccountId: access.accountId,
+                PermissionSetArn: access.permissionSetArn,
+                MaxResults: 1,
+              }),
               { abortSignal },
             ),
           ),
@@ -227,7 +260,11 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
   }
 
   /** The user ID a grant was (or is to be) made for: recorded at grant, else at filing, else looked up now. */
-  private async principalFor(subject: GrantSubject, details: Record<string, string> | undefined, deadline: Date): Promise<string | undefined> {
+  private async principalFor(
+    subject: GrantSubject,
+    details: Record<string, string> | undefined,
+    deadline: Date,
+  ): Promise<string | undefined> {
     const known = details?.principalId ?? subject.user.principal;
     if (known !== undefined) return known;
     const account = subject.user.account;
@@ -242,7 +279,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
       try {
         const out = await this.within(deadline, (abortSignal) =>
           this.identityStore.send(
-            new this.sdk.ids.GetUserIdCommand({ IdentityStoreId: this.config.identityStoreId, AlternateIdentifier: { UniqueAttribute: { AttributePath: path, AttributeValue: account } } }),
+            new this.sdk.ids.GetUserIdCommand({
+              IdentityStoreId: this.config.identityStoreId,
+              AlternateIdentifier: { UniqueAttribute: { AttributePath: path, AttributeValue: account } },
+            }),
             { abortSignal },
           ),
         );
@@ -250,7 +290,10 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
       } catch (err) {
         const e = shape(err);
         if (e.name === 'ResourceNotFoundException' && e.ResourceType === 'IDENTITY_STORE') {
-          throw new ProviderError(`${this.label}: identity store ${this.config.identityStoreId} not found (is identityStoreId the instance's?)`, false);
+          throw new ProviderError(
+            `${this.label}: identity store ${this.config.identityStoreId} not found (is identityStoreId the instance's?)`,
+            false,
+          );
         }
         if (e.name === 'ResourceNotFoundException') continue; // no such user by this attribute
         throw this.failure(err, `look up user ${account}`);
@@ -313,7 +356,9 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
         throw this.failure(err, what);
       });
       if (!settled) {
-        throw new ProviderError(`${this.label}: ${what}: still IN_PROGRESS at the deadline (request ${requestId}); the next attempt keeps polling it`);
+        throw new ProviderError(
+          `${this.label}: ${what}: still IN_PROGRESS at the deadline (request ${requestId}); the next attempt keeps polling it`,
+        );
       }
       status = settled;
     }
@@ -322,11 +367,19 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
     // FAILED (or an unknown status). A failure can also mean "already as wanted": look before failing.
     const assigned = await this.isAssigned(assignment, deadline);
     if (assigned === (kind === 'create')) return;
-    throw new ProviderError(`${this.label}: ${what}: AWS reports ${status.Status ?? 'no status'}: ${status.FailureReason ?? 'no reason given'}`, false);
+    throw new ProviderError(
+      `${this.label}: ${what}: AWS reports ${status.Status ?? 'no status'}: ${status.FailureReason ?? 'no reason given'}`,
+      false,
+    );
   }
 
   /** Create/DeleteAccountAssignment, retrying conflicts and throttling. */
-  private async start(kind: OperationKind, assignment: Assignment, deadline: Date, what: string): Promise<AccountAssignmentOperationStatus> {
+  private async start(
+    kind: OperationKind,
+    assignment: Assignment,
+    deadline: Date,
+    what: string,
+  ): Promise<AccountAssignmentOperationStatus> {
     try {
       return await retryWithin(
         deadline,
@@ -350,12 +403,24 @@ export class AwsIdentityCenterProvider implements TargetProvider<AwsAccess> {
       kind === 'create'
         ? (
             await this.within(deadline, (abortSignal) =>
-              this.sso.send(new this.sdk.sso.DescribeAccountAssignmentCreationStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentCreationRequestId: requestId }), { abortSignal }),
+              this.sso.send(
+                new this.sdk.sso.DescribeAccountAssignmentCreationStatusCommand({
+                  InstanceArn: this.config.instanceArn,
+                  AccountAssignmentCreationRequestId: requestId,
+                }),
+                { abortSignal },
+              ),
             )
           ).AccountAssignmentCreationStatus
         : (
             await this.within(deadline, (abortSignal) =>
-              this.sso.send(new this.sdk.sso.DescribeAccountAssignmentDeletionStatusCommand({ InstanceArn: this.config.instanceArn, AccountAssignmentDeletionRequestId: requestId }), { abortSignal }),
+              this.sso.send(
+                new this.sdk.sso.DescribeAccountAssignmentDeletionStatusCommand({
+                  InstanceArn: this.config.instanceArn,
+                  AccountAssignmentDeletionRequestId: requestId,
+                }),
+                { abortSignal },
+              ),
             )
           ).AccountAssignmentDeletionStatus;
     if (!status?.Status) throw new ProviderError(`${this.label}: ${what}: AWS returned no status for request ${requestId}`);
@@ -398,7 +463,9 @@ export const awsIdentityCenterProvider = defineProvider({
   account: {
     derive: 'email',
     need: 'required',
-    format: z.string().regex(USER_NAME, 'expected an IAM Identity Center user name or e-mail: at most 128 letters, digits and punctuation, no spaces'),
+    format: z
+      .string()
+      .regex(USER_NAME, 'expected an IAM Identity Center user name or e-mail: at most 128 letters, digits and punctuation, no spaces'),
   },
   extension: 'native',
   overlap: {

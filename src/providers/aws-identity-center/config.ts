@@ -44,7 +44,10 @@ export const awsTargetSchema = z
 /** Each resource's own keys: which permission set, in which account. */
 export const awsAccessSchema = z.object({
   // A string: YAML reads an unquoted 012345678901 as the number 12345678901, losing the leading zero.
-  accountId: z.custom<string>((v) => typeof v === 'string' && ACCOUNT_ID.test(v), 'expected a 12-digit AWS account ID in quotes ("012345678901")'),
+  accountId: z.custom<string>(
+    (v) => typeof v === 'string' && ACCOUNT_ID.test(v),
+    'expected a 12-digit AWS account ID in quotes ("012345678901")',
+  ),
   permissionSetArn: z.string().regex(PERMISSION_SET_ARN, 'expected a permission set ARN: arn:aws:sso:::permissionSet/ssoins-…/ps-…'),
 });
 

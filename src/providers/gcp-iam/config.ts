@@ -34,10 +34,16 @@ export const gcpIamTargetSchema = z
 export const gcpIamAccessSchema = z.object({
   resource: z
     .string()
-    .regex(/^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]|folders\/\d{1,30}|organizations\/\d{1,30})$/, 'expected projects/<project-id>, folders/<number> or organizations/<number>'),
+    .regex(
+      /^(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]|folders\/\d{1,30}|organizations\/\d{1,30})$/,
+      'expected projects/<project-id>, folders/<number> or organizations/<number>',
+    ),
   role: z
     .string()
-    .regex(/^(roles\/[A-Za-z0-9_.]{1,128}|(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]|organizations\/\d{1,30})\/roles\/[A-Za-z0-9_.]{3,64})$/, 'expected roles/<name>, projects/<id>/roles/<name> or organizations/<number>/roles/<name>')
+    .regex(
+      /^(roles\/[A-Za-z0-9_.]{1,128}|(projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]|organizations\/\d{1,30})\/roles\/[A-Za-z0-9_.]{3,64})$/,
+      'expected roles/<name>, projects/<id>/roles/<name> or organizations/<number>/roles/<name>',
+    )
     .refine((role) => !(BASIC_ROLES as readonly string[]).includes(role), {
       message: `basic roles (${BASIC_ROLES.join(', ')}) cannot have IAM conditions, so their grants could not expire in Google Cloud itself; use a predefined or custom role`,
     }),

@@ -4,7 +4,15 @@ import type * as googleAuth from 'google-auth-library';
 import type { AuthClient, GoogleAuth, OAuth2Client } from 'google-auth-library';
 import { boundedCall, deadlineSignal, messageOf, networkErrorText } from '../deadline';
 import type { AttemptFailure } from '../deadline';
-import type { ExtendOptions, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  ExtendOptions,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { GCP_ACCOUNT, gcpIamAccessSchema, gcpIamTargetSchema, memberOf } from './config';
@@ -114,7 +122,8 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
       const held = new Set(answer.permissions ?? []);
       const missing = wanted.filter((p) => !held.has(p));
       // A missing or forbidden resource also answers with an empty set (not NOT_FOUND).
-      if (missing.length) return [`${this.label}: on ${access.resource} the bot lacks ${missing.join(' and ')} (or the resource does not exist)`];
+      if (missing.length)
+        return [`${this.label}: on ${access.resource} the bot lacks ${missing.join(' and ')} (or the resource does not exist)`];
       await this.readPolicy(access.resource, deadline);
       return [];
     } catch (err) {
@@ -143,8 +152,16 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
   /** Adds (or replaces) the request's own binding, expiring at `subject.expiresAt`. */
   private async putOwnBinding(access: GcpIamAccess, subject: GrantSubject, deadline: Date, action: 'grant' | 'extend'): Promise<void> {
     const member = this.memberFor(subject);
-    if (subject.expiresAt.getTime() <= Date.now()) throw new ProviderError(`${this.label}: ${action} for ${member}: the expiry is in the past`, false);
-    const wanted = jitBinding({ requestId: subject.requestId, target: this.targetName, resourceId: subject.resourceId, role: access.role, member, expiresAt: subject.expiresAt });
+    if (subject.expiresAt.getTime() <= Date.now())
+      throw new ProviderError(`${this.label}: ${action} for ${member}: the expiry is in the past`, false);
+    const wanted = jitBinding({
+      requestId: subject.requestId,
+      target: this.targetName,
+      resourceId: subject.resourceId,
+      role: access.role,
+      member,
+      expiresAt: subject.expiresAt,
+    });
     const expression = expiryExpression(subject.expiresAt);
     await this.modify(access.resource, member, deadline, `${action} ${access.role} to ${member}`, () => ({
       // The request's earlier binding (another expiry: a retried grant, an extension) makes way for the new one.
@@ -175,7 +192,11 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
           throw new ProviderError(`${this.label}: the IAM policy of ${resource} came without an etag; refusing to write it`);
         }
         await this.client(resource).setIamPolicy(
-          { resource, policy: { ...policy, version: 3, bindings: bindings.map(plainBinding), etag: policy.etag }, updateMask: { paths: ['bindings', 'etag'] } },
+          {
+            resource,
+            policy: { ...policy, version: 3, bindings: bindings.map(plainBinding), etag: policy.etag },
+            updateMask: { paths: ['bindings', 'etag'] },
+          },
           { retry: null },
         );
       },
@@ -218,7 +239,12 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
         ...('adc' in this.auth ? { auth: this.auth.adc } : { authClient: this.auth.token }),
       };
       const { FoldersClient, OrganizationsClient, ProjectsClient } = require('@google-cloud/resource-manager') as typeof resourceManager;
-      client = kind === 'projects' ? new ProjectsClient(options) : kind === 'folders' ? new FoldersClient(options) : new OrganizationsClient(options);
+      client =
+        kind === 'projects'
+          ? new ProjectsClient(options)
+          : kind === 'folders'
+            ? new FoldersClient(options)
+            : new OrganizationsClient(options);
       this.clients.set(kind, client);
     }
     return client;
@@ -256,7 +282,11 @@ export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
 /** The binding as the client sends it (no response-only null fields). */
 function plainBinding(b: IamBinding): IamBinding {
   const condition = b.condition?.expression
-    ? { expression: b.condition.expression, ...(b.condition.title ? { title: b.condition.title } : {}), ...(b.condition.description ? { description: b.condition.description } : {}) }
+    ? {
+        expression: b.condition.expression,
+        ...(b.condition.title ? { title: b.condition.title } : {}),
+        ...(b.condition.description ? { description: b.condition.description } : {}),
+      }
     : undefined;
   return { role: b.role, members: b.members ?? [], ...(condition ? { condition } : {}) };
 }
@@ -303,7 +333,12 @@ export const gcpIamProvider = defineProvider({
   account: {
     derive: 'email',
     need: 'required',
-    format: z.string().regex(GCP_ACCOUNT, 'expected a Google account e-mail (alice@example.com or user:alice@example.com); groups and service accounts are not accepted'),
+    format: z
+      .string()
+      .regex(
+        GCP_ACCOUNT,
+        'expected a Google account e-mail (alice@example.com or user:alice@example.com); groups and service accounts are not accepted',
+      ),
   },
   extension: 'native',
   overlap: {

@@ -20,14 +20,16 @@ export function rightsProblems(rights: GithubRights, access: GithubAccess): stri
   if (rights.kind === 'classic') {
     const has = (...any: string[]) => any.some((s) => rights.scopes.includes(s));
     const listed = rights.scopes.length ? rights.scopes.join(', ') : 'none';
-    if (team && !has('admin:org', 'write:org')) return [`the token's scopes (${listed}) include neither admin:org nor write:org, which changing team memberships needs`];
+    if (team && !has('admin:org', 'write:org'))
+      return [`the token's scopes (${listed}) include neither admin:org nor write:org, which changing team memberships needs`];
     if (!team && !has('repo')) return [`the token's scopes (${listed}) do not include repo, which managing collaborators needs`];
     return [];
   }
   if (rights.kind === 'app') {
     const [permission, what] = team ? ['members', 'changing team memberships'] : ['administration', 'managing collaborators'];
     const level = rights.permissions[permission!];
-    if (level !== 'write' && level !== 'admin') return [`the GitHub App's installation has ${permission}: ${level ?? 'none'}; ${what} needs ${permission}: write`];
+    if (level !== 'write' && level !== 'admin')
+      return [`the GitHub App's installation has ${permission}: ${level ?? 'none'}; ${what} needs ${permission}: write`];
     return [];
   }
   return [];

@@ -25,24 +25,40 @@ export const githubTargetSchema = z
   })
   .superRefine((t, ctx) => {
     const app = [t.appId, t.privateKey, t.installationId].filter((v) => v !== undefined).length;
-    if (t.token !== undefined && app > 0) ctx.addIssue({ code: 'custom', path: ['token'], message: 'set token or the GitHub App (appId, privateKey, installationId), not both' });
-    else if (t.token === undefined && app === 0) ctx.addIssue({ code: 'custom', path: [], message: 'expected token, or appId, privateKey and installationId of a GitHub App' });
-    else if (t.token === undefined && app < 3) ctx.addIssue({ code: 'custom', path: [], message: 'a GitHub App needs all of appId, privateKey and installationId' });
+    if (t.token !== undefined && app > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['token'],
+        message: 'set token or the GitHub App (appId, privateKey, installationId), not both',
+      });
+    else if (t.token === undefined && app === 0)
+      ctx.addIssue({ code: 'custom', path: [], message: 'expected token, or appId, privateKey and installationId of a GitHub App' });
+    else if (t.token === undefined && app < 3)
+      ctx.addIssue({ code: 'custom', path: [], message: 'a GitHub App needs all of appId, privateKey and installationId' });
   });
 
 /** Each resource's own keys: a team, or a repository and a permission on it. */
 export const githubAccessSchema = z
   .object({
     /** The team's slug (as in github.com/orgs/<org>/teams/<slug>). */
-    team: z.string().regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, 'expected a team slug (lowercase, as in its URL)').optional(),
+    team: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.-]{0,99}$/, 'expected a team slug (lowercase, as in its URL)')
+      .optional(),
     /** A repository of the organization, by name. */
-    repo: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'expected a repository name').optional(),
+    repo: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,100}$/, 'expected a repository name')
+      .optional(),
     permission: z.enum(PERMISSIONS).optional(),
   })
   .superRefine((a, ctx) => {
-    if ((a.team === undefined) === (a.repo === undefined)) ctx.addIssue({ code: 'custom', path: [], message: 'expected team, or repo and permission (one of them)' });
-    if (a.repo !== undefined && a.permission === undefined) ctx.addIssue({ code: 'custom', path: ['permission'], message: `a repo needs a permission: ${PERMISSIONS.join(', ')}` });
-    if (a.team !== undefined && a.permission !== undefined) ctx.addIssue({ code: 'custom', path: ['permission'], message: 'a team grant is a membership; permission is for repo grants' });
+    if ((a.team === undefined) === (a.repo === undefined))
+      ctx.addIssue({ code: 'custom', path: [], message: 'expected team, or repo and permission (one of them)' });
+    if (a.repo !== undefined && a.permission === undefined)
+      ctx.addIssue({ code: 'custom', path: ['permission'], message: `a repo needs a permission: ${PERMISSIONS.join(', ')}` });
+    if (a.team !== undefined && a.permission !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['permission'], message: 'a team grant is a membership; permission is for repo grants' });
   });
 
 export type GithubTargetConfig = z.output<typeof githubTargetSchema>;

@@ -4,7 +4,15 @@ import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
 import { boundedCall, messageOf, networkErrorText, resetInMs, retryAfterMs } from '../deadline';
 import type { AttemptFailure } from '../deadline';
-import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { withinDeadline } from '../deadline';
@@ -70,7 +78,11 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     this.octokit =
       config.token !== undefined
         ? new Octokit({ ...common, auth: config.token })
-        : new Octokit({ ...common, authStrategy: createAppAuth, auth: { appId: config.appId!, privateKey: config.privateKey!, installationId: config.installationId! } });
+        : new Octokit({
+            ...common,
+            authStrategy: createAppAuth,
+            auth: { appId: config.appId!, privateKey: config.privateKey!, installationId: config.installationId! },
+          });
     const base = new URL(config.baseUrl);
     this.web = base.hostname === 'api.github.com' ? 'https://github.com' : `${base.protocol}//${base.host}`;
   }
@@ -78,9 +90,19 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   /** At filing: the login must be a GitHub user (a typo would otherwise be approved, then fail). */
   async validate(_access: GithubAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<FilingCheck> {
     const login = subject.user.account;
-    if (login === undefined || !GITHUB_LOGIN.test(login)) return { ok: false, reason: `There is no valid GitHub login for you in ${this.targetName}. Ask a policy admin to add yours to \`identities\`.` };
-    const user = await this.api(`look up the user ${login}`, opts.deadline, (request) => orUndefined(this.octokit.rest.users.getByUsername({ username: login, request })));
-    if (!user) return { ok: false, reason: `There is no GitHub user \`${login}\` (${this.targetName}). Ask a policy admin to correct your login in \`identities\`.` };
+    if (login === undefined || !GITHUB_LOGIN.test(login))
+      return {
+        ok: false,
+        reason: `There is no valid GitHub login for you in ${this.targetName}. Ask a policy admin to add yours to \`identities\`.`,
+      };
+    const user = await this.api(`look up the user ${login}`, opts.deadline, (request) =>
+      orUndefined(this.octokit.rest.users.getByUsername({ username: login, request })),
+    );
+    if (!user)
+      return {
+        ok: false,
+        reason: `There is no GitHub user \`${login}\` (${this.targetName}). Ask a policy admin to correct your login in \`identities\`.`,
+      };
     return { ok: true };
   }
 
@@ -92,7 +114,9 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
 
   async grant(access: GithubAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
     const login = this.loginOf(subject);
-    return access.team !== undefined ? this.grantTeam(access.team, login, opts.deadline) : this.grantRepo(access.repo!, access.permission!, login, opts.deadline);
+    return access.team !== undefined
+      ? this.grantTeam(access.team, login, opts.deadline)
+      : this.grantRepo(access.repo!, access.permission!, login, opts.deadline);
   }
 
   /** A membership or a permission has no expiry on GitHub: the bot's own timer ends it. */
@@ -111,10 +135,13 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
       const allowed = rightsProblems(await this.rights(deadline), access).map((p) => `${this.label}: ${p}`);
       if (allowed.length) return allowed;
       if (access.team !== undefined) return await this.checkTeam(access.team, deadline);
-      const repo = await this.api(`read ${this.org}/${access.repo}`, deadline, (request) => orUndefined(this.octokit.rest.repos.get({ owner: this.org, repo: access.repo!, request })));
+      const repo = await this.api(`read ${this.org}/${access.repo}`, deadline, (request) =>
+        orUndefined(this.octokit.rest.repos.get({ owner: this.org, repo: access.repo!, request })),
+      );
       if (!repo) return [`${this.label}: no repository ${this.org}/${access.repo} (or the credentials cannot see it)`];
       // A user token shows its own permissions; an App's installation token shows none.
-      if (repo.permissions && !repo.permissions.admin) return [`${this.label}: the credentials are not an admin of ${this.org}/${access.repo}, which managing collaborators needs`];
+      if (repo.permissions && !repo.permissions.admin)
+        return [`${this.label}: the credentials are not an admin of ${this.org}/${access.repo}, which managing collaborators needs`];
       return [];
     } catch (err) {
       return [messageOf(err)];
@@ -128,12 +155,26 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   /** What GitHub says the credentials may do (see ./check.ts); reading it also proves they work. */
   private async rights(deadline: Date): Promise<GithubRights> {
     if (this.usesApp) {
-      const auth = (await withinDeadline(this.octokit.auth({ type: 'installation' }), deadline, `${this.label}: an installation token`)) as { permissions?: Record<string, string> };
+      const auth = (await withinDeadline(
+        this.octokit.auth({ type: 'installation' }),
+        deadline,
+        `${this.label}: an installation token`,
+      )) as { permissions?: Record<string, string> };
       return { kind: 'app', permissions: auth.permissions ?? {} };
     }
-    const { headers } = await this.api(`read the organization ${this.org}`, deadline, (request) => this.octokit.rest.orgs.get({ org: this.org, request }));
+    const { headers } = await this.api(`read the organization ${this.org}`, deadline, (request) =>
+      this.octokit.rest.orgs.get({ org: this.org, request }),
+    );
     const scopes = headers['x-oauth-scopes'];
-    return typeof scopes === 'string' ? { kind: 'classic', scopes: scopes.split(',').map((s) => s.trim()).filter(Boolean) } : { kind: 'fine-grained' };
+    return typeof scopes === 'string'
+      ? {
+          kind: 'classic',
+          scopes: scopes
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        }
+      : { kind: 'fine-grained' };
   }
 
   private loginOf(subject: FilingSubject): string {
@@ -145,11 +186,16 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   }
 
   private async checkTeam(team: string, deadline: Date): Promise<string[]> {
-    const found = await this.api(`read the team ${team}`, deadline, (request) => orUndefined(this.octokit.rest.teams.getByName({ org: this.org, team_slug: team, request })));
+    const found = await this.api(`read the team ${team}`, deadline, (request) =>
+      orUndefined(this.octokit.rest.teams.getByName({ org: this.org, team_slug: team, request })),
+    );
     if (!found) return [`${this.label}: no team ${team} in ${this.org} (or the credentials cannot see it)`];
     const groups: string[] = [];
     // Team synchronization (group mappings) and Enterprise Managed Users (external groups); 404 or 403 where neither applies.
-    for (const route of ['GET /orgs/{org}/teams/{team_slug}/team-sync/group-mappings', 'GET /orgs/{org}/teams/{team_slug}/external-groups'] as const) {
+    for (const route of [
+      'GET /orgs/{org}/teams/{team_slug}/team-sync/group-mappings',
+      'GET /orgs/{org}/teams/{team_slug}/external-groups',
+    ] as const) {
       const data = await this.api(`read ${team}'s identity provider groups`, deadline, (request) =>
         this.octokit.request(route, { org: this.org, team_slug: team, request }).then(
           (r) => r.data as { groups?: Array<{ group_name?: string }> },
@@ -159,7 +205,9 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
       for (const g of data?.groups ?? []) groups.push(g.group_name ?? '?');
     }
     if (groups.length) {
-      return [`${this.label}: team ${team} is synced with identity provider group(s) ${groups.join(', ')}: GitHub refuses membership changes through the API; grant it through the IdP, or use a team that is not synced`];
+      return [
+        `${this.label}: team ${team} is synced with identity provider group(s) ${groups.join(', ')}: GitHub refuses membership changes through the API; grant it through the IdP, or use a team that is not synced`,
+      ];
     }
     return [];
   }
@@ -171,7 +219,13 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     let state = current?.state;
     if (current === undefined) {
       const { data } = await this.api(`add ${login} to the team ${team}`, deadline, (request) =>
-        this.octokit.rest.teams.addOrUpdateMembershipForUserInOrg({ org: this.org, team_slug: team, username: login, role: 'member', request }),
+        this.octokit.rest.teams.addOrUpdateMembershipForUserInOrg({
+          org: this.org,
+          team_slug: team,
+          username: login,
+          role: 'member',
+          request,
+        }),
       );
       state = data.state;
     }
@@ -211,7 +265,9 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
           `Cancel it by hand at ${this.web}/orgs/${this.org}/people/pending_invitations (revocation keeps retrying until it is gone)`,
       );
     }
-    await this.api(`cancel ${login}'s invitation to ${this.org}`, deadline, (request) => orUndefined(this.octokit.rest.orgs.cancelInvitation({ org: this.org, invitation_id: invitation.id, request })));
+    await this.api(`cancel ${login}'s invitation to ${this.org}`, deadline, (request) =>
+      orUndefined(this.octokit.rest.orgs.cancelInvitation({ org: this.org, invitation_id: invitation.id, request })),
+    );
   }
 
   private async grantRepo(repo: string, permission: RepoPermission, login: string, deadline: Date): Promise<GrantResult> {
@@ -221,7 +277,10 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     const pending = await this.repoInvitation(repo, login, deadline);
     if (pending) {
       if (pending.permission !== permission) {
-        throw new ProviderError(`${this.label}: ${login} has a pending invitation to ${where} with permission ${pending.permission ?? '?'}, not ${permission}; it was not sent by this grant`, false);
+        throw new ProviderError(
+          `${this.label}: ${login} has a pending invitation to ${where} with permission ${pending.permission ?? '?'}, not ${permission}; it was not sent by this grant`,
+          false,
+        );
       }
       return { details: { invitation: String(pending.id) }, notice: this.repoNotice(login, where, permission) };
     }
@@ -246,16 +305,29 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     return `GitHub invited ${login} to ${where} (${permission}): the access starts once the invitation is accepted (${this.web}/${where}/invitations).`;
   }
 
-  private async revokeRepo(repo: string, permission: RepoPermission, login: string, details: Record<string, string> | undefined, deadline: Date): Promise<void> {
+  private async revokeRepo(
+    repo: string,
+    permission: RepoPermission,
+    login: string,
+    details: Record<string, string> | undefined,
+    deadline: Date,
+  ): Promise<void> {
     const where = `${this.org}/${repo}`;
     const recorded = details?.invitation !== undefined ? Number(details.invitation) : undefined;
-    const pending = recorded !== undefined ? { id: recorded } : await this.repoInvitation(repo, login, deadline).then((i) => (i?.permission === permission ? i : undefined));
+    const pending =
+      recorded !== undefined
+        ? { id: recorded }
+        : await this.repoInvitation(repo, login, deadline).then((i) => (i?.permission === permission ? i : undefined));
     if (pending) {
-      await this.api(`cancel ${login}'s invitation to ${where}`, deadline, (request) => orUndefined(this.octokit.rest.repos.deleteInvitation({ owner: this.org, repo, invitation_id: pending.id, request })));
+      await this.api(`cancel ${login}'s invitation to ${where}`, deadline, (request) =>
+        orUndefined(this.octokit.rest.repos.deleteInvitation({ owner: this.org, repo, invitation_id: pending.id, request })),
+      );
     }
     // Only the collaboration this grant made: a higher permission was given by someone else since.
     if ((await this.directCollaborator(repo, login, deadline)) === permission) {
-      await this.api(`remove ${login} from ${where}`, deadline, (request) => orUndefined(this.octokit.rest.repos.removeCollaborator({ owner: this.org, repo, username: login, request })));
+      await this.api(`remove ${login} from ${where}`, deadline, (request) =>
+        orUndefined(this.octokit.rest.repos.removeCollaborator({ owner: this.org, repo, username: login, request })),
+      );
     }
   }
 
@@ -272,7 +344,11 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     return all.find((i) => i.login?.toLowerCase() === login.toLowerCase());
   }
 
-  private async repoInvitation(repo: string, login: string, deadline: Date): Promise<{ id: number; permission?: RepoPermission } | undefined> {
+  private async repoInvitation(
+    repo: string,
+    login: string,
+    deadline: Date,
+  ): Promise<{ id: number; permission?: RepoPermission } | undefined> {
     const all = await this.api(`list the invitations to ${this.org}/${repo}`, deadline, (request) =>
       this.octokit.paginate(this.octokit.rest.repos.listInvitations, { owner: this.org, repo, per_page: 100, request }),
     );
@@ -283,7 +359,13 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   /** The permission of `login`'s direct collaboration on `repo` (not through the organization or a team). */
   private async directCollaborator(repo: string, login: string, deadline: Date): Promise<RepoPermission | undefined> {
     const all = await this.api(`list the direct collaborators of ${this.org}/${repo}`, deadline, (request) =>
-      this.octokit.paginate(this.octokit.rest.repos.listCollaborators, { owner: this.org, repo, affiliation: 'direct', per_page: 100, request }),
+      this.octokit.paginate(this.octokit.rest.repos.listCollaborators, {
+        owner: this.org,
+        repo,
+        affiliation: 'direct',
+        per_page: 100,
+        request,
+      }),
     );
     const found = all.find((c) => c.login.toLowerCase() === login.toLowerCase());
     return found ? (permissionNamed(found.role_name) ?? highest(found.permissions)) : undefined;
@@ -298,7 +380,12 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
   }
 
   private api<T>(what: string, deadline: Date, work: (request: { signal: AbortSignal }) => Promise<T>): Promise<T> {
-    return boundedCall({ what: `${this.label}: ${what}`, deadline, attempt: (signal) => work({ signal }), classify: (err) => this.classify(err) });
+    return boundedCall({
+      what: `${this.label}: ${what}`,
+      deadline,
+      attempt: (signal) => work({ signal }),
+      classify: (err) => this.classify(err),
+    });
   }
 
   private classify(err: unknown): AttemptFailure {
@@ -312,7 +399,8 @@ export class GithubProvider implements TargetProvider<GithubAccess> {
     if (status === 403 || status === 429) {
       const after = retryAfterMs(headers['retry-after']);
       if (after !== undefined) return { retryable: true, retryAfterMs: after, message };
-      if (headers['x-ratelimit-remaining'] === '0') return { retryable: true, retryAfterMs: resetInMs(headers['x-ratelimit-reset']) ?? SECONDARY_LIMIT_WAIT_MS, message };
+      if (headers['x-ratelimit-remaining'] === '0')
+        return { retryable: true, retryAfterMs: resetInMs(headers['x-ratelimit-reset']) ?? SECONDARY_LIMIT_WAIT_MS, message };
       if (status === 429 || /secondary rate limit/i.test(said)) return { retryable: true, retryAfterMs: SECONDARY_LIMIT_WAIT_MS, message };
       return {
         retryable: false,

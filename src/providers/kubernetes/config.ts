@@ -33,7 +33,10 @@ export const kubernetesAccessSchema = z
     /** The subject name made from the account, `{account}` standing for it; after the prefix. */
     subjectTemplate: z.string().max(253).default('{account}'),
   })
-  .refine((a) => a.subjectTemplate.split('{account}').length === 2, { message: 'must contain {account} exactly once', path: ['subjectTemplate'] })
+  .refine((a) => a.subjectTemplate.split('{account}').length === 2, {
+    message: 'must contain {account} exactly once',
+    path: ['subjectTemplate'],
+  })
   .refine((a) => !`${a.subjectPrefix}${a.subjectTemplate}`.startsWith('system:'), {
     message: 'subjects starting with "system:" are reserved for Kubernetes itself',
     path: ['subjectPrefix'],

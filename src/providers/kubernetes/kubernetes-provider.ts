@@ -2,7 +2,16 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type * as k8s from '@kubernetes/client-node';
 import { z } from 'zod';
-import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  ExtendOptions,
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { backoff, DeadlinePassedError, retryWithin } from '../deadline';
@@ -158,11 +167,19 @@ interface Scope {
   read(name: string, o: CallOptions): Promise<Binding>;
   replace(name: string, body: Binding, o: CallOptions): Promise<Binding>;
   remove(name: string, uid: string, o: CallOptions): Promise<unknown>;
-  list(labelSelector: string | undefined, cont: string | undefined, o: CallOptions): Promise<{ items: Binding[]; metadata?: { _continue?: string } }>;
+  list(
+    labelSelector: string | undefined,
+    cont: string | undefined,
+    o: CallOptions,
+  ): Promise<{ items: Binding[]; metadata?: { _continue?: string } }>;
 }
 
 function scopeOf(rbac: k8s.RbacAuthorizationV1Api, namespace: string | undefined): Scope {
-  const page = (labelSelector: string | undefined, cont: string | undefined) => ({ limit: 250, ...(labelSelector ? { labelSelector } : {}), ...(cont ? { _continue: cont } : {}) });
+  const page = (labelSelector: string | undefined, cont: string | undefined) => ({
+    limit: 250,
+    ...(labelSelector ? { labelSelector } : {}),
+    ...(cont ? { _continue: cont } : {}),
+  });
   if (namespace === undefined) {
     return {
       kind: 'ClusterRoleBinding',
@@ -208,7 +225,9 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
   /** At filing: the subject must be a name the cluster could produce, and not one of Kubernetes's own. */
   async validate(access: KubernetesAccess, subject: FilingSubject): Promise<FilingCheck> {
     const problem = this.subjectProblem(access, subject.user.account);
-    return problem === undefined ? { ok: true } : { ok: false, reason: `${problem}. Ask a policy admin to map you to your cluster user name in \`identities\`.` };
+    return problem === undefined
+      ? { ok: true }
+      : { ok: false, reason: `${problem}. Ask a policy admin to map you to your cluster user name in \`identities\`.` };
   }
 
   async holds(access: KubernetesAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<boolean> {
@@ -255,7 +274,11 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       const account = subject.user.account;
       if (account === undefined) return;
       const scope = scopeOf(rbac, access.namespace);
-      for (const sibling of await this.listAll(scope, `${MANAGED_BY}=${MANAGER},${ACCESS_LABEL}=${this.accessLabel(access, account)}`, opts.deadline)) {
+      for (const sibling of await this.listAll(
+        scope,
+        `${MANAGED_BY}=${MANAGER},${ACCESS_LABEL}=${this.accessLabel(access, account)}`,
+        opts.deadline,
+      )) {
         await this.removeIfOurs(scope, sibling.metadata!.name!, opts.deadline);
       }
     });
@@ -268,7 +291,12 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       const { authz } = this.clients();
       const resource = access.namespace ? 'rolebindings' : 'clusterrolebindings';
       const wanted: Array<k8s.V1ResourceAttributes> = [
-        ...['get', 'list', 'create', 'update', 'delete'].map((verb) => ({ group: RBAC, resource, verb, ...(access.namespace ? { namespace: access.namespace } : {}) })),
+        ...['get', 'list', 'create', 'update', 'delete'].map((verb) => ({
+          group: RBAC,
+          resource,
+          verb,
+          ...(access.namespace ? { namespace: access.namespace } : {}),
+        })),
         { group: RBAC, resource: 'clusterroles', verb: 'bind', name: access.clusterRole },
         { group: RBAC, resource: 'clusterroles', verb: 'get', name: access.clusterRole },
       ];
@@ -276,17 +304,24 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       const reviews = await Promise.all(
         wanted.map((attrs) =>
           this.call(deadline, (o) =>
-            authz.createSelfSubjectAccessReview({ body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attrs } } }, o),
+            authz.createSelfSubjectAccessReview(
+              { body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attrs } } },
+              o,
+            ),
           ),
         ),
       );
       wanted.forEach((attrs, i) => {
         if (!reviews[i]?.status?.allowed) {
           const what = attrs.name ? `${attrs.resource}/${attrs.name}` : attrs.resource;
-          problems.push(`${this.label}: not allowed to ${attrs.verb} ${what}${attrs.namespace ? ` in namespace ${attrs.namespace}` : ''} (see the README's RBAC)`);
+          problems.push(
+            `${this.label}: not allowed to ${attrs.verb} ${what}${attrs.namespace ? ` in namespace ${attrs.namespace}` : ''} (see the README's RBAC)`,
+          );
         }
       });
-      await this.requireClusterRole(access.clusterRole, deadline).catch((err: unknown) => problems.push(this.failure(err, 'check').message));
+      await this.requireClusterRole(access.clusterRole, deadline).catch((err: unknown) =>
+        problems.push(this.failure(err, 'check').message),
+      );
     } catch (err) {
       problems.push(this.failure(err, 'check').message);
     }
@@ -301,7 +336,8 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
     if (account === undefined || account === '') return `There is no cluster user name for you in ${this.targetName}`;
     const name = subjectName(access, account);
     if (!SUBJECT_NAME.test(name)) return `Your cluster user name for ${this.targetName} is not one Kubernetes accepts`;
-    if (name.startsWith('system:')) return `Your cluster user name for ${this.targetName} starts with "system:", which Kubernetes reserves for itself`;
+    if (name.startsWith('system:'))
+      return `Your cluster user name for ${this.targetName} starts with "system:", which Kubernetes reserves for itself`;
     return undefined;
   }
 
@@ -317,7 +353,11 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       metadata: {
         name,
         ...(namespace ? { namespace } : {}),
-        labels: { [MANAGED_BY]: MANAGER, [REQUEST_LABEL]: requestLabel(subject.requestId), [ACCESS_LABEL]: this.accessLabel(access, account) },
+        labels: {
+          [MANAGED_BY]: MANAGER,
+          [REQUEST_LABEL]: requestLabel(subject.requestId),
+          [ACCESS_LABEL]: this.accessLabel(access, account),
+        },
         annotations: {
           [ANNOTATIONS.requestId]: subject.requestId,
           [ANNOTATIONS.expiresAt]: subject.expiresAt.toISOString(),
@@ -331,17 +371,27 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
   }
 
   /** Where this request's binding is: as grant() recorded it, else where the resource says. */
-  private recorded(access: KubernetesAccess, subject: GrantSubject, details: Record<string, string> | undefined): { name: string; namespace: string | undefined } {
+  private recorded(
+    access: KubernetesAccess,
+    subject: GrantSubject,
+    details: Record<string, string> | undefined,
+  ): { name: string; namespace: string | undefined } {
     if (details?.binding === undefined) return { name: bindingName(subject.requestId), namespace: access.namespace };
     if (!details.binding.startsWith(BINDING_PREFIX)) {
-      throw new ProviderError(`${this.label}: refusing to touch binding ${JSON.stringify(details.binding)}, which jit-access did not name`, false);
+      throw new ProviderError(
+        `${this.label}: refusing to touch binding ${JSON.stringify(details.binding)}, which jit-access did not name`,
+        false,
+      );
     }
     return { name: details.binding, namespace: details.namespace };
   }
 
   /** The same for every grant of one access to one account in this target: which bindings a revoke may sweep. */
   private accessLabel(access: KubernetesAccess, account: string): string {
-    return createHash('sha256').update(JSON.stringify([this.targetName, accessKeyOf(access), account])).digest('hex').slice(0, 40);
+    return createHash('sha256')
+      .update(JSON.stringify([this.targetName, accessKeyOf(access), account]))
+      .digest('hex')
+      .slice(0, 40);
   }
 
   /** Creates the binding, or brings the existing one of this request up to date. */
@@ -364,7 +414,10 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
         throw err;
       }
       if (current.metadata?.labels?.[MANAGED_BY] !== MANAGER || current.metadata?.labels?.[REQUEST_LABEL] !== requestLabel(requestId)) {
-        throw new ProviderError(`${this.label}: a binding named ${name} already exists in ${scope.where} and jit-access did not make it for request ${requestId}; it is left alone`, false);
+        throw new ProviderError(
+          `${this.label}: a binding named ${name} already exists in ${scope.where} and jit-access did not make it for request ${requestId}; it is left alone`,
+          false,
+        );
       }
       if (JSON.stringify(current.roleRef) !== JSON.stringify(desired.roleRef)) {
         // roleRef is immutable: the only way to another ClusterRole is a new binding.
@@ -382,7 +435,9 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       }
       try {
         // With the read resourceVersion: a concurrent change answers 409 Conflict and we read again.
-        await this.call(deadline, (o) => scope.replace(name, { ...current, metadata: { ...current.metadata, labels, annotations }, subjects: desired.subjects }, o));
+        await this.call(deadline, (o) =>
+          scope.replace(name, { ...current, metadata: { ...current.metadata, labels, annotations }, subjects: desired.subjects }, o),
+        );
         return;
       } catch (err) {
         if (!isStatus(err, 409) && !isStatus(err, 404)) throw err;
@@ -478,9 +533,14 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
     if (this.loaded) return this.loaded;
     const lib = kubeLibrary();
     const kc = new lib.KubeConfig();
-    const source = this.config.kubeconfig ?? (inCluster() ? 'the in-cluster service account' : process.env.KUBECONFIG ? `KUBECONFIG (${process.env.KUBECONFIG})` : undefined);
+    const source =
+      this.config.kubeconfig ??
+      (inCluster() ? 'the in-cluster service account' : process.env.KUBECONFIG ? `KUBECONFIG (${process.env.KUBECONFIG})` : undefined);
     if (source === undefined) {
-      throw new ProviderError(`${this.label}: no kubeconfig: set kubeconfig (and context) in the policy, or KUBECONFIG, or run in a pod with a service account`, false);
+      throw new ProviderError(
+        `${this.label}: no kubeconfig: set kubeconfig (and context) in the policy, or KUBECONFIG, or run in a pod with a service account`,
+        false,
+      );
     }
     try {
       if (this.config.kubeconfig) kc.loadFromFile(this.config.kubeconfig);
@@ -488,17 +548,28 @@ export class KubernetesProvider implements TargetProvider<KubernetesAccess> {
       else kc.loadFromDefault();
     } catch (err) {
       // First line only: a YAML error goes on to quote the file, which holds the credentials.
-      const first = String((err as Error)?.message ?? err).split('\n')[0]!.slice(0, 200);
+      const first = String((err as Error)?.message ?? err)
+        .split('\n')[0]!
+        .slice(0, 200);
       throw new ProviderError(`${this.label}: cannot load ${source}: ${first}`, false);
     }
     if (this.config.context !== undefined) {
       if (!kc.getContextObject(this.config.context)) {
-        throw new ProviderError(`${this.label}: context ${JSON.stringify(this.config.context)} is not in ${source} (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'})`, false);
+        throw new ProviderError(
+          `${this.label}: context ${JSON.stringify(this.config.context)} is not in ${source} (it has ${
+            kc
+              .getContexts()
+              .map((c) => c.name)
+              .join(', ') || 'none'
+          })`,
+          false,
+        );
       }
       kc.setCurrentContext(this.config.context);
     }
     const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new ProviderError(`${this.label}: ${source} has no cluster for context ${JSON.stringify(kc.getCurrentContext())}`, false);
+    if (!cluster)
+      throw new ProviderError(`${this.label}: ${source} has no cluster for context ${JSON.stringify(kc.getCurrentContext())}`, false);
     if (this.config.server !== undefined) {
       const server = this.config.server.replace(/\/$/, '');
       kc.clusters = kc.clusters.map((c) => (c.name === cluster.name ? { ...c, server } : c));
@@ -529,6 +600,7 @@ export const kubernetesProvider = defineProvider({
   },
   extension: 'native',
   overlap: { key: accessKeyOf, standing: 'inspected' },
-  caveat: 'Revoking Kubernetes access deletes the binding; streams the API server authorized before (an open kubectl exec, attach or port-forward) keep running until they close.',
+  caveat:
+    'Revoking Kubernetes access deletes the binding; streams the API server authorized before (an open kubectl exec, attach or port-forward) keep running until they close.',
   create: (target, env) => new KubernetesProvider(target, env.targetName),
 });

@@ -20,13 +20,18 @@ export const ldapTargetSchema = z
     /** Never logged. */
     bindPassword: secret(z.string().min(1)),
     /** `uid={account},ou=people,dc=example,dc=com`: a person's entry (required unless every group uses memberUid). */
-    userDN: dn('a DN template').refine((t) => t.split('{account}').length === 2, 'expected exactly one {account} in the template').optional(),
+    userDN: dn('a DN template')
+      .refine((t) => t.split('{account}').length === 2, 'expected exactly one {account} in the template')
+      .optional(),
     /** PEM file of the CA certificates that sign the server's certificate (ldaps://, startTLS); default: Node's. */
     caFile: z.string().min(1).optional(),
     /** Per-call deadline in milliseconds (default 10 s). */
     timeoutMs: z.number().int().positive().max(120_000).optional(),
   })
-  .refine((t) => !(t.startTLS && /^ldaps:/i.test(t.url)), { message: 'startTLS is for ldap:// URLs; an ldaps:// URL is TLS from the start', path: ['startTLS'] });
+  .refine((t) => !(t.startTLS && /^ldaps:/i.test(t.url)), {
+    message: 'startTLS is for ldap:// URLs; an ldaps:// URL is TLS from the start',
+    path: ['startTLS'],
+  });
 
 /** Each resource's own keys: the group, and how it lists its members. */
 export const ldapAccessSchema = z.object({

@@ -25,7 +25,12 @@ export function userDnFor(template: string, account: string): string {
  */
 export function comparableDn(dn: string): string {
   return splitRdns(dn)
-    .map((rdn) => rdn.trim().replace(/\s*=\s*/, '=').toLowerCase())
+    .map((rdn) =>
+      rdn
+        .trim()
+        .replace(/\s*=\s*/, '=')
+        .toLowerCase(),
+    )
     .join(',');
 }
 

@@ -3,7 +3,16 @@ import net from 'node:net';
 import type { ConnectionOptions } from 'node:tls';
 import { Attribute, Change, Client, ResultCodeError } from 'ldapts';
 import { z } from 'zod';
-import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  ExtendOptions,
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { LDAP_ACCOUNT_PATTERN, ldapAccessSchema, ldapTargetSchema } from './config';
@@ -55,7 +64,9 @@ const PERMANENT_CODES: Record<number, string> = {
 const TLS_CONFIG_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT_ALTNAME_INVALID|HOSTNAME_MISMATCH|wrong version number/i;
 
 function codeOf(err: unknown): number | undefined {
-  return err instanceof ResultCodeError || typeof (err as { code?: unknown } | null)?.code === 'number' ? ((err as { code: number }).code) : undefined;
+  return err instanceof ResultCodeError || typeof (err as { code?: unknown } | null)?.code === 'number'
+    ? (err as { code: number }).code
+    : undefined;
 }
 
 function messageOf(err: unknown): string {
@@ -85,12 +96,19 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
   private tls(): Promise<ConnectionOptions> {
     this.tlsOptions ??= (async () => {
       // SNI only for names (RFC 6066); the certificate is checked against the host either way.
-      const options: ConnectionOptions = { host: this.host, ...(net.isIP(this.host) ? {} : { servername: this.host }), minVersion: 'TLSv1.2' };
+      const options: ConnectionOptions = {
+        host: this.host,
+        ...(net.isIP(this.host) ? {} : { servername: this.host }),
+        minVersion: 'TLSv1.2',
+      };
       if (this.config.caFile) {
         try {
           options.ca = await fs.readFile(this.config.caFile);
         } catch (err) {
-          throw new ProviderError(`${this.label}: cannot read caFile ${this.config.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, false);
+          throw new ProviderError(
+            `${this.label}: cannot read caFile ${this.config.caFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+            false,
+          );
         }
       }
       return options;
@@ -109,10 +127,14 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
    */
   async validate(access: LdapAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<FilingCheck> {
     const account = subject.user.account;
-    if (account === undefined || !LDAP_ACCOUNT_PATTERN.test(account)) return { ok: false, reason: `There is no valid directory account for you in ${this.targetName}.` };
+    if (account === undefined || !LDAP_ACCOUNT_PATTERN.test(account))
+      return { ok: false, reason: `There is no valid directory account for you in ${this.targetName}.` };
     if (this.config.userDN === undefined) {
       if (access.memberAttribute !== 'memberUid') {
-        return { ok: false, reason: `${this.targetName} has no \`userDN\`, which ${access.memberAttribute} groups need: the policy is incomplete. Tell a policy admin.` };
+        return {
+          ok: false,
+          reason: `${this.targetName} has no \`userDN\`, which ${access.memberAttribute} groups need: the policy is incomplete. Tell a policy admin.`,
+        };
       }
       return { ok: true, principal: account };
     }
@@ -125,11 +147,17 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
         if (codeOf(err) !== 32) throw err;
       }
       if (!entry) {
-        return { ok: false, reason: `There is no directory entry \`${userDn}\` for you in ${this.targetName}. Ask a directory admin, or a policy admin to map you to your account in \`identities\`.` };
+        return {
+          ok: false,
+          reason: `There is no directory entry \`${userDn}\` for you in ${this.targetName}. Ask a directory admin, or a policy admin to map you to your account in \`identities\`.`,
+        };
       }
       if (access.memberAttribute !== 'memberUid') return { ok: true, principal: String(entry.dn) };
       const uids = ([] as unknown[]).concat(entry.uid ?? []).map(String);
-      return { ok: true, principal: uids.find((u) => u === account) ?? uids.find((u) => u.toLowerCase() === account.toLowerCase()) ?? account };
+      return {
+        ok: true,
+        principal: uids.find((u) => u === account) ?? uids.find((u) => u.toLowerCase() === account.toLowerCase()) ?? account,
+      };
     });
   }
 
@@ -150,7 +178,10 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
     const value = this.valueFor(access, subject);
     await this.session(opts.deadline, `add ${value} to ${access.groupDN}`, async (client) => {
       try {
-        await client.modify(access.groupDN, new Change({ operation: 'add', modification: new Attribute({ type: access.memberAttribute, values: [value] }) }));
+        await client.modify(
+          access.groupDN,
+          new Change({ operation: 'add', modification: new Attribute({ type: access.memberAttribute, values: [value] }) }),
+        );
       } catch (err) {
         if (codeOf(err) !== 20) throw err; // already a member: what a retried grant finds
       }
@@ -167,7 +198,10 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
     if (value === undefined) return; // grant() refuses such subjects, so nothing was added for them
     await this.session(opts.deadline, `remove ${value} from ${access.groupDN}`, async (client) => {
       try {
-        await client.modify(access.groupDN, new Change({ operation: 'delete', modification: new Attribute({ type: access.memberAttribute, values: [value] }) }));
+        await client.modify(
+          access.groupDN,
+          new Change({ operation: 'delete', modification: new Attribute({ type: access.memberAttribute, values: [value] }) }),
+        );
       } catch (err) {
         const code = codeOf(err);
         if (code === 16) return; // not a member (any more): nothing to take away
@@ -188,30 +222,42 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
       problems.push(`${this.label}: the bind password travels in clear text over ${this.config.url}: use ldaps:// or startTLS: true`);
     }
     if (access.memberAttribute !== 'memberUid' && this.config.userDN === undefined) {
-      problems.push(`${this.label}: memberAttribute ${access.memberAttribute} needs userDN (a template such as uid={account},ou=people,dc=example,dc=com)`);
+      problems.push(
+        `${this.label}: memberAttribute ${access.memberAttribute} needs userDN (a template such as uid={account},ou=people,dc=example,dc=com)`,
+      );
     }
     try {
       await this.session(opts.deadline, 'check', async (client) => {
         let group: Record<string, unknown> | undefined;
         try {
-          group = (await client.search(access.groupDN, { scope: 'base', attributes: ['objectClass', access.memberAttribute] })).searchEntries[0];
+          group = (await client.search(access.groupDN, { scope: 'base', attributes: ['objectClass', access.memberAttribute] }))
+            .searchEntries[0];
         } catch (err) {
           if (codeOf(err) !== 32) throw err;
         }
-        if (!group) return void problems.push(`${this.label}: group ${access.groupDN} does not exist (or ${this.config.bindDN} may not read it)`);
+        if (!group)
+          return void problems.push(`${this.label}: group ${access.groupDN} does not exist (or ${this.config.bindDN} may not read it)`);
         const classes = ([] as unknown[]).concat(group.objectClass ?? []).map((c) => String(c).toLowerCase());
         const expected: Record<string, string> = { groupofnames: 'member', groupofuniquenames: 'uniqueMember', posixgroup: 'memberUid' };
         const known = classes.filter((c) => c in expected);
         if (known.length && !known.some((c) => expected[c] === access.memberAttribute)) {
-          problems.push(`${this.label}: ${access.groupDN} is a ${known.join(', ')}, which lists members in ${known.map((c) => expected[c]).join(', ')}, not ${access.memberAttribute}`);
+          problems.push(
+            `${this.label}: ${access.groupDN} is a ${known.join(', ')}, which lists members in ${known.map((c) => expected[c]).join(', ')}, not ${access.memberAttribute}`,
+          );
         }
         // A write that changes nothing: deleting a value no entry has. Allowed: noSuchAttribute (16).
         try {
           const probe = access.memberAttribute === 'memberUid' ? PROBE_VALUE.uid : PROBE_VALUE.dn;
-          await client.modify(access.groupDN, new Change({ operation: 'delete', modification: new Attribute({ type: access.memberAttribute, values: [probe] }) }));
+          await client.modify(
+            access.groupDN,
+            new Change({ operation: 'delete', modification: new Attribute({ type: access.memberAttribute, values: [probe] }) }),
+          );
         } catch (err) {
           const code = codeOf(err);
-          if (code === 50) problems.push(`${this.label}: ${this.config.bindDN} may not write ${access.memberAttribute} of ${access.groupDN} (give it write access to that attribute only; see the README)`);
+          if (code === 50)
+            problems.push(
+              `${this.label}: ${this.config.bindDN} may not write ${access.memberAttribute} of ${access.groupDN} (give it write access to that attribute only; see the README)`,
+            );
           else if (code !== 16) problems.push(`${this.label}: probing write access to ${access.groupDN} failed: ${this.describe(err)}`);
         }
         const members = ([] as unknown[]).concat(group[access.memberAttribute] ?? []).map(String);
@@ -288,7 +334,8 @@ export class LdapProvider implements TargetProvider<LdapAccess> {
   private describe(err: unknown): string {
     const code = codeOf(err);
     const text = messageOf(err);
-    if (code !== undefined) return `${PERMANENT_CODES[code] ? `${PERMANENT_CODES[code]}: ` : ''}${text.slice(0, 200)} (LDAP result ${code})`;
+    if (code !== undefined)
+      return `${PERMANENT_CODES[code] ? `${PERMANENT_CODES[code]}: ` : ''}${text.slice(0, 200)} (LDAP result ${code})`;
     const errno = (err as { code?: unknown } | null)?.code;
     const hint = TLS_CONFIG_ERRORS.test(`${errno ?? ''} ${text}`) ? '; is the server’s CA in caFile?' : '';
     return `${text}${typeof errno === 'string' ? ` (${errno})` : ''}${hint}`;
@@ -307,7 +354,9 @@ export const ldapProvider = defineProvider({
   account: {
     derive: 'local-part',
     need: 'required',
-    format: z.string().regex(LDAP_ACCOUNT_PATTERN, 'expected a directory account name (uid): letters, digits, _ . or -, at most 64 characters'),
+    format: z
+      .string()
+      .regex(LDAP_ACCOUNT_PATTERN, 'expected a directory account name (uid): letters, digits, _ . or -, at most 64 characters'),
   },
   // A membership has no expiry of its own in the directory: extend() tells it nothing.
   extension: 'native',

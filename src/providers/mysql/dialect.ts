@@ -139,7 +139,8 @@ const mariadb: Dialect = {
   // the account's host pattern; '%' ends every session of the user name.
   killUserSessions: (user) => `KILL CONNECTION USER ${accountName(user, '%')}`,
   // DROP USER first: no new logins; then the sessions, which DROP USER leaves open.
-  expiryEventBody: (user, host) => `BEGIN DROP USER IF EXISTS ${accountName(user, host)}; KILL CONNECTION USER ${accountName(user, '%')}; END`,
+  expiryEventBody: (user, host) =>
+    `BEGIN DROP USER IF EXISTS ${accountName(user, host)}; KILL CONNECTION USER ${accountName(user, '%')}; END`,
 };
 
 const mysql: Dialect = {
@@ -164,7 +165,8 @@ const mysql: Dialect = {
   roleNotHeldErrno: undefined,
   setDefaultRoles: (roles, user, host) =>
     `SET DEFAULT ROLE ${roles.length ? roles.map((r) => accountName(r, '%')).join(', ') : 'NONE'} TO ${accountName(user, host)}`,
-  createUser: (user, host, _passwordHash, replace) => `${replace ? 'ALTER' : 'CREATE'} USER ${accountName(user, host)} IDENTIFIED BY RANDOM PASSWORD`,
+  createUser: (user, host, _passwordHash, replace) =>
+    `${replace ? 'ALTER' : 'CREATE'} USER ${accountName(user, host)} IDENTIFIED BY RANDOM PASSWORD`,
   generatedPasswordColumn: 'generated password',
   killUserSessions: () => undefined,
   // A stored program cannot KILL by user in MySQL; sessions opened before the expiry stay until the

@@ -3,7 +3,16 @@ import type * as Mysql2 from 'mysql2/promise';
 import type { Pool, PoolConnection, RowDataPacket } from 'mysql2/promise';
 import { z } from 'zod';
 import { messageOf, remainingMs, withinDeadline } from '../deadline';
-import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  ExtendOptions,
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { isTemporaryNameFor, temporaryName } from '../temporary-name';
@@ -118,7 +127,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     return this.withSession(opts.deadline, `check account ${user}`, async (session) => {
       const d = await this.dialect(session);
       if (d.flavor === 'mysql' && user.length > MYSQL_USER_NAME_MAX) {
-        return { ok: false, reason: `Your database account name is longer than MySQL's ${MYSQL_USER_NAME_MAX} characters, so there is no such account in ${this.targetName}. Ask a policy admin to map you to your login in \`identities\`.` };
+        return {
+          ok: false,
+          reason: `Your database account name is longer than MySQL's ${MYSQL_USER_NAME_MAX} characters, so there is no such account in ${this.targetName}. Ask a policy admin to map you to your login in \`identities\`.`,
+        };
       }
       if (!(await session.any(d.roleExists(access.role)))) {
         return { ok: false, reason: `${this.targetName} has no role ${access.role}: the policy is out of date. Tell a policy admin.` };
@@ -150,7 +162,9 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   }
 
   async grant(access: MysqlAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
-    return access.mode === 'ephemeral' ? this.grantEphemeral(access, subject, opts.deadline) : this.grantRole(access, subject, opts.deadline);
+    return access.mode === 'ephemeral'
+      ? this.grantEphemeral(access, subject, opts.deadline)
+      : this.grantRole(access, subject, opts.deadline);
   }
 
   async extend(access: MysqlAccess, subject: GrantSubject, opts: ExtendOptions): Promise<void> {
@@ -160,7 +174,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     await this.withSession(opts.deadline, `extend ${eph.user}`, async (session) => {
       const d = await this.dialect(session);
       if (!(await session.any(d.account(eph.user, eph.host)))) {
-        throw new ProviderError(`${this.label}: cannot extend, user ${eph.user} no longer exists (dropped at its expiry, or outside jit-access)`, false);
+        throw new ProviderError(
+          `${this.label}: cannot extend, user ${eph.user} no longer exists (dropped at its expiry, or outside jit-access)`,
+          false,
+        );
       }
       await this.scheduleExpiry(session, d, eph, subject.expiresAt);
     });
@@ -197,11 +214,15 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     const host = access.accountHost;
     return this.withSession(deadline, `grant ${access.role} to ${user}@${host}`, async (session) => {
       const d = await this.dialect(session);
-      if (!(await session.any(d.roleExists(access.role)))) throw new ProviderError(`${this.label}: role ${access.role} does not exist`, false);
+      if (!(await session.any(d.roleExists(access.role))))
+        throw new ProviderError(`${this.label}: role ${access.role} does not exist`, false);
       // Checked at filing too; again, because accounts change while a request waits for approval.
       const problem = await this.accountProblem(session, d, user, host);
       if (problem !== undefined) {
-        throw new ProviderError(`${this.label}: database account '${user}'@'${host}' ${problem.kind === 'missing' ? 'does not exist' : problem.why}`, false);
+        throw new ProviderError(
+          `${this.label}: database account '${user}'@'${host}' ${problem.kind === 'missing' ? 'does not exist' : problem.why}`,
+          false,
+        );
       }
       // Granting a role the account already holds changes nothing, which keeps retries harmless.
       await session.query(d.grantRole(access.role, user, host));
@@ -234,17 +255,28 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
       }
       // REVOKE leaves the default role pointing at a role no longer held: clear ours.
       const defaults = await session.column(d.defaultRoles(user, host), 'role');
-      if (defaults.includes(access.role)) await this.setDefaultRoles(session, d, defaults.filter((r) => r !== access.role), user, host);
+      if (defaults.includes(access.role))
+        await this.setDefaultRoles(
+          session,
+          d,
+          defaults.filter((r) => r !== access.role),
+          user,
+          host,
+        );
       // Sessions that activated the role keep it until they end; so do those of a dropped account.
       await this.endSessions(session, d, user);
     });
   }
 
   private async grantEphemeral(access: MysqlAccess, subject: GrantSubject, deadline: Date): Promise<GrantResult> {
-    const eph = { user: temporaryName(subject.user.account ?? subject.user.slackId, subject.requestId, MYSQL_USER_NAME_MAX), host: access.accountHost };
+    const eph = {
+      user: temporaryName(subject.user.account ?? subject.user.slackId, subject.requestId, MYSQL_USER_NAME_MAX),
+      host: access.accountHost,
+    };
     return this.withSession(deadline, `create ephemeral user ${eph.user}`, async (session) => {
       const d = await this.dialect(session);
-      if (!(await session.any(d.roleExists(access.role)))) throw new ProviderError(`${this.label}: role ${access.role} does not exist`, false);
+      if (!(await session.any(d.roleExists(access.role))))
+        throw new ProviderError(`${this.label}: role ${access.role} does not exist`, false);
       let password = randomBytes(24).toString('base64url');
       const create = async (replace: boolean) => {
         const rows = await session.query(d.createUser(eph.user, eph.host, nativePasswordHash(password), replace));
@@ -311,7 +343,9 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     if (!exists && (await session.value('SELECT @@global.event_scheduler AS v')) !== 'ON') return undefined;
     // The event keeps the session's time zone; our times are UTC.
     await session.query("SET time_zone = '+00:00'");
-    await session.query(exists ? moveExpiryEvent(schema, name, expiresAt) : createExpiryEvent(d, schema, name, expiresAt, eph.user, eph.host));
+    await session.query(
+      exists ? moveExpiryEvent(schema, name, expiresAt) : createExpiryEvent(d, schema, name, expiresAt, eph.user, eph.host),
+    );
     return `${schema}.${name}`;
   }
 
@@ -351,15 +385,23 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     }
     const waitUntil = Date.now() + Math.max(1, Math.min(MAX_SESSION_WAIT_MS, session.remainingMs() - 250));
     for (;;) {
-      const ids = await session.column({ sql: 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()', params: [user] }, 'id');
+      const ids = await session.column(
+        { sql: 'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()', params: [user] },
+        'id',
+      );
       if (ids.length === 0) return;
-      if (Date.now() > waitUntil) throw new ProviderError(`${this.label}: ${ids.length} session(s) of ${user} still open after being killed`);
+      if (Date.now() > waitUntil)
+        throw new ProviderError(`${this.label}: ${ids.length} session(s) of ${user} still open after being killed`);
       for (const id of ids) {
         try {
           await session.query(`KILL CONNECTION ${Number(id)}`);
         } catch (err) {
           if (errnoOf(err) === ER_NO_SUCH_THREAD) continue; // gone meanwhile
-          if (errnoOf(err) === ER_KILL_DENIED) throw new ProviderError(`${this.label}: not allowed to end ${user}'s sessions (grant CONNECTION ADMIN to the bot's account)`, false);
+          if (errnoOf(err) === ER_KILL_DENIED)
+            throw new ProviderError(
+              `${this.label}: not allowed to end ${user}'s sessions (grant CONNECTION ADMIN to the bot's account)`,
+              false,
+            );
           throw err;
         }
       }
@@ -371,7 +413,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   private async accountProblem(session: Session, d: Dialect, user: string, host: string): Promise<AccountProblem | undefined> {
     const rows = await session.rows(d.account(user, host));
     if (rows.length === 0) {
-      const otherHosts = await session.column({ sql: 'SELECT Host AS host FROM mysql.user WHERE User = ? AND Host <> ? ORDER BY Host', params: [user, host] }, 'host');
+      const otherHosts = await session.column(
+        { sql: 'SELECT Host AS host FROM mysql.user WHERE User = ? AND Host <> ? ORDER BY Host', params: [user, host] },
+        'host',
+      );
       return { kind: 'missing', otherHosts: otherHosts.filter((h) => h !== '') };
     }
     if (rows[0]!.is_role === 'Y') return { kind: 'refused', why: 'is a role, not a login (everyone who holds it would get the access)' };
@@ -398,7 +443,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
 
   private async globalPrivileges(session: Session): Promise<Set<string>> {
     const { grantee } = await this.currentUser(session);
-    const privileges = await session.column({ sql: 'SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?', params: [grantee] }, 'p');
+    const privileges = await session.column(
+      { sql: 'SELECT PRIVILEGE_TYPE AS p FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?', params: [grantee] },
+      'p',
+    );
     return new Set(privileges);
   }
 
@@ -421,24 +469,37 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     try {
       roleExists = await session.any(d.roleExists(access.role));
     } catch (err) {
-      out.push(`${this.label}: cannot read mysql.user (${messageOf(err)}); grant SELECT (User, Host, is_role, default_role) ON mysql.user and SELECT ON mysql.roles_mapping`);
+      out.push(
+        `${this.label}: cannot read mysql.user (${messageOf(err)}); grant SELECT (User, Host, is_role, default_role) ON mysql.user and SELECT ON mysql.roles_mapping`,
+      );
       return out;
     }
     if (!roleExists) out.push(`${this.label}: role ${access.role} does not exist`);
     else if (!has('SUPER') && (d.flavor === 'mariadb' || !has('ROLE_ADMIN'))) {
       const admin = await session.rows(d.holding(me.user, me.host, access.role));
-      if (admin[0]?.admin !== 'Y') out.push(`${this.label}: the bot's account cannot grant role ${access.role} (GRANT ${access.role} TO the bot's account WITH ADMIN OPTION)`);
+      if (admin[0]?.admin !== 'Y')
+        out.push(
+          `${this.label}: the bot's account cannot grant role ${access.role} (GRANT ${access.role} TO the bot's account WITH ADMIN OPTION)`,
+        );
     }
-    if (!has('PROCESS', 'SUPER')) out.push(`${this.label}: the bot's account cannot see other accounts' sessions to end them on revoke (grant PROCESS)`);
-    if (!has('CONNECTION ADMIN', 'CONNECTION_ADMIN', 'SUPER')) out.push(`${this.label}: the bot's account cannot end other accounts' sessions on revoke (grant CONNECTION ADMIN${d.flavor === 'mysql' ? ', i.e. CONNECTION_ADMIN' : ''})`);
+    if (!has('PROCESS', 'SUPER'))
+      out.push(`${this.label}: the bot's account cannot see other accounts' sessions to end them on revoke (grant PROCESS)`);
+    if (!has('CONNECTION ADMIN', 'CONNECTION_ADMIN', 'SUPER'))
+      out.push(
+        `${this.label}: the bot's account cannot end other accounts' sessions on revoke (grant CONNECTION ADMIN${d.flavor === 'mysql' ? ', i.e. CONNECTION_ADMIN' : ''})`,
+      );
     if (access.mode === 'ephemeral' && !has('CREATE USER')) out.push(`${this.label}: mode ephemeral needs CREATE USER`);
 
     // Making the role the account's default role.
     const viaProcedure = d.flavor === 'mariadb' && this.botSchema !== undefined && (await session.any(procedureRead(this.botSchema)));
-    const direct = d.flavor === 'mariadb' ? has('UPDATE') || (await inSchema('mysql', 'UPDATE')) : has('CREATE USER') || (await session.any({
-      sql: "SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'default_roles' AND PRIVILEGE_TYPE = 'UPDATE'",
-      params: [me.grantee],
-    }));
+    const direct =
+      d.flavor === 'mariadb'
+        ? has('UPDATE') || (await inSchema('mysql', 'UPDATE'))
+        : has('CREATE USER') ||
+          (await session.any({
+            sql: "SELECT 1 FROM information_schema.TABLE_PRIVILEGES WHERE GRANTEE = ? AND TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'default_roles' AND PRIVILEGE_TYPE = 'UPDATE'",
+            params: [me.grantee],
+          }));
     if (!viaProcedure && !direct) {
       out.push(
         d.flavor === 'mariadb'
@@ -448,8 +509,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     }
     // The expiry event, where the server runs events.
     if (access.mode === 'ephemeral' && (await session.value('SELECT @@global.event_scheduler AS v')) === 'ON') {
-      if (!this.botSchema) out.push(`${this.label}: the event scheduler is on, but the url names no schema for expiry events (mysql://…/jit_access)`);
-      else if (!has('EVENT') && !(await inSchema(this.botSchema, 'EVENT'))) out.push(`${this.label}: cannot create expiry events in ${this.botSchema} (GRANT EVENT ON ${this.botSchema}.*)`);
+      if (!this.botSchema)
+        out.push(`${this.label}: the event scheduler is on, but the url names no schema for expiry events (mysql://…/jit_access)`);
+      else if (!has('EVENT') && !(await inSchema(this.botSchema, 'EVENT')))
+        out.push(`${this.label}: cannot create expiry events in ${this.botSchema} (GRANT EVENT ON ${this.botSchema}.*)`);
     }
     return out;
   }
@@ -474,11 +537,20 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
   /** Prefer what grant() recorded, so a changed identity mapping or accountHost cannot orphan the user. */
   private ephemeralUserFor(access: MysqlAccess, subject: GrantSubject, details: Record<string, string> | undefined): EphemeralUser {
     if (details?.user === undefined) {
-      return { user: temporaryName(subject.user.account ?? subject.user.slackId, subject.requestId, MYSQL_USER_NAME_MAX), host: access.accountHost };
+      return {
+        user: temporaryName(subject.user.account ?? subject.user.slackId, subject.requestId, MYSQL_USER_NAME_MAX),
+        host: access.accountHost,
+      };
     }
     const host = details.host ?? access.accountHost;
-    if (!isTemporaryNameFor(details.user, subject.requestId, MYSQL_USER_NAME_MAX) || !mysqlAccessSchema.shape.accountHost.safeParse(host).success) {
-      throw new ProviderError(`${this.label}: refusing to touch user ${JSON.stringify(details.user)}, which jit-access did not name`, false);
+    if (
+      !isTemporaryNameFor(details.user, subject.requestId, MYSQL_USER_NAME_MAX) ||
+      !mysqlAccessSchema.shape.accountHost.safeParse(host).success
+    ) {
+      throw new ProviderError(
+        `${this.label}: refusing to touch user ${JSON.stringify(details.user)}, which jit-access did not name`,
+        false,
+      );
     }
     return { user: details.user, host };
   }
@@ -503,7 +575,10 @@ export class MysqlProvider implements TargetProvider<MysqlAccess> {
     const errno = errnoOf(err);
     const code = (err as { code?: unknown } | null)?.code;
     const text = `${this.label}: ${what} failed: ${messageOf(err)}${typeof code === 'string' ? ` (${code})` : ''}`;
-    return new ProviderError(scrubSecrets(text, this.secrets).replace(PASSWORD_HASH, '***'), errno === undefined || !PERMANENT_ERRNOS.has(errno));
+    return new ProviderError(
+      scrubSecrets(text, this.secrets).replace(PASSWORD_HASH, '***'),
+      errno === undefined || !PERMANENT_ERRNOS.has(errno),
+    );
   }
 }
 
@@ -623,7 +698,9 @@ export const mysqlProvider = defineProvider({
     derive: 'local-part',
     // Ephemeral mode creates the user; the account, when there is one, only names it.
     need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'),
-    format: z.string().regex(ACCOUNT_PATTERN, 'expected a MySQL user name: a letter, digit or _, then letters, digits, _ . or -, at most 80 characters'),
+    format: z
+      .string()
+      .regex(ACCOUNT_PATTERN, 'expected a MySQL user name: a letter, digit or _, then letters, digits, _ . or -, at most 80 characters'),
   },
   extension: 'native',
   overlap: {

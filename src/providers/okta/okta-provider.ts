@@ -2,7 +2,15 @@ import type * as okta from '@okta/okta-sdk-nodejs';
 import { z } from 'zod';
 import { boundedCall, deadlineSignal, messageOf, networkErrorText, resetInMs } from '../deadline';
 import type { AttemptFailure } from '../deadline';
-import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { rolesProblem } from './check';
@@ -82,10 +90,22 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
   /** At filing: the login must be an Okta user who can use the membership; stores their user ID. */
   async validate(_access: OktaAccess, subject: FilingSubject, opts: ProviderCallOptions): Promise<FilingCheck> {
     const login = subject.user.account;
-    if (login === undefined || !OKTA_LOGIN.test(login)) return { ok: false, reason: `There is no valid Okta login for you in ${this.targetName}. Ask a policy admin to add yours to \`identities\`.` };
+    if (login === undefined || !OKTA_LOGIN.test(login))
+      return {
+        ok: false,
+        reason: `There is no valid Okta login for you in ${this.targetName}. Ask a policy admin to add yours to \`identities\`.`,
+      };
     const user = await this.findUser(login, opts.deadline);
-    if (!user) return { ok: false, reason: `Okta (${this.targetName}) has no user \`${login}\`. Ask a policy admin to map you to your Okta login in \`identities\`.` };
-    if (UNUSABLE_STATUS.has(user.status ?? '')) return { ok: false, reason: `Your Okta user \`${login}\` in ${this.targetName} is ${user.status}: a group membership would not let it sign in.` };
+    if (!user)
+      return {
+        ok: false,
+        reason: `Okta (${this.targetName}) has no user \`${login}\`. Ask a policy admin to map you to your Okta login in \`identities\`.`,
+      };
+    if (UNUSABLE_STATUS.has(user.status ?? ''))
+      return {
+        ok: false,
+        reason: `Your Okta user \`${login}\` in ${this.targetName} is ${user.status}: a group membership would not let it sign in.`,
+      };
     return { ok: true, principal: user.id! };
   }
 
@@ -100,9 +120,12 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
 
   async grant(access: OktaAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
     const userId = await this.userIdOf(subject, opts.deadline);
-    if (userId === undefined) throw new ProviderError(`${this.label}: Okta has no user ${subject.user.account ?? '(none)'} any more`, false);
+    if (userId === undefined)
+      throw new ProviderError(`${this.label}: Okta has no user ${subject.user.account ?? '(none)'} any more`, false);
     // Adding an existing member answers 204 again: retries are harmless.
-    await this.call(`add user ${userId} to group ${access.groupId}`, opts.deadline, () => this.sdk.groupApi.assignUserToGroup({ groupId: access.groupId, userId }));
+    await this.call(`add user ${userId} to group ${access.groupId}`, opts.deadline, () =>
+      this.sdk.groupApi.assignUserToGroup({ groupId: access.groupId, userId }),
+    );
     return {};
   }
 
@@ -113,7 +136,9 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     const userId = await this.userIdOf(subject, opts.deadline);
     if (userId === undefined) return; // no such user: no membership
     await this.call(`remove user ${userId} from group ${access.groupId}`, opts.deadline, () =>
-      this.sdk.groupApi.unassignUserFromGroup({ groupId: access.groupId, userId }).catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),
+      this.sdk.groupApi
+        .unassignUserFromGroup({ groupId: access.groupId, userId })
+        .catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),
     );
   }
 
@@ -121,12 +146,16 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     const deadline = opts.deadline;
     try {
       const group = await this.call(`read group ${access.groupId}`, deadline, () =>
-        this.sdk.groupApi.getGroup({ groupId: access.groupId }).catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),
+        this.sdk.groupApi
+          .getGroup({ groupId: access.groupId })
+          .catch((err: unknown) => (statusOf(err) === 404 ? undefined : Promise.reject(err))),
       );
       if (!group) return [`${this.label}: no group ${access.groupId} (or the token cannot see it)`];
       const name = group.profile?.name ?? access.groupId;
       if (group.type !== 'OKTA_GROUP') {
-        return [`${this.label}: group ${name} (${access.groupId}) is of type ${group.type}: only OKTA_GROUP memberships can be changed through the API (APP_GROUP members come from the app's imports, BUILT_IN is Everyone)`];
+        return [
+          `${this.label}: group ${name} (${access.groupId}) is of type ${group.type}: only OKTA_GROUP memberships can be changed through the API (APP_GROUP members come from the app's imports, BUILT_IN is Everyone)`,
+        ];
       }
       return [...(await this.checkRoles(access.groupId, name, deadline)), ...(await this.checkRules(access.groupId, name, deadline))];
     } catch (err) {
@@ -148,7 +177,8 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
           const r = role as { id?: string; type?: string };
           const groups: string[] = [];
           if (r.type === 'GROUP_MEMBERSHIP_ADMIN' || r.type === 'USER_ADMIN') {
-            for await (const g of await this.sdk.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: r.id! })) if (g?.id) groups.push(g.id);
+            for await (const g of await this.sdk.roleTargetApi.listGroupTargetsForRole({ userId: me.id!, roleId: r.id! }))
+              if (g?.id) groups.push(g.id);
           }
           found.push({ type: r.type ?? '?', groups });
         }
@@ -168,12 +198,15 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
       rules = await this.call('list the group rules', deadline, async () => {
         const found: string[] = [];
         for await (const rule of await this.sdk.groupApi.listGroupRules({ limit: 200 })) {
-          if (rule?.status === 'ACTIVE' && rule.actions?.assignUserToGroups?.groupIds?.includes(groupId)) found.push(rule.name ?? rule.id ?? '?');
+          if (rule?.status === 'ACTIVE' && rule.actions?.assignUserToGroups?.groupIds?.includes(groupId))
+            found.push(rule.name ?? rule.id ?? '?');
         }
         return found;
       });
     } catch (err) {
-      return [`${this.label}: could not read the group rules (${messageOf(err)}); if a rule assigns users to ${name}, it can add them back after a revoke`];
+      return [
+        `${this.label}: could not read the group rules (${messageOf(err)}); if a rule assigns users to ${name}, it can add them back after a revoke`,
+      ];
     }
     if (!rules.length) return [];
     return [
@@ -187,7 +220,8 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
     const principal = subject.user.principal;
     if (principal !== undefined && OKTA_USER_ID.test(principal)) return principal;
     const login = subject.user.account;
-    if (login === undefined || !OKTA_LOGIN.test(login)) throw new ProviderError(`${this.label}: no valid Okta login known for ${subject.user.slackId}`, false);
+    if (login === undefined || !OKTA_LOGIN.test(login))
+      throw new ProviderError(`${this.label}: no valid Okta login known for ${subject.user.slackId}`, false);
     return (await this.findUser(login, deadline))?.id;
   }
 
@@ -203,7 +237,12 @@ export class OktaProvider implements TargetProvider<OktaAccess> {
 
   private classify(err: unknown): AttemptFailure {
     const status = statusOf(err);
-    const e = err as { errorCode?: unknown; errorSummary?: unknown; errorCauses?: Array<{ errorSummary?: string }>; headers?: { get?(name: string): string | null } };
+    const e = err as {
+      errorCode?: unknown;
+      errorSummary?: unknown;
+      errorCauses?: Array<{ errorSummary?: string }>;
+      headers?: { get?(name: string): string | null };
+    };
     const summary =
       typeof e.errorSummary === 'string'
         ? `${String(e.errorCode ?? '')} ${e.errorSummary}${e.errorCauses?.length ? `: ${e.errorCauses.map((c) => c.errorSummary).join('; ')}` : ''}`.trim()

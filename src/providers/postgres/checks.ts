@@ -47,7 +47,9 @@ export async function checkTarget(target: PostgresTarget, access: PostgresAccess
       if (!r.role_exists) {
         warnings.push(`${label}: role ${access.role} does not exist in database ${r.database}`);
       } else if (!(r.superuser || r.admin_option || (legacyCreateRole && r.createrole && !r.role_superuser))) {
-        warnings.push(`${label}: the connected role cannot grant role ${access.role} (it needs ADMIN OPTION on it${legacyCreateRole ? ' or CREATEROLE' : ''})`);
+        warnings.push(
+          `${label}: the connected role cannot grant role ${access.role} (it needs ADMIN OPTION on it${legacyCreateRole ? ' or CREATEROLE' : ''})`,
+        );
       }
       if (access.mode === 'ephemeral' && !(r.superuser || r.createrole)) {
         warnings.push(`${label}: mode ephemeral needs CREATEROLE on the connected role`);

@@ -96,7 +96,10 @@ async function connectBefore(pool: Pool, deadline: Date): Promise<PoolClient> {
     return await Promise.race([connecting, expired]);
   } catch (err) {
     // If the connection arrives after we gave up, hand it straight back (destroyed: nobody will use it).
-    connecting.then((late) => late.release(true), () => undefined);
+    connecting.then(
+      (late) => late.release(true),
+      () => undefined,
+    );
     throw err;
   } finally {
     clearTimeout(timer);

@@ -18,7 +18,12 @@ import { accountStanding, refusalFor, terminateSessions } from './roles';
  * At filing: the account must be an existing role that can log in and that jit-access may touch. A
  * NOLOGIN role is a group: granting to it would give the access to all its members.
  */
-export function validateAccount(target: PostgresTarget, role: string, subject: FilingSubject, deadline: Date): Promise<FilingCheck> | FilingCheck {
+export function validateAccount(
+  target: PostgresTarget,
+  role: string,
+  subject: FilingSubject,
+  deadline: Date,
+): Promise<FilingCheck> | FilingCheck {
   const account = subject.user.account;
   if (account === undefined || !ACCOUNT_PATTERN.test(account)) {
     return { ok: false, reason: `There is no valid database account for you in ${target.targetName}.` };
@@ -26,7 +31,10 @@ export function validateAccount(target: PostgresTarget, role: string, subject: F
   return target.withSession(deadline, `check account ${account}`, async (session) => {
     const { database, present } = await session.rolesPresent([role, account]);
     if (!present.has(role)) {
-      return { ok: false, reason: `${target.targetName} has no role ${role} (database ${database}): the policy is out of date. Tell a policy admin.` };
+      return {
+        ok: false,
+        reason: `${target.targetName} has no role ${role} (database ${database}): the policy is out of date. Tell a policy admin.`,
+      };
     }
     if (!present.has(account)) {
       return {

@@ -1,6 +1,15 @@
 import { Pool } from 'pg';
 import { z } from 'zod';
-import type { ExtendOptions, FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  ExtendOptions,
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider } from '../provider';
 import { secretVariants } from '../secrets';
 import { checkTarget } from './checks';
@@ -64,7 +73,9 @@ export class PostgresProvider implements TargetProvider<PostgresAccess>, Postgre
   }
 
   async grant(access: PostgresAccess, subject: GrantSubject, opts: ProviderCallOptions): Promise<GrantResult> {
-    return access.mode === 'ephemeral' ? grantEphemeral(this, access.role, subject, opts.deadline) : grantMembership(this, access.role, subject, opts.deadline);
+    return access.mode === 'ephemeral'
+      ? grantEphemeral(this, access.role, subject, opts.deadline)
+      : grantMembership(this, access.role, subject, opts.deadline);
   }
 
   async extend(access: PostgresAccess, subject: GrantSubject, opts: ExtendOptions): Promise<void> {
@@ -102,7 +113,9 @@ export const postgresProvider = defineProvider({
     derive: 'local-part',
     // Ephemeral mode creates the login; the account, when there is one, only names it.
     need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'),
-    format: z.string().regex(ACCOUNT_PATTERN, 'expected a PostgreSQL role name: a letter or _, then letters, digits, _ . or -, at most 63 characters'),
+    format: z
+      .string()
+      .regex(ACCOUNT_PATTERN, 'expected a PostgreSQL role name: a letter or _, then letters, digits, _ . or -, at most 63 characters'),
   },
   extension: 'native',
   overlap: {

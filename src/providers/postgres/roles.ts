@@ -13,7 +13,10 @@ export const MAX_IDENTIFIER_BYTES = 63;
 export function ephemeralRoleName(account: string, requestId: string): string {
   const hash = createHash('sha256').update(requestId).digest('hex').slice(0, 8);
   const room = MAX_IDENTIFIER_BYTES - 'jit__'.length - hash.length;
-  const sanitized = account.toLowerCase().replace(/[^a-z0-9_]/g, '_').slice(0, room);
+  const sanitized = account
+    .toLowerCase()
+    .replace(/[^a-z0-9_]/g, '_')
+    .slice(0, room);
   return `jit_${sanitized}_${hash}`;
 }
 

@@ -16,7 +16,9 @@ export const redisTargetSchema = z
     /** Per-call deadline on each node, in milliseconds (default 10 s). */
     timeoutMs: z.number().int().positive().max(120_000).optional(),
   })
-  .refine((t) => (t.url === undefined) !== (t.urls === undefined), { message: 'expected exactly one of url (one node) or urls (every node)' });
+  .refine((t) => (t.url === undefined) !== (t.urls === undefined), {
+    message: 'expected exactly one of url (one node) or urls (every node)',
+  });
 
 /**
  * ACL rules jit-access sets itself, so a resource's `rules` may not: the temporary user's state

@@ -111,7 +111,9 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
       secretForRequester: {
         title: `Redis credentials for ${subject.resourceId}`,
         fields: [
-          this.nodes.length === 1 ? { label: 'Server', value: first!.where } : { label: 'Nodes', value: this.nodes.map((n) => n.where).join(', ') },
+          this.nodes.length === 1
+            ? { label: 'Server', value: first!.where }
+            : { label: 'Nodes', value: this.nodes.map((n) => n.where).join(', ') },
           { label: 'User', value: username },
           { label: 'Password', value: password },
           { label: 'TLS', value: first!.tls ? 'yes' : 'no' },
@@ -159,12 +161,15 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
             if (/unknown subcommand|NOPERM/i.test(messageOf(err))) return 'OK';
             throw err;
           });
-          if (save !== 'OK') problems.push(`${at}: the bot's user ${me} may not run ACL SAVE, which revoke runs after ACL DELUSER (add +acl|save to it)`);
+          if (save !== 'OK')
+            problems.push(`${at}: the bot's user ${me} may not run ACL SAVE, which revoke runs after ACL DELUSER (add +acl|save to it)`);
           for (const other of replicationPeers(await this.call(node, deadline, () => node.client.call('ROLE')))) {
-            if (!listed.has(other)) problems.push(`${at}: replicates with ${other}, which is not in urls (ACL users are not replicated: list every node)`);
+            if (!listed.has(other))
+              problems.push(`${at}: replicates with ${other}, which is not in urls (ACL users are not replicated: list every node)`);
           }
         } catch (err) {
-          const text = /max retries per request/i.test(messageOf(err)) && node.lastError ? `unreachable: ${node.lastError}` : messageOf(err);
+          const text =
+            /max retries per request/i.test(messageOf(err)) && node.lastError ? `unreachable: ${node.lastError}` : messageOf(err);
           problems.push(`${at}: ${scrubSecrets(text, this.secrets)}`);
         }
       }),
@@ -192,7 +197,12 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
    * Runs `work` on every node at once; any node failing fails the call (naming the nodes), after
    * `undo` ran, best effort, on the nodes where `work` succeeded.
    */
-  private async onEveryNode(deadline: Date, what: string, work: (node: Node) => Promise<unknown>, undo?: (node: Node) => Promise<unknown>): Promise<void> {
+  private async onEveryNode(
+    deadline: Date,
+    what: string,
+    work: (node: Node) => Promise<unknown>,
+    undo?: (node: Node) => Promise<unknown>,
+  ): Promise<void> {
     const results = await Promise.allSettled(this.nodes.map((node) => this.call(node, deadline, () => work(node))));
     const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [{ node: this.nodes[i]!, err: r.reason as unknown }] : []));
     if (failed.length === 0) return;
@@ -203,7 +213,10 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     const retryable = failed.some(({ err }) => !PERMANENT_REPLY.test(messageOf(err)));
     const text = failed.map(({ node, err }) => `${node.where}: ${this.describe(err)}`).join('; ');
     const done = this.nodes.length - failed.length;
-    throw new ProviderError(`${this.label}: ${what} failed on ${failed.length} of ${this.nodes.length} node(s)${done ? ` (done on ${done})` : ''}: ${text}`, retryable);
+    throw new ProviderError(
+      `${this.label}: ${what} failed on ${failed.length} of ${this.nodes.length} node(s)${done ? ` (done on ${done})` : ''}: ${text}`,
+      retryable,
+    );
   }
 
   private call<T>(node: Node, deadline: Date, work: () => Promise<T>): Promise<T> {
@@ -219,7 +232,10 @@ export class RedisProvider implements TargetProvider<RedisAccess> {
     const recorded = details?.username;
     if (recorded === undefined) return temporaryName(labelOf(subject), subject.requestId, REDIS_USER_NAME_MAX);
     if (!isTemporaryNameFor(recorded, subject.requestId, REDIS_USER_NAME_MAX)) {
-      throw new ProviderError(`${this.label}: refusing to delete ACL user ${JSON.stringify(recorded)}, which jit-access did not name for this request`, false);
+      throw new ProviderError(
+        `${this.label}: refusing to delete ACL user ${JSON.stringify(recorded)}, which jit-access did not name for this request`,
+        false,
+      );
     }
     return recorded;
   }

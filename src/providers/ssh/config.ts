@@ -32,20 +32,32 @@ function isAddressOrCidr(value: string): boolean {
 export const sshTargetSchema = z
   .object({
     /** The CA's private key (OpenSSH format, unencrypted), typically `${SSH_USER_CA_KEY}`. Never logged. */
-    caKey: secret(z.string().regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'expected a private key in OpenSSH format (-----BEGIN OPENSSH PRIVATE KEY-----)')).optional(),
+    caKey: secret(
+      z
+        .string()
+        .regex(/-----BEGIN [A-Z ]*PRIVATE KEY-----/, 'expected a private key in OpenSSH format (-----BEGIN OPENSSH PRIVATE KEY-----)'),
+    ).optional(),
     /** Or the path of that key (mode 0600, owned by the bot's user: ssh-keygen refuses others). */
     caKeyFile: z.string().min(1).optional(),
     /** The binary KRL (`ssh-keygen -k`) that sshd's `RevokedKeys` points at (or is copied from). */
     revokedKeysFile: z.string().min(1),
   })
-  .refine((t) => (t.caKey === undefined) !== (t.caKeyFile === undefined), { message: 'set exactly one of caKey and caKeyFile', path: ['caKey'] });
+  .refine((t) => (t.caKey === undefined) !== (t.caKeyFile === undefined), {
+    message: 'set exactly one of caKey and caKeyFile',
+    path: ['caKey'],
+  });
 
 /** Each resource's own keys: what its certificates allow, and where people connect. */
 export const sshAccessSchema = z.object({
   /** Login names the certificate is valid for; default: the requester's account. */
   principals: z.array(principal).min(1).max(32).optional(),
   /** A `force-command`: the only command the certificate may run. */
-  forceCommand: z.string().min(1).max(1024).regex(/^[^\n\r\0]+$/, 'expected one line').optional(),
+  forceCommand: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^[^\n\r\0]+$/, 'expected one line')
+    .optional(),
   /** A `source-address`: the addresses (or CIDR blocks) the certificate may be used from. */
   sourceAddress: z
     .union([z.string(), z.array(z.string()).min(1)])
@@ -55,7 +67,10 @@ export const sshAccessSchema = z.object({
   /** Extensions granted (ssh-keygen's `-O permit-…`); everything else is withheld. */
   permit: z.array(z.enum(Object.keys(PERMIT_EXTENSIONS) as [Permit, ...Permit[]])).default(['pty']),
   /** Shown in the `ssh` command the requester gets. */
-  host: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'expected a host name or address').optional(),
+  host: z
+    .string()
+    .regex(/^[A-Za-z0-9.:-]{1,253}$/, 'expected a host name or address')
+    .optional(),
   port: z.number().int().min(1).max(65535).optional(),
 });
 

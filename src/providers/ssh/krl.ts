@@ -90,9 +90,10 @@ export class KrlFile {
       await fs.copyFile(this.file, temp); // keeps the original's mode
       const spec = `${temp}.spec`;
       await fs.writeFile(spec, `serial: ${serial}\n`);
-      const added = await runSshKeygen(['-k', '-u', '-s', caPublicKeyFile, '-f', temp, spec], { deadline, what: `add serial ${serial} to ${this.label}` }).finally(() =>
-        fs.rm(spec, { force: true }).catch(() => undefined),
-      );
+      const added = await runSshKeygen(['-k', '-u', '-s', caPublicKeyFile, '-f', temp, spec], {
+        deadline,
+        what: `add serial ${serial} to ${this.label}`,
+      }).finally(() => fs.rm(spec, { force: true }).catch(() => undefined));
       if (added.code !== 0) throw new ProviderError(`could not add serial ${serial} to ${this.label}: ${keygenComplaint(added)}`);
       // Read back before it replaces the original: what sshd will read must revoke the serial.
       if (!contains(revokedSerials(await this.list(temp, deadline, true), caFingerprint), serial)) {
@@ -172,11 +173,20 @@ export class KrlFile {
           throw new ProviderError(`cannot take the lock ${lockFile} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
         }
       }
-      const age = await fs.stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+      const age = await fs.stat(lockFile).then(
+        (s) => Date.now() - s.mtimeMs,
+        () => 0,
+      );
       if (age > LOCK_STALE_MS) {
         // Renaming it away succeeds for one contender only; that one retries the O_EXCL create.
         const aside = `${lockFile}.${randomBytes(6).toString('hex')}.stale`;
-        if (await fs.rename(lockFile, aside).then(() => true, () => false)) await fs.rm(aside, { force: true });
+        if (
+          await fs.rename(lockFile, aside).then(
+            () => true,
+            () => false,
+          )
+        )
+          await fs.rm(aside, { force: true });
         continue;
       }
       if (Date.now() + delayMs >= deadline.getTime()) {

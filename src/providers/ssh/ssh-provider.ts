@@ -3,7 +3,15 @@ import { existsSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import type { FilingCheck, FilingSubject, GrantResult, GrantSubject, ProviderCallOptions, RevokeOptions, TargetProvider } from '../provider';
+import type {
+  FilingCheck,
+  FilingSubject,
+  GrantResult,
+  GrantSubject,
+  ProviderCallOptions,
+  RevokeOptions,
+  TargetProvider,
+} from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { parseSshPublicKey, sshFingerprint, SshPublicKey } from '../../domain/ssh-public-key';
@@ -48,7 +56,13 @@ export function keyIdFor(subject: Pick<GrantSubject, 'requestId' | 'user'>): str
 
 /** Where the requester's private key usually is, for the command in the DM. */
 function privateKeyHint(key: SshPublicKey): string {
-  const file: Record<string, string> = { ED25519: 'id_ed25519', ECDSA: 'id_ecdsa', RSA: 'id_rsa', 'ED25519-SK': 'id_ed25519_sk', 'ECDSA-SK': 'id_ecdsa_sk' };
+  const file: Record<string, string> = {
+    ED25519: 'id_ed25519',
+    ECDSA: 'id_ecdsa',
+    RSA: 'id_rsa',
+    'ED25519-SK': 'id_ed25519_sk',
+    'ECDSA-SK': 'id_ecdsa_sk',
+  };
   return `~/.ssh/${file[key.label] ?? 'id_ed25519'}`;
 }
 
@@ -105,7 +119,8 @@ export class SshProvider implements TargetProvider<SshAccess> {
     }
     const validAfter = Math.floor(Date.now() / 1000) - CLOCK_SKEW_S;
     const validBefore = Math.floor(subject.expiresAt.getTime() / 1000);
-    if (validBefore <= validAfter + CLOCK_SKEW_S) throw new ProviderError(`${this.label}: the grant's expiry has passed; nothing to certify`, false);
+    if (validBefore <= validAfter + CLOCK_SKEW_S)
+      throw new ProviderError(`${this.label}: the grant's expiry has passed; nothing to certify`, false);
     // An early revocation must be recordable before a certificate exists that it would have to stop.
     await this.krl.requireUsable(opts.deadline, false);
 
@@ -115,14 +130,21 @@ export class SshProvider implements TargetProvider<SshAccess> {
       const keyFile = path.join(dir, 'user.pub');
       await fs.writeFile(keyFile, `${key.line}\n`, { mode: 0o600 });
       const args = [
-        '-s', caKeyFile,
-        '-P', '', // never prompt for a passphrase: an encrypted CA key fails instead of hanging
+        '-s',
+        caKeyFile,
+        '-P',
+        '', // never prompt for a passphrase: an encrypted CA key fails instead of hanging
         '-q',
-        '-I', keyId,
-        '-n', principals.join(','),
-        '-z', serial.toString(),
-        '-V', `0x${validAfter.toString(16)}:0x${validBefore.toString(16)}`,
-        '-O', 'clear',
+        '-I',
+        keyId,
+        '-n',
+        principals.join(','),
+        '-z',
+        serial.toString(),
+        '-V',
+        `0x${validAfter.toString(16)}:0x${validBefore.toString(16)}`,
+        '-O',
+        'clear',
         ...access.permit.flatMap((p) => ['-O', PERMIT_EXTENSIONS[p]]),
         ...(access.forceCommand ? ['-O', `force-command=${access.forceCommand}`] : []),
         ...(access.sourceAddress ? ['-O', `source-address=${access.sourceAddress.join(',')}`] : []),
@@ -131,10 +153,19 @@ export class SshProvider implements TargetProvider<SshAccess> {
       const signed = await runSshKeygen(args, { deadline: opts.deadline, what: `${this.label}: sign a certificate for ${keyId}` });
       if (signed.code !== 0) throw new ProviderError(this.scrub(`${this.label}: signing failed: ${keygenComplaint(signed)}`), false);
       const certificate = (await fs.readFile(path.join(dir, 'user-cert.pub'), 'utf8')).trim();
-      if (!certificate.startsWith(`${certificateType(key.type)} `)) throw new ProviderError(`${this.label}: ssh-keygen wrote an unexpected certificate`, false);
+      if (!certificate.startsWith(`${certificateType(key.type)} `))
+        throw new ProviderError(`${this.label}: ssh-keygen wrote an unexpected certificate`, false);
       const login = principals[0]!;
       const certFile = `~/.ssh/jit-${subject.requestId}-cert.pub`;
-      const command = ['ssh', '-i', privateKeyHint(key), '-o', `CertificateFile=${certFile}`, ...(access.port ? ['-p', String(access.port)] : []), `${login}@${access.host ?? '<host>'}`].join(' ');
+      const command = [
+        'ssh',
+        '-i',
+        privateKeyHint(key),
+        '-o',
+        `CertificateFile=${certFile}`,
+        ...(access.port ? ['-p', String(access.port)] : []),
+        `${login}@${access.host ?? '<host>'}`,
+      ].join(' ');
       return {
         details: { serial: serial.toString(), keyId },
         secretForRequester: {
@@ -156,7 +187,10 @@ export class SshProvider implements TargetProvider<SshAccess> {
     // The serial is the request's (recorded in the details too): every certificate of this grant has it.
     const recorded = opts.details?.serial;
     if (recorded !== undefined && recorded !== serialFor(subject.requestId).toString()) {
-      throw new ProviderError(`${this.label}: the recorded serial ${JSON.stringify(recorded.slice(0, 24))} is not request ${subject.requestId}'s`, false);
+      throw new ProviderError(
+        `${this.label}: the recorded serial ${JSON.stringify(recorded.slice(0, 24))} is not request ${subject.requestId}'s`,
+        false,
+      );
     }
     // Its validity ends at the expiry: sshd refuses it from then on, with or without the KRL.
     if (subject.expiresAt.getTime() <= Date.now()) return;
@@ -180,7 +214,8 @@ export class SshProvider implements TargetProvider<SshAccess> {
     } catch (err) {
       problems.push(`${this.label}: ${(err as Error).message}`);
     }
-    if (access.principals?.includes('root')) problems.push(`${this.label}: principal root: prefer a named account and sudo, so sshd's logs name who logged in`);
+    if (access.principals?.includes('root'))
+      problems.push(`${this.label}: principal root: prefer a named account and sudo, so sshd's logs name who logged in`);
     return problems;
   }
 
@@ -222,8 +257,11 @@ export class SshProvider implements TargetProvider<SshAccess> {
   /** The CA's public key (derived from its private key once), in a file for `ssh-keygen -k -s`. */
   private caPublicKey(deadline: Date): Promise<CaPublicKey> {
     this.caPublic ??= (async () => {
-      const derived = await this.inScratchDir((_dir, caKeyFile) => runSshKeygen(['-y', '-P', '', '-f', caKeyFile], { deadline, what: `${this.label}: read the CA key` }));
-      if (derived.code !== 0) throw new ProviderError(this.scrub(`${this.label}: cannot load the CA key: ${keygenComplaint(derived)}`), false);
+      const derived = await this.inScratchDir((_dir, caKeyFile) =>
+        runSshKeygen(['-y', '-P', '', '-f', caKeyFile], { deadline, what: `${this.label}: read the CA key` }),
+      );
+      if (derived.code !== 0)
+        throw new ProviderError(this.scrub(`${this.label}: cannot load the CA key: ${keygenComplaint(derived)}`), false);
       const [type = '', base64 = ''] = (derived.stdout.trim().split('\n')[0] ?? '').split(/\s+/);
       const line = `${type} ${base64}`;
       const file = path.join(await this.privateDir(), 'ca.pub');

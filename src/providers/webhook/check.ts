@@ -48,9 +48,11 @@ export async function checkWebhook(config: WebhookTargetConfig, deadline: Date, 
     const status = response.status;
     const excerpt = status >= 300 ? await readExcerpt(response) : (await response.body?.cancel().catch(() => undefined), '');
     const said = `HTTP ${status}${excerpt ? `: ${excerpt}` : ''}`;
-    if (status === 401 || status === 403) return [`${where}: the receiver refused the signed check call (${said}): does it verify with the same secret?`];
+    if (status === 401 || status === 403)
+      return [`${where}: the receiver refused the signed check call (${said}): does it verify with the same secret?`];
     if (status === 404 || status === 405 || status === 410) return [`${where}: nothing receives POSTs at that URL (${said})`];
-    if (status >= 300 && status < 400) return [`${where}: the receiver redirects (${said}); grants are not sent on to another URL: use the final one`];
+    if (status >= 300 && status < 400)
+      return [`${where}: the receiver redirects (${said}); grants are not sent on to another URL: use the final one`];
     if (status >= 500) return [`${where}: the receiver is failing (${said})`];
     return [];
   } finally {

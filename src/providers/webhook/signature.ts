@@ -22,9 +22,7 @@ export function signWebhookBody(secret: string, timestamp: number | string, rawB
   return `v1=${mac.digest('hex')}`;
 }
 
-export type WebhookHeaders =
-  | { get(name: string): string | null }
-  | Record<string, string | string[] | undefined>;
+export type WebhookHeaders = { get(name: string): string | null } | Record<string, string | string[] | undefined>;
 
 export type WebhookVerification = { valid: true } | { valid: false; reason: string };
 

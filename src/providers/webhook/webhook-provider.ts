@@ -125,7 +125,11 @@ export const webhookProvider = defineProvider({
     derive: 'local-part',
     need: 'optional',
     // It only travels in a JSON body: anything printable will do.
-    format: z.string().min(1).max(256).regex(/^[^\u0000-\u001f\u007f]+$/, 'expected printable text of at most 256 characters'),
+    format: z
+      .string()
+      .min(1)
+      .max(256)
+      .regex(/^[^\u0000-\u001f\u007f]+$/, 'expected printable text of at most 256 characters'),
   },
   extension: 'native',
   overlap: 'none',

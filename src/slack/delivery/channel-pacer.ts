@@ -16,7 +16,10 @@ export class ChannelPacer {
   /** Per channel, the latest time this process gave an item waiting for a posting slot. */
   private readonly queuedUntil = new Map<string, number>();
 
-  constructor(private readonly outbox: Outbox, readonly intervalMs: number) {}
+  constructor(
+    private readonly outbox: Outbox,
+    readonly intervalMs: number,
+  ) {}
 
   /** Takes the channel's posting slot, or throws WaitForSlot with how long until it is free. */
   async take(channel: string): Promise<void> {

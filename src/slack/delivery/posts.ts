@@ -32,7 +32,9 @@ export class SlackPosts {
   async syncApprovalMessage(request: AccessRequest, plain: boolean): Promise<void> {
     // Ended before anyone had to decide (cancelled, say, while Slack was away): nothing to post.
     if (!request.approvalMessage && ENDED_UNDECIDED.includes(request.state)) return;
-    const message = plain ? buildPlainApprovalMessage(request) : buildApprovalMessage(request, findResource(this.policy, request.resourceId));
+    const message = plain
+      ? buildPlainApprovalMessage(request)
+      : buildApprovalMessage(request, findResource(this.policy, request.resourceId));
     await this.postOrUpdateApprovalMessage(request, message);
   }
 
@@ -57,7 +59,12 @@ export class SlackPosts {
         ? approvalUnpostedText(request, item.details?.channel ?? request.approvalChannel, item.details?.error ?? 'unknown_error')
         : requesterNoticeText(request, item.notice as RequesterNotice, item.details);
     const blocks = item.notice === 'expiring' && request.state === 'active' ? expiringDmBlocks(request, text) : undefined;
-    await this.client.chat.postMessage({ channel: await this.dmChannels.of(request.requesterId), text, ...(blocks ? { blocks } : {}), unfurl_links: false });
+    await this.client.chat.postMessage({
+      channel: await this.dmChannels.of(request.requesterId),
+      text,
+      ...(blocks ? { blocks } : {}),
+      unfurl_links: false,
+    });
   }
 
   /** Returns false when the notice must wait (no approval message yet). */
@@ -71,7 +78,11 @@ export class SlackPosts {
         return false;
       }
       await this.pacer.take(request.approvalChannel);
-      await this.client.chat.postMessage({ channel: request.approvalChannel, text: channelNoticeText(request, item.notice as ChannelNotice, item.details), unfurl_links: false });
+      await this.client.chat.postMessage({
+        channel: request.approvalChannel,
+        text: channelNoticeText(request, item.notice as ChannelNotice, item.details),
+        unfurl_links: false,
+      });
       return true;
     }
     if (item.notice === 'ended') {

@@ -79,12 +79,23 @@ export class DeliveryWorker {
   private readonly pacer: ChannelPacer;
   private readonly posts: SlackPosts;
 
-  constructor(deps: DeliveryDeps, private readonly opts: DeliveryOptions = DEFAULT_DELIVERY_OPTIONS) {
+  constructor(
+    deps: DeliveryDeps,
+    private readonly opts: DeliveryOptions = DEFAULT_DELIVERY_OPTIONS,
+  ) {
     ({ client: this.client, outbox: this.outbox, store: this.store, logger: this.logger, homeView: this.homeView } = deps);
     if (deps.connection) this.connection = deps.connection;
     this.pacer = new ChannelPacer(this.outbox, opts.channelIntervalMs);
     const coalescer = new EndedNoticeCoalescer(this.client, this.outbox, this.store, this.pacer, opts.leaseMs);
-    this.posts = new SlackPosts(this.client, this.outbox, this.store, deps.policy, this.pacer, coalescer, deps.dmChannels ?? new DmChannels(this.client));
+    this.posts = new SlackPosts(
+      this.client,
+      this.outbox,
+      this.store,
+      deps.policy,
+      this.pacer,
+      coalescer,
+      deps.dmChannels ?? new DmChannels(this.client),
+    );
   }
 
   start(): void {
@@ -102,7 +113,9 @@ export class DeliveryWorker {
       this.offline = false;
       this.outbox
         .dueAfterOutage()
-        .catch((err) => this.logger.warn({ err: (err as Error).message }, 'could not bring the notifications that waited for Slack forward'))
+        .catch((err) =>
+          this.logger.warn({ err: (err as Error).message }, 'could not bring the notifications that waited for Slack forward'),
+        )
         .finally(() => this.kick());
     });
   }
@@ -216,7 +229,9 @@ export class DeliveryWorker {
   }
 
   private async deliver(item: OutboxItem): Promise<void> {
-    const log = this.logger.child(item.kind === 'home' ? { user: item.requestId, outbox: item._id } : { requestId: item.requestId, outbox: item._id });
+    const log = this.logger.child(
+      item.kind === 'home' ? { user: item.requestId, outbox: item._id } : { requestId: item.requestId, outbox: item._id },
+    );
     if (item.kind === 'home') return this.publishHome(item, log);
     // Whoever posts in the channel at its next slot lists every "access ended" notice waiting there,
     // so one that finds the slot taken just waits for it: no read, no place in a queue.
@@ -266,7 +281,14 @@ export class DeliveryWorker {
       const contentRefused = CONTENT_REFUSED.has(failure.code);
       if (failure.permanent && (contentRefused || attempts >= this.opts.maxPermanentAttempts)) {
         const channel = item.kind === 'dm' ? undefined : (item.channel ?? request.approvalChannel);
-        const context = { err: failure.code, kind: item.kind, notice: item.notice, attempts, channel, diagnosis: diagnoseSlackError(failure.code, channel) };
+        const context = {
+          err: failure.code,
+          kind: item.kind,
+          notice: item.notice,
+          attempts,
+          channel,
+          diagnosis: diagnoseSlackError(failure.code, channel),
+        };
         // The approval message in the bot's own plain words instead, at its next turn: its outcome
         // still shows, and no live buttons stay behind.
         if (item.kind === 'sync' && contentRefused && !item.details?.plain) {

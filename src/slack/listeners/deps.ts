@@ -29,8 +29,7 @@ export async function requestableBy(ctx: OperationContext, userId: string): Prom
   return mine;
 }
 
-export const TRY_AGAIN =
-  'The bot cannot reach its database right now, so nothing was changed. Please try again in a minute.';
+export const TRY_AGAIN = 'The bot cannot reach its database right now, so nothing was changed. Please try again in a minute.';
 
 /**
  * Listeners call Slack (views.open, usergroups.users.list) only before they change anything,

@@ -15,7 +15,10 @@ export interface FilingRate {
 export class FilingRateLimiter {
   private readonly recent = new Map<string, number[]>();
 
-  constructor(readonly rate: FilingRate, private readonly now: () => number = Date.now) {}
+  constructor(
+    readonly rate: FilingRate,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Counts one filing by `userId`; undefined when allowed, else what to tell them (nothing counted). */
   take(userId: string): string | undefined {

@@ -17,7 +17,8 @@ export function approverMentions(resource: Resource): string {
   return [...resource.approvers.users.map(mention), ...resource.approvers.usergroups.map(usergroupMention)].join(' ');
 }
 
-const STANDING_NOTE = 'The account already had this access (not through jit-access): nothing was granted, and it stays when this grant ends.';
+const STANDING_NOTE =
+  'The account already had this access (not through jit-access): nothing was granted, and it stays when this grant ends.';
 const STANDING_KEPT = 'The account already had this access before, so it was left in place.';
 
 /** "`alice` in `orders-db`": who gets the access, resolved when the request was filed. */
@@ -35,9 +36,11 @@ function outcome(request: AccessRequest): string {
   const by = request.decidedBy ? ` by ${mention(request.decidedBy)}` : '';
   switch (request.state) {
     case 'pending':
-      return `:hourglass_flowing_sand: Waiting for approval: ${request.approvals.length} of ${request.requiredApprovals}` +
+      return (
+        `:hourglass_flowing_sand: Waiting for approval: ${request.approvals.length} of ${request.requiredApprovals}` +
         (request.approvals.length ? ` (approved by ${request.approvals.map(mention).join(', ')})` : '') +
-        `. Times out ${slackDate(request.pendingUntil)}.`;
+        `. Times out ${slackDate(request.pendingUntil)}.`
+      );
     case 'granting':
       return `:gear: Approved${by}; granting access…${request.lastError ? ` (attempt failed: ${userText(request.lastError, 1000)})` : ''}`;
     case 'active':
@@ -108,10 +111,16 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
   }
   if (request.state === 'pending') {
     blocks.push(
-      actionsBlock(`decide:${request._id}`, [button(APPROVE_ACTION, 'Approve', request._id, 'primary'), button(DENY_ACTION, 'Deny', request._id, 'danger')]),
+      actionsBlock(`decide:${request._id}`, [
+        button(APPROVE_ACTION, 'Approve', request._id, 'primary'),
+        button(DENY_ACTION, 'Deny', request._id, 'danger'),
+      ]),
     );
   }
-  const text = fit(`Access request ${request._id}: ${request.requesterId} wants ${request.resourceId} for ${formatDuration(request.durationMs)} (${request.state.replace('_', ' ')})`, BLOCK_KIT.messageText);
+  const text = fit(
+    `Access request ${request._id}: ${request.requesterId} wants ${request.resourceId} for ${formatDuration(request.durationMs)} (${request.state.replace('_', ' ')})`,
+    BLOCK_KIT.messageText,
+  );
   return { text, blocks: messageBlocks(blocks) };
 }
 
@@ -122,11 +131,18 @@ export function buildApprovalMessage(request: AccessRequest, resource: Resource 
 export function buildPlainApprovalMessage(request: AccessRequest): { text: string; blocks: KnownBlock[] } {
   const state = request.state.replace('_', ' ');
   const blocks: KnownBlock[] = [
-    sectionBlock(`${request.breakGlass ? ':rotating_light: *Break-glass access*' : ':key: *Access request*'} \`${request._id}\`: ${mention(request.requesterId)} asked for \`${request.resourceId}\` for ${formatDuration(request.durationMs)}.`),
+    sectionBlock(
+      `${request.breakGlass ? ':rotating_light: *Break-glass access*' : ':key: *Access request*'} \`${request._id}\`: ${mention(request.requesterId)} asked for \`${request.resourceId}\` for ${formatDuration(request.durationMs)}.`,
+    ),
     contextBlock(`Now *${state}*. Slack refused the full message; \`/jit-access audit ${request._id}\` shows everything.`),
   ];
   if (request.state === 'pending') {
-    blocks.push(actionsBlock(`decide:${request._id}`, [button(APPROVE_ACTION, 'Approve', request._id, 'primary'), button(DENY_ACTION, 'Deny', request._id, 'danger')]));
+    blocks.push(
+      actionsBlock(`decide:${request._id}`, [
+        button(APPROVE_ACTION, 'Approve', request._id, 'primary'),
+        button(DENY_ACTION, 'Deny', request._id, 'danger'),
+      ]),
+    );
   }
   if (request.breakGlass && !request.breakGlassAck) {
     blocks.push(actionsBlock(`ack:${request._id}`, [button(ACK_BREAK_GLASS_ACTION, 'Acknowledge', request._id, 'primary')]));

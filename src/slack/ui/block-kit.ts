@@ -110,8 +110,15 @@ export function fitLines(lines: string[], max: number, more: (n: number) => stri
 /** A text object never shorter than Slack's minimum of one character. */
 const nonEmpty = (text: string) => (text.length ? text : ' ');
 
-export const plainText = (text: string, max: number = BLOCK_KIT.textObject) => ({ type: 'plain_text' as const, text: nonEmpty(fit(text, max)), emoji: true });
-export const mrkdwnText = (text: string, max: number = BLOCK_KIT.textObject) => ({ type: 'mrkdwn' as const, text: nonEmpty(fit(text, max)) });
+export const plainText = (text: string, max: number = BLOCK_KIT.textObject) => ({
+  type: 'plain_text' as const,
+  text: nonEmpty(fit(text, max)),
+  emoji: true,
+});
+export const mrkdwnText = (text: string, max: number = BLOCK_KIT.textObject) => ({
+  type: 'mrkdwn' as const,
+  text: nonEmpty(fit(text, max)),
+});
 
 export function sectionBlock(text: string, extra: Partial<Omit<SectionBlock, 'type' | 'text'>> = {}): SectionBlock {
   return { type: 'section', text: mrkdwnText(text, BLOCK_KIT.sectionText), ...extra };

@@ -39,7 +39,12 @@ export function buildHomeView(data: HomeData): View {
           : 'being granted';
     const rows: KnownBlock[] = [sectionBlock(`${line(r)}\n${status}`)];
     if (r.state === 'active') {
-      rows.push(actionsBlock(`home-active:${r._id}`, [button(REVOKE_ACTION, 'Revoke now', r._id, 'danger'), ...(r.extension ? [] : [button(EXTEND_ACTION, 'Extend', r._id)])]));
+      rows.push(
+        actionsBlock(`home-active:${r._id}`, [
+          button(REVOKE_ACTION, 'Revoke now', r._id, 'danger'),
+          ...(r.extension ? [] : [button(EXTEND_ACTION, 'Extend', r._id)]),
+        ]),
+      );
     }
     return rows;
   });
@@ -50,14 +55,24 @@ export function buildHomeView(data: HomeData): View {
   const toDecide = shown(data.toDecide, HOME_LIMITS.toDecide).map((r): KnownBlock[] => {
     if (r.state === 'pending') {
       return [
-        sectionBlock(`${mention(r.requesterId)} asks for ${line(r)}${r.ticket ? ` (ticket ${userText(r.ticket, 300)})` : ''}\n${r.approvals.length} of ${r.requiredApprovals} approvals`),
-        actionsBlock(`home-decide:${r._id}`, [button(APPROVE_ACTION, 'Approve', r._id, 'primary'), button(DENY_ACTION, 'Deny', r._id, 'danger')]),
+        sectionBlock(
+          `${mention(r.requesterId)} asks for ${line(r)}${r.ticket ? ` (ticket ${userText(r.ticket, 300)})` : ''}\n${r.approvals.length} of ${r.requiredApprovals} approvals`,
+        ),
+        actionsBlock(`home-decide:${r._id}`, [
+          button(APPROVE_ACTION, 'Approve', r._id, 'primary'),
+          button(DENY_ACTION, 'Deny', r._id, 'danger'),
+        ]),
       ];
     }
     if (r.extension) {
       return [
-        sectionBlock(`${mention(r.requesterId)} asks to extend ${line(r)} by ${formatDuration(r.extension.durationMs)}: ${userText(r.extension.reason, 600)}`),
-        actionsBlock(`home-extend:${r._id}`, [button(APPROVE_EXTENSION_ACTION, 'Approve extension', r._id, 'primary'), button(DENY_EXTENSION_ACTION, 'Deny extension', r._id, 'danger')]),
+        sectionBlock(
+          `${mention(r.requesterId)} asks to extend ${line(r)} by ${formatDuration(r.extension.durationMs)}: ${userText(r.extension.reason, 600)}`,
+        ),
+        actionsBlock(`home-extend:${r._id}`, [
+          button(APPROVE_EXTENSION_ACTION, 'Approve extension', r._id, 'primary'),
+          button(DENY_EXTENSION_ACTION, 'Deny extension', r._id, 'danger'),
+        ]),
       ];
     }
     return [
@@ -65,14 +80,28 @@ export function buildHomeView(data: HomeData): View {
       actionsBlock(`home-ack:${r._id}`, [button(ACK_BREAK_GLASS_ACTION, 'Acknowledge', r._id, 'primary')]),
     ];
   });
-  const ended = data.ended.slice(0, HOME_LIMITS.ended).map((r): KnownBlock[] => [contextBlock(`\`${r._id}\` *${r.resourceId}*: ${r.state} ${slackDate(r.endedAt ?? r.updatedAt)}`)]);
+  const ended = data.ended
+    .slice(0, HOME_LIMITS.ended)
+    .map((r): KnownBlock[] => [contextBlock(`\`${r._id}\` *${r.resourceId}*: ${r.state} ${slackDate(r.endedAt ?? r.updatedAt)}`)]);
   const seeList = (what: string) => (n: number) => `${n} more ${what} — see \`/jit-access list\`.`;
   const blocks: KnownBlock[] = [
     sectionBlock('*Just-in-time access*', { accessory: button(NEW_REQUEST_ACTION, 'Request access', 'new', 'primary') }),
     { type: 'divider' },
-    ...section(`Your active grants (${data.active.total})`, 'No active grants.', active, data.active, seeList(data.active.total - active.length === 1 ? 'grant' : 'grants')),
+    ...section(
+      `Your active grants (${data.active.total})`,
+      'No active grants.',
+      active,
+      data.active,
+      seeList(data.active.total - active.length === 1 ? 'grant' : 'grants'),
+    ),
     ...section(`Your pending requests (${data.pending.total})`, 'No pending requests.', pending, data.pending, seeList('pending')),
-    ...section(`Waiting for your approval (${data.toDecide.total})`, 'Nothing waits for you.', toDecide, data.toDecide, seeList('waiting for you')),
+    ...section(
+      `Waiting for your approval (${data.toDecide.total})`,
+      'Nothing waits for you.',
+      toDecide,
+      data.toDecide,
+      seeList('waiting for you'),
+    ),
     ...section('Recently ended', 'Nothing yet.', ended, { total: ended.length }, () => ''),
   ];
   return { type: 'home', blocks: blocks.slice(0, BLOCK_KIT.viewBlocks) };

@@ -46,16 +46,26 @@ function stateLine(r: AccessRequest): string {
 /** `/jit-access list`: the caller's open requests and grants, and what waits for their decision. */
 export function listText(requests: AccessRequest[], waiting: HomeList = { items: [], total: 0 }): string {
   const mine = requests.length
-    ? ['*Your requests and grants*', ...requests.map((r) => `• \`${r._id}\` *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${stateLine(r)}`)]
+    ? [
+        '*Your requests and grants*',
+        ...requests.map((r) => `• \`${r._id}\` *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${stateLine(r)}`),
+      ]
     : ['You have no pending requests or active grants. `/jit-access` to request access.'];
   const theirs = waiting.total
     ? [
         `*Waiting for your approval* (${waiting.total})`,
         ...waiting.items.map((r) => {
-          const what = r.state === 'pending' ? `${r.approvals.length}/${r.requiredApprovals} approvals` : r.extension ? `extension by ${formatDuration(r.extension.durationMs)}` : 'break-glass, to acknowledge';
+          const what =
+            r.state === 'pending'
+              ? `${r.approvals.length}/${r.requiredApprovals} approvals`
+              : r.extension
+                ? `extension by ${formatDuration(r.extension.durationMs)}`
+                : 'break-glass, to acknowledge';
           return `• \`${r._id}\` ${mention(r.requesterId)} *${r.resourceId}*, ${formatDuration(r.durationMs)}: ${what}`;
         }),
-        ...(waiting.total > waiting.items.length ? [`…and ${waiting.total - waiting.items.length} more (oldest first): decide on these first.`] : []),
+        ...(waiting.total > waiting.items.length
+          ? [`…and ${waiting.total - waiting.items.length} more (oldest first): decide on these first.`]
+          : []),
       ]
     : [];
   return fitLines([...mine, ...theirs], BLOCK_KIT.messageText);
@@ -68,7 +78,9 @@ export function resourcesText(resources: Resource[]): string {
       '*Resources you can request*',
       ...resources.map((r) => {
         const approvals = r.autoApprove ? 'auto-approved' : `${r.requiredApprovals} approval${r.requiredApprovals > 1 ? 's' : ''}`;
-        const rules = r.rules?.length ? `, unless one of its ${r.rules.length} approval rule${r.rules.length === 1 ? '' : 's'} decides otherwise` : '';
+        const rules = r.rules?.length
+          ? `, unless one of its ${r.rules.length} approval rule${r.rules.length === 1 ? '' : 's'} decides otherwise`
+          : '';
         const extras = `${rules}${r.breakGlass ? `, break-glass up to ${formatDuration(r.breakGlassMaxDuration)}` : ''}`;
         return `• \`${r.id}\` ${escapeText(r.name)}: ${formatDuration(r.minDuration)} to ${formatDuration(r.maxDuration)} (default ${formatDuration(r.defaultDuration)}), ${approvals}${extras}${r.description ? `\n    _${escapeText(r.description)}_` : ''}`;
       }),
@@ -143,12 +155,17 @@ export function coalescedEndedText(requests: AccessRequest[]): string {
 }
 
 export function secretText(title: string, fields: Array<{ label: string; value: string }>): string {
-  return [`:key: *${escapeText(title)}*`, ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``), '_Keep these to yourself; they stop working when the grant ends, and this message is deleted then._'].join('\n');
+  return [
+    `:key: *${escapeText(title)}*`,
+    ...fields.map((f) => `• ${escapeText(f.label)}: \`${escapeText(f.value)}\``),
+    '_Keep these to yourself; they stop working when the grant ends, and this message is deleted then._',
+  ].join('\n');
 }
 
 /** The answer to a revocation asked for by hand; `followUp`: the person will be told when a failing one is done. */
 export function revokedText(r: AccessRequest, followUp: boolean): string {
-  if (r.state === 'revoking') return `Revoking \`${r._id}\` is failing; the bot keeps retrying${followUp ? ' and will tell you when it is done' : ''}.`;
+  if (r.state === 'revoking')
+    return `Revoking \`${r._id}\` is failing; the bot keeps retrying${followUp ? ' and will tell you when it is done' : ''}.`;
   return `Access \`${r._id}\` to *${r.resourceId}* is revoked.`;
 }
 

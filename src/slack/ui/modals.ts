@@ -14,7 +14,6 @@ export const EXTEND_MODAL = 'extend_modal';
 /** Block and action IDs are the same, so `state.values[id][id]` finds each field. */
 export const FIELD = { resource: 'resource', duration: 'duration', reason: 'reason', ticket: 'ticket', denyReason: 'deny_reason' } as const;
 
-
 const title = (text: string) => plainText(text, BLOCK_KIT.modalButtonOrTitle);
 
 /** A duration as people type it: `1h30m`. */
@@ -38,9 +37,17 @@ export function durationBlockId(resource: Resource | undefined): string {
  */
 export function buildRequestModal(resources: Resource[], selected?: Resource): View {
   const chosen = selected ?? (resources.length === 1 ? resources[0] : undefined);
-  const base = { type: 'modal' as const, callback_id: REQUEST_MODAL, title: title('Request access'), close: plainText('Cancel', BLOCK_KIT.modalButtonOrTitle) };
+  const base = {
+    type: 'modal' as const,
+    callback_id: REQUEST_MODAL,
+    title: title('Request access'),
+    close: plainText('Cancel', BLOCK_KIT.modalButtonOrTitle),
+  };
   if (!resources.length) {
-    return { ...base, blocks: [sectionBlock('There is nothing you can request. Ask a policy admin to list you as a requester of a resource.')] };
+    return {
+      ...base,
+      blocks: [sectionBlock('There is nothing you can request. Ask a policy admin to list you as a requester of a resource.')],
+    };
   }
   const option = (r: Resource) => ({
     text: plainText(r.name, BLOCK_KIT.optionText),
@@ -64,7 +71,11 @@ export function buildRequestModal(resources: Resource[], selected?: Resource): V
     },
   ];
   if (resources.length > listed.length) {
-    blocks.push(contextBlock(`${resources.length - listed.length} more resources are not in this list: request them with \`/jit-access <resource> <duration> <reason…>\` (\`/jit-access resources\` lists them).`));
+    blocks.push(
+      contextBlock(
+        `${resources.length - listed.length} more resources are not in this list: request them with \`/jit-access <resource> <duration> <reason…>\` (\`/jit-access resources\` lists them).`,
+      ),
+    );
   }
   blocks.push(
     {
@@ -72,28 +83,43 @@ export function buildRequestModal(resources: Resource[], selected?: Resource): V
       block_id: durationBlockId(chosen),
       label: plainText('Duration', BLOCK_KIT.inputLabel),
       hint: plainText(
-        chosen ? `${formatDuration(chosen.minDuration)} to ${formatDuration(chosen.maxDuration)} for ${chosen.name}; e.g. 30m, 2h, 1h30m` : 'e.g. 30m, 2h, 1h30m; within the resource’s limits',
+        chosen
+          ? `${formatDuration(chosen.minDuration)} to ${formatDuration(chosen.maxDuration)} for ${chosen.name}; e.g. 30m, 2h, 1h30m`
+          : 'e.g. 30m, 2h, 1h30m; within the resource’s limits',
         BLOCK_KIT.inputHint,
       ),
       element: {
         type: 'plain_text_input',
         action_id: FIELD.duration,
         max_length: 20,
-        ...(chosen ? { initial_value: typedDuration(chosen.defaultDuration) } : { placeholder: plainText('Choose a resource first, or type e.g. 1h', BLOCK_KIT.placeholder) }),
+        ...(chosen
+          ? { initial_value: typedDuration(chosen.defaultDuration) }
+          : { placeholder: plainText('Choose a resource first, or type e.g. 1h', BLOCK_KIT.placeholder) }),
       },
     },
     {
       type: 'input',
       block_id: FIELD.reason,
       label: plainText('Reason', BLOCK_KIT.inputLabel),
-      element: { type: 'plain_text_input', action_id: FIELD.reason, multiline: true, max_length: MAX_REASON_LENGTH, placeholder: plainText('Why do you need access?', BLOCK_KIT.placeholder) },
+      element: {
+        type: 'plain_text_input',
+        action_id: FIELD.reason,
+        multiline: true,
+        max_length: MAX_REASON_LENGTH,
+        placeholder: plainText('Why do you need access?', BLOCK_KIT.placeholder),
+      },
     },
     {
       type: 'input',
       block_id: FIELD.ticket,
       optional: true,
       label: plainText('Ticket', BLOCK_KIT.inputLabel),
-      element: { type: 'plain_text_input', action_id: FIELD.ticket, max_length: MAX_TICKET_LENGTH, placeholder: plainText('INC-1234 or a link', BLOCK_KIT.placeholder) },
+      element: {
+        type: 'plain_text_input',
+        action_id: FIELD.ticket,
+        max_length: MAX_TICKET_LENGTH,
+        placeholder: plainText('INC-1234 or a link', BLOCK_KIT.placeholder),
+      },
     },
   );
   return { ...base, submit: plainText('Request', BLOCK_KIT.modalButtonOrTitle), blocks };

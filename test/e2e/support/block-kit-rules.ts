@@ -96,7 +96,8 @@ class Checker {
         this.text(value.text, `${path}/text`, SLACK_LIMITS.buttonText, 'plain_text');
         this.string(value.value, `${path}/value`, SLACK_LIMITS.buttonValue, false);
         this.string(value.url, `${path}/url`, SLACK_LIMITS.buttonUrl, false);
-        if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger') this.fail(`${path}/style`, 'must be one of primary, danger');
+        if (value.style !== undefined && value.style !== 'primary' && value.style !== 'danger')
+          this.fail(`${path}/style`, 'must be one of primary, danger');
         return;
       case 'static_select': {
         if (value.placeholder !== undefined) this.text(value.placeholder, `${path}/placeholder`, SLACK_LIMITS.placeholder, 'plain_text');
@@ -105,7 +106,8 @@ class Checker {
         if (value.initial_option !== undefined) {
           this.option(value.initial_option, `${path}/initial_option`);
           const initial = (value.initial_option as Json)?.value;
-          if (!options.some((o) => isObject(o) && o.value === initial)) this.fail(`${path}/initial_option`, 'must match one of the options');
+          if (!options.some((o) => isObject(o) && o.value === initial))
+            this.fail(`${path}/initial_option`, 'must match one of the options');
         }
         return;
       }
@@ -113,10 +115,15 @@ class Checker {
         if (value.placeholder !== undefined) this.text(value.placeholder, `${path}/placeholder`, SLACK_LIMITS.placeholder, 'plain_text');
         for (const key of ['min_length', 'max_length'] as const) {
           const n = value[key];
-          if (n !== undefined && (typeof n !== 'number' || n < (key === 'min_length' ? 0 : 1) || n > SLACK_LIMITS.inputLength)) this.fail(`${path}/${key}`, `must be between ${key === 'min_length' ? 0 : 1} and ${SLACK_LIMITS.inputLength}`);
+          if (n !== undefined && (typeof n !== 'number' || n < (key === 'min_length' ? 0 : 1) || n > SLACK_LIMITS.inputLength))
+            this.fail(`${path}/${key}`, `must be between ${key === 'min_length' ? 0 : 1} and ${SLACK_LIMITS.inputLength}`);
         }
         if (value.initial_value !== undefined) {
-          this.string(value.initial_value, `${path}/initial_value`, typeof value.max_length === 'number' ? value.max_length : SLACK_LIMITS.inputLength);
+          this.string(
+            value.initial_value,
+            `${path}/initial_value`,
+            typeof value.max_length === 'number' ? value.max_length : SLACK_LIMITS.inputLength,
+          );
         }
         return;
       }
@@ -139,17 +146,23 @@ class Checker {
         if (value.text === undefined && value.fields === undefined) this.fail(path, 'must provide text or fields');
         if (value.text !== undefined) this.text(value.text, `${path}/text`, SLACK_LIMITS.sectionText);
         if (value.fields !== undefined) {
-          this.array(value.fields, `${path}/fields`, 1, SLACK_LIMITS.sectionFields).forEach((f, i) => this.text(f, `${path}/fields/${i}`, SLACK_LIMITS.sectionFieldText));
+          this.array(value.fields, `${path}/fields`, 1, SLACK_LIMITS.sectionFields).forEach((f, i) =>
+            this.text(f, `${path}/fields/${i}`, SLACK_LIMITS.sectionFieldText),
+          );
         }
         if (value.accessory !== undefined) this.element(value.accessory, `${path}/accessory`);
         return;
       case 'header':
         return this.text(value.text, `${path}/text`, SLACK_LIMITS.headerText, 'plain_text');
       case 'context':
-        this.array(value.elements, `${path}/elements`, 1, SLACK_LIMITS.contextElements).forEach((e, i) => this.text(e, `${path}/elements/${i}`, SLACK_LIMITS.textObject));
+        this.array(value.elements, `${path}/elements`, 1, SLACK_LIMITS.contextElements).forEach((e, i) =>
+          this.text(e, `${path}/elements/${i}`, SLACK_LIMITS.textObject),
+        );
         return;
       case 'actions':
-        this.array(value.elements, `${path}/elements`, 1, SLACK_LIMITS.actionsElements).forEach((e, i) => this.element(e, `${path}/elements/${i}`));
+        this.array(value.elements, `${path}/elements`, 1, SLACK_LIMITS.actionsElements).forEach((e, i) =>
+          this.element(e, `${path}/elements/${i}`),
+        );
         return;
       case 'divider':
         return;
@@ -187,7 +200,8 @@ export function viewProblems(view: unknown): string[] {
   c.string(view.callback_id, '/view/callback_id', SLACK_LIMITS.callbackId, false);
   if (view.type === 'modal') {
     c.text(view.title, '/view/title', SLACK_LIMITS.modalTitle, 'plain_text');
-    for (const key of ['submit', 'close'] as const) if (view[key] !== undefined) c.text(view[key], `/view/${key}`, SLACK_LIMITS.modalTitle, 'plain_text');
+    for (const key of ['submit', 'close'] as const)
+      if (view[key] !== undefined) c.text(view[key], `/view/${key}`, SLACK_LIMITS.modalTitle, 'plain_text');
     const hasInput = Array.isArray(view.blocks) && view.blocks.some((b) => isObject(b) && b.type === 'input');
     if (hasInput && view.submit === undefined) c.fail('/view', 'must define submit to use input block');
   } else if (view.type !== 'home') {
@@ -198,5 +212,7 @@ export function viewProblems(view: unknown): string[] {
 
 /** Text past Slack's limit for a message's `text`. */
 export function textProblems(text: unknown): string[] {
-  return typeof text === 'string' && text.length > SLACK_LIMITS.messageText ? [`must be less than ${SLACK_LIMITS.messageText + 1} characters [json-pointer:/text]`] : [];
+  return typeof text === 'string' && text.length > SLACK_LIMITS.messageText
+    ? [`must be less than ${SLACK_LIMITS.messageText + 1} characters [json-pointer:/text]`]
+    : [];
 }

@@ -127,7 +127,12 @@ export class FakeSocketConnection {
 
   /** What Slack sends right after the connection opens; the client is not "connected" before it. */
   hello(): Promise<void> {
-    return this.send({ type: 'hello', num_connections: 1, debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 18060 }, connection_info: { app_id: 'A0APP' } });
+    return this.send({
+      type: 'hello',
+      num_connections: 1,
+      debug_info: { host: 'applink-fake', build_number: 1, approximate_connection_time: 18060 },
+      connection_info: { app_id: 'A0APP' },
+    });
   }
 
   /** Asks the app to reconnect, as Slack does before recycling a connection. */
@@ -245,12 +250,21 @@ export class FakeSlack {
 
   /** Resolves with the first recorded call (past or future) to `method` matching `predicate`. Failed attempts match too; filter on `c.failed` if needed. */
   waitFor(method: string, predicate?: (c: SlackCall) => boolean, timeoutMs = 5000): Promise<SlackCall> {
-    return this.callLog.waitFor((c) => c.method === method && (!predicate || predicate(c)), timeoutMs, () => this.describeWait(method, predicate));
+    return this.callLog.waitFor(
+      (c) => c.method === method && (!predicate || predicate(c)),
+      timeoutMs,
+      () => this.describeWait(method, predicate),
+    );
   }
 
   /** Resolves with the first n matching calls. */
   waitForCount(method: string, n: number, predicate?: (c: SlackCall) => boolean, timeoutMs = 5000): Promise<SlackCall[]> {
-    return this.callLog.waitForCount((c) => c.method === method && (!predicate || predicate(c)), n, timeoutMs, () => this.describeWait(method, predicate));
+    return this.callLog.waitForCount(
+      (c) => c.method === method && (!predicate || predicate(c)),
+      n,
+      timeoutMs,
+      () => this.describeWait(method, predicate),
+    );
   }
 
   /** Forgets recorded calls and response_url posts (not users, usergroups, faults or handlers). */
@@ -334,10 +348,14 @@ export class FakeSlack {
   }
 
   waitForResponse(predicate?: (r: ResponseUrlPost) => boolean, timeoutMs = 5000): Promise<ResponseUrlPost> {
-    return this.responseLog.waitFor((r) => !predicate || predicate(r), timeoutMs, () => {
-      const seen = this.responseLog.records.map((r) => `${r.id}: ${brief(r.body, 200)}`);
-      return `response_url post; posts so far: ${seen.length ? seen.join(' | ') : 'none'}`;
-    });
+    return this.responseLog.waitFor(
+      (r) => !predicate || predicate(r),
+      timeoutMs,
+      () => {
+        const seen = this.responseLog.records.map((r) => `${r.id}: ${brief(r.body, 200)}`);
+        return `response_url post; posts so far: ${seen.length ? seen.join(' | ') : 'none'}`;
+      },
+    );
   }
 
   // ---------------------------------------------------------------- Socket Mode
@@ -349,7 +367,12 @@ export class FakeSlack {
 
   /** Resolves with the n-th (1-based, default first) connection, past or future. */
   async waitForSocket(n = 1, timeoutMs = 5000): Promise<FakeSocketConnection> {
-    const all = await this.socketLog.waitForCount(() => true, n, timeoutMs, () => `Socket Mode connection #${n}`);
+    const all = await this.socketLog.waitForCount(
+      () => true,
+      n,
+      timeoutMs,
+      () => `Socket Mode connection #${n}`,
+    );
     return all[n - 1] as FakeSocketConnection;
   }
 
@@ -544,12 +567,22 @@ export class FakeSlack {
   // ---------------------------------------------------------------- built-in answers
 
   private answer(method: string, args: Args): SlackBody {
-    const str = (k: string): string | undefined => (typeof args[k] === 'string' ? (args[k] as string) : args[k] === undefined ? undefined : String(args[k]));
+    const str = (k: string): string | undefined =>
+      typeof args[k] === 'string' ? (args[k] as string) : args[k] === undefined ? undefined : String(args[k]);
     switch (method) {
       case 'api.test':
         return { ok: true, args };
       case 'auth.test':
-        return { ok: true, url: 'https://test.slack.com/', team: 'Test', user: 'jit-access', team_id: TEAM_ID, user_id: BOT_USER_ID, bot_id: BOT_ID, is_enterprise_install: false };
+        return {
+          ok: true,
+          url: 'https://test.slack.com/',
+          team: 'Test',
+          user: 'jit-access',
+          team_id: TEAM_ID,
+          user_id: BOT_USER_ID,
+          bot_id: BOT_ID,
+          is_enterprise_install: false,
+        };
       case 'chat.postMessage': {
         const channel = str('channel');
         if (!channel) return { ok: false, error: 'channel_not_found' };
@@ -561,7 +594,14 @@ export class FakeSlack {
         if (args.attachments !== undefined) message.attachments = args.attachments;
         if (args.metadata !== undefined) message.metadata = args.metadata;
         if (args.thread_ts !== undefined) message.thread_ts = str('thread_ts');
-        this.messages.set(`${outChannel}:${ts}`, { channel: outChannel, ts, text: args.text, blocks: args.blocks, threadTs: str('thread_ts'), history: [args] });
+        this.messages.set(`${outChannel}:${ts}`, {
+          channel: outChannel,
+          ts,
+          text: args.text,
+          blocks: args.blocks,
+          threadTs: str('thread_ts'),
+          history: [args],
+        });
         return { ok: true, channel: outChannel, ts, message };
       }
       case 'chat.update': {
@@ -580,7 +620,13 @@ export class FakeSlack {
           history: [...(prev?.history ?? []), args],
         };
         this.messages.set(key, next);
-        return { ok: true, channel, ts, text: next.text ?? '', message: { type: 'message', text: next.text ?? '', blocks: next.blocks, user: BOT_USER_ID, bot_id: BOT_ID } };
+        return {
+          ok: true,
+          channel,
+          ts,
+          text: next.text ?? '',
+          message: { type: 'message', text: next.text ?? '', blocks: next.blocks, user: BOT_USER_ID, bot_id: BOT_ID },
+        };
       }
       case 'chat.delete': {
         // As Slack documents it: the message must exist (in that channel), and only the bot's own
@@ -635,7 +681,16 @@ export class FakeSlack {
       case 'conversations.info': {
         const channel = str('channel');
         if (!channel) return { ok: false, error: 'channel_not_found' };
-        return { ok: true, channel: { id: channel, name: channel.toLowerCase(), is_channel: channel.startsWith('C'), is_im: channel.startsWith('D'), is_member: true } };
+        return {
+          ok: true,
+          channel: {
+            id: channel,
+            name: channel.toLowerCase(),
+            is_channel: channel.startsWith('C'),
+            is_im: channel.startsWith('D'),
+            is_member: true,
+          },
+        };
       }
       case 'conversations.join':
         return { ok: true, channel: { id: str('channel') } };
@@ -662,7 +717,14 @@ export class FakeSlack {
       case 'usergroups.list':
         return {
           ok: true,
-          usergroups: [...this.usergroups].map(([id, users]) => ({ id, team_id: TEAM_ID, handle: id.toLowerCase(), name: id, users: [...users], user_count: users.length })),
+          usergroups: [...this.usergroups].map(([id, users]) => ({
+            id,
+            team_id: TEAM_ID,
+            handle: id.toLowerCase(),
+            name: id,
+            users: [...users],
+            user_count: users.length,
+          })),
         };
       case 'team.info':
         return { ok: true, team: { id: TEAM_ID, name: 'Test', domain: 'test' } };
@@ -695,7 +757,12 @@ const VIEW_METHODS = new Set(['views.open', 'views.push', 'views.update', 'views
 
 /** What real Slack answers for content past Block Kit's limits, or undefined when it takes it. */
 function refusal(method: string, args: Args): SlackBody | undefined {
-  const refuse = (error: string, problems: string[]) => ({ ok: false, error, errors: problems, response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) } });
+  const refuse = (error: string, problems: string[]) => ({
+    ok: false,
+    error,
+    errors: problems,
+    response_metadata: { messages: problems.map((p) => `[ERROR] ${p}`) },
+  });
   if (MESSAGE_METHODS.has(method)) {
     const tooLong = textProblems(args.text);
     if (tooLong.length) return refuse('msg_too_long', tooLong);

@@ -38,9 +38,16 @@ export class RequestSteps {
     const t = this.t();
     const res = await t.slack.command(user, `${resource} ${duration} ${reason}`);
     expect(res.status).toBe(200);
-    const req = await waitUntil(() => this.requests.findOne({ requesterId: user, resourceId: resource, reason }), 5000, `${user}'s request`);
+    const req = await waitUntil(
+      () => this.requests.findOne({ requesterId: user, resourceId: resource, reason }),
+      5000,
+      `${user}'s request`,
+    );
     expect(req.state).toBe('pending');
-    const message = await t.fake.waitFor('chat.postMessage', (c) => c.args.channel === this.channel && JSON.stringify(c.args.blocks ?? '').includes(req._id));
+    const message = await t.fake.waitFor(
+      'chat.postMessage',
+      (c) => c.args.channel === this.channel && JSON.stringify(c.args.blocks ?? '').includes(req._id),
+    );
     return { req, message };
   }
 
@@ -48,10 +55,14 @@ export class RequestSteps {
   async approve(id: string): Promise<void> {
     const click = await this.t().slack.blockAction(this.approver, { action_id: 'approve_request', value: id }, { channel: this.channel });
     expect(click.status).toBe(200);
-    await waitUntil(async () => {
-      const s = await this.stateOf(id);
-      return s !== 'pending' && s !== 'granting' ? true : undefined;
-    }, 10_000, `request ${id} to finish granting`);
+    await waitUntil(
+      async () => {
+        const s = await this.stateOf(id);
+        return s !== 'pending' && s !== 'granting' ? true : undefined;
+      },
+      10_000,
+      `request ${id} to finish granting`,
+    );
   }
 
   async fileAndApprove(user: string, resource: string, reason: string, duration = '30m'): Promise<AccessRequest> {

@@ -79,7 +79,14 @@ export interface BlockActionOptions extends RetryOptions {
   /** Extra fields of body.message (e.g. blocks, text, metadata, thread_ts). */
   message?: Record<string, unknown>;
   /** When given, the action comes from a view (App Home by default, or a modal): container {type:'view', view_id}. */
-  view?: { id?: string; type?: 'home' | 'modal'; callback_id?: string; private_metadata?: string; state?: { values: StateValues }; [k: string]: unknown };
+  view?: {
+    id?: string;
+    type?: 'home' | 'modal';
+    callback_id?: string;
+    private_metadata?: string;
+    state?: { values: StateValues };
+    [k: string]: unknown;
+  };
   /** Override the container object entirely. */
   container?: Record<string, unknown>;
   /** body.state for messages with inputs. */
@@ -259,16 +266,34 @@ export class SlackDriver {
     } else {
       const channel = opts.channel ?? 'C0APPROVALS';
       const messageTs = opts.messageTs ?? this.fake.nextTs();
-      payload.container = opts.container ?? { type: 'message', message_ts: messageTs, channel_id: channel, is_ephemeral: opts.ephemeral ?? false };
+      payload.container = opts.container ?? {
+        type: 'message',
+        message_ts: messageTs,
+        channel_id: channel,
+        is_ephemeral: opts.ephemeral ?? false,
+      };
       payload.channel = { id: channel, name: channel.toLowerCase() };
       if (!opts.ephemeral) {
-        payload.message = { type: 'message', user: 'UBOT', bot_id: 'BBOT', team: TEAM_ID, text: '', blocks: [], ...opts.message, ts: messageTs };
+        payload.message = {
+          type: 'message',
+          user: 'UBOT',
+          bot_id: 'BBOT',
+          team: TEAM_ID,
+          text: '',
+          blocks: [],
+          ...opts.message,
+          ts: messageTs,
+        };
       }
       payload.response_url = responseUrl;
       payload.state = opts.state ?? { values: {} };
     }
     const clean = JSON.parse(JSON.stringify(payload)) as Record<string, unknown>;
-    const res = await this.post(new URLSearchParams({ payload: JSON.stringify(clean) }).toString(), 'application/x-www-form-urlencoded', opts);
+    const res = await this.post(
+      new URLSearchParams({ payload: JSON.stringify(clean) }).toString(),
+      'application/x-www-form-urlencoded',
+      opts,
+    );
     return { ...res, responseUrl, responseId, triggerId, payload: clean };
   }
 
@@ -306,16 +331,26 @@ export class SlackDriver {
       token: 'verification-token-unused',
       trigger_id: triggerId,
       view: fullView,
-      response_urls: opts.responseUrls ? [{ block_id: 'channel', action_id: 'channel', channel_id: 'C0GENERAL', response_url: responseUrl }] : [],
+      response_urls: opts.responseUrls
+        ? [{ block_id: 'channel', action_id: 'channel', channel_id: 'C0GENERAL', response_url: responseUrl }]
+        : [],
       is_enterprise_install: false,
       enterprise: null,
     };
-    const res = await this.post(new URLSearchParams({ payload: JSON.stringify(payload) }).toString(), 'application/x-www-form-urlencoded', opts);
+    const res = await this.post(
+      new URLSearchParams({ payload: JSON.stringify(payload) }).toString(),
+      'application/x-www-form-urlencoded',
+      opts,
+    );
     return { ...res, responseUrl, responseId, triggerId, payload };
   }
 
   /** The user closed a modal (only sent by Slack when notify_on_close is set). */
-  async viewClosed(userId: string, view: Omit<ViewInput, 'state'> & { state?: { values: StateValues } }, opts: RetryOptions = {}): Promise<DriverResponse> {
+  async viewClosed(
+    userId: string,
+    view: Omit<ViewInput, 'state'> & { state?: { values: StateValues } },
+    opts: RetryOptions = {},
+  ): Promise<DriverResponse> {
     const payload = {
       type: 'view_closed',
       team: { id: TEAM_ID, domain: 'test' },
@@ -329,7 +364,10 @@ export class SlackDriver {
   }
 
   /** An Events API callback wrapping `event` (e.g. {type:'app_home_opened', user, tab:'home'}). */
-  async event(event: Record<string, unknown>, opts: RetryOptions & { eventId?: string } = {}): Promise<DriverResponse & { eventId: string }> {
+  async event(
+    event: Record<string, unknown>,
+    opts: RetryOptions & { eventId?: string } = {},
+  ): Promise<DriverResponse & { eventId: string }> {
     const eventId = opts.eventId ?? `Ev${randomBytes(6).toString('hex').toUpperCase()}`;
     const now = nowSec();
     const body = {
@@ -399,9 +437,18 @@ export class SlackDriver {
     return this.send(this.path, 'POST', rawBody, headers);
   }
 
-  private async send(path: string, method: string, body: string | Buffer | undefined, headers: Record<string, string>): Promise<DriverResponse> {
+  private async send(
+    path: string,
+    method: string,
+    body: string | Buffer | undefined,
+    headers: Record<string, string>,
+  ): Promise<DriverResponse> {
     const started = performance.now();
-    const res = await fetch(`${this.baseUrl}${path}`, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : new Uint8Array(body) });
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : typeof body === 'string' ? body : new Uint8Array(body),
+    });
     const text = await res.text();
     const ms = performance.now() - started;
     let json: unknown;

@@ -9,7 +9,12 @@ const ACCOUNT_ID = '123456789012';
 const users = new Map<string, string>();
 let n = 0;
 
-const assignmentOf = (userName: string) => ({ AccountId: ACCOUNT_ID, PermissionSetArn: permissionSet, PrincipalType: 'USER' as const, PrincipalId: users.get(userName) ?? 'none' });
+const assignmentOf = (userName: string) => ({
+  AccountId: ACCOUNT_ID,
+  PermissionSetArn: permissionSet,
+  PrincipalType: 'USER' as const,
+  PrincipalId: users.get(userName) ?? 'none',
+});
 
 const target = (endpoint: string) => ({
   instanceArn: fake.instanceArn,
@@ -43,7 +48,10 @@ describeProviderContract({
     permanent: true,
     // The creation starts, then FAILS asynchronously (the IAM role quota of TEAM #522).
     arrange: async (account) => {
-      const undo = fake.failCreationsFor(users.get(account!)!, 'Received a 409 status error: The IAM role quota for the account has been reached');
+      const undo = fake.failCreationsFor(
+        users.get(account!)!,
+        'Received a 409 status error: The IAM role quota for the account has been reached',
+      );
       return async () => undo();
     },
   },

@@ -56,7 +56,9 @@ describeLive('aws-identity-center against a real IAM Identity Center', () => {
       expiresAt: new Date(Date.now() + 15 * 60_000),
     };
     if (await p.holds(subject, call())) {
-      console.warn(`Live test stopped: ${env.JIT_LIVE_AWS_USER} already has this assignment (standing access is never touched). Use another user.`);
+      console.warn(
+        `Live test stopped: ${env.JIT_LIVE_AWS_USER} already has this assignment (standing access is never touched). Use another user.`,
+      );
       return;
     }
     // Each call has the provider's usual 10 s; an assignment that takes longer is polled again by the next attempt.

@@ -53,7 +53,12 @@ function subject(account: string, principal?: string): GrantSubject {
 }
 
 const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
-const assignmentOf = (principalId: string) => ({ AccountId: ACCOUNT_ID, PermissionSetArn: permissionSet, PrincipalType: 'USER' as const, PrincipalId: principalId });
+const assignmentOf = (principalId: string) => ({
+  AccountId: ACCOUNT_ID,
+  PermissionSetArn: permissionSet,
+  PrincipalType: 'USER' as const,
+  PrincipalId: principalId,
+});
 const callsOf = (operation: string) => fake.calls.filter((c) => c.operation === operation);
 
 beforeAll(async () => {
@@ -160,12 +165,22 @@ describe('aws-identity-center provider', () => {
     const grantor = provider();
     const user = newUser();
     await rejection(grantor.grant(subject(user.name, user.id), soon(500)));
-    expect(fake.operationsOf('create').filter((o) => o.assignment.PrincipalId === user.id).map((o) => o.status)).toEqual(['IN_PROGRESS']);
+    expect(
+      fake
+        .operationsOf('create')
+        .filter((o) => o.assignment.PrincipalId === user.id)
+        .map((o) => o.status),
+    ).toEqual(['IN_PROGRESS']);
     // Another replica (another instance, so nothing remembered) revokes: the assignment is not listed yet.
     fake.settleMs = 20;
     await provider().revoke(subject(user.name, user.id), soon());
     expect(fake.hasAssignment(assignmentOf(user.id))).toBe(false);
-    expect(fake.operationsOf('create').filter((o) => o.assignment.PrincipalId === user.id).map((o) => o.status)).toEqual(['SUCCEEDED']);
+    expect(
+      fake
+        .operationsOf('create')
+        .filter((o) => o.assignment.PrincipalId === user.id)
+        .map((o) => o.status),
+    ).toEqual(['SUCCEEDED']);
   });
 
   it('holds(): the user’s own assignment counts, across pages; a group’s assignment of the same permission set does not', async () => {
@@ -187,13 +202,25 @@ describe('aws-identity-center provider', () => {
   it('validate(): resolves the user name, else the e-mail, to the user ID with GetUserId; refuses an unknown user', async () => {
     const p = provider();
     const byName = newUser('bob.smith@example.com');
-    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: byName.name } }, soon())).toEqual({ ok: true, principal: byName.id });
+    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: byName.name } }, soon())).toEqual({
+      ok: true,
+      principal: byName.id,
+    });
     // A derived account is the whole e-mail; this user's user name is something else.
-    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: 'bob.smith@example.com' } }, soon())).toEqual({ ok: true, principal: byName.id });
-    const paths = fake.calls.filter((c) => c.operation === 'GetUserId').slice(-2).map((c) => (c.body.AlternateIdentifier as { UniqueAttribute: { AttributePath: string } }).UniqueAttribute.AttributePath);
+    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: 'bob.smith@example.com' } }, soon())).toEqual({
+      ok: true,
+      principal: byName.id,
+    });
+    const paths = fake.calls
+      .filter((c) => c.operation === 'GetUserId')
+      .slice(-2)
+      .map((c) => (c.body.AlternateIdentifier as { UniqueAttribute: { AttributePath: string } }).UniqueAttribute.AttributePath);
     expect(paths).toEqual(['userName', 'emails.value']);
     const refused = await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: 'carol@example.com' } }, soon());
-    expect(refused).toMatchObject({ ok: false, reason: expect.stringContaining('There is no IAM Identity Center user `carol@example.com` (by user name or e-mail) in aws-prod') });
+    expect(refused).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('There is no IAM Identity Center user `carol@example.com` (by user name or e-mail) in aws-prod'),
+    });
   });
 
   it('revoke for a user who no longer exists (and has no recorded ID) succeeds: nothing of theirs is assigned', async () => {
@@ -209,7 +236,11 @@ describe('aws-identity-center provider', () => {
     expect(err.message).not.toContain('wrong-secret-access-key-0123456789');
     expect(err.message).not.toContain(FAKE_AWS_CREDENTIALS.secretAccessKey);
 
-    fake.injectError('CreateAccountAssignment', { status: 400, type: 'AccessDeniedException', message: 'User: arn:aws:sts::111122223333:assumed-role/jit/bot is not authorized to perform: sso:CreateAccountAssignment' });
+    fake.injectError('CreateAccountAssignment', {
+      status: 400,
+      type: 'AccessDeniedException',
+      message: 'User: arn:aws:sts::111122223333:assumed-role/jit/bot is not authorized to perform: sso:CreateAccountAssignment',
+    });
     const denied = await rejection(provider().grant(subject(user.name, user.id), soon()));
     expect(denied.retryable).toBe(false);
     expect(denied.message).toMatch(/AccessDeniedException: .*not authorized .*README/);
@@ -234,9 +265,15 @@ describe('aws-identity-center provider', () => {
     try {
       const p = provider({ accessKeyId: undefined, secretAccessKey: undefined });
       const user = newUser();
-      expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: user.name } }, soon())).toEqual({ ok: true, principal: user.id });
+      expect(await p.validate({ resourceId: 'r', user: { slackId: 'U1', account: user.name } }, soon())).toEqual({
+        ok: true,
+        principal: user.id,
+      });
     } finally {
-      for (const [k, v] of [['AWS_ACCESS_KEY_ID', saved.id], ['AWS_SECRET_ACCESS_KEY', saved.secret]] as const) {
+      for (const [k, v] of [
+        ['AWS_ACCESS_KEY_ID', saved.id],
+        ['AWS_SECRET_ACCESS_KEY', saved.secret],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
@@ -248,12 +285,23 @@ describe('aws-identity-center provider', () => {
 
     const gone = fake.addPermissionSet('Gone');
     fake.removePermissionSet(gone);
-    const missing = new AwsIdentityCenterProvider({ instanceArn: fake.instanceArn, identityStoreId: fake.identityStoreId, region: FAKE_AWS_REGION, endpoint: fake.url, ...FAKE_AWS_CREDENTIALS }, 'aws-prod');
+    const missing = new AwsIdentityCenterProvider(
+      {
+        instanceArn: fake.instanceArn,
+        identityStoreId: fake.identityStoreId,
+        region: FAKE_AWS_REGION,
+        endpoint: fake.url,
+        ...FAKE_AWS_CREDENTIALS,
+      },
+      'aws-prod',
+    );
     opened.push(missing);
     const problems = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: gone }, { deadline: new Date(Date.now() + 10_000) });
     expect(problems).toEqual(expect.arrayContaining([expect.stringMatching(/permission set .* does not exist in instance/)]));
 
-    expect(await provider({ identityStoreId: 'd-0000000000' }).check()).toEqual([expect.stringMatching(/identity store d-0000000000 not found/)]);
+    expect(await provider({ identityStoreId: 'd-0000000000' }).check()).toEqual([
+      expect.stringMatching(/identity store d-0000000000 not found/),
+    ]);
 
     const foreign = permissionSet.replace(/ssoins-[^/]+/, 'ssoins-0000000000000000');
     const other = await missing.check({ accountId: ACCOUNT_ID, permissionSetArn: foreign }, { deadline: new Date(Date.now() + 10_000) });
@@ -273,15 +321,20 @@ resources:
     approvers: { users: [U0BOB] }
     provider: ${provider}
 `;
-  const base = 'type: aws-identity-center, instanceArn: "arn:aws:sso:::instance/ssoins-1111111111111111", identityStoreId: d-1234567890, region: us-east-1';
+  const base =
+    'type: aws-identity-center, instanceArn: "arn:aws:sso:::instance/ssoins-1111111111111111", identityStoreId: d-1234567890, region: us-east-1';
   const ps = 'permissionSetArn: "arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-2222222222222222"';
 
   it('refuses an unquoted account ID, keys without their secret, and malformed ARNs, naming the path', () => {
-    expect(policyProblems(policy(`{ ${base}, accountId: 123456789012, ${ps} }`), {})).toEqual([expect.stringMatching(/resources\[0\]\.provider\.accountId: expected a 12-digit AWS account ID in quotes/)]);
+    expect(policyProblems(policy(`{ ${base}, accountId: 123456789012, ${ps} }`), {})).toEqual([
+      expect.stringMatching(/resources\[0\]\.provider\.accountId: expected a 12-digit AWS account ID in quotes/),
+    ]);
     expect(policyProblems(policy(`{ ${base}, accountId: "123456789012", ${ps}, accessKeyId: AKIAFAKEFAKEFAKE0001 }`), {})).toEqual([
       expect.stringMatching(/secretAccessKey: set accessKeyId and secretAccessKey together/),
     ]);
-    expect(policyProblems(policy(`{ ${base}, accountId: "123456789012", permissionSetArn: ps-2222 }`), {})).toEqual([expect.stringMatching(/permissionSetArn: expected a permission set ARN/)]);
+    expect(policyProblems(policy(`{ ${base}, accountId: "123456789012", permissionSetArn: ps-2222 }`), {})).toEqual([
+      expect.stringMatching(/permissionSetArn: expected a permission set ARN/),
+    ]);
   });
 });
 
@@ -294,6 +347,10 @@ describe('policy.example.yml', () => {
       type: 'aws-identity-center',
       access: { accountId: '123456789012', permissionSetArn: 'arn:aws:sso:::permissionSet/ssoins-1111111111111111/ps-2222222222222222' },
     });
-    expect(policy.targets['aws-sso']?.settings).toEqual({ instanceArn: 'arn:aws:sso:::instance/ssoins-1111111111111111', identityStoreId: 'd-1234567890', region: 'eu-west-1' });
+    expect(policy.targets['aws-sso']?.settings).toEqual({
+      instanceArn: 'arn:aws:sso:::instance/ssoins-1111111111111111',
+      identityStoreId: 'd-1234567890',
+      region: 'eu-west-1',
+    });
   });
 });

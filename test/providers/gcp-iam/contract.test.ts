@@ -34,7 +34,8 @@ describeProviderContract({
     // The bot's role loses setIamPolicy on the project: 403 PERMISSION_DENIED, which retrying cannot fix.
     arrange: async () => {
       fake.setHeldPermissions(RESOURCE, ['resourcemanager.projects.getIamPolicy']);
-      return async () => fake.setHeldPermissions(RESOURCE, ['resourcemanager.projects.getIamPolicy', 'resourcemanager.projects.setIamPolicy']);
+      return async () =>
+        fake.setHeldPermissions(RESOURCE, ['resourcemanager.projects.getIamPolicy', 'resourcemanager.projects.setIamPolicy']);
     },
   },
 });

@@ -20,14 +20,21 @@ const ROLE = 'roles/cloudsql.viewer';
 const TOKEN = 'ya29.unit-static-token-0123';
 let fake: FakeResourceManager;
 
-const settings = (over: Record<string, unknown> = {}) => gcpIamTargetSchema.parse({ accessToken: TOKEN, apiEndpoint: fake.url, timeoutMs: 3000, ...over });
+const settings = (over: Record<string, unknown> = {}) =>
+  gcpIamTargetSchema.parse({ accessToken: TOKEN, apiEndpoint: fake.url, timeoutMs: 3000, ...over });
 const open = (targetName = 'gcp', over: Record<string, unknown> = {}, access = { resource: P, role: ROLE }) =>
   bound(gcpIamProvider.create(settings(over), { targetName }), access);
 const soon = (ms = 3000) => ({ deadline: new Date(Date.now() + ms) });
 
 let seq = 0;
 function subject(account = 'alice@example.com', expiresInMs = 3_600_000): GrantSubject {
-  return { requestId: `ru${++seq}`, resourceId: 'gcp-res', user: { slackId: 'U0ALICE', account }, reason: 'unit', expiresAt: new Date(Date.now() + expiresInMs) };
+  return {
+    requestId: `ru${++seq}`,
+    resourceId: 'gcp-res',
+    user: { slackId: 'U0ALICE', account },
+    reason: 'unit',
+    expiresAt: new Date(Date.now() + expiresInMs),
+  };
 }
 const own = (s: GrantSubject) => fake.bindings(P).filter((b) => b.condition?.title === `jit-access ${s.requestId}`);
 const writes = () => fake.http.seen('POST', `/v3/${P}:setIamPolicy`);
@@ -36,7 +43,11 @@ const reads = () => fake.http.seen('POST', `/v3/${P}:getIamPolicy`);
 const TOMORROW = new Date(Date.now() + 86_400_000).toISOString();
 const standingBindings = (): FakeBinding[] => [
   { role: ROLE, members: ['user:standing@example.com'] },
-  { role: 'roles/logging.viewer', members: ['user:alice@example.com'], condition: { title: 'Terraform temp', expression: `request.time < timestamp("${TOMORROW}")` } },
+  {
+    role: 'roles/logging.viewer',
+    members: ['user:alice@example.com'],
+    condition: { title: 'Terraform temp', expression: `request.time < timestamp("${TOMORROW}")` },
+  },
 ];
 
 beforeAll(async () => {
@@ -88,7 +99,11 @@ describe('gcp-iam provider', () => {
       (r) => r.path.endsWith(':setIamPolicy'),
       () => fake.changeOutside(P, (b) => [...b, { role: 'roles/storage.objectViewer', members: ['user:carol@example.com'] }]),
     );
-    fake.http.inject((r) => r.path.endsWith(':setIamPolicy'), { status: 412, body: { error: { code: 412, message: 'Precondition failed', status: 'FAILED_PRECONDITION' } } }, 1);
+    fake.http.inject(
+      (r) => r.path.endsWith(':setIamPolicy'),
+      { status: 412, body: { error: { code: 412, message: 'Precondition failed', status: 'FAILED_PRECONDITION' } } },
+      1,
+    );
     const before = writes().length;
     await p.grant(s, soon());
     expect(writes().length - before).toBe(3); // stale etag (409), 412, then the good one
@@ -99,7 +114,11 @@ describe('gcp-iam provider', () => {
 
   it('conflicts that never stop end in a retryable error within the deadline', async () => {
     const p = open();
-    fake.http.inject((r) => r.path.endsWith(':setIamPolicy'), { status: 409, body: { error: { code: 409, message: 'There were concurrent policy changes.', status: 'ABORTED' } } }, 1000);
+    fake.http.inject(
+      (r) => r.path.endsWith(':setIamPolicy'),
+      { status: 409, body: { error: { code: 409, message: 'There were concurrent policy changes.', status: 'ABORTED' } } },
+      1000,
+    );
     const started = Date.now();
     const err = await rejection(p.grant(subject(), soon(1200)));
     expect(Date.now() - started).toBeLessThan(1200 + 300);
@@ -129,7 +148,11 @@ describe('gcp-iam provider', () => {
     const bob = subject('bob@example.com');
     await p.grant(bob, soon());
     // Someone adds a colleague to jit-access's binding by hand: that member stays.
-    fake.changeOutside(P, (bs) => bs.map((b) => (b.condition?.title === `jit-access ${mine.requestId}` ? { ...b, members: [...b.members, 'user:dave@example.com'] } : b)));
+    fake.changeOutside(P, (bs) =>
+      bs.map((b) =>
+        b.condition?.title === `jit-access ${mine.requestId}` ? { ...b, members: [...b.members, 'user:dave@example.com'] } : b,
+      ),
+    );
     // Another target of jit-access (another bot, another policy) granted the same role to alice.
     const elsewhere = open('other-target');
     const theirs = subject();
@@ -137,7 +160,9 @@ describe('gcp-iam provider', () => {
 
     await p.revoke(mine, soon());
     const left = fake.bindings(P);
-    expect(left.filter((b) => b.condition?.title === `jit-access ${mine.requestId}`)).toEqual([expect.objectContaining({ members: ['user:dave@example.com'] })]);
+    expect(left.filter((b) => b.condition?.title === `jit-access ${mine.requestId}`)).toEqual([
+      expect.objectContaining({ members: ['user:dave@example.com'] }),
+    ]);
     expect(own(bob)).toHaveLength(1);
     expect(own(theirs)).toHaveLength(1);
     for (const b of standingBindings()) expect(left).toContainEqual(b);
@@ -164,9 +189,17 @@ describe('gcp-iam provider', () => {
     const expired = Array.from({ length: 1498 }, (_, i) => ({
       role: ROLE,
       members: [`user:old${i}@example.com`],
-      condition: { title: `jit-access rold${i}`, description: 'Granted by jit-access (target gcp) for request rold', expression: `request.time < timestamp("${past}")` },
+      condition: {
+        title: `jit-access rold${i}`,
+        description: 'Granted by jit-access (target gcp) for request rold',
+        expression: `request.time < timestamp("${past}")`,
+      },
     }));
-    const foreign = { role: ROLE, members: ['user:x@example.com'], condition: { title: 'jit-access-lookalike', expression: `request.time < timestamp("${past}")` } };
+    const foreign = {
+      role: ROLE,
+      members: ['user:x@example.com'],
+      condition: { title: 'jit-access-lookalike', expression: `request.time < timestamp("${past}")` },
+    };
     fake.changeOutside(P, (b) => [...b, ...expired, foreign]);
     const p = open();
     const s = subject();
@@ -179,7 +212,10 @@ describe('gcp-iam provider', () => {
   });
 
   it('a policy that would exceed 1,500 members is refused with a clear, non-retryable error, nothing written', async () => {
-    fake.changeOutside(P, (b) => [...b, { role: 'roles/browser', members: Array.from({ length: 1498 }, (_, i) => `user:p${i}@example.com`) }]);
+    fake.changeOutside(P, (b) => [
+      ...b,
+      { role: 'roles/browser', members: Array.from({ length: 1498 }, (_, i) => `user:p${i}@example.com`) },
+    ]);
     const p = open();
     const before = writes().length;
     const err = await rejection(p.grant(subject(), soon()));
@@ -202,7 +238,10 @@ describe('gcp-iam provider', () => {
 
   it('errors: 403 is final, 429 and 503 are retried within the deadline, a hung write ends at the deadline', async () => {
     const p = open();
-    fake.http.inject((r) => r.path.endsWith(':getIamPolicy'), { status: 429, body: { error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' } } });
+    fake.http.inject((r) => r.path.endsWith(':getIamPolicy'), {
+      status: 429,
+      body: { error: { code: 429, message: 'Quota exceeded', status: 'RESOURCE_EXHAUSTED' } },
+    });
     fake.http.inject((r) => r.path.endsWith(':getIamPolicy'), { status: 503, raw: '<html>503</html>' });
     const s = subject();
     await p.grant(s, soon());
@@ -210,7 +249,10 @@ describe('gcp-iam provider', () => {
 
     fake.setHeldPermissions(P, ['resourcemanager.projects.getIamPolicy']);
     const denied = await rejection(p.revoke(s, soon()));
-    expect([denied.retryable, denied.message]).toEqual([false, `gcp-iam target gcp: revoke ${ROLE} from user:alice@example.com on ${P}: HTTP 403 PERMISSION_DENIED: The caller does not have permission`]);
+    expect([denied.retryable, denied.message]).toEqual([
+      false,
+      `gcp-iam target gcp: revoke ${ROLE} from user:alice@example.com on ${P}: HTTP 403 PERMISSION_DENIED: The caller does not have permission`,
+    ]);
     fake.setHeldPermissions(P, ['resourcemanager.projects.getIamPolicy', 'resourcemanager.projects.setIamPolicy']);
 
     fake.http.inject((r) => r.path.endsWith(':setIamPolicy'), 'hang');
@@ -236,7 +278,9 @@ describe('gcp-iam provider', () => {
     const p = open();
     expect(await p.check()).toEqual([]);
     fake.setHeldPermissions(P, ['resourcemanager.projects.getIamPolicy']);
-    expect(await p.check()).toEqual([`gcp-iam target gcp: on ${P} the bot lacks resourcemanager.projects.setIamPolicy (or the resource does not exist)`]);
+    expect(await p.check()).toEqual([
+      `gcp-iam target gcp: on ${P} the bot lacks resourcemanager.projects.setIamPolicy (or the resource does not exist)`,
+    ]);
     const folder = bound(gcpIamProvider.create(settings(), { targetName: 'gcp' }), { resource: 'folders/42', role: ROLE });
     expect(await folder.check()).toEqual([
       'gcp-iam target gcp: on folders/42 the bot lacks resourcemanager.folders.getIamPolicy and resourcemanager.folders.setIamPolicy (or the resource does not exist)',
@@ -246,14 +290,29 @@ describe('gcp-iam provider', () => {
   });
 
   it('a service-account key signs its own JWT for the API (no token exchange); the key appears in no error', async () => {
-    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
-    const key = { type: 'service_account', project_id: 'unit-proj', private_key_id: 'k1', private_key: privateKey, client_email: 'jit-access@unit-proj.iam.gserviceaccount.com', client_id: '1', token_uri: `${fake.url}/token` };
+    const { privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
+    const key = {
+      type: 'service_account',
+      project_id: 'unit-proj',
+      private_key_id: 'k1',
+      private_key: privateKey,
+      client_email: 'jit-access@unit-proj.iam.gserviceaccount.com',
+      client_id: '1',
+      token_uri: `${fake.url}/token`,
+    };
     const p = open('gcp', { accessToken: undefined, credentials: JSON.stringify(key) });
     const s = subject();
     await p.grant(s, soon());
     const auth = String(writes().at(-1)!.headers.authorization);
     const [, claims] = auth.replace(/^Bearer /, '').split('.');
-    expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toMatchObject({ iss: key.client_email, scope: expect.stringContaining('https://www.googleapis.com/auth/cloud-platform') });
+    expect(JSON.parse(Buffer.from(claims!, 'base64url').toString())).toMatchObject({
+      iss: key.client_email,
+      scope: expect.stringContaining('https://www.googleapis.com/auth/cloud-platform'),
+    });
     expect(fake.http.seen('POST', '/token')).toEqual([]);
     fake.setHeldPermissions(P, []);
     const err = await rejection(p.revoke(s, soon()));
@@ -272,15 +331,23 @@ describe('gcp-iam policy settings', () => {
   });
 
   it('checks the resource, the role, the credentials and the accounts', () => {
-    expect(problemsWith('{ type: gcp-iam, resource: project/x, role: roles/browser }')).toContain('resources[0].provider.resource: expected projects/<project-id>, folders/<number> or organizations/<number>');
+    expect(problemsWith('{ type: gcp-iam, resource: project/x, role: roles/browser }')).toContain(
+      'resources[0].provider.resource: expected projects/<project-id>, folders/<number> or organizations/<number>',
+    );
     expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: browser }`)).toContain('resources[0].provider.role: expected roles/<name>');
     expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser, credentials: "not json at all" }`)).toContain(
       'resources[0].provider.credentials: expected the JSON of a service-account key (it is not JSON)',
     );
-    expect(problemsWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser }`, 'identities: { U0ALICE: "group:sre@example.com" }')).toContain(
-      'identities.U0ALICE: not a valid account for gcp-iam target res: expected a Google account e-mail',
+    expect(
+      problemsWith(`{ type: gcp-iam, resource: ${P}, role: roles/browser }`, 'identities: { U0ALICE: "group:sre@example.com" }'),
+    ).toContain('identities.U0ALICE: not a valid account for gcp-iam target res: expected a Google account e-mail');
+    const ok = parsePolicy(
+      oneResourcePolicy(
+        `{ type: gcp-iam, resource: folders/123, role: organizations/9/roles/jitReader }`,
+        'identities: { U0ALICE: "user:alice@example.com" }',
+      ),
+      {},
     );
-    const ok = parsePolicy(oneResourcePolicy(`{ type: gcp-iam, resource: folders/123, role: organizations/9/roles/jitReader }`, 'identities: { U0ALICE: "user:alice@example.com" }'), {});
     expect(ok.targets.res!.settings).toMatchObject({ apiEndpoint: 'https://cloudresourcemanager.googleapis.com' });
   });
 });

@@ -13,7 +13,11 @@ import { liveTarget } from '../live-credentials';
  * on JIT_LIVE_GCP_RESOURCE to JIT_LIVE_GCP_MEMBER for ten minutes (a condition Google enforces),
  * reads the policy back with the official client, extends, revokes. Never in CI; skipped otherwise.
  */
-const { describe: live, env } = liveTarget('gcp-iam', ['JIT_LIVE_GCP_RESOURCE', 'JIT_LIVE_GCP_ROLE', 'JIT_LIVE_GCP_MEMBER'], ['JIT_LIVE_GCP_ACCESS_TOKEN', 'JIT_LIVE_GCP_API_ENDPOINT']);
+const { describe: live, env } = liveTarget(
+  'gcp-iam',
+  ['JIT_LIVE_GCP_RESOURCE', 'JIT_LIVE_GCP_ROLE', 'JIT_LIVE_GCP_MEMBER'],
+  ['JIT_LIVE_GCP_ACCESS_TOKEN', 'JIT_LIVE_GCP_API_ENDPOINT'],
+);
 
 live('gcp-iam provider against Google Cloud (live)', () => {
   // Built in beforeAll: a skipped describe still runs its body, without the variables.
@@ -47,11 +51,21 @@ live('gcp-iam provider against Google Cloud (live)', () => {
       authClient.setCredentials({ access_token: env.JIT_LIVE_GCP_ACCESS_TOKEN });
       auth = { authClient };
     } else {
-      auth = { auth: new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], clientOptions: { transporterOptions } }) };
+      auth = {
+        auth: new GoogleAuth({ scopes: ['https://www.googleapis.com/auth/cloud-platform'], clientOptions: { transporterOptions } }),
+      };
     }
     const url = new URL(settings.apiEndpoint);
-    const where = { apiEndpoint: url.hostname, port: Number(url.port || (url.protocol === 'http:' ? 80 : 443)), protocol: url.protocol.replace(':', '') };
-    const Client = resource.startsWith('projects/') ? ProjectsClient : resource.startsWith('folders/') ? FoldersClient : OrganizationsClient;
+    const where = {
+      apiEndpoint: url.hostname,
+      port: Number(url.port || (url.protocol === 'http:' ? 80 : 443)),
+      protocol: url.protocol.replace(':', ''),
+    };
+    const Client = resource.startsWith('projects/')
+      ? ProjectsClient
+      : resource.startsWith('folders/')
+        ? FoldersClient
+        : OrganizationsClient;
     const client = new Client({ fallback: true, ...where, ...auth });
     try {
       const [policy] = await client.getIamPolicy({ resource, options: { requestedPolicyVersion: 3 } });

@@ -18,14 +18,22 @@ const TOKEN = 'ghp_unit_token_0123456789';
 let fake: FakeGitHub;
 let n = 0;
 
-const settings = (over: Record<string, unknown> = {}) => githubTargetSchema.parse({ org: 'acme', token: TOKEN, baseUrl: fake.url, timeoutMs: 3000, ...over });
-const open = (access: GithubAccess, over: Record<string, unknown> = {}) => bound(githubProvider.create(settings(over), { targetName: 'gh' }), access);
+const settings = (over: Record<string, unknown> = {}) =>
+  githubTargetSchema.parse({ org: 'acme', token: TOKEN, baseUrl: fake.url, timeoutMs: 3000, ...over });
+const open = (access: GithubAccess, over: Record<string, unknown> = {}) =>
+  bound(githubProvider.create(settings(over), { targetName: 'gh' }), access);
 const team = () => open({ team: 'oncall' });
 const repo = (permission: GithubAccess['permission'] = 'push') => open({ repo: 'api', permission });
 const soon = (ms = 3000) => ({ deadline: new Date(Date.now() + ms) });
 
 function subject(login: string): GrantSubject {
-  return { requestId: `rg${++n}`, resourceId: 'gh-res', user: { slackId: 'U0ALICE', account: login }, reason: 'unit', expiresAt: new Date(Date.now() + 3_600_000) };
+  return {
+    requestId: `rg${++n}`,
+    resourceId: 'gh-res',
+    user: { slackId: 'U0ALICE', account: login },
+    reason: 'unit',
+    expiresAt: new Date(Date.now() + 3_600_000),
+  };
 }
 const member = () => {
   const login = `member-${++n}`;
@@ -86,7 +94,9 @@ describe('github provider: teams', () => {
     await open({ team: 'other' }).grant(subject(login), soon()); // GitHub adds the second team to the same invitation
     const err = await rejection(p.revoke(s, { ...soon(), details }));
     expect(err.retryable).toBe(true);
-    expect(err.message).toMatch(new RegExp(`${login}'s pending invitation to acme also invites to team\\(s\\) other; cancelling it would cancel those too`));
+    expect(err.message).toMatch(
+      new RegExp(`${login}'s pending invitation to acme also invites to team\\(s\\) other; cancelling it would cancel those too`),
+    );
     expect(fake.orgInvitationOf(login)?.teams.sort()).toEqual(['oncall', 'other']);
   });
 
@@ -112,7 +122,9 @@ describe('github provider: teams', () => {
     ]);
     const err = await rejection(p.grant(subject(member()), soon()));
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/HTTP 403: This team is synchronized with an identity provider group.*the team is synced with an identity provider, which refuses membership changes/);
+    expect(err.message).toMatch(
+      /HTTP 403: This team is synchronized with an identity provider group.*the team is synced with an identity provider, which refuses membership changes/,
+    );
     expect(await team().check()).toEqual([]);
     fake.teamSyncAvailable = false; // an org without team sync answers 404 there
     expect(await team().check()).toEqual([]);
@@ -120,7 +132,7 @@ describe('github provider: teams', () => {
     expect(await open({ team: 'nope' }).check()).toEqual(['github target gh: no team nope in acme (or the credentials cannot see it)']);
   });
 
-  it('check(): the credentials may change memberships or collaborators (a classic token\'s scopes, an App\'s installation permissions); a fine-grained token cannot tell', async () => {
+  it("check(): the credentials may change memberships or collaborators (a classic token's scopes, an App's installation permissions); a fine-grained token cannot tell", async () => {
     fake.addToken('ghp_classic_read_only', ['read:org']);
     expect(await open({ team: 'oncall' }, { token: 'ghp_classic_read_only' }).check()).toEqual([
       "github target gh: the token's scopes (read:org) include neither admin:org nor write:org, which changing team memberships needs",
@@ -131,10 +143,16 @@ describe('github provider: teams', () => {
     fake.addToken('ghp_classic_enough', ['write:org', 'repo']);
     expect(await open({ team: 'oncall' }, { token: 'ghp_classic_enough' }).check()).toEqual([]);
 
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     fake.addApp(4242, publicKey, 4243, { members: 'read', administration: 'write', metadata: 'read' });
     const app = (access: GithubAccess) => open(access, { token: undefined, appId: 4242, privateKey, installationId: 4243 });
-    expect(await app({ team: 'oncall' }).check()).toEqual(["github target gh: the GitHub App's installation has members: read; changing team memberships needs members: write"]);
+    expect(await app({ team: 'oncall' }).check()).toEqual([
+      "github target gh: the GitHub App's installation has members: read; changing team memberships needs members: write",
+    ]);
     expect(await app({ repo: 'api', permission: 'push' }).check()).toEqual([]);
     // TOKEN is kept without scopes, as a fine-grained token is: nothing to read, nothing reported.
     expect(await team().check()).toEqual([]);
@@ -155,7 +173,9 @@ describe('github provider: teams', () => {
     const err = await rejection(p.revoke(subject(login), soon(3000)));
     expect(Date.now() - quick).toBeLessThan(500);
     expect(err.retryable).toBe(true);
-    expect(err.message).toMatch(/HTTP 403: You have exceeded a secondary rate limit.*\(the service asks to wait 120s, past this call's deadline\)/);
+    expect(err.message).toMatch(
+      /HTTP 403: You have exceeded a secondary rate limit.*\(the service asks to wait 120s, past this call's deadline\)/,
+    );
 
     fake.http.inject(() => true, primaryRateLimit(Math.floor(Date.now() / 1000) + 3600));
     expect((await rejection(p.revoke(subject(login), soon()))).retryable).toBe(true);
@@ -178,7 +198,11 @@ describe('github provider: teams', () => {
   });
 
   it('a GitHub App installation works as the credentials', async () => {
-    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs1', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } });
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', {
+      modulusLength: 2048,
+      privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+    });
     fake.addApp(4242, publicKey, 99);
     const p = open({ team: 'oncall' }, { token: undefined, appId: '4242', privateKey, installationId: 99 });
     const login = member();
@@ -241,7 +265,12 @@ describe('github provider: repository permissions', () => {
     const s = subject(login);
     const granted = await p.grant(s, soon());
     const inv = fake.repoInvitationOf('api', login)!;
-    expect(granted).toEqual({ details: { invitation: String(inv.id) }, notice: expect.stringMatching(new RegExp(`^GitHub invited ${login} to acme/api \\(push\\): the access starts once the invitation is accepted`)) });
+    expect(granted).toEqual({
+      details: { invitation: String(inv.id) },
+      notice: expect.stringMatching(
+        new RegExp(`^GitHub invited ${login} to acme/api \\(push\\): the access starts once the invitation is accepted`),
+      ),
+    });
     expect(await p.grant(s, soon())).toEqual(granted);
     await p.revoke(s, { ...soon(), details: granted.details });
     expect(fake.repoInvitationOf('api', login)).toBeUndefined();
@@ -257,10 +286,20 @@ describe('github provider: repository permissions', () => {
 
 describe('github policy settings', () => {
   it('needs a team or a repo with a permission, and one kind of credentials', () => {
-    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a, repo: b, permission: push }')).toContain('expected team, or repo and permission');
-    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, repo: b }')).toContain('resources[0].provider.permission: a repo needs a permission: pull, triage, push, maintain, admin');
-    expect(problemsWith('{ type: github, org: acme, team: a }')).toContain('expected token, or appId, privateKey and installationId of a GitHub App');
-    expect(problemsWith('{ type: github, org: acme, appId: 1, team: a }')).toContain('a GitHub App needs all of appId, privateKey and installationId');
-    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a }', 'identities: { U0ALICE: "not a login!" }')).toContain('identities.U0ALICE: not a valid account for github target res: expected a GitHub login');
+    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a, repo: b, permission: push }')).toContain(
+      'expected team, or repo and permission',
+    );
+    expect(problemsWith('{ type: github, org: acme, token: ghp_0123456789, repo: b }')).toContain(
+      'resources[0].provider.permission: a repo needs a permission: pull, triage, push, maintain, admin',
+    );
+    expect(problemsWith('{ type: github, org: acme, team: a }')).toContain(
+      'expected token, or appId, privateKey and installationId of a GitHub App',
+    );
+    expect(problemsWith('{ type: github, org: acme, appId: 1, team: a }')).toContain(
+      'a GitHub App needs all of appId, privateKey and installationId',
+    );
+    expect(
+      problemsWith('{ type: github, org: acme, token: ghp_0123456789, team: a }', 'identities: { U0ALICE: "not a login!" }'),
+    ).toContain('identities.U0ALICE: not a valid account for github target res: expected a GitHub login');
   });
 });

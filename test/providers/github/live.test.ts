@@ -27,10 +27,25 @@ live('github provider against GitHub (live)', () => {
   let octokit: Octokit;
   let team: ReturnType<typeof bound<GithubAccess>>;
   const soon = () => ({ deadline: new Date(Date.now() + 30_000) });
-  const subject: GrantSubject = { requestId: `rlive${Date.now().toString(36)}`, resourceId: 'live', user: { slackId: 'U0LIVE', account: login }, reason: 'jit-access live test', expiresAt: new Date(Date.now() + 600_000) };
+  const subject: GrantSubject = {
+    requestId: `rlive${Date.now().toString(36)}`,
+    resourceId: 'live',
+    user: { slackId: 'U0LIVE', account: login },
+    reason: 'jit-access live test',
+    expiresAt: new Date(Date.now() + 600_000),
+  };
   beforeAll(() => {
-    settings = githubTargetSchema.parse({ org, token: env.JIT_LIVE_GITHUB_TOKEN, ...(env.JIT_LIVE_GITHUB_BASE_URL ? { baseUrl: env.JIT_LIVE_GITHUB_BASE_URL } : {}), timeoutMs: 20_000 });
-    octokit = new Octokit({ auth: env.JIT_LIVE_GITHUB_TOKEN, baseUrl: settings.baseUrl, log: { debug() {}, info() {}, warn() {}, error() {} } });
+    settings = githubTargetSchema.parse({
+      org,
+      token: env.JIT_LIVE_GITHUB_TOKEN,
+      ...(env.JIT_LIVE_GITHUB_BASE_URL ? { baseUrl: env.JIT_LIVE_GITHUB_BASE_URL } : {}),
+      timeoutMs: 20_000,
+    });
+    octokit = new Octokit({
+      auth: env.JIT_LIVE_GITHUB_TOKEN,
+      baseUrl: settings.baseUrl,
+      log: { debug() {}, info() {}, warn() {}, error() {} },
+    });
     team = bound(githubProvider.create(settings, { targetName: 'live' }), { team: env.JIT_LIVE_GITHUB_TEAM! });
   });
   const membership = () =>
@@ -53,21 +68,25 @@ live('github provider against GitHub (live)', () => {
     expect(await membership()).toBeUndefined();
   }, 120_000);
 
-  (env.JIT_LIVE_GITHUB_REPO ? it : it.skip)('repository permission: grant, read back, revoke', async () => {
-    const repo = env.JIT_LIVE_GITHUB_REPO!;
-    const permission = (env.JIT_LIVE_GITHUB_PERMISSION ?? 'pull') as 'pull';
-    const p = bound(githubProvider.create(settings, { targetName: 'live' }), { repo, permission });
-    expect(await p.check()).toEqual([]);
-    const granted = await p.grant(subject, soon());
-    try {
-      if (!granted.details?.invitation) {
-        const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo, username: login });
-        expect(data.user?.permissions?.[permission]).toBe(true);
+  (env.JIT_LIVE_GITHUB_REPO ? it : it.skip)(
+    'repository permission: grant, read back, revoke',
+    async () => {
+      const repo = env.JIT_LIVE_GITHUB_REPO!;
+      const permission = (env.JIT_LIVE_GITHUB_PERMISSION ?? 'pull') as 'pull';
+      const p = bound(githubProvider.create(settings, { targetName: 'live' }), { repo, permission });
+      expect(await p.check()).toEqual([]);
+      const granted = await p.grant(subject, soon());
+      try {
+        if (!granted.details?.invitation) {
+          const { data } = await octokit.rest.repos.getCollaboratorPermissionLevel({ owner: org, repo, username: login });
+          expect(data.user?.permissions?.[permission]).toBe(true);
+        }
+      } finally {
+        await p.revoke(subject, { ...soon(), details: granted.details });
       }
-    } finally {
-      await p.revoke(subject, { ...soon(), details: granted.details });
-    }
-    const invitations = await octokit.paginate(octokit.rest.repos.listInvitations, { owner: org, repo, per_page: 100 });
-    expect(invitations.filter((i) => i.invitee?.login?.toLowerCase() === login.toLowerCase())).toEqual([]);
-  }, 120_000);
+      const invitations = await octokit.paginate(octokit.rest.repos.listInvitations, { owner: org, repo, per_page: 100 });
+      expect(invitations.filter((i) => i.invitee?.login?.toLowerCase() === login.toLowerCase())).toEqual([]);
+    },
+    120_000,
+  );
 });

@@ -15,7 +15,11 @@ import { liveEnv } from '../live-env';
  * may do when the credentials may create SubjectAccessReviews, and deletes it.
  */
 if (!process.env.JIT_LIVE_K8S_KUBECONFIG && process.env.KUBECONFIG) process.env.JIT_LIVE_K8S_KUBECONFIG = process.env.KUBECONFIG;
-const { env, describeLive } = liveEnv('Kubernetes cluster', ['JIT_LIVE_K8S_KUBECONFIG', 'JIT_LIVE_K8S_CONTEXT'], 'JIT_LIVE_K8S_KUBECONFIG defaults to KUBECONFIG');
+const { env, describeLive } = liveEnv(
+  'Kubernetes cluster',
+  ['JIT_LIVE_K8S_KUBECONFIG', 'JIT_LIVE_K8S_CONTEXT'],
+  'JIT_LIVE_K8S_KUBECONFIG defaults to KUBECONFIG',
+);
 
 describeLive('kubernetes against a real cluster', () => {
   jest.setTimeout(120_000);
@@ -27,7 +31,10 @@ describeLive('kubernetes against a real cluster', () => {
   let rbac: k8s.RbacAuthorizationV1Api;
   let authz: k8s.AuthorizationV1Api;
   beforeAll(() => {
-    p = bound(new KubernetesProvider({ kubeconfig: env.JIT_LIVE_K8S_KUBECONFIG!, context: env.JIT_LIVE_K8S_CONTEXT! }, 'live'), kubernetesAccessSchema.parse({ clusterRole, namespace }));
+    p = bound(
+      new KubernetesProvider({ kubeconfig: env.JIT_LIVE_K8S_KUBECONFIG!, context: env.JIT_LIVE_K8S_CONTEXT! }, 'live'),
+      kubernetesAccessSchema.parse({ clusterRole, namespace }),
+    );
     const kc = new k8s.KubeConfig();
     kc.loadFromFile(env.JIT_LIVE_K8S_KUBECONFIG!);
     kc.setCurrentContext(env.JIT_LIVE_K8S_CONTEXT!);
@@ -40,7 +47,11 @@ describeLive('kubernetes against a real cluster', () => {
   async function canListPods(): Promise<boolean | undefined> {
     try {
       const review = await authz.createSubjectAccessReview({
-        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SubjectAccessReview', spec: { user: account, resourceAttributes: { namespace, verb: 'list', resource: 'pods' } } },
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SubjectAccessReview',
+          spec: { user: account, resourceAttributes: { namespace, verb: 'list', resource: 'pods' } },
+        },
       });
       return review.status?.allowed ?? false;
     } catch {

@@ -66,7 +66,11 @@ describeWithOpenssl('kubernetes provider', () => {
       metadata: {
         name: `jit-access-${s.requestId}`,
         namespace: 'payments',
-        labels: { 'app.kubernetes.io/managed-by': 'jit-access', 'jit-access.io/request-id': s.requestId, 'jit-access.io/access': expect.stringMatching(/^[0-9a-f]{40}$/) },
+        labels: {
+          'app.kubernetes.io/managed-by': 'jit-access',
+          'jit-access.io/request-id': s.requestId,
+          'jit-access.io/access': expect.stringMatching(/^[0-9a-f]{40}$/),
+        },
         annotations: {
           'jit-access.io/request-id': s.requestId,
           'jit-access.io/expires-at': s.expiresAt.toISOString(),
@@ -82,7 +86,9 @@ describeWithOpenssl('kubernetes provider', () => {
     const templated = provider({ subjectTemplate: '{account}@corp.example', subjectKind: 'Group' });
     const t = subject('sre-alice');
     await templated.grant(t, soon());
-    expect(fake.binding('payments', bindingName(t.requestId))?.subjects).toEqual([{ apiGroup: RBAC, kind: 'Group', name: 'sre-alice@corp.example' }]);
+    expect(fake.binding('payments', bindingName(t.requestId))?.subjects).toEqual([
+      { apiGroup: RBAC, kind: 'Group', name: 'sre-alice@corp.example' },
+    ]);
   });
 
   it('without a namespace: a ClusterRoleBinding', async () => {
@@ -90,7 +96,11 @@ describeWithOpenssl('kubernetes provider', () => {
     const s = subject();
     const { details } = await p.grant(s, soon());
     expect(details).toEqual({ binding: bindingName(s.requestId) });
-    expect(fake.binding(undefined, bindingName(s.requestId))).toMatchObject({ kind: 'ClusterRoleBinding', roleRef: view, subjects: [user(s.user.account!)] });
+    expect(fake.binding(undefined, bindingName(s.requestId))).toMatchObject({
+      kind: 'ClusterRoleBinding',
+      roleRef: view,
+      subjects: [user(s.user.account!)],
+    });
     await p.revoke(s, { ...soon(), details });
     expect(fake.binding(undefined, bindingName(s.requestId))).toBeUndefined();
   });
@@ -122,7 +132,13 @@ describeWithOpenssl('kubernetes provider', () => {
 
   it('a binding of that name that jit-access did not make is never changed or deleted', async () => {
     const s = subject();
-    fake.putBinding({ kind: 'RoleBinding', name: bindingName(s.requestId), namespace: 'payments', roleRef: view, subjects: [user('someone-else')] });
+    fake.putBinding({
+      kind: 'RoleBinding',
+      name: bindingName(s.requestId),
+      namespace: 'payments',
+      roleRef: view,
+      subjects: [user('someone-else')],
+    });
     const err = await rejection(provider().grant(s, soon()));
     expect(err.retryable).toBe(false);
     expect(err.message).toMatch(/a binding named jit-access-\w+ already exists in namespace payments and jit-access did not make it/);
@@ -134,7 +150,11 @@ describeWithOpenssl('kubernetes provider', () => {
     const s = subject();
     await expect(provider().revoke(s, soon())).resolves.toBeUndefined();
     const { details } = await provider().grant(s, soon());
-    fake.injectStatus('DELETE', bindingName(s.requestId), { code: 409, reason: 'Conflict', message: 'Precondition failed: UID in precondition: x, UID in object meta: y' });
+    fake.injectStatus('DELETE', bindingName(s.requestId), {
+      code: 409,
+      reason: 'Conflict',
+      message: 'Precondition failed: UID in precondition: x, UID in object meta: y',
+    });
     await provider().revoke(s, { ...soon(), details });
     expect(fake.binding('payments', bindingName(s.requestId))).toBeUndefined();
     await expect(provider().revoke(s, { ...soon(), details })).resolves.toBeUndefined();
@@ -145,15 +165,47 @@ describeWithOpenssl('kubernetes provider', () => {
     const account = `standing-${randomBytes(3).toString('hex')}@example.com`;
     const id = randomBytes(3).toString('hex');
     // Decoys: another ClusterRole, another namespace, a Group of that name, a jit-access binding.
-    fake.putBinding({ kind: 'RoleBinding', name: `d1-${id}`, namespace: 'payments', roleRef: { ...view, name: 'edit' }, subjects: [user(`oidc:${account}`)] });
+    fake.putBinding({
+      kind: 'RoleBinding',
+      name: `d1-${id}`,
+      namespace: 'payments',
+      roleRef: { ...view, name: 'edit' },
+      subjects: [user(`oidc:${account}`)],
+    });
     fake.putBinding({ kind: 'RoleBinding', name: `d2-${id}`, namespace: 'default', roleRef: view, subjects: [user(`oidc:${account}`)] });
-    fake.putBinding({ kind: 'RoleBinding', name: `d3-${id}`, namespace: 'payments', roleRef: view, subjects: [{ apiGroup: RBAC, kind: 'Group', name: `oidc:${account}` }] });
-    fake.putBinding({ kind: 'RoleBinding', name: `d4-${id}`, namespace: 'payments', roleRef: view, subjects: [user(`oidc:${account}`)], labels: { 'app.kubernetes.io/managed-by': 'jit-access' } });
-    for (let i = 0; i < 260; i++) fake.putBinding({ kind: 'RoleBinding', name: `filler-${id}-${String(i).padStart(3, '0')}`, namespace: 'payments', roleRef: view, subjects: [user(`filler-${i}`)] });
+    fake.putBinding({
+      kind: 'RoleBinding',
+      name: `d3-${id}`,
+      namespace: 'payments',
+      roleRef: view,
+      subjects: [{ apiGroup: RBAC, kind: 'Group', name: `oidc:${account}` }],
+    });
+    fake.putBinding({
+      kind: 'RoleBinding',
+      name: `d4-${id}`,
+      namespace: 'payments',
+      roleRef: view,
+      subjects: [user(`oidc:${account}`)],
+      labels: { 'app.kubernetes.io/managed-by': 'jit-access' },
+    });
+    for (let i = 0; i < 260; i++)
+      fake.putBinding({
+        kind: 'RoleBinding',
+        name: `filler-${id}-${String(i).padStart(3, '0')}`,
+        namespace: 'payments',
+        roleRef: view,
+        subjects: [user(`filler-${i}`)],
+      });
     const s = subject(account);
     expect(await p.holds(s, soon())).toBe(false);
     // Sorted after every filler: found only by following `continue`.
-    fake.putBinding({ kind: 'RoleBinding', name: `zz-team-${id}`, namespace: 'payments', roleRef: view, subjects: [user('bob'), user(`oidc:${account}`)] });
+    fake.putBinding({
+      kind: 'RoleBinding',
+      name: `zz-team-${id}`,
+      namespace: 'payments',
+      roleRef: view,
+      subjects: [user('bob'), user(`oidc:${account}`)],
+    });
     expect(await p.holds(s, soon())).toBe(true);
     expect(fake.calls.filter((c) => c.method === 'GET' && c.query.includes('continue=')).length).toBeGreaterThan(0);
   });
@@ -177,7 +229,10 @@ describeWithOpenssl('kubernetes provider', () => {
 
   it('the ClusterRole must exist; a role outside the bot’s RBAC is Forbidden, with a pointer to the README', async () => {
     const gone = await rejection(provider({ clusterRole: 'no-such-role' }).grant(subject(), soon()));
-    expect(gone).toMatchObject({ retryable: false, message: expect.stringMatching(/ClusterRole no-such-role does not exist|not allowed|Forbidden/) });
+    expect(gone).toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/ClusterRole no-such-role does not exist|not allowed|Forbidden/),
+    });
     const denied = await rejection(provider({ clusterRole: 'admin' }).grant(subject(), soon()));
     expect(denied.retryable).toBe(false);
     expect(denied.message).toMatch(/HTTP 403 Forbidden: .*clusterroles.* "admin".*README's RBAC/);
@@ -187,8 +242,17 @@ describeWithOpenssl('kubernetes provider', () => {
 
   it('429 (honouring Retry-After) and 5xx are retried within the deadline', async () => {
     const s = subject();
-    fake.injectStatus('POST', '/rolebindings', { code: 429, reason: 'TooManyRequests', message: 'Too many requests, please try again later.', retryAfterSeconds: 1 });
-    fake.injectStatus('GET', '/clusterroles/view', { code: 503, reason: 'ServiceUnavailable', message: 'the server is currently unable to handle the request' });
+    fake.injectStatus('POST', '/rolebindings', {
+      code: 429,
+      reason: 'TooManyRequests',
+      message: 'Too many requests, please try again later.',
+      retryAfterSeconds: 1,
+    });
+    fake.injectStatus('GET', '/clusterroles/view', {
+      code: 503,
+      reason: 'ServiceUnavailable',
+      message: 'the server is currently unable to handle the request',
+    });
     const started = Date.now();
     await provider().grant(s, soon());
     expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -196,7 +260,9 @@ describeWithOpenssl('kubernetes provider', () => {
   });
 
   it('validate(): refuses a subject Kubernetes reserves (system:), or none; policy load refuses a system: prefix', async () => {
-    expect(await provider().validate({ resourceId: 'r', user: { slackId: 'U1', account: 'alice@example.com' } }, soon())).toEqual({ ok: true });
+    expect(await provider().validate({ resourceId: 'r', user: { slackId: 'U1', account: 'alice@example.com' } }, soon())).toEqual({
+      ok: true,
+    });
     expect(await provider().validate({ resourceId: 'r', user: { slackId: 'U1', account: 'system:admin' } }, soon())).toMatchObject({
       ok: false,
       reason: expect.stringContaining('starts with "system:"'),
@@ -210,8 +276,12 @@ resources:
     approvers: { users: [U0BOB] }
     provider: { type: kubernetes, clusterRole: view, ${extra} }
 `;
-    expect(policyProblems(policy('subjectPrefix: "system:"'), {})).toEqual([expect.stringMatching(/resources\[0\]\.provider\.subjectPrefix: subjects starting with "system:" are reserved/)]);
-    expect(policyProblems(policy('subjectTemplate: "alice"'), {})).toEqual([expect.stringMatching(/subjectTemplate: must contain \{account\} exactly once/)]);
+    expect(policyProblems(policy('subjectPrefix: "system:"'), {})).toEqual([
+      expect.stringMatching(/resources\[0\]\.provider\.subjectPrefix: subjects starting with "system:" are reserved/),
+    ]);
+    expect(policyProblems(policy('subjectTemplate: "alice"'), {})).toEqual([
+      expect.stringMatching(/subjectTemplate: must contain \{account\} exactly once/),
+    ]);
     expect(policyProblems(policy('namespace: Payments'), {})).toEqual([expect.stringMatching(/namespace: expected a namespace name/)]);
   });
 
@@ -221,14 +291,16 @@ resources:
     const problems = await provider({ namespace: 'default', clusterRole: 'admin' }).check();
     expect(problems).toEqual(
       expect.arrayContaining([
-        'kubernetes target prod-cluster: not allowed to create rolebindings in namespace default (see the README\'s RBAC)',
-        'kubernetes target prod-cluster: not allowed to bind clusterroles/admin (see the README\'s RBAC)',
-        'kubernetes target prod-cluster: not allowed to get clusterroles/admin (see the README\'s RBAC)',
+        "kubernetes target prod-cluster: not allowed to create rolebindings in namespace default (see the README's RBAC)",
+        "kubernetes target prod-cluster: not allowed to bind clusterroles/admin (see the README's RBAC)",
+        "kubernetes target prod-cluster: not allowed to get clusterroles/admin (see the README's RBAC)",
       ]),
     );
     fake.addToken('wide-token', { user: 'wide', rules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }] });
     const wide = fake.writeKubeconfig([{ name: 'wide', token: 'wide-token' }]);
-    expect(await provider({ clusterRole: 'no-such-role' }, { kubeconfig: wide }).check()).toEqual(['kubernetes target prod-cluster: ClusterRole no-such-role does not exist']);
+    expect(await provider({ clusterRole: 'no-such-role' }, { kubeconfig: wide }).check()).toEqual([
+      'kubernetes target prod-cluster: ClusterRole no-such-role does not exist',
+    ]);
   });
 
   it('credentials stay out of errors: a refused token, a malformed kubeconfig holding one', async () => {
@@ -243,7 +315,9 @@ resources:
     const err = await rejection(provider({}, { kubeconfig: broken }).grant(subject(), soon()));
     expect(err).toMatchObject({ retryable: false, message: expect.stringContaining(`cannot load ${broken}`) });
     expect(err.message).not.toContain('leaked-token-0123456789');
-    expect((await rejection(provider({}, { kubeconfig: path.join(dir, 'missing') }).grant(subject(), soon()))).message).toMatch(/cannot load .*ENOENT/);
+    expect((await rejection(provider({}, { kubeconfig: path.join(dir, 'missing') }).grant(subject(), soon()))).message).toMatch(
+      /cannot load .*ENOENT/,
+    );
   });
 
   it('context picks the kubeconfig context (an unknown one is named); server overrides its API server', async () => {
@@ -270,11 +344,20 @@ resources:
     try {
       process.env.KUBECONFIG = kubeconfig;
       const s = subject();
-      await new KubernetesProvider({}, 'env-cluster').grant(kubernetesAccessSchema.parse({ clusterRole: 'view', namespace: 'payments' }), s, soon());
+      await new KubernetesProvider({}, 'env-cluster').grant(
+        kubernetesAccessSchema.parse({ clusterRole: 'view', namespace: 'payments' }),
+        s,
+        soon(),
+      );
       expect(fake.binding('payments', bindingName(s.requestId))).toBeDefined();
       delete process.env.KUBECONFIG;
-      const err = await rejection(new KubernetesProvider({}, 'env-cluster').grant(kubernetesAccessSchema.parse({ clusterRole: 'view' }), subject(), soon()));
-      expect(err).toMatchObject({ retryable: false, message: expect.stringMatching(/no kubeconfig: set kubeconfig .* or KUBECONFIG, or run in a pod/) });
+      const err = await rejection(
+        new KubernetesProvider({}, 'env-cluster').grant(kubernetesAccessSchema.parse({ clusterRole: 'view' }), subject(), soon()),
+      );
+      expect(err).toMatchObject({
+        retryable: false,
+        message: expect.stringMatching(/no kubeconfig: set kubeconfig .* or KUBECONFIG, or run in a pod/),
+      });
     } finally {
       if (saved === undefined) delete process.env.KUBECONFIG;
       else process.env.KUBECONFIG = saved;

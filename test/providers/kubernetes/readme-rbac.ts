@@ -37,7 +37,9 @@ export function readmeRbacRules(): FakeRule[] {
   const manifests = readmeRbacManifests();
   const roles = new Map(manifests.filter((m) => m.kind === 'ClusterRole').map((m) => [m.metadata.name, m.rules ?? []]));
   const boundToBot = (m: Manifest) =>
-    (m.subjects ?? []).some((s) => s.kind === 'ServiceAccount' && s.name === BOT_SERVICE_ACCOUNT.name && s.namespace === BOT_SERVICE_ACCOUNT.namespace);
+    (m.subjects ?? []).some(
+      (s) => s.kind === 'ServiceAccount' && s.name === BOT_SERVICE_ACCOUNT.name && s.namespace === BOT_SERVICE_ACCOUNT.namespace,
+    );
   return manifests
     .filter((m) => (m.kind === 'RoleBinding' || m.kind === 'ClusterRoleBinding') && m.roleRef?.kind === 'ClusterRole' && boundToBot(m))
     .flatMap((binding) =>

@@ -42,8 +42,15 @@ function fixture(kind: keyof typeof TEST_GROUPS, transport: 'plain' | 'startTLS'
     }),
     access: () => ({ groupDN: group.dn, memberAttribute: group.attribute }),
     // check() warns about a bind over plain ldap://, which this variant uses on purpose.
-    ...(transport === 'plain' ? { checkAllows: [{ problem: /the bind password travels in clear text/, why: 'the plain variant runs without TLS' }] } : {}),
-    hangingTarget: (port) => ({ url: `ldap://127.0.0.1:${port}`, bindDN: BOT_DN, bindPassword: slapd.botPassword, userDN: `uid={account},${PEOPLE}` }),
+    ...(transport === 'plain'
+      ? { checkAllows: [{ problem: /the bind password travels in clear text/, why: 'the plain variant runs without TLS' }] }
+      : {}),
+    hangingTarget: (port) => ({
+      url: `ldap://127.0.0.1:${port}`,
+      bindDN: BOT_DN,
+      bindPassword: slapd.botPassword,
+      userDN: `uid={account},${PEOPLE}`,
+    }),
     newAccount: async () => {
       const account = `c${++n}_${run}`;
       await slapd.addPerson(account);

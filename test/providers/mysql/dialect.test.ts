@@ -89,7 +89,9 @@ describe('mysql dialect: MySQL 8 statements', () => {
 
   it('ends sessions by process-list id only, and its expiry event only drops the user', () => {
     expect(d.killUserSessions('jit_a_12345678')).toBeUndefined();
-    expect(createExpiryEvent(d, 'jit_access', 'jit_expire_jit_a_12345678', new Date('2026-01-01T12:00:00.250Z'), 'jit_a_12345678', '%')).toBe(
+    expect(
+      createExpiryEvent(d, 'jit_access', 'jit_expire_jit_a_12345678', new Date('2026-01-01T12:00:00.250Z'), 'jit_a_12345678', '%'),
+    ).toBe(
       "CREATE EVENT `jit_access`.`jit_expire_jit_a_12345678` ON SCHEDULE AT '2026-01-01 12:00:01' ON COMPLETION NOT PRESERVE " +
         "COMMENT 'jit-access: drops an ephemeral user at its expiry' DO DROP USER IF EXISTS 'jit_a_12345678'@'%'",
     );
@@ -117,7 +119,9 @@ describe('mysql dialect: MariaDB statements', () => {
   });
 
   it('moves and drops events, and calls the default-role helper with placeholders', () => {
-    expect(moveExpiryEvent('jit_access', 'e', new Date('2026-01-01T12:00:00Z'))).toBe("ALTER EVENT `jit_access`.`e` ON SCHEDULE AT '2026-01-01 12:00:00'");
+    expect(moveExpiryEvent('jit_access', 'e', new Date('2026-01-01T12:00:00Z'))).toBe(
+      "ALTER EVENT `jit_access`.`e` ON SCHEDULE AT '2026-01-01 12:00:00'",
+    );
     expect(dropExpiryEvent('jit_access', 'e')).toBe('DROP EVENT IF EXISTS `jit_access`.`e`');
     expect(callDefaultRoleProcedure('jit_access')).toBe('CALL `jit_access`.`jit_set_default_role`(?, ?, ?)');
   });

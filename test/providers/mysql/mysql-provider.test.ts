@@ -40,7 +40,13 @@ function provider(access: Partial<MysqlAccess> = {}, target: Partial<MysqlTarget
 }
 
 function subject(account: string | undefined, requestId = `req-${randomBytes(4).toString('hex')}`, expiresInMs = 3_600_000): GrantSubject {
-  return { requestId, resourceId: 'prod-my', user: { slackId: 'U0ALICE', email: 'alice@example.com', account }, reason: 'test', expiresAt: new Date(Date.now() + expiresInMs) };
+  return {
+    requestId,
+    resourceId: 'prod-my',
+    user: { slackId: 'U0ALICE', email: 'alice@example.com', account },
+    reason: 'test',
+    expiresAt: new Date(Date.now() + expiresInMs),
+  };
 }
 
 const soon = (ms = 10_000) => ({ deadline: new Date(Date.now() + ms) });
@@ -50,7 +56,9 @@ const killed = /Connection lost|closed state|server closed|PROTOCOL_CONNECTION_L
 
 /** Sets the server's event scheduler for `work`, and puts back what it was. */
 async function withEventScheduler<T>(state: 'ON' | 'OFF', work: () => Promise<T>): Promise<T> {
-  const before = await asRoot(async (c) => String(((await c.query('SELECT @@global.event_scheduler AS v'))[0] as Array<{ v: string }>)[0]!.v));
+  const before = await asRoot(async (c) =>
+    String(((await c.query('SELECT @@global.event_scheduler AS v'))[0] as Array<{ v: string }>)[0]!.v),
+  );
   await asRoot((c) => c.query(`SET GLOBAL event_scheduler = ${state}`));
   try {
     return await work();
@@ -80,7 +88,13 @@ describeWithMysql('MysqlProvider (MariaDB at 127.0.0.1:3306, least-privilege bot
     await asRoot(async (c) => {
       await c.query(`SET DEFAULT ROLE ${sqlString(OWN_DEFAULT)} FOR ${sqlString(HAS_DEFAULT)}@'%'`);
       // Everything of the recipe but PROCESS.
-      for (const statement of adminRecipe({ admin: NO_PROCESS, password: my.adminPassword, schema: my.schema, roles: [my.reader], ephemeral: false })) {
+      for (const statement of adminRecipe({
+        admin: NO_PROCESS,
+        password: my.adminPassword,
+        schema: my.schema,
+        roles: [my.reader],
+        ephemeral: false,
+      })) {
         await c.query(statement);
       }
       await c.query(`REVOKE PROCESS ON *.* FROM ${sqlString(NO_PROCESS)}@'%'`);
@@ -172,13 +186,25 @@ describeWithMysql('MysqlProvider (MariaDB at 127.0.0.1:3306, least-privilege bot
       const p = provider();
       // A MariaDB role has no host part, so '<role>'@'%' is no account at all (on MySQL 8, where roles
       // are accounts, the same check answers "is a role": dialect.test.ts).
-      expect(await p.validate(subject(ROLE_AS_ACCOUNT), soon())).toEqual({ ok: false, reason: expect.stringMatching(/There is no database account/) });
-      expect(await rejection(p.grant(subject(ROLE_AS_ACCOUNT), soon()))).toMatchObject({ retryable: false, message: expect.stringContaining('does not exist') });
-      expect(await p.validate(subject(my.admin), soon())).toEqual({ ok: false, reason: expect.stringContaining('is the account jit-access connects as') });
+      expect(await p.validate(subject(ROLE_AS_ACCOUNT), soon())).toEqual({
+        ok: false,
+        reason: expect.stringMatching(/There is no database account/),
+      });
+      expect(await rejection(p.grant(subject(ROLE_AS_ACCOUNT), soon()))).toMatchObject({
+        retryable: false,
+        message: expect.stringContaining('does not exist'),
+      });
+      expect(await p.validate(subject(my.admin), soon())).toEqual({
+        ok: false,
+        reason: expect.stringContaining('is the account jit-access connects as'),
+      });
       const self = await rejection(p.grant(subject(my.admin), soon()));
       expect(self).toMatchObject({ retryable: false, message: expect.stringContaining('is the account jit-access connects as') });
       expect(await p.validate(subject(ACCOUNT), soon())).toEqual({ ok: true });
-      expect(await provider({ role: `jit_norole_${RUN}` }).validate(subject(ACCOUNT), soon())).toEqual({ ok: false, reason: expect.stringContaining('has no role') });
+      expect(await provider({ role: `jit_norole_${RUN}` }).validate(subject(ACCOUNT), soon())).toEqual({
+        ok: false,
+        reason: expect.stringContaining('has no role'),
+      });
       // The bot's own ADMIN OPTION survived all of this.
       expect(await provider().check()).toEqual([]);
     });
@@ -232,7 +258,8 @@ describeWithMysql('MysqlProvider (MariaDB at 127.0.0.1:3306, least-privilege bot
   });
 
   describe('ephemeral mode', () => {
-    const ephemeral = (target: Partial<MysqlTargetConfig> = {}) => provider({ mode: 'ephemeral' }, { host: 'db.example.internal', port: 3307, database: my.schema, ...target });
+    const ephemeral = (target: Partial<MysqlTargetConfig> = {}) =>
+      provider({ mode: 'ephemeral' }, { host: 'db.example.internal', port: 3307, database: my.schema, ...target });
 
     it('creates a user with a random password and the role as its default role; revoke drops it and kills its session', async () => {
       await withEventScheduler('OFF', async () => {
@@ -245,7 +272,11 @@ describeWithMysql('MysqlProvider (MariaDB at 127.0.0.1:3306, least-privilege bot
         expect(user).toBe(temporaryName(label, s.requestId, 32));
         expect(result.details).toEqual({ user, host: '%' });
         expect(result.secretForRequester?.title).toBe('MariaDB credentials for prod-my');
-        expect([field(result, 'Host'), field(result, 'Port'), field(result, 'Database')]).toEqual(['db.example.internal', '3307', my.schema]);
+        expect([field(result, 'Host'), field(result, 'Port'), field(result, 'Database')]).toEqual([
+          'db.example.internal',
+          '3307',
+          my.schema,
+        ]);
         expect(field(result, 'Expiry')).toMatch(/the bot drops the user/);
         const password = field(result, 'Password');
         expect(password).toMatch(/^[A-Za-z0-9_-]{32}$/);
@@ -345,7 +376,9 @@ describeWithMysql('MysqlProvider (MariaDB at 127.0.0.1:3306, least-privilege bot
     });
 
     it('names every missing privilege for an account that has none, and a missing role', async () => {
-      const problems = await withEventScheduler('ON', () => provider({ mode: 'ephemeral' }, { url: my.adminUrl(WEAK).replace(`/${my.schema}`, '') }).check());
+      const problems = await withEventScheduler('ON', () =>
+        provider({ mode: 'ephemeral' }, { url: my.adminUrl(WEAK).replace(`/${my.schema}`, '') }).check(),
+      );
       const text = problems.join('\n');
       expect(text).toContain('cannot read mysql.user');
       const readable = await provider({ role: `jit_norole_${RUN}` }).check();

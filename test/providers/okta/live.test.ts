@@ -11,7 +11,12 @@ import { liveTarget } from '../live-credentials';
  * JIT_LIVE_OKTA_LOGIN, adds that user to JIT_LIVE_OKTA_GROUP_ID and removes them again, each state
  * read back with the SDK directly. The user must not be in the group already. Never in CI; skipped otherwise.
  */
-const { describe: live, env } = liveTarget('okta', ['JIT_LIVE_OKTA_ORG_URL', 'JIT_LIVE_OKTA_TOKEN', 'JIT_LIVE_OKTA_GROUP_ID', 'JIT_LIVE_OKTA_LOGIN']);
+const { describe: live, env } = liveTarget('okta', [
+  'JIT_LIVE_OKTA_ORG_URL',
+  'JIT_LIVE_OKTA_TOKEN',
+  'JIT_LIVE_OKTA_GROUP_ID',
+  'JIT_LIVE_OKTA_LOGIN',
+]);
 
 live('okta provider against Okta (live)', () => {
   // Built in beforeAll: a skipped describe still runs its body, without the variables.

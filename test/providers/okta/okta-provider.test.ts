@@ -18,7 +18,8 @@ let fake: FakeOkta;
 let isolation: ReturnType<typeof isolateOktaConfig>;
 let group: string;
 
-const settings = (over: Record<string, unknown> = {}) => oktaTargetSchema.parse({ orgUrl: fake.url, token: TOKEN, timeoutMs: 3000, ...over });
+const settings = (over: Record<string, unknown> = {}) =>
+  oktaTargetSchema.parse({ orgUrl: fake.url, token: TOKEN, timeoutMs: 3000, ...over });
 const open = (groupId = group) => bound(oktaProvider.create(settings(), { targetName: 'okta' }), { groupId });
 const soon = (ms = 3000) => ({ deadline: new Date(Date.now() + ms) });
 let n = 0;
@@ -27,7 +28,13 @@ function person(status = 'ACTIVE'): { login: string; id: string } {
   return { login, id: fake.addUser(login, status) };
 }
 function subject(p: { login: string; id?: string }): GrantSubject {
-  return { requestId: `ro${++n}`, resourceId: 'okta-res', user: { slackId: 'U0ALICE', account: p.login, ...(p.id ? { principal: p.id } : {}) }, reason: 'unit', expiresAt: new Date(Date.now() + 3_600_000) };
+  return {
+    requestId: `ro${++n}`,
+    resourceId: 'okta-res',
+    user: { slackId: 'U0ALICE', account: p.login, ...(p.id ? { principal: p.id } : {}) },
+    reason: 'unit',
+    expiresAt: new Date(Date.now() + 3_600_000),
+  };
 }
 
 beforeAll(async () => {
@@ -45,8 +52,15 @@ beforeEach(() => fake.http.clearInjections());
 describe('okta provider', () => {
   it('ignores ~/.okta/okta.yaml and OKTA_CLIENT_*: its own org URL, token, SSWS mode and user agent win', async () => {
     mkdirSync(join(isolation.home, '.okta'), { recursive: true });
-    writeFileSync(join(isolation.home, '.okta', 'okta.yaml'), 'okta:\n  client:\n    orgUrl: http://127.0.0.1:9\n    token: yaml-token-0123\n    userAgent: from-yaml\n');
-    Object.assign(process.env, { OKTA_CLIENT_ORGURL: 'http://127.0.0.1:8', OKTA_CLIENT_TOKEN: 'env-token-0123', OKTA_CLIENT_AUTHORIZATIONMODE: 'PrivateKey' });
+    writeFileSync(
+      join(isolation.home, '.okta', 'okta.yaml'),
+      'okta:\n  client:\n    orgUrl: http://127.0.0.1:9\n    token: yaml-token-0123\n    userAgent: from-yaml\n',
+    );
+    Object.assign(process.env, {
+      OKTA_CLIENT_ORGURL: 'http://127.0.0.1:8',
+      OKTA_CLIENT_TOKEN: 'env-token-0123',
+      OKTA_CLIENT_AUTHORIZATIONMODE: 'PrivateKey',
+    });
     try {
       const p = open();
       const who = person();
@@ -57,7 +71,9 @@ describe('okta provider', () => {
       expect(String(seen.headers['user-agent'])).toMatch(/^jit-access @okta\/okta-sdk-nodejs\//);
 
       writeFileSync(join(isolation.home, '.okta', 'okta.yaml'), 'okta:\n  client:\n    token: "yaml-secret-0123\n    orgUrl: [');
-      expect(() => open()).toThrow(/^okta target okta: the Okta SDK refused to start \(.*\); check ~\/\.okta\/okta\.yaml and \.\/okta\.yaml, which it reads$/);
+      expect(() => open()).toThrow(
+        /^okta target okta: the Okta SDK refused to start \(.*\); check ~\/\.okta\/okta\.yaml and \.\/okta\.yaml, which it reads$/,
+      );
       expect(() => open()).not.toThrow(/yaml-secret/);
     } finally {
       for (const k of ['OKTA_CLIENT_ORGURL', 'OKTA_CLIENT_TOKEN', 'OKTA_CLIENT_AUTHORIZATIONMODE']) delete process.env[k];
@@ -68,7 +84,10 @@ describe('okta provider', () => {
   it('validate(): resolves the login to the user ID; an unknown, suspended or deprovisioned user is refused', async () => {
     const p = open();
     const who = person();
-    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U', account: who.login.toUpperCase() } }, soon())).toEqual({ ok: true, principal: who.id });
+    expect(await p.validate({ resourceId: 'r', user: { slackId: 'U', account: who.login.toUpperCase() } }, soon())).toEqual({
+      ok: true,
+      principal: who.id,
+    });
     expect(await p.validate({ resourceId: 'r', user: { slackId: 'U', account: 'ghost@example.com' } }, soon())).toEqual({
       ok: false,
       reason: 'Okta (okta) has no user `ghost@example.com`. Ask a policy admin to map you to your Okta login in `identities`.',
@@ -91,7 +110,10 @@ describe('okta provider', () => {
     expect(fake.isMember(group, who.id)).toBe(true);
     await p.revoke(s, soon());
     expect(fake.isMember(group, who.id)).toBe(false);
-    expect(fake.http.log.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([`PUT /api/v1/groups/${group}/users/${who.id}`, `DELETE /api/v1/groups/${group}/users/${who.id}`]);
+    expect(fake.http.log.slice(before).map((r) => `${r.method} ${r.path}`)).toEqual([
+      `PUT /api/v1/groups/${group}/users/${who.id}`,
+      `DELETE /api/v1/groups/${group}/users/${who.id}`,
+    ]);
   });
 
   it('only OKTA_GROUP groups: check() says what an APP_GROUP or BUILT_IN group is; a grant to one fails at once, non-retryable', async () => {
@@ -103,8 +125,12 @@ describe('okta provider', () => {
     expect((await open(everyone).check())[0]).toContain('is of type BUILT_IN');
     const err = await rejection(open(imported).grant(subject(person()), soon()));
     expect(err.retryable).toBe(false);
-    expect(err.message).toMatch(/HTTP 400: E0000001 Api validation failed: group: You only can modify memberships for groups of the OKTA_GROUP type/);
-    expect(await open('00gnothere0000000000').check()).toEqual(['okta target okta: no group 00gnothere0000000000 (or the token cannot see it)']);
+    expect(err.message).toMatch(
+      /HTTP 400: E0000001 Api validation failed: group: You only can modify memberships for groups of the OKTA_GROUP type/,
+    );
+    expect(await open('00gnothere0000000000').check()).toEqual([
+      'okta target okta: no group 00gnothere0000000000 (or the token cannot see it)',
+    ]);
   });
 
   it("check(): the token's admin roles may change the group's members, where they can be read", async () => {
@@ -117,7 +143,9 @@ describe('okta provider', () => {
     expect(await withRoles('ssws-unscoped-0002', [{ type: 'GROUP_MEMBERSHIP_ADMIN' }]).check()).toEqual([]);
     expect(await withRoles('ssws-super-0003', [{ type: 'SUPER_ADMIN' }]).check()).toEqual([]);
     expect(await withRoles('ssws-custom-0004', [{ type: 'CUSTOM' }]).check()).toEqual([]); // its permissions are not read: no verdict
-    expect(await withRoles('ssws-elsewhere-0005', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [other] }, { type: 'READ_ONLY_ADMIN' }]).check()).toEqual([
+    expect(
+      await withRoles('ssws-elsewhere-0005', [{ type: 'GROUP_MEMBERSHIP_ADMIN', groups: [other] }, { type: 'READ_ONLY_ADMIN' }]).check(),
+    ).toEqual([
       `okta target okta: group prod-admins (${group}): the token's user has GROUP_MEMBERSHIP_ADMIN of other groups, READ_ONLY_ADMIN, which cannot change this group's members: give it Group Membership Admin for the group (see the README)`,
     ]);
     // TOKEN may not read its roles (as a least-privilege admin may not): nothing to judge, nothing said.
@@ -138,7 +166,9 @@ describe('okta provider', () => {
     expect(await open().check()).toEqual([]);
     fake.rulesForbidden = true;
     try {
-      expect((await p.check())[0]).toMatch(/could not read the group rules \(.*HTTP 403: E0000006.*\); if a rule assigns users to engineers, it can add them back after a revoke/);
+      expect((await p.check())[0]).toMatch(
+        /could not read the group rules \(.*HTTP 403: E0000006.*\); if a rule assigns users to engineers, it can add them back after a revoke/,
+      );
     } finally {
       fake.rulesForbidden = false;
     }
@@ -159,7 +189,9 @@ describe('okta provider', () => {
     const err = await rejection(p.revoke(subject(who), soon()));
     expect(Date.now() - quick).toBeLessThan(500);
     expect(err.retryable).toBe(true);
-    expect(err.message).toMatch(/HTTP 429: E0000047 API call exceeded rate limit due to too many requests\. \(the service asks to wait 30\ds, past this call's deadline\)/);
+    expect(err.message).toMatch(
+      /HTTP 429: E0000047 API call exceeded rate limit due to too many requests\. \(the service asks to wait 30\ds, past this call's deadline\)/,
+    );
   });
 
   it('reads are never cached: holds() sees a membership change made a moment ago', async () => {
@@ -171,7 +203,9 @@ describe('okta provider', () => {
   });
 
   it('an unreachable org: a retryable error that names the network failure', async () => {
-    const p = bound(oktaProvider.create(settings({ orgUrl: `http://127.0.0.1:${await freePort()}` }), { targetName: 'okta' }), { groupId: group });
+    const p = bound(oktaProvider.create(settings({ orgUrl: `http://127.0.0.1:${await freePort()}` }), { targetName: 'okta' }), {
+      groupId: group,
+    });
     const err = await rejection(p.grant(subject(person()), soon(800)));
     expect(err.retryable).toBe(true);
     expect(err.message).toMatch(/ECONNREFUSED/);

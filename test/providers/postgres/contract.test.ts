@@ -69,7 +69,11 @@ describeProviderContract(
     newAccount: async () => `label${++accounts}`,
     hasAccess: async (subject, details) => (await pg.membersOf()).includes(roleOf(subject, details)),
     expiryOf: (subject, details) =>
-      superuser('postgres', async (c) => (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleOf(subject, details)])).rows[0]?.rolvaliduntil),
+      superuser(
+        'postgres',
+        async (c) =>
+          (await c.query('SELECT rolvaliduntil FROM pg_roles WHERE rolname = $1', [roleOf(subject, details)])).rows[0]?.rolvaliduntil,
+      ),
   },
   describeWithPostgres,
 );

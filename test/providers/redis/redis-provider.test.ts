@@ -29,7 +29,13 @@ function provider(target: Partial<RedisTargetConfig> = {}, access: Partial<Redis
 }
 
 function subject(account: string | undefined = `alice${RUN}`, requestId = `req-${randomBytes(4).toString('hex')}`): GrantSubject {
-  return { requestId, resourceId: 'orders-cache', user: { slackId: 'U0ALICE', email: 'alice@example.com', account }, reason: 'test', expiresAt: new Date(Date.now() + 3_600_000) };
+  return {
+    requestId,
+    resourceId: 'orders-cache',
+    user: { slackId: 'U0ALICE', email: 'alice@example.com', account },
+    reason: 'test',
+    expiresAt: new Date(Date.now() + 3_600_000),
+  };
 }
 
 const soon = (ms = 5000) => ({ deadline: new Date(Date.now() + ms) });
@@ -127,7 +133,10 @@ describeWithRedis('RedisProvider (least-privilege ACL user)', () => {
     await asRedisRoot((c) => c.call('ACL', 'SETUSER', weak, 'reset', 'on', `>${rd.adminPassword}`, '+acl|deluser'));
     const p = provider({ url: `redis://${weak}:${rd.adminPassword}@127.0.0.1:6379` });
     const err = await rejection(p.grant(subject(), soon()));
-    expect(err).toMatchObject({ retryable: false, message: expect.stringMatching(/^redis target cache: create ACL user .* failed on 1 of 1 node\(s\): 127\.0\.0\.1:6379: NOPERM/) });
+    expect(err).toMatchObject({
+      retryable: false,
+      message: expect.stringMatching(/^redis target cache: create ACL user .* failed on 1 of 1 node\(s\): 127\.0\.0\.1:6379: NOPERM/),
+    });
     expect(err.message).not.toContain(rd.adminPassword);
     const wrong = await rejection(provider({ url: rd.adminUrl(REDIS_ROOT_URL, 'not-the-password-xyz') }).grant(subject(), soon()));
     expect(wrong).toMatchObject({ retryable: false, message: expect.stringContaining('WRONGPASS') });
@@ -251,7 +260,9 @@ describeWithRedis('RedisProvider (least-privilege ACL user)', () => {
 
     it('names a bot user that may not ACL SAVE (which every revoke runs), proved with ACL DRYRUN', async () => {
       const noSave = `jit_rd_nosave_${RUN}`;
-      await asRedisRoot((c) => c.call('ACL', 'SETUSER', noSave, 'reset', 'on', `>${rd.adminPassword}`, '+acl|setuser', '+acl|deluser', '+role', '+acl|dryrun'));
+      await asRedisRoot((c) =>
+        c.call('ACL', 'SETUSER', noSave, 'reset', 'on', `>${rd.adminPassword}`, '+acl|setuser', '+acl|deluser', '+role', '+acl|dryrun'),
+      );
       try {
         expect(await provider({ url: `redis://${noSave}:${rd.adminPassword}@127.0.0.1:6379` }).check()).toEqual([
           `redis target cache, node 127.0.0.1:6379: the bot's user ${noSave} may not run ACL SAVE, which revoke runs after ACL DELUSER (add +acl|save to it)`,
@@ -261,7 +272,7 @@ describeWithRedis('RedisProvider (least-privilege ACL user)', () => {
       }
     });
 
-    it('says a node is unreachable, fast, with the connection error rather than the driver\'s retry count', async () => {
+    it("says a node is unreachable, fast, with the connection error rather than the driver's retry count", async () => {
       const started = Date.now();
       const problems = await provider({ url: rd.adminUrl('redis://127.0.0.1:1') }).check({ deadline: new Date(Date.now() + 3000) });
       expect(Date.now() - started).toBeLessThan(2000);
@@ -284,12 +295,23 @@ resources:
   it('takes url or urls, not both, not neither', () => {
     expect(problemsOrNone(policy('{ type: redis, url: "redis://a:b@h:6379", rules: "+@read" }'))).toEqual([]);
     expect(problemsOrNone(policy('{ type: redis, urls: ["redis://a:b@h:6379", "rediss://a:b@h2:6380"], rules: "+@read" }'))).toEqual([]);
-    expect(problemsOrNone(policy('{ type: redis, rules: "+@read" }')).join('\n')).toContain('expected exactly one of url (one node) or urls (every node)');
-    expect(problemsOrNone(policy('{ type: redis, url: "redis://a:b@h", urls: ["redis://a:b@h"], rules: "+@read" }')).join('\n')).toContain('expected exactly one of url');
-    expect(problemsOrNone(policy('{ type: redis, url: "http://h", rules: "+@read" }')).join('\n')).toContain('expected a redis:// or rediss:// URL');
+    expect(problemsOrNone(policy('{ type: redis, rules: "+@read" }')).join('\n')).toContain(
+      'expected exactly one of url (one node) or urls (every node)',
+    );
+    expect(problemsOrNone(policy('{ type: redis, url: "redis://a:b@h", urls: ["redis://a:b@h"], rules: "+@read" }')).join('\n')).toContain(
+      'expected exactly one of url',
+    );
+    expect(problemsOrNone(policy('{ type: redis, url: "http://h", rules: "+@read" }')).join('\n')).toContain(
+      'expected a redis:// or rediss:// URL',
+    );
   });
 
-  it.each(['on', 'off', 'nopass', '>pw', '<pw', '#abc', '!abc', 'reset', 'resetpass'])('refuses the rule %s, which jit-access sets itself', (rule) => {
-    expect(problemsOrNone(policy(`{ type: redis, url: "redis://a:b@h:6379", rules: "+@read ${rule}" }`)).join('\n')).toContain('set only keys, channels and commands');
-  });
+  it.each(['on', 'off', 'nopass', '>pw', '<pw', '#abc', '!abc', 'reset', 'resetpass'])(
+    'refuses the rule %s, which jit-access sets itself',
+    (rule) => {
+      expect(problemsOrNone(policy(`{ type: redis, url: "redis://a:b@h:6379", rules: "+@read ${rule}" }`)).join('\n')).toContain(
+        'set only keys, channels and commands',
+      );
+    },
+  );
 });

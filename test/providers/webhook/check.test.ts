@@ -33,7 +33,7 @@ describe('webhook check()', () => {
     }
   });
 
-  it('at start-up (every start of every replica) it calls nobody: only an operator\'s npm run check does', async () => {
+  it("at start-up (every start of every replica) it calls nobody: only an operator's npm run check does", async () => {
     expect(await probe().check({ ...within(2000), occasion: 'start-up' })).toEqual([]);
     expect(receiver.calls()).toHaveLength(0);
   });
@@ -69,7 +69,9 @@ describe('webhook check()', () => {
     let started = Date.now();
     const refused = await probe(`http://127.0.0.1:${port}/hooks/token-in-the-path-0123`).check(within(5000));
     expect(Date.now() - started).toBeLessThan(1000);
-    expect(refused).toEqual([expect.stringMatching(new RegExp(`^webhook target hooks: POST to 127\\.0\\.0\\.1:${port}: unreachable: .*ECONNREFUSED`))]);
+    expect(refused).toEqual([
+      expect.stringMatching(new RegExp(`^webhook target hooks: POST to 127\\.0\\.0\\.1:${port}: unreachable: .*ECONNREFUSED`)),
+    ]);
     expect(refused.join('\n')).not.toContain('token-in-the-path');
 
     receiver.hang(3000);

@@ -75,7 +75,7 @@ describe('the /jit-access listener', () => {
     expect(f.client.views.open.calls[0]?.[0]).toMatchObject({ trigger_id: 'trigger-1', view: { type: 'modal' } });
   });
 
-  it('cancels the caller\'s own pending request after the ack, and says so', async () => {
+  it("cancels the caller's own pending request after the ack, and says so", async () => {
     const request = await deps.ctx.store.create(pendingRequest({ requesterId: 'U0DORA', resourceId: 'deploy-hook' }), 'U0DORA');
     const f = boltFakes();
     await jitAccessCommand(deps)({ ...f, command: command('U0DORA', `cancel ${request._id}`) } as never);
@@ -99,7 +99,11 @@ describe('the Approve and Deny buttons', () => {
     const { body, action } = buttonClick('U0BOB', APPROVE_ACTION, 'rzzzzzzzz');
     await approveClicked(deps)({ ...f, body, action } as never);
     expect(f.ack.calls).toEqual([[]]);
-    expect(f.respond.calls[0]?.[0]).toEqual({ response_type: 'ephemeral', replace_original: false, text: expect.stringMatching(/no request rzzzzzzzz/) });
+    expect(f.respond.calls[0]?.[0]).toEqual({
+      response_type: 'ephemeral',
+      replace_original: false,
+      text: expect.stringMatching(/no request rzzzzzzzz/),
+    });
   });
 
   it('Approve by the requester is refused, and nothing is recorded', async () => {
@@ -117,7 +121,10 @@ describe('the Approve and Deny buttons', () => {
     await denyClicked(deps)({ ...f, body, action } as never);
     expect(f.respond.calls).toHaveLength(0);
     expect(f.client.conversations.open.calls[0]?.[0]).toEqual({ users: 'U0BOB' });
-    expect(f.client.chat.postMessage.calls[0]?.[0]).toMatchObject({ channel: 'D0FAKE', text: expect.stringMatching(/no request rzzzzzzzz/) });
+    expect(f.client.chat.postMessage.calls[0]?.[0]).toMatchObject({
+      channel: 'D0FAKE',
+      text: expect.stringMatching(/no request rzzzzzzzz/),
+    });
   });
 
   it('Deny by an approver opens the form that asks why', async () => {
@@ -125,14 +132,21 @@ describe('the Approve and Deny buttons', () => {
     const f = boltFakes();
     const { body, action } = buttonClick('U0BOB', DENY_ACTION, request._id);
     await denyClicked(deps)({ ...f, body, action } as never);
-    expect(f.client.views.open.calls[0]?.[0]).toMatchObject({ trigger_id: 'trigger-1', view: { callback_id: DENY_MODAL, private_metadata: request._id } });
+    expect(f.client.views.open.calls[0]?.[0]).toMatchObject({
+      trigger_id: 'trigger-1',
+      view: { callback_id: DENY_MODAL, private_metadata: request._id },
+    });
   });
 });
 
 describe('the deny form', () => {
   it('keeps the form open with an error on the reason field when no reason is given', async () => {
     const f = boltFakes();
-    const view = { callback_id: DENY_MODAL, private_metadata: 'rzzzzzzzz', state: { values: { [FIELD.denyReason]: { [FIELD.denyReason]: { value: '  ' } } } } };
+    const view = {
+      callback_id: DENY_MODAL,
+      private_metadata: 'rzzzzzzzz',
+      state: { values: { [FIELD.denyReason]: { [FIELD.denyReason]: { value: '  ' } } } },
+    };
     await denySubmitted(deps)({ ...f, body: { user: { id: 'U0BOB' } }, view } as never);
     expect(f.ack.calls).toEqual([[{ response_action: 'errors', errors: { [FIELD.denyReason]: 'Say why; the requester will see it.' } }]]);
   });

@@ -57,9 +57,24 @@ function request(over: Partial<AccessRequest>): AccessRequest {
 }
 
 const pending = request({});
-const active = request({ _id: 'r8m3n4pqb', state: 'active', approvals: ['U0BOB'], decidedBy: 'U0BOB', grantedAt: at(1), expiresAt: at(61), version: 4 });
+const active = request({
+  _id: 'r8m3n4pqb',
+  state: 'active',
+  approvals: ['U0BOB'],
+  decidedBy: 'U0BOB',
+  grantedAt: at(1),
+  expiresAt: at(61),
+  version: 4,
+});
 const twoKeys = request({ _id: 'r9p5q6rsc', resourceId: 'two-keys', requiredApprovals: 2, approvals: ['U0BOB'], version: 2 });
-const denied = request({ _id: 'rab7c8dtd', state: 'denied', decidedBy: 'U0CAROL', denyReason: 'not during the freeze', endedAt: at(5), version: 2 });
+const denied = request({
+  _id: 'rab7c8dtd',
+  state: 'denied',
+  decidedBy: 'U0CAROL',
+  denyReason: 'not during the freeze',
+  endedAt: at(5),
+  version: 2,
+});
 
 const CASES: Record<string, () => unknown> = {
   'approval-message-pending': () => buildApprovalMessage(pending, findResource(POLICY, pending.resourceId)),
@@ -75,7 +90,14 @@ const CASES: Record<string, () => unknown> = {
       toDecide: { items: [twoKeys], total: 1 },
       ended: [denied],
     }),
-  'home-view-empty': () => buildHomeView({ userId: 'U0NEW', active: { items: [], total: 0 }, pending: { items: [], total: 0 }, toDecide: { items: [], total: 0 }, ended: [] }),
+  'home-view-empty': () =>
+    buildHomeView({
+      userId: 'U0NEW',
+      active: { items: [], total: 0 },
+      pending: { items: [], total: 0 },
+      toDecide: { items: [], total: 0 },
+      ended: [],
+    }),
   'request-modal': () => buildRequestModal(POLICY.resources),
   'request-modal-resource-chosen': () => buildRequestModal(POLICY.resources, findResource(POLICY, 'deploy-hook')),
   'deny-modal': () => buildDenyModal(pending),

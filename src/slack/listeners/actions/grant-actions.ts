@@ -15,7 +15,12 @@ import { answerClick } from './answer';
 import type { ButtonClick } from './decide';
 import type { OperationContext } from '../../../operations/ports';
 
-type Handler = (ctx: OperationContext, requestId: unknown, userId: string, extra: { triggerId: string; client: App['client'] }) => Promise<string | undefined>;
+type Handler = (
+  ctx: OperationContext,
+  requestId: unknown,
+  userId: string,
+  extra: { triggerId: string; client: App['client'] },
+) => Promise<string | undefined>;
 
 /** Buttons on grants (App Home, DMs, approval messages): each runs one operation, with the same checks as the command. */
 export const GRANT_BUTTONS: Record<string, Handler> = {

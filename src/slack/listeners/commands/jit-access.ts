@@ -6,7 +6,16 @@ import { cancelRequest } from '../../../operations/cancel-request';
 import { waitingForDecision } from '../../../operations/home-data';
 import { slashCommandText } from '../../ui/escape';
 import { buildRequestModal } from '../../ui/modals';
-import { cancelledText, extensionFiledText, filedText, HELP_TEXT, listText, resourcesText, revokedText, sshKeyText } from '../../ui/messages';
+import {
+  cancelledText,
+  extensionFiledText,
+  filedText,
+  HELP_TEXT,
+  listText,
+  resourcesText,
+  revokedText,
+  sshKeyText,
+} from '../../ui/messages';
 import { registeredSshKey, registerSshKey } from '../../../operations/register-ssh-key';
 import { requestExtension } from '../../../operations/extend-grant';
 import { explain, ListenerDeps, requestableBy, runBounded, tooFast } from '../deps';
@@ -39,7 +48,10 @@ export function jitAccessCommand(deps: ListenerDeps) {
     }
     await ack();
     const log = deps.logger.child({ user, command: parsed.kind });
-    const reply = (text: string) => respond({ response_type: 'ephemeral', text }).catch((err) => log.error({ err: (err as Error).message }, 'could not answer the command'));
+    const reply = (text: string) =>
+      respond({ response_type: 'ephemeral', text }).catch((err) =>
+        log.error({ err: (err as Error).message }, 'could not answer the command'),
+      );
     const ran = await runBounded(deps, async () => {
       try {
         switch (parsed.kind) {
@@ -61,7 +73,9 @@ export function jitAccessCommand(deps: ListenerDeps) {
           case 'cancel':
             return void (await reply(cancelledText(await cancelRequest(ctx, parsed.requestId, user))));
           case 'extend':
-            return void (await reply(extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason))));
+            return void (await reply(
+              extensionFiledText(await requestExtension(ctx, parsed.requestId, user, parsed.duration, parsed.reason)),
+            ));
           case 'audit':
             return void (await reply(auditTimelineText(await auditTimeline(ctx, parsed.requestId, user))));
           case 'ssh-key':
@@ -70,7 +84,8 @@ export function jitAccessCommand(deps: ListenerDeps) {
         }
       } catch (err) {
         // Never the text of an ssh-key command: it may be a private key pasted by mistake.
-        if (!(err instanceof UserError)) log.warn(parsed.kind === 'ssh-key' ? {} : { text: String(command.text ?? '').slice(0, 200) }, 'command failed');
+        if (!(err instanceof UserError))
+          log.warn(parsed.kind === 'ssh-key' ? {} : { text: String(command.text ?? '').slice(0, 200) }, 'command failed');
         await reply(explain(err, log, { user, command: parsed.kind }));
       }
     });

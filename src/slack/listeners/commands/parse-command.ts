@@ -25,7 +25,11 @@ export type ParsedCommand =
   | { kind: 'error'; message: string };
 
 const MAX_TEXT = 4000;
-const ID_COMMANDS = { revoke: 'end an active grant now', cancel: 'withdraw a pending request', audit: 'show a request’s timeline' } as const;
+const ID_COMMANDS = {
+  revoke: 'end an active grant now',
+  cancel: 'withdraw a pending request',
+  audit: 'show a request’s timeline',
+} as const;
 
 /** `—ticket` / `–ticket` (a client's "smart dashes") read as `--ticket`. */
 function asFlag(word: string): string {
@@ -67,7 +71,8 @@ export function parseCommand(raw: string): ParsedCommand {
   // Before the length check: a key (or a private key pasted by mistake) is judged by register-ssh-key.ts.
   const sshKey = /^ssh-key(?:\s+|$)/i.exec(text);
   if (sshKey) return { kind: 'ssh-key', key: text.slice(sshKey[0].length) };
-  if (text.length > MAX_TEXT) return { kind: 'error', message: `That is too long (${text.length} characters). Keep the reason under 1000 characters.` };
+  if (text.length > MAX_TEXT)
+    return { kind: 'error', message: `That is too long (${text.length} characters). Keep the reason under 1000 characters.` };
   if (!text) return { kind: 'modal' };
   const words = text.split(/\s+/);
   const [first = '', second = '', third = ''] = words;
@@ -79,17 +84,29 @@ export function parseCommand(raw: string): ParsedCommand {
   }
   if (verb in ID_COMMANDS) {
     const v = verb as keyof typeof ID_COMMANDS;
-    if (words.length !== 2) return { kind: 'error', message: `Usage: \`/jit-access ${v} <request-id>\` to ${ID_COMMANDS[v]}. \`/jit-access list\` shows your request IDs.` };
+    if (words.length !== 2)
+      return {
+        kind: 'error',
+        message: `Usage: \`/jit-access ${v} <request-id>\` to ${ID_COMMANDS[v]}. \`/jit-access list\` shows your request IDs.`,
+      };
     return { kind: v, requestId: second };
   }
   if (verb === 'extend') {
     if (words.length < 4) {
-      return { kind: 'error', message: 'Usage: `/jit-access extend <request-id> <duration> <reason…>`, e.g. `/jit-access extend r7k2m9qxa 30m still debugging INC-42`.' };
+      return {
+        kind: 'error',
+        message:
+          'Usage: `/jit-access extend <request-id> <duration> <reason…>`, e.g. `/jit-access extend r7k2m9qxa 30m still debugging INC-42`.',
+      };
     }
     return { kind: 'extend', requestId: second, duration: third, reason: words.slice(3).join(' ') };
   }
   if (asFlag(first).startsWith('--') || (words.length > 1 && asFlag(second).startsWith('--'))) {
-    return { kind: 'error', message: 'Flags go after the resource and the duration: `/jit-access <resource> <duration> <reason…> [--ticket <id>] [--break-glass]`.' };
+    return {
+      kind: 'error',
+      message:
+        'Flags go after the resource and the duration: `/jit-access <resource> <duration> <reason…> [--ticket <id>] [--break-glass]`.',
+    };
   }
   if (words.length < 2) {
     return {
@@ -100,7 +117,17 @@ export function parseCommand(raw: string): ParsedCommand {
   const rest = parseRest(words.slice(2));
   if ('error' in rest) return { kind: 'error', message: rest.error };
   if (!rest.reason.trim()) {
-    return { kind: 'error', message: `Missing reason: \`/jit-access ${first.slice(0, 40)} ${second.slice(0, 20)} <reason…>\`. Say why you need access.` };
+    return {
+      kind: 'error',
+      message: `Missing reason: \`/jit-access ${first.slice(0, 40)} ${second.slice(0, 20)} <reason…>\`. Say why you need access.`,
+    };
   }
-  return { kind: 'request', resourceId: first.toLowerCase(), duration: second, reason: rest.reason, ...(rest.ticket ? { ticket: rest.ticket } : {}), breakGlass: rest.breakGlass };
+  return {
+    kind: 'request',
+    resourceId: first.toLowerCase(),
+    duration: second,
+    reason: rest.reason,
+    ...(rest.ticket ? { ticket: rest.ticket } : {}),
+    breakGlass: rest.breakGlass,
+  };
 }

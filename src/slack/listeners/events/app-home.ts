@@ -5,6 +5,8 @@ import type { ListenerDeps } from '../deps';
 export function appHomeOpened(deps: ListenerDeps & { refreshHome(userId: string): Promise<void> }) {
   return async ({ event }: SlackEventMiddlewareArgs<'app_home_opened'> & AllMiddlewareArgs): Promise<void> => {
     if (event.tab !== 'home') return;
-    await deps.refreshHome(event.user).catch((err) => deps.logger.error({ user: event.user, err: (err as Error).message }, 'could not refresh the App Home'));
+    await deps
+      .refreshHome(event.user)
+      .catch((err) => deps.logger.error({ user: event.user, err: (err as Error).message }, 'could not refresh the App Home'));
   };
 }

@@ -1,4 +1,10 @@
-import type { AllMiddlewareArgs, BlockStaticSelectAction, SlackActionMiddlewareArgs, SlackViewMiddlewareArgs, ViewSubmitAction } from '@slack/bolt';
+import type {
+  AllMiddlewareArgs,
+  BlockStaticSelectAction,
+  SlackActionMiddlewareArgs,
+  SlackViewMiddlewareArgs,
+  ViewSubmitAction,
+} from '@slack/bolt';
 import { UserError } from '../../../domain/errors';
 import { requestAccess } from '../../../operations/request-access';
 import { precheckRequest } from '../../../operations/precheck-request';
@@ -68,7 +74,11 @@ export function resourceChosen(deps: ListenerDeps) {
     const chosen = findResource(ctx.policy, String(action.selected_option?.value ?? ''));
     try {
       const mine = await requestableBy(ctx, user);
-      await client.views.update({ view_id: view.id, hash: view.hash, view: buildRequestModal(mine, chosen && mine.includes(chosen) ? chosen : undefined) });
+      await client.views.update({
+        view_id: view.id,
+        hash: view.hash,
+        view: buildRequestModal(mine, chosen && mine.includes(chosen) ? chosen : undefined),
+      });
     } catch (err) {
       // A newer version of the form (hash_conflict) or Slack unavailable: the form stays as it is.
       deps.logger.warn({ user, err: (err as Error).message }, 'could not update the request form');
@@ -93,7 +103,8 @@ export function requestSubmitted(deps: ListenerDeps) {
       log.warn({ err: (err as Error).message }, 'could not check the request before the form closed; filing checks again');
       return { done: false } as const;
     });
-    if (checked.done && Object.keys(checked.value).length) return ack({ response_action: 'errors', errors: fieldErrors(values, checked.value) });
+    if (checked.done && Object.keys(checked.value).length)
+      return ack({ response_action: 'errors', errors: fieldErrors(values, checked.value) });
     const slowDown = tooFast(deps, user);
     if (slowDown) return ack({ response_action: 'errors', errors: fieldErrors(values, { [FIELD.resource]: slowDown }) });
     await ack();
@@ -115,20 +126,30 @@ export function denySubmitted(deps: ListenerDeps) {
     const values = view.state.values as StateValues;
     const reason = field(values, FIELD.denyReason).trim();
     if (!reason) return ack({ response_action: 'errors', errors: { [FIELD.denyReason]: 'Say why; the requester will see it.' } });
-    if (reason.length > MAX_DENY_REASON_LENGTH) return ack({ response_action: 'errors', errors: { [FIELD.denyReason]: `The reason is too long: at most ${MAX_DENY_REASON_LENGTH} characters.` } });
+    if (reason.length > MAX_DENY_REASON_LENGTH)
+      return ack({
+        response_action: 'errors',
+        errors: { [FIELD.denyReason]: `The reason is too long: at most ${MAX_DENY_REASON_LENGTH} characters.` },
+      });
     const log = deps.logger.child({ user, view: DENY_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
     // Still allowed, still pending: said in the form, which stays open.
-    const allowed = await within(checkMayDeny(ctx, view.private_metadata, user).then(() => undefined), PRECHECK_BUDGET_MS).catch((err) => {
+    const allowed = await within(
+      checkMayDeny(ctx, view.private_metadata, user).then(() => undefined),
+      PRECHECK_BUDGET_MS,
+    ).catch((err) => {
       if (err instanceof UserError) return { done: true as const, value: err.message };
       log.warn({ err: (err as Error).message }, 'could not check the denial before the form closed');
       return { done: false } as const;
     });
-    if (allowed.done && allowed.value) return ack({ response_action: 'errors', errors: fieldErrors(values, { [FIELD.denyReason]: allowed.value }) });
+    if (allowed.done && allowed.value)
+      return ack({ response_action: 'errors', errors: fieldErrors(values, { [FIELD.denyReason]: allowed.value }) });
     await ack();
     try {
       await denyRequest(ctx, view.private_metadata, user, reason);
     } catch (err) {
-      await tellUser(client, user, explain(err, log, {})).catch((e) => log.error({ err: (e as Error).message }, 'could not tell the approver'));
+      await tellUser(client, user, explain(err, log, {})).catch((e) =>
+        log.error({ err: (e as Error).message }, 'could not tell the approver'),
+      );
     }
   };
 }
@@ -142,8 +163,12 @@ export function extendSubmitted(deps: ListenerDeps) {
     const duration = field(values, FIELD.duration);
     const reason = field(values, FIELD.reason);
     const log = deps.logger.child({ user, view: EXTEND_MODAL, requestId: String(view.private_metadata ?? '').slice(0, 20) });
-    const checked = await within(checkExtension(ctx, view.private_metadata, user, duration, reason).then(() => undefined), PRECHECK_BUDGET_MS).catch((err) => {
-      if (err instanceof UserError) return { done: true as const, value: Object.keys(err.fields).length ? { ...err.fields } : { [FIELD.duration]: err.message } };
+    const checked = await within(
+      checkExtension(ctx, view.private_metadata, user, duration, reason).then(() => undefined),
+      PRECHECK_BUDGET_MS,
+    ).catch((err) => {
+      if (err instanceof UserError)
+        return { done: true as const, value: Object.keys(err.fields).length ? { ...err.fields } : { [FIELD.duration]: err.message } };
       log.warn({ err: (err as Error).message }, 'could not check the extension before the form closed; filing checks again');
       return { done: false } as const;
     });
