@@ -5,13 +5,14 @@ import type { Policy } from '../policy/policy';
 import { messageOf, withinDeadline } from '../providers/deadline';
 import { ProviderRegistry } from '../providers/registry';
 import { scrubSecrets } from '../providers/secrets';
-import { runExplain } from './explain';
+import { oncallProblems } from '../oncall/oncall';
+import { EXPLAIN_USAGE, runExplain } from './explain';
 
 /**
  * `npm run check -- [--timeout 5s]`: validates the policy (JIT_POLICY_FILE, with the loader and
  * messages of start-up), then probes every resource's target with the bot's own credentials, all at
  * once, each under its own deadline: reachable, allowed to grant and revoke, the role / group /
- * permission set exists. One line per problem, naming the resource and its target; exit 1 on any.
+ * permission set exists (and the on-call sources the rules read answer). One line per problem, naming the resource and its target; exit 1 on any.
  * Nothing is granted: each provider's check() only reads, or makes changes that change nothing
  * (see the README's provider sections).
  *
@@ -19,10 +20,7 @@ import { runExplain } from './explain';
  * routes to it, so both share the one `npm run check` entry point.
  */
 
-export const USAGE = [
-  'usage: npm run check -- [--timeout 5s]',
-  '       npm run check -- --explain <resource> --user <Slack user ID> [--duration 30m]',
-].join('\n');
+export const USAGE = ['usage: npm run check -- [--timeout 5s]', EXPLAIN_USAGE.replace('usage:', '      ')].join('\n');
 
 /** Each probe's deadline unless --timeout says otherwise; 20 probes run at once, so the whole check fits in it. */
 export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
@@ -107,6 +105,11 @@ export async function checkPolicy(policy: Policy, timeoutMs: number): Promise<Ch
     };
   }
   try {
+    // The on-call sources the rules read (PagerDuty, Opsgenie) are probed beside the targets.
+    const oncall = oncallProblems(policy.oncall, { timeoutMs }).then(
+      (problems) => problems.map((p) => scrubSecrets(p, policy.secrets)),
+      (err: unknown) => [`oncall: could not check: ${scrubSecrets(messageOf(err), policy.secrets)}`],
+    );
     const found = await Promise.all(
       policy.resources.map(async (resource, index) => {
         const deadline = new Date(Date.now() + timeoutMs);
@@ -125,7 +128,7 @@ export async function checkPolicy(policy: Policy, timeoutMs: number): Promise<Ch
       }),
     );
     return {
-      problems: found.flat(),
+      problems: [...(await oncall), ...found.flat()],
       resources: policy.resources.length,
       targets: Object.keys(policy.targets).length,
       elapsedMs: Date.now() - started,

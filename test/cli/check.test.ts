@@ -11,6 +11,7 @@ import { PROVIDERS } from '../../src/providers/catalog';
 import { defineProvider } from '../../src/providers/provider';
 import { parsePolicy } from '../../src/policy/load';
 import { WebhookReceiver } from '../e2e/support';
+import { FakePagerDuty } from '../fakes/pagerduty';
 import { PgFixture } from '../support/pg-fixture';
 import { RedisFixture } from '../support/redis-fixture';
 import { pgAvailable } from '../providers/pg-available';
@@ -241,6 +242,34 @@ describe('npm run check: arguments and lines', () => {
     expect(long.code).toBe(0);
     expect(long.stdout).toContain('"short ones" (auto-approve): not matched');
     expect(long.stdout).not.toContain(HOOK_SECRET);
+  });
+
+  it('probes the on-call sources the rules read: a refused token is one line, the token never printed', async () => {
+    const pd = await FakePagerDuty.start('pd-right-token');
+    const hook = await WebhookReceiver.start({ secret: HOOK_SECRET });
+    try {
+      const withToken = (token: string) =>
+        parsePolicy(
+          stringify({
+            approvalChannel: 'C0APPROVALS',
+            oncall: { pagerduty: { token, apiUrl: pd.url } },
+            resources: [
+              {
+                ...resource('orders-db', { type: 'webhook', url: hook.url, secret: HOOK_SECRET }),
+                rules: [{ name: 'on call', when: '"PSCHED01" in requester.oncall', autoApprove: true }],
+              },
+            ],
+          }),
+          {},
+        );
+      expect((await checkPolicy(withToken('pd-right-token'), 2000)).problems).toEqual([]);
+      const refused = await checkPolicy(withToken('pd-wrong-token-0123'), 2000);
+      expect(refused.problems).toEqual(['oncall.pagerduty: PagerDuty answered HTTP 401 (check its token in the policy)']);
+      expect(refused.problems.join('\n')).not.toContain('pd-wrong-token-0123');
+    } finally {
+      await pd.stop();
+      await hook.stop();
+    }
   });
 
   it('gives up on a probe that ignores its deadline, and says so on its line; the others are not held up', async () => {
