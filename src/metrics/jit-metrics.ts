@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from 'pino';
 import type { OperationMetrics, RequestOutcome, RevocationResult } from '../operations/metrics';
 import type { ProviderCallObserver } from '../providers/measured-provider';
-import { BoundedLabels, OTHER, ResourceLabels } from './labels';
+import { BoundedLabels, ResourceLabels } from './labels';
 
 /** What the gauges read from MongoDB: the same for every replica, so they agree whichever is scraped. */
 export interface StateSource {
@@ -209,5 +209,3 @@ interface StateSnapshot {
   grants: Array<{ resourceId: string; state: 'active' | 'revoking'; count: number }>;
   outboxPending: number;
 }
-
-export { OTHER };

@@ -148,9 +148,16 @@ export interface AccountRule<Access> {
  * - `standing: 'inspected'`: `holds()` reads whether the account already has it;
  *   `'not-inspectable'`: the target cannot say, so access someone held before may be revoked.
  * `'none'`: the target keeps its own books (a webhook receiver gets every call with its request ID).
+ *
+ * @public
  */
 export type OverlapRule<Access> = { key(access: Access): string | undefined; standing: 'inspected' | 'not-inspectable' } | 'none';
 
+/**
+ * What jit-access hands a provider's `create()` besides its config.
+ *
+ * @public
+ */
 export interface ProviderEnv {
   /** The target's name (the resource ID for an inline provider), for messages. */
   targetName: string;

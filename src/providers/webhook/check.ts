@@ -5,7 +5,7 @@ import { describeFetchError, readExcerpt } from './response';
 import { signWebhookBody } from './signature';
 
 /** The body of a probe: receivers tell it from real calls by its action, and grant nothing. */
-export const CHECK_BODY = JSON.stringify({ action: 'check' });
+const CHECK_BODY = JSON.stringify({ action: 'check' });
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 

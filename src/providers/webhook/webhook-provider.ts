@@ -7,11 +7,14 @@ import { checkWebhook } from './check';
 import { describeFetchError, readExcerpt } from './response';
 
 export { signWebhookBody, verifyWebhookSignature } from './signature';
-export type { WebhookHeaders, WebhookVerification } from './signature';
 
 export type WebhookAction = 'grant' | 'extend' | 'revoke';
 
-/** The JSON body receivers get (README “Providers”). */
+/**
+ * The JSON body receivers get (README “Providers”).
+ *
+ * @public
+ */
 export interface WebhookBody {
   action: WebhookAction;
   requestId: string;
