@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { parseOrShowUsage, UsageError } from './usage';
 import { parseDuration } from '../domain/duration';
 import { loadPolicyFile, PolicyError } from '../policy/load';
 import type { Policy } from '../policy/policy';
@@ -28,8 +29,6 @@ export const DEFAULT_PROBE_TIMEOUT_MS = 5_000;
 const GRACE_MS = 500;
 /** How long closing the connections may take before the process exits anyway. */
 const CLOSE_TIMEOUT_MS = 1_000;
-
-export class UsageError extends Error {}
 
 export interface CheckArgs {
   timeoutMs: number;
@@ -147,15 +146,8 @@ export async function runCheck(argv: string[], deps: CheckDeps): Promise<number>
     }
     return deps.explain(argv);
   }
-  let args: CheckArgs;
-  try {
-    args = parseArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) err.write(`check: ${e.message}\n`);
-    err.write(`${USAGE}\n`);
-    return 2;
-  }
+  const args = parseOrShowUsage('check', USAGE, parseArgs, argv, err);
+  if (!args) return 2;
   const path = env.JIT_POLICY_FILE || './policy.yml';
   let policy: Policy;
   try {

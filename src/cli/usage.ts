@@ -1,0 +1,23 @@
+/** A mistake on the command line: the command prints it with its usage and exits 2. */
+export class UsageError extends Error {}
+
+/**
+ * `parse(argv)`, or, when it throws a UsageError, undefined after writing `command: message` (when
+ * there is a message) and the usage to `err`: the caller then exits 2. Other errors propagate.
+ */
+export function parseOrShowUsage<T>(
+  command: string,
+  usage: string,
+  parse: (argv: string[]) => T,
+  argv: string[],
+  err: NodeJS.WritableStream,
+): T | undefined {
+  try {
+    return parse(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    if (e.message) err.write(`${command}: ${e.message}\n`);
+    err.write(`${usage}\n`);
+    return undefined;
+  }
+}
