@@ -140,6 +140,15 @@ export interface AccountRule<Access> {
 }
 
 /**
+ * The account rule of a database provider with a grant mode and an ephemeral mode: the e-mail's
+ * local part, required to grant a role to it; optional in ephemeral mode, which creates the login
+ * (the account, when there is one, only names it).
+ */
+export function grantOrEphemeralAccount<Access extends { mode: string }>(format: z.ZodType<string>): AccountRule<Access> {
+  return { derive: 'local-part', need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'), format };
+}
+
+/**
  * Standing access and overlapping grants (README “Standing access and overlapping grants”), kept by the operations layer with the
  * store (see src/operations/access-bookkeeping.ts); the provider only says what its grants are:
  * - `key(access)`: what a grant gives inside the target (`role:orders_readonly`), the same for two
