@@ -1,5 +1,5 @@
 import { MongoClient } from 'mongodb';
-import { parseOrShowUsage, UsageError } from './usage';
+import { otherArgument, parseOrShowUsage, UsageError } from './usage';
 import { parseDuration } from '../domain/duration';
 import { AuditLog, AuditEvent, AuditQuery } from '../store/audit-log';
 
@@ -60,11 +60,8 @@ export function parseArgs(argv: string[], now = new Date()): ExportArgs {
         format = f;
         break;
       }
-      case '--help':
-      case '-h':
-        throw new UsageError('');
       default:
-        throw new UsageError(`unknown argument "${flag}"`);
+        otherArgument(flag);
     }
   }
   if (query.since && query.until && query.since >= query.until) throw new UsageError('--since must be before --until');

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { parseOrShowUsage, UsageError } from './usage';
+import { otherArgument, parseOrShowUsage, UsageError } from './usage';
 import { parseDuration } from '../domain/duration';
 import { loadPolicyFile, PolicyError } from '../policy/load';
 import type { Policy } from '../policy/policy';
@@ -50,11 +50,8 @@ export function parseArgs(argv: string[]): CheckArgs {
         if (timeoutMs <= 0 || timeoutMs > 120_000) throw new UsageError('--timeout: expected at most 2m');
         break;
       }
-      case '--help':
-      case '-h':
-        throw new UsageError('');
       default:
-        throw new UsageError(`unknown argument "${flag}"`);
+        otherArgument(flag);
     }
   }
   return { timeoutMs };
