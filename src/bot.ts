@@ -48,7 +48,7 @@ export interface BotOptions {
   metrics?: Partial<MetricsOptions>;
 }
 
-export interface MongoTimeouts {
+interface MongoTimeouts {
   /** How long an operation waits for a reachable MongoDB before failing. */
   serverSelectionTimeoutMS: number;
   /** Opening a connection, and each monitoring check. */
@@ -62,7 +62,7 @@ export interface MongoTimeouts {
   heartbeatFrequencyMS: number;
 }
 
-export const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = {
+const DEFAULT_MONGO_TIMEOUTS: MongoTimeouts = {
   serverSelectionTimeoutMS: 5000,
   connectTimeoutMS: 5000,
   socketTimeoutMS: 15_000,

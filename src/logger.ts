@@ -10,7 +10,7 @@ const CENSOR = '[REDACTED]';
  * Keys whose values never reach the log (pino's own redaction, the first line of defence;
  * the last one is `cleanLine`, which checks every key at every depth, child bindings included).
  */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'token',
   'secret',
   'password',

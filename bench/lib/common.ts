@@ -6,7 +6,7 @@
  * process, so the load generator's timing is not distorted by their CPU work.
  */
 import { spawn, ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, closeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +14,6 @@ import { startJongodb, RunningMongo } from '../../test/support/mongo-server';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BENCH_DIR = path.join(ROOT, 'bench');
-export { SIGNING_SECRET, BOT_TOKEN, HOOK_SECRET } from './constants';
 import { HOOK_SECRET } from './constants';
 
 /** Where child process logs go (outside the repository). */
@@ -238,7 +237,7 @@ function installCleanup(): void {
  * Spawns bench/<script> with an IPC channel; resolves once it sends {type:'ready'}.
  * Its stdout/stderr (e.g. the bot's JSON logs) go to a file in OUT_DIR.
  */
-export async function spawnChild(
+async function spawnChild(
   script: string,
   name: string,
   env: Record<string, string>,
@@ -335,7 +334,7 @@ export interface Fakes {
   stats(detail?: { posts?: boolean; hooks?: boolean }): Promise<FakeStats>;
 }
 
-export interface FakeStats {
+interface FakeStats {
   slack: {
     total: number;
     failed: number;
@@ -368,7 +367,7 @@ export async function startFakes(name = 'fakes'): Promise<Fakes> {
 // ------------------------------------------------------------------ the app under test
 
 /** The bench policy: two webhook resources, each with its own approval channel. */
-export function benchPolicy(hookUrl: string): string {
+function benchPolicy(hookUrl: string): string {
   return `
 approvalChannel: C0APPROVALS
 admins: [U0ADMIN]
@@ -424,10 +423,6 @@ export async function startApp(opts: AppOptions): Promise<AppUnderTest> {
   );
   const port = Number(child.ready.port);
   return { ...child, port, baseUrl: `http://127.0.0.1:${port}` };
-}
-
-export function existsDir(p: string): boolean {
-  return existsSync(p);
 }
 
 // ------------------------------------------------------------------ MongoDB operations the bot issued

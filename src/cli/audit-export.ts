@@ -1,4 +1,5 @@
 import { MongoClient } from 'mongodb';
+import { otherArgument, parseOrShowUsage, UsageError } from './usage';
 import { parseDuration } from '../domain/duration';
 import { AuditLog, AuditEvent, AuditQuery } from '../store/audit-log';
 
@@ -11,8 +12,6 @@ export interface ExportArgs {
   query: AuditQuery;
   format: 'csv' | 'jsonl';
 }
-
-export class UsageError extends Error {}
 
 export const USAGE =
   'usage: npm run audit -- [--since 7d|ISO-time] [--until 1d|ISO-time] [--resource ID] [--user SLACK_ID] [--request ID] [--format csv|jsonl]';
@@ -61,11 +60,8 @@ export function parseArgs(argv: string[], now = new Date()): ExportArgs {
         format = f;
         break;
       }
-      case '--help':
-      case '-h':
-        throw new UsageError('');
       default:
-        throw new UsageError(`unknown argument "${flag}"`);
+        otherArgument(flag);
     }
   }
   if (query.since && query.until && query.since >= query.until) throw new UsageError('--since must be before --until');
@@ -115,15 +111,8 @@ export async function runCli(
   out: NodeJS.WritableStream,
   err: NodeJS.WritableStream,
 ): Promise<number> {
-  let args: ExportArgs;
-  try {
-    args = parseArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) err.write(`audit: ${e.message}\n`);
-    err.write(`${USAGE}\n`);
-    return 2;
-  }
+  const args = parseOrShowUsage('audit', USAGE, parseArgs, argv, err);
+  if (!args) return 2;
   const uri = env.MONGODB_URI;
   if (!uri) {
     err.write('audit: MONGODB_URI is not set: point it at the bot’s MongoDB (read access to audit_events is enough)\n');

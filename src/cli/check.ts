@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { otherArgument, parseOrShowUsage, UsageError } from './usage';
 import { parseDuration } from '../domain/duration';
 import { loadPolicyFile, PolicyError } from '../policy/load';
 import type { Policy } from '../policy/policy';
@@ -29,8 +30,6 @@ const GRACE_MS = 500;
 /** How long closing the connections may take before the process exits anyway. */
 const CLOSE_TIMEOUT_MS = 1_000;
 
-export class UsageError extends Error {}
-
 export interface CheckArgs {
   timeoutMs: number;
 }
@@ -51,11 +50,8 @@ export function parseArgs(argv: string[]): CheckArgs {
         if (timeoutMs <= 0 || timeoutMs > 120_000) throw new UsageError('--timeout: expected at most 2m');
         break;
       }
-      case '--help':
-      case '-h':
-        throw new UsageError('');
       default:
-        throw new UsageError(`unknown argument "${flag}"`);
+        otherArgument(flag);
     }
   }
   return { timeoutMs };
@@ -147,15 +143,8 @@ export async function runCheck(argv: string[], deps: CheckDeps): Promise<number>
     }
     return deps.explain(argv);
   }
-  let args: CheckArgs;
-  try {
-    args = parseArgs(argv);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    if (e.message) err.write(`check: ${e.message}\n`);
-    err.write(`${USAGE}\n`);
-    return 2;
-  }
+  const args = parseOrShowUsage('check', USAGE, parseArgs, argv, err);
+  if (!args) return 2;
   const path = env.JIT_POLICY_FILE || './policy.yml';
   let policy: Policy;
   try {

@@ -1,5 +1,5 @@
 /** Every action the audit log records, in the order a request usually meets them. */
-export const AUDIT_ACTIONS = [
+const AUDIT_ACTIONS = [
   'requested',
   'approvers_reminded',
   'reminder_dropped',

@@ -5,7 +5,7 @@ type Unit = keyof typeof UNIT_MS;
 const UNIT_ORDER: Unit[] = ['d', 'h', 'm', 's'];
 
 /** Nothing a person grants is longer than a year; longer is a typo or an attack. */
-export const MAX_DURATION_MS = 366 * UNIT_MS.d;
+const MAX_DURATION_MS = 366 * UNIT_MS.d;
 
 export class DurationError extends Error {
   constructor(message: string) {

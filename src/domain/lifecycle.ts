@@ -46,7 +46,7 @@ export function canTransition(from: RequestState, to: RequestState): boolean {
   return TRANSITIONS.some((t) => t.from === from && t.to === to);
 }
 
-export class TransitionError extends Error {
+class TransitionError extends Error {
   constructor(
     readonly from: RequestState,
     readonly to: RequestState,

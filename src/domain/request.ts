@@ -99,7 +99,7 @@ export interface AccessRequest {
   changeId?: string;
 }
 
-export interface ExtensionRequest {
+interface ExtensionRequest {
   id: string;
   durationMs: number;
   reason: string;

@@ -24,7 +24,7 @@ export interface SshPublicKey {
 export type SshKeyParse = { ok: true; key: SshPublicKey } | { ok: false; problem: string; privateKey?: true };
 
 /** Smaller RSA keys are refused (NIST SP 800-57: 2048-bit RSA is good only until 2030). */
-export const MIN_RSA_BITS = 3072;
+const MIN_RSA_BITS = 3072;
 /** A 16384-bit RSA key is about 2.8 kB of base64; anything much longer is not a key. */
 const MAX_LINE = 8192;
 const MAX_COMMENT = 200;

@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Logger } from 'pino';
 import type { OperationMetrics, RequestOutcome, RevocationResult } from '../operations/metrics';
 import type { ProviderCallObserver } from '../providers/measured-provider';
-import { BoundedLabels, OTHER, ResourceLabels } from './labels';
+import { BoundedLabels, ResourceLabels } from './labels';
 
 /** What the gauges read from MongoDB: the same for every replica, so they agree whichever is scraped. */
 export interface StateSource {
@@ -60,68 +60,58 @@ export class JitMetrics implements OperationMetrics, ProviderCallObserver {
   ) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: 'jit_requests_total',
-      help: 'Requests by resource and outcome (filed, approved, auto_approved, break_glass, denied, cancelled, timed_out, failed).',
-      labelNames: ['resource', 'outcome'],
-      registers,
-    });
-    this.revocations = new Counter({
-      name: 'jit_revocations_total',
-      help: 'Revocation attempts by resource and result (succeeded, failed).',
-      labelNames: ['resource', 'result'],
-      registers,
-    });
-    this.lateness = new Histogram({
-      name: 'jit_revocation_lateness_seconds',
-      help: 'Time from a grant’s expiry to its revocation being confirmed by the provider.',
-      labelNames: ['resource'],
-      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
-      registers,
-    });
-    this.providerCalls = new Histogram({
-      name: 'jit_provider_call_duration_seconds',
-      help: 'Provider calls by provider type, action (validate, holds, grant, revoke, extend, check) and result (ok, error).',
-      labelNames: ['provider', 'action', 'result'],
-      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-      registers,
-    });
-    this.slackApiErrors = new Counter({
-      name: 'jit_slack_api_errors_total',
-      help: 'Failed Slack Web API calls by method and error (Slack’s error code, ratelimited, http_<status>, no_answer).',
-      labelNames: ['method', 'error'],
-      registers,
-    });
-    this.stateReadFailures = new Counter({
-      name: 'jit_state_read_failures_total',
-      help: 'Scrapes whose read of MongoDB for the gauges failed (the gauges then keep their last values).',
-      registers,
-    });
-    this.reloads = new Counter({
-      name: 'jit_policy_reloads_total',
-      help: 'Policy reloads (SIGHUP) by result (applied, refused).',
-      labelNames: ['result'],
-      registers,
-    });
+    const counter = <L extends string>(name: string, help: string, labelNames: L[] = []) =>
+      new Counter<L>({ name, help, labelNames, registers });
+    const histogram = <L extends string>(name: string, help: string, labelNames: L[], buckets: number[]) =>
+      new Histogram<L>({ name, help, labelNames, buckets, registers });
     const metrics = this;
-    new Gauge({
-      name: 'jit_grants_active',
-      help: 'Active grants by resource, read from MongoDB (the same on every replica).',
-      labelNames: ['resource'],
-      registers,
-      async collect() {
-        await metrics.fillGrants(this, 'active');
-      },
-    });
-    new Gauge({
-      name: 'jit_grants_revoking',
-      help: 'Grants being revoked (a revocation retried after failures stays here), by resource, read from MongoDB.',
-      labelNames: ['resource'],
-      registers,
-      async collect() {
-        await metrics.fillGrants(this, 'revoking');
-      },
-    });
+    const grantsGauge = (name: string, help: string, state: 'active' | 'revoking') =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['resource'],
+        registers,
+        async collect() {
+          await metrics.fillGrants(this, state);
+        },
+      });
+    this.requests = counter(
+      'jit_requests_total',
+      'Requests by resource and outcome (filed, approved, auto_approved, break_glass, denied, cancelled, timed_out, failed).',
+      ['resource', 'outcome'],
+    );
+    this.revocations = counter('jit_revocations_total', 'Revocation attempts by resource and result (succeeded, failed).', [
+      'resource',
+      'result',
+    ]);
+    this.lateness = histogram(
+      'jit_revocation_lateness_seconds',
+      'Time from a grant’s expiry to its revocation being confirmed by the provider.',
+      ['resource'],
+      [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600],
+    );
+    this.providerCalls = histogram(
+      'jit_provider_call_duration_seconds',
+      'Provider calls by provider type, action (validate, holds, grant, revoke, extend, check) and result (ok, error).',
+      ['provider', 'action', 'result'],
+      [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    );
+    this.slackApiErrors = counter(
+      'jit_slack_api_errors_total',
+      'Failed Slack Web API calls by method and error (Slack’s error code, ratelimited, http_<status>, no_answer).',
+      ['method', 'error'],
+    );
+    this.stateReadFailures = counter(
+      'jit_state_read_failures_total',
+      'Scrapes whose read of MongoDB for the gauges failed (the gauges then keep their last values).',
+    );
+    this.reloads = counter('jit_policy_reloads_total', 'Policy reloads (SIGHUP) by result (applied, refused).', ['result']);
+    grantsGauge('jit_grants_active', 'Active grants by resource, read from MongoDB (the same on every replica).', 'active');
+    grantsGauge(
+      'jit_grants_revoking',
+      'Grants being revoked (a revocation retried after failures stays here), by resource, read from MongoDB.',
+      'revoking',
+    );
     new Gauge({
       name: 'jit_outbox_pending',
       help: 'Slack notifications still owed (queued or being retried), read from MongoDB.',
@@ -209,5 +199,3 @@ interface StateSnapshot {
   grants: Array<{ resourceId: string; state: 'active' | 'revoking'; count: number }>;
   outboxPending: number;
 }
-
-export { OTHER };

@@ -3,7 +3,7 @@
  * typed may become one. Resource IDs come from the policies this process has loaded; anything
  * else (a request of a resource that was never in them) is counted under OTHER.
  */
-export const OTHER = 'other';
+const OTHER = 'other';
 
 export class ResourceLabels {
   private readonly known = new Set<string>();

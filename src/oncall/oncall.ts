@@ -4,7 +4,7 @@ import { OpsgenieOncall } from './opsgenie';
 import { PagerDutyOncall } from './pagerduty';
 
 /** How long an answer is reused: PRODUCT.md section 3.2 allows at most 60 s. */
-export const ONCALL_CACHE_MS = 60_000;
+const ONCALL_CACHE_MS = 60_000;
 
 /** Memoizes answers for `ttlMs`; a failure is not kept, and callers at the same moment share one call. */
 class TtlCache<T> {

@@ -18,7 +18,7 @@ async function activeGrantsOf(ctx: OperationContext, requesterId: string): Promi
  * e-mail and the user groups the policy names (no others), PagerDuty/Opsgenie for on-call, the
  * store for active grants. Slack answers are cached by the directory, on-call ones for 60 s.
  */
-export function requesterFacts(ctx: OperationContext, requesterId: string): FactSource {
+function requesterFacts(ctx: OperationContext, requesterId: string): FactSource {
   let email: Promise<string | undefined> | undefined;
   const emailOf = () => (email ??= ctx.directory.emailOf(requesterId));
   return {

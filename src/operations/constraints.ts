@@ -6,7 +6,7 @@ import type { OperationContext } from './ports';
 /** Small named checks the use cases share; each throws a UserError that says what to do. */
 
 /** A request ID as people type or paste it: any case, perhaps in the backticks `list` shows it in. */
-export function normalizeRequestId(requestId: unknown): unknown {
+function normalizeRequestId(requestId: unknown): unknown {
   return typeof requestId === 'string'
     ? requestId
         .trim()

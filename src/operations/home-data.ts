@@ -33,7 +33,7 @@ export const HOME_LIMITS = { active: 10, pending: 10, toDecide: 20, ended: 5 } a
  * groups include them (resolved through Slack, and only for resources with something waiting, so a
  * Home render costs no Slack look-ups for the rest).
  */
-export async function resourcesApprovedBy(ctx: HomeContext, userId: string): Promise<string[]> {
+async function resourcesApprovedBy(ctx: HomeContext, userId: string): Promise<string[]> {
   const ids = ctx.policy.resources.filter((r) => r.approvers.users.includes(userId)).map((r) => r.id);
   const viaGroups = ctx.policy.resources.filter((r) => !ids.includes(r.id) && r.approvers.usergroups.length);
   if (!viaGroups.length) return ids;

@@ -38,12 +38,12 @@ export interface UserDirectory extends Directory {
   emailOf(userId: string): Promise<string | undefined>;
 }
 
-export interface ProviderRegistry {
+interface ProviderRegistry {
   forResource(resourceId: string): ResourceProvider;
 }
 
 /** Short lease locks shared by every replica (src/store/lease-locks.ts). */
-export interface Locks {
+interface Locks {
   withLock<T>(key: string, opts: { leaseMs: number; waitMs: number }, work: () => Promise<T>): Promise<T>;
 }
 
@@ -69,7 +69,7 @@ export class StoreUnavailable extends Error {
 }
 
 /** Deadlines a change can wait for: the change wins only once the field's time has come. */
-export type DeadlineField = 'expiresAt' | 'pendingUntil' | 'warnAt' | 'remindAt';
+type DeadlineField = 'expiresAt' | 'pendingUntil' | 'warnAt' | 'remindAt';
 
 /**
  * What must still hold, besides the state, for a change to win, in the request's own terms (the
@@ -105,11 +105,11 @@ export interface ChangeOptions {
 }
 
 /** A request's audit events, oldest first. */
-export interface AuditTrail {
+interface AuditTrail {
   forRequest(requestId: string): Promise<AuditEvent[]>;
 }
 
-export interface SshKeys {
+interface SshKeys {
   get(userId: string): Promise<RegisteredSshKey | null>;
   /** Registers (or replaces) `key._id`'s key; SshKeyTakenError when another person has it. */
   register(key: RegisteredSshKey): Promise<void>;

@@ -1,8 +1,7 @@
 import { UserError } from '../domain/errors';
 import type { OperationContext } from './ports';
-import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
-import { FieldErrors, RequestInput, validateRequestInput } from './request-access';
-import { decideFiling, requireUnderGrantLimit } from './approval-rules';
+import { alreadyOpen } from './constraints';
+import { checkFiling, FieldErrors, RequestInput, validateRequestInput } from './request-access';
 
 /**
  * What `requestAccess` would refuse, found without writing anything, so the request form can show
@@ -12,21 +11,10 @@ import { decideFiling, requireUnderGrantLimit } from './approval-rules';
 export async function precheckRequest(ctx: OperationContext, requesterId: string, input: RequestInput): Promise<FieldErrors> {
   const checked = validateRequestInput(ctx.policy, input);
   if (!checked.ok) return checked.errors;
-  const { resource, breakGlass, durationMs, reason, ticket } = checked.value;
+  const { resource } = checked.value;
   try {
-    await requireMayRequest(ctx, resource, requesterId);
-    await requireUnderGrantLimit(ctx, requesterId);
     // A deny rule shows on the form; facts read here are cached for the filing that follows.
-    const decision = await decideFiling(ctx, resource, {
-      requesterId,
-      resourceId: resource.id,
-      durationMs,
-      reason,
-      ticket: ticket ?? '',
-      breakGlass,
-      extension: false,
-    });
-    if (decision.action === 'approval') await requireApprovable(ctx, resource, requesterId, decision.requiredApprovals);
+    await checkFiling(ctx, requesterId, checked.value);
     const open = (await ctx.store.openRequestsOf(requesterId)).find((r) => r.resourceId === resource.id);
     if (open) throw alreadyOpen(open, resource.id);
   } catch (err) {

@@ -8,6 +8,7 @@ import { startGrant } from './grant-access';
 import { fileUnlessAccountTaken, identifyRequester } from './identify-requester';
 import { alreadyOpen, requireApprovable, requireMayRequest } from './constraints';
 import { decideFiling, decisionDetails, requireUnderGrantLimit } from './approval-rules';
+import type { Decision } from '../policy/decide';
 
 export const MAX_REASON_LENGTH = 1000;
 export const MAX_TICKET_LENGTH = 200;
@@ -67,13 +68,13 @@ export function validateRequestInput(
 }
 
 /**
- * Files a request. Nothing is stored and nobody is told unless every check passes.
- * Auto-approved and break-glass requests go straight to granting.
+ * The checks a filing passes before anything is written, for `requestAccess` and for the form's
+ * `precheckRequest` alike: the requester may ask, is under the grant limit, no rule denies it, and
+ * someone could approve it. Throws the UserError the requester sees; a deny has thrown in
+ * decideFiling, so what comes back is auto_approve, break_glass or approval.
  */
-export async function requestAccess(ctx: OperationContext, requesterId: string, input: RequestInput): Promise<AccessRequest> {
-  const checked = validateRequestInput(ctx.policy, input);
-  if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
-  const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
+export async function checkFiling(ctx: OperationContext, requesterId: string, filing: ValidRequest): Promise<Decision> {
+  const { resource, durationMs, reason, ticket, breakGlass } = filing;
   await requireMayRequest(ctx, resource, requesterId);
   await requireUnderGrantLimit(ctx, requesterId);
   // The resource's rules decide how it is approved (PRODUCT.md section 3.2); a deny throws here.
@@ -86,10 +87,22 @@ export async function requestAccess(ctx: OperationContext, requesterId: string, 
     breakGlass,
     extension: false,
   });
+  if (decision.action === 'approval') await requireApprovable(ctx, resource, requesterId, decision.requiredApprovals);
+  return decision;
+}
+
+/**
+ * Files a request. Nothing is stored and nobody is told unless every check passes.
+ * Auto-approved and break-glass requests go straight to granting.
+ */
+export async function requestAccess(ctx: OperationContext, requesterId: string, input: RequestInput): Promise<AccessRequest> {
+  const checked = validateRequestInput(ctx.policy, input);
+  if (!checked.ok) throw new UserError(Object.values(checked.errors).join('\n'));
+  const { resource, durationMs, reason, ticket, breakGlass } = checked.value;
+  const decision = await checkFiling(ctx, requesterId, checked.value);
   const autoApproved = decision.action === 'auto_approve';
   const immediate = autoApproved || decision.action === 'break_glass';
   const required = immediate ? 0 : decision.requiredApprovals;
-  if (!immediate) await requireApprovable(ctx, resource, requesterId, required);
   // Who gets the access is settled now, before anyone is asked to approve, and never re-derived.
   const identity = await identifyRequester(ctx, resource, requesterId);
   const now = ctx.now();

@@ -20,7 +20,7 @@ export interface FactSource {
   activeGrants(): Promise<number>;
 }
 
-export type DecisionAction = 'auto_approve' | 'approval' | 'deny' | 'break_glass';
+type DecisionAction = 'auto_approve' | 'approval' | 'deny' | 'break_glass';
 
 export interface Decision {
   action: DecisionAction;

@@ -33,7 +33,7 @@ export type AccountResolution = { ok: true; account?: string; source?: 'identiti
 type Where = Pick<Target, 'name' | 'type'>;
 
 /** The account `entry` gives on `target`, and which key gave it (for error paths). */
-export function explicitAccount(entry: IdentityEntry | undefined, target: Where): { account: string; key?: string } | undefined {
+function explicitAccount(entry: IdentityEntry | undefined, target: Where): { account: string; key?: string } | undefined {
   if (entry === undefined) return undefined;
   if (typeof entry === 'string') return { account: entry };
   for (const key of [target.name, target.type, 'default']) {
@@ -43,7 +43,7 @@ export function explicitAccount(entry: IdentityEntry | undefined, target: Where)
 }
 
 /** Accounts compare without case: being stricter than a case-sensitive target never lets two people share one. */
-export function sameAccount(a: string, b: string): boolean {
+function sameAccount(a: string, b: string): boolean {
   return a.toLowerCase() === b.toLowerCase();
 }
 

@@ -28,7 +28,7 @@ const BUILT_IN = {
 };
 
 /** `resources[1].approvers.users[0]` */
-export function formatPath(path: ReadonlyArray<PropertyKey>): string {
+function formatPath(path: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const key of path) {
     if (typeof key === 'number') out += `[${key}]`;

@@ -60,7 +60,7 @@ export interface CompiledRule {
 }
 
 /** Longest `when` accepted: rules are short conditions, and a bound keeps parsing cheap. */
-export const MAX_WHEN_LENGTH = 2000;
+const MAX_WHEN_LENGTH = 2000;
 /** Default wall-clock budget of one rule's evaluation. */
 export const DEFAULT_RULE_BUDGET_MS = 50;
 
@@ -323,7 +323,7 @@ const sandbox = createContext({ run: (): unknown => undefined });
 const runScript = new Script('run()');
 
 /** Runs `work` with a wall-clock budget; throws when it runs out. */
-export function withinBudget<T>(budgetMs: number, work: () => T): T {
+function withinBudget<T>(budgetMs: number, work: () => T): T {
   (sandbox as { run: () => unknown }).run = work;
   try {
     return runScript.runInContext(sandbox, { timeout: Math.max(1, Math.floor(budgetMs)) }) as T;
@@ -337,7 +337,7 @@ export function withinBudget<T>(budgetMs: number, work: () => T): T {
   }
 }
 
-export class RuleEvaluationError extends Error {
+class RuleEvaluationError extends Error {
   override name = 'RuleEvaluationError';
 }
 

@@ -140,6 +140,3 @@ export const policyFileSchema = z
   .strict();
 
 export type PolicyFile = z.output<typeof policyFileSchema>;
-export type ResourceFile = PolicyFile['resources'][number];
-export type RuleFile = ResourceFile['rules'][number];
-export type OncallFile = NonNullable<PolicyFile['oncall']>;

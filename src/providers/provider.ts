@@ -140,6 +140,15 @@ export interface AccountRule<Access> {
 }
 
 /**
+ * The account rule of a database provider with a grant mode and an ephemeral mode: the e-mail's
+ * local part, required to grant a role to it; optional in ephemeral mode, which creates the login
+ * (the account, when there is one, only names it).
+ */
+export function grantOrEphemeralAccount<Access extends { mode: string }>(format: z.ZodType<string>): AccountRule<Access> {
+  return { derive: 'local-part', need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'), format };
+}
+
+/**
  * Standing access and overlapping grants (README “Standing access and overlapping grants”), kept by the operations layer with the
  * store (see src/operations/access-bookkeeping.ts); the provider only says what its grants are:
  * - `key(access)`: what a grant gives inside the target (`role:orders_readonly`), the same for two
@@ -148,9 +157,16 @@ export interface AccountRule<Access> {
  * - `standing: 'inspected'`: `holds()` reads whether the account already has it;
  *   `'not-inspectable'`: the target cannot say, so access someone held before may be revoked.
  * `'none'`: the target keeps its own books (a webhook receiver gets every call with its request ID).
+ *
+ * @public
  */
 export type OverlapRule<Access> = { key(access: Access): string | undefined; standing: 'inspected' | 'not-inspectable' } | 'none';
 
+/**
+ * What jit-access hands a provider's `create()` besides its config.
+ *
+ * @public
+ */
 export interface ProviderEnv {
   /** The target's name (the resource ID for an inline provider), for messages. */
   targetName: string;

@@ -64,7 +64,7 @@ export interface ResourceProvider {
 export type InstanceSource = (target: Target, create: () => TargetProvider<unknown>) => TargetProvider<unknown>;
 
 /** How long one resource's probe may take when the caller gives no deadline. */
-export const CHECK_TIMEOUT_MS = 10_000;
+const CHECK_TIMEOUT_MS = 10_000;
 
 /** One provider instance per target (one pool), created at start-up and closed on shutdown. */
 export class ProviderRegistry {

@@ -11,7 +11,7 @@ import type { RequestRepository } from '../operations/ports';
  * `credentials_delete_failed` when Slack refuses it for good.
  */
 
-export function deletionKey(requestId: string, ts: string): string {
+function deletionKey(requestId: string, ts: string): string {
   return `delete:${requestId}:${ts}`;
 }
 

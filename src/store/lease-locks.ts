@@ -17,7 +17,7 @@ export interface LockOptions {
 }
 
 /** The lock stayed taken for the whole wait: someone else is working on the same thing. */
-export class LockBusyError extends Error {
+class LockBusyError extends Error {
   constructor(
     readonly key: string,
     waitedMs: number,

@@ -25,7 +25,7 @@ import type { FakeRequest, FakeResponse, HttpFake } from './http-fake';
  * shape jit-access writes (`request.time < timestamp("…")`) and conjunctions of such comparisons.
  */
 
-export interface FakeCondition {
+interface FakeCondition {
   expression: string;
   title?: string;
   description?: string;
@@ -227,7 +227,7 @@ function googleError(code: number, status: string, message: string, details: unk
  * `request.time` with `timestamp("…")`, joined by `&&`, optionally parenthesised. Anything else is
  * an expression this fake cannot evaluate, and it fails loudly rather than guess.
  */
-export function evaluateCondition(expression: string, at: Date): boolean {
+function evaluateCondition(expression: string, at: Date): boolean {
   const parts = expression
     .replace(/^\((.*)\)$/, '$1')
     .split('&&')

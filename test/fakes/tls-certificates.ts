@@ -25,7 +25,7 @@ if (unavailable !== undefined) {
   console.warn(`Skipping tests that need TLS certificates: openssl cannot run (${unavailable})`);
 }
 
-export const opensslAvailable = unavailable === undefined;
+const opensslAvailable = unavailable === undefined;
 /** `describe` when openssl can make certificates, `describe.skip` otherwise (outside CI). */
 export const describeWithOpenssl = opensslAvailable ? describe : describe.skip;
 

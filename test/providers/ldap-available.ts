@@ -13,7 +13,7 @@ for (const reason of [unavailableReason, tlsReason]) {
   console.warn(`Skipping ldap provider tests: ${reason}`);
 }
 
-export const slapdAvailable = unavailableReason === undefined;
+const slapdAvailable = unavailableReason === undefined;
 /** `describe` when a private slapd can run here, `describe.skip` otherwise (outside CI). */
 export const describeWithSlapd = slapdAvailable ? describe : describe.skip;
 /** The same, for tests that also need TLS (a self-signed certificate made with openssl). */

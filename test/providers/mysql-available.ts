@@ -10,7 +10,7 @@ import { serviceAvailable } from './service-available';
  */
 export const MYSQL_ROOT_URL = process.env.JIT_TEST_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
 
-export const mysqlAvailable = serviceAvailable({
+const mysqlAvailable = serviceAvailable({
   server: 'MariaDB/MySQL',
   tests: 'MySQL provider tests',
   url: MYSQL_ROOT_URL,

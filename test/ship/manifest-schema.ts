@@ -43,7 +43,7 @@
 type StringRule = { type: 'string'; minLength?: number; maxLength?: number; pattern?: RegExp };
 type ArrayRule = { type: 'array'; items: Rule; minItems?: number; maxItems?: number; uniqueItems?: boolean };
 type ObjectRule = { type: 'object'; properties: Record<string, Rule>; required?: string[] };
-export type Rule = StringRule | ArrayRule | ObjectRule | { type: 'boolean' } | { type: 'integer' } | { type: 'any' };
+type Rule = StringRule | ArrayRule | ObjectRule | { type: 'boolean' } | { type: 'integer' } | { type: 'any' };
 
 const str = (minLength?: number, maxLength?: number, pattern?: RegExp): StringRule => ({ type: 'string', minLength, maxLength, pattern });
 const bool: Rule = { type: 'boolean' };
@@ -57,7 +57,7 @@ const scopeList = arr(str(undefined, 50), { maxItems: 255 });
 const eventList = arr(str(undefined, 50), { maxItems: 100, uniqueItems: true });
 
 /** The manifest rules (see the header for where each number comes from). */
-export const MANIFEST_SCHEMA: ObjectRule = obj(
+const MANIFEST_SCHEMA: ObjectRule = obj(
   {
     $schema: str(),
     _metadata: obj({ schema_version: int, min_version: int, major_version: int, minor_version: int }),

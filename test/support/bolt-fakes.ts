@@ -4,7 +4,7 @@ import pino from 'pino';
 export type Call = unknown[];
 
 /** A function that records its calls and resolves to `result`. */
-export function recorder<T = unknown>(result?: T): ((...args: unknown[]) => Promise<T | undefined>) & { calls: Call[] } {
+function recorder<T = unknown>(result?: T): ((...args: unknown[]) => Promise<T | undefined>) & { calls: Call[] } {
   const calls: Call[] = [];
   const fn = async (...args: unknown[]) => {
     calls.push(args);

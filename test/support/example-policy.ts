@@ -3,7 +3,7 @@ import { loadPolicyFile } from '../../src/policy/load';
 import type { Policy } from '../../src/policy/policy';
 
 /** The shipped policy.example.yml, and values for every ${VAR} it references (as .env.example lists them). */
-export const EXAMPLE_POLICY_FILE = path.join(__dirname, '../../policy.example.yml');
+const EXAMPLE_POLICY_FILE = path.join(__dirname, '../../policy.example.yml');
 
 export const EXAMPLE_POLICY_ENV = {
   PROD_PG_ADMIN_URL: 'postgres://jit_admin:pw@db.internal/orders',

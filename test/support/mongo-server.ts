@@ -61,7 +61,7 @@ export async function startJongodb(port = 0, timeoutMs = 15_000): Promise<Runnin
   };
 }
 
-export async function startMemoryServer(): Promise<RunningMongo> {
+async function startMemoryServer(): Promise<RunningMongo> {
   const { MongoMemoryServer } = await import('mongodb-memory-server-core');
   const server = await MongoMemoryServer.create();
   return { uri: server.getUri(), stop: async () => void (await server.stop()) };

@@ -166,7 +166,7 @@ export class MysqlFixture {
 }
 
 /** Whether this session may read secret_t; closes the session. */
-export async function readsSecret(c: Connection, schema: string): Promise<boolean> {
+async function readsSecret(c: Connection, schema: string): Promise<boolean> {
   try {
     await c.query(`SELECT v FROM ${sqlIdentifier(schema)}.secret_t`);
     return true;

@@ -27,7 +27,7 @@ export function recordingNotifier(told: Told[] = []): Notifier & { told: Told[] 
 }
 
 /** A directory with fixed user groups and `<id>@example.com` e-mails. */
-export function staticDirectory(groups: Record<string, string[]> = {}): UserDirectory {
+function staticDirectory(groups: Record<string, string[]> = {}): UserDirectory {
   return { usergroupMembers: async (id) => groups[id] ?? [], emailOf: async (id) => `${id.toLowerCase()}@example.com` };
 }
 

@@ -21,13 +21,13 @@ import { freePort } from './ports';
  */
 
 const run = promisify(execFile);
-export const SLAPD_BINARY = '/usr/sbin/slapd';
-export const SCHEMA_DIR = '/etc/ldap/schema';
+const SLAPD_BINARY = '/usr/sbin/slapd';
+const SCHEMA_DIR = '/etc/ldap/schema';
 const MODULE_DIR = '/usr/lib/ldap';
 
-export const SUFFIX = 'dc=example,dc=com';
+const SUFFIX = 'dc=example,dc=com';
 export const PEOPLE = `ou=people,${SUFFIX}`;
-export const GROUPS = `ou=groups,${SUFFIX}`;
+const GROUPS = `ou=groups,${SUFFIX}`;
 export const BOT_DN = `cn=jit-access,ou=services,${SUFFIX}`;
 export const PLACEHOLDER_DN = `cn=placeholder,ou=services,${SUFFIX}`;
 /** The groups of the test DIT, and the attribute each one lists its members in. */
@@ -56,7 +56,7 @@ export function tlsUnavailable(): string | undefined {
 }
 
 /** The least-privilege ACL of the README (section "LDAP provider"), for the bot's DN and the groups it hands out. */
-export function botAcl(botDn: string, groups: Array<{ dn: string; attribute: string }>): string[] {
+function botAcl(botDn: string, groups: Array<{ dn: string; attribute: string }>): string[] {
   return [
     ...groups.flatMap((g) => [`access to dn.exact="${g.dn}" attrs=${g.attribute}`, `  by dn.exact="${botDn}" write`, '  by * break']),
     `access to dn.subtree="${PEOPLE}" attrs=entry,objectClass,uid`,

@@ -15,7 +15,7 @@ import { freePort } from './ports';
  */
 
 const run = promisify(execFile);
-export const SSHD_BINARY = '/usr/sbin/sshd';
+const SSHD_BINARY = '/usr/sbin/sshd';
 
 /** Why a private sshd cannot run here (undefined when it can). Synchronous: jest decides before `describe`. */
 export function sshdUnavailable(): string | undefined {

@@ -89,7 +89,7 @@ interface AwsErrorShape {
 const shape = (err: unknown): AwsErrorShape => (err && typeof err === 'object' ? (err as AwsErrorShape) : { message: String(err) });
 
 /** Whether another try can help: AWS says so (throttling, conflicts, 5xx), or the network failed. */
-export function isRetryableAwsError(err: unknown): boolean {
+function isRetryableAwsError(err: unknown): boolean {
   const e = shape(err);
   if (e.name && RETRYABLE_ERRORS.has(e.name)) return true;
   if (e.$fault === 'server' || (e.$metadata?.httpStatusCode ?? 0) >= 500) return true;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { secret } from '../secrets';
 
 /** Basic roles: IAM refuses conditions on them, so a grant could never expire by itself. */
-export const BASIC_ROLES = ['roles/owner', 'roles/editor', 'roles/viewer'] as const;
+const BASIC_ROLES = ['roles/owner', 'roles/editor', 'roles/viewer'] as const;
 
 /** Target keys: how to reach Cloud Resource Manager and as whom. */
 export const gcpIamTargetSchema = z

@@ -44,7 +44,7 @@ function neededPermissions(resource: string): string[] {
   return [`resourcemanager.${kind}.getIamPolicy`, `resourcemanager.${kind}.setIamPolicy`];
 }
 
-export class GcpIamProvider implements TargetProvider<GcpIamAccess> {
+class GcpIamProvider implements TargetProvider<GcpIamAccess> {
   private readonly timeoutMs: number;
   private readonly secrets: string[];
   /** Application Default Credentials or a key (GoogleAuth), or a fixed token (OAuth2Client). */
@@ -299,7 +299,7 @@ function httpStatusOf(err: unknown): number | undefined {
 }
 
 /** Google's error body `{"error":{"code","message","status"}}`, which the REST transport puts in the message. */
-export function googleErrorOf(err: unknown): { status?: string; message: string } {
+function googleErrorOf(err: unknown): { status?: string; message: string } {
   const raw = bodyText(messageOf(err));
   try {
     const parsed = JSON.parse(raw) as { error?: { message?: unknown; status?: unknown } };

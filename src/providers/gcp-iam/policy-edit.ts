@@ -64,11 +64,6 @@ export function holdsUnconditionally(policy: IamPolicy, role: string, member: st
   return (policy.bindings ?? []).some((b) => b.role === role && !isConditional(b) && hasMember(b, member));
 }
 
-/** This request's binding, if the policy has it (the condition's title names the request). */
-export function bindingOf(policy: IamPolicy, requestId: string, role: string, member: string): IamBinding | undefined {
-  return (policy.bindings ?? []).find((b) => b.role === role && ownBinding(b)?.requestId === requestId && hasMember(b, member));
-}
-
 export interface PolicyEdit {
   /** Take `member` out of these bindings of jit-access's (a binding left with no member is dropped). */
   release(binding: IamBinding): boolean;

@@ -55,7 +55,7 @@ function permissionNamed(name: string | undefined | null): RepoPermission | unde
   return (PERMISSIONS as readonly string[]).includes(p ?? '') ? (p as RepoPermission) : undefined;
 }
 
-export class GithubProvider implements TargetProvider<GithubAccess> {
+class GithubProvider implements TargetProvider<GithubAccess> {
   private readonly octokit: Octokit;
   private readonly timeoutMs: number;
   private readonly secrets: string[];

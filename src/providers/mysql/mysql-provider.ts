@@ -13,7 +13,7 @@ import type {
   RevokeOptions,
   TargetProvider,
 } from '../provider';
-import { defineProvider, ProviderError } from '../provider';
+import { defineProvider, grantOrEphemeralAccount, ProviderError } from '../provider';
 import { scrubSecrets, secretVariants } from '../secrets';
 import { isTemporaryNameFor, temporaryName } from '../temporary-name';
 import { ACCOUNT_PATTERN, MYSQL_USER_NAME_MAX, mysqlAccessSchema, mysqlTargetSchema } from './config';
@@ -694,14 +694,11 @@ export const mysqlProvider = defineProvider({
   type: 'mysql',
   target: mysqlTargetSchema,
   access: mysqlAccessSchema,
-  account: {
-    derive: 'local-part',
-    // Ephemeral mode creates the user; the account, when there is one, only names it.
-    need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'),
-    format: z
+  account: grantOrEphemeralAccount(
+    z
       .string()
       .regex(ACCOUNT_PATTERN, 'expected a MySQL user name: a letter, digit or _, then letters, digits, _ . or -, at most 80 characters'),
-  },
+  ),
   extension: 'native',
   overlap: {
     // 'alice'@'%' and 'alice'@'localhost' are different accounts: the host is part of what is granted.

@@ -56,7 +56,7 @@ function deadlineRequestExecutor(sdk: typeof okta): okta.RequestExecutor {
   })();
 }
 
-export class OktaProvider implements TargetProvider<OktaAccess> {
+class OktaProvider implements TargetProvider<OktaAccess> {
   /** The SDK's client (named so the Slack scope scan of src/ does not take its calls for Web API ones). */
   private readonly sdk: okta.Client;
   private readonly timeoutMs: number;

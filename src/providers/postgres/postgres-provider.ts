@@ -10,7 +10,7 @@ import type {
   RevokeOptions,
   TargetProvider,
 } from '../provider';
-import { defineProvider } from '../provider';
+import { defineProvider, grantOrEphemeralAccount } from '../provider';
 import { secretVariants } from '../secrets';
 import { checkTarget } from './checks';
 import { ACCOUNT_PATTERN, postgresAccessSchema, postgresTargetSchema } from './config';
@@ -109,14 +109,11 @@ export const postgresProvider = defineProvider({
   type: 'postgres',
   target: postgresTargetSchema,
   access: postgresAccessSchema,
-  account: {
-    derive: 'local-part',
-    // Ephemeral mode creates the login; the account, when there is one, only names it.
-    need: (access) => (access.mode === 'ephemeral' ? 'optional' : 'required'),
-    format: z
+  account: grantOrEphemeralAccount(
+    z
       .string()
       .regex(ACCOUNT_PATTERN, 'expected a PostgreSQL role name: a letter or _, then letters, digits, _ . or -, at most 63 characters'),
-  },
+  ),
   extension: 'native',
   overlap: {
     // Two resources on one role give the same access; every ephemeral login is its own.

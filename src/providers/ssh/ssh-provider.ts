@@ -50,7 +50,7 @@ export function serialFor(requestId: string): bigint {
 }
 
 /** `jit:<requestId>:<slackId>`: what sshd logs when the certificate is used (README “Providers”). */
-export function keyIdFor(subject: Pick<GrantSubject, 'requestId' | 'user'>): string {
+function keyIdFor(subject: Pick<GrantSubject, 'requestId' | 'user'>): string {
   return `jit:${subject.requestId}:${subject.user.slackId}`;
 }
 

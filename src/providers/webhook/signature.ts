@@ -12,8 +12,8 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
  * must verify before parsing.
  */
 
-export const TIMESTAMP_HEADER = 'x-jit-timestamp';
-export const SIGNATURE_HEADER = 'x-jit-signature';
+const TIMESTAMP_HEADER = 'x-jit-timestamp';
+const SIGNATURE_HEADER = 'x-jit-signature';
 
 export function signWebhookBody(secret: string, timestamp: number | string, rawBody: string | Buffer): string {
   const mac = createHmac('sha256', secret);

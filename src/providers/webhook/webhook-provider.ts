@@ -2,16 +2,19 @@ import { z } from 'zod';
 import type { CheckOptions, ExtendOptions, GrantResult, GrantSubject, ProviderCallOptions, TargetProvider } from '../provider';
 import { defineProvider, ProviderError } from '../provider';
 import { webhookAccessSchema, webhookTargetSchema, WebhookTargetConfig } from './config';
-import { signWebhookBody } from './signature';
 import { checkWebhook } from './check';
-import { describeFetchError, readExcerpt } from './response';
+import { readExcerpt } from './response';
+import { postSigned } from './post';
 
 export { signWebhookBody, verifyWebhookSignature } from './signature';
-export type { WebhookHeaders, WebhookVerification } from './signature';
 
 export type WebhookAction = 'grant' | 'extend' | 'revoke';
 
-/** The JSON body receivers get (README “Providers”). */
+/**
+ * The JSON body receivers get (README “Providers”).
+ *
+ * @public
+ */
 export interface WebhookBody {
   action: WebhookAction;
   requestId: string;
@@ -20,8 +23,6 @@ export interface WebhookBody {
   reason: string;
   expiresAt: string;
 }
-
-const DEFAULT_TIMEOUT_MS = 10_000;
 
 /** One target: a receiver URL and its signing secret, shared by every resource that names it. */
 export class WebhookProvider implements TargetProvider<Record<string, never>> {
@@ -60,9 +61,6 @@ export class WebhookProvider implements TargetProvider<Record<string, never>> {
 
   private async send(action: WebhookAction, subject: GrantSubject, deadline: Date, idempotencyKey: string): Promise<void> {
     const what = `webhook ${action} for resource ${subject.resourceId} (${this.host})`;
-    const budgetMs = Math.min(this.config.timeoutMs ?? DEFAULT_TIMEOUT_MS, deadline.getTime() - Date.now());
-    if (budgetMs <= 0) throw new ProviderError(`${what}: deadline passed before the call was made`);
-
     const body: WebhookBody = {
       action,
       requestId: subject.requestId,
@@ -72,43 +70,22 @@ export class WebhookProvider implements TargetProvider<Record<string, never>> {
       reason: subject.reason,
       expiresAt: subject.expiresAt.toISOString(),
     };
-    const rawBody = JSON.stringify(body);
-    const timestamp = Math.floor(Date.now() / 1000);
-
-    const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(), budgetMs);
-    try {
-      let response: Response;
-      try {
-        response = await fetch(this.config.url, {
-          method: 'POST',
-          headers: {
-            'Content-Type': 'application/json',
-            'X-JIT-Timestamp': String(timestamp),
-            'X-JIT-Signature': signWebhookBody(this.config.secret, timestamp, rawBody),
-            'Idempotency-Key': idempotencyKey,
-          },
-          body: rawBody,
-          // A redirect would re-send (or, for 301/302, silently drop) the signed body elsewhere;
-          // treat it as the non-2xx it is.
-          redirect: 'manual',
-          signal: abort.signal,
-        });
-      } catch (err) {
-        throw new ProviderError(`${what}: ${abort.signal.aborted ? `no answer within ${budgetMs}ms` : describeFetchError(err)}`);
-      }
-
-      if (response.status >= 200 && response.status < 300) {
-        // The content is irrelevant, and waiting for a slow body would only burn the budget.
-        await response.body?.cancel().catch(() => undefined);
-        return;
-      }
-      // Every failure is retryable (README “Providers”): the receiver may be deploying, or its own target down.
-      const excerpt = await readExcerpt(response);
-      throw new ProviderError(`${what}: HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`);
-    } finally {
-      clearTimeout(timer);
-    }
+    await postSigned(this.config, JSON.stringify(body), idempotencyKey, deadline, {
+      answer: async (response) => {
+        if (response.status >= 200 && response.status < 300) {
+          // The content is irrelevant, and waiting for a slow body would only burn the budget.
+          await response.body?.cancel().catch(() => undefined);
+          return;
+        }
+        // Every failure is retryable (README “Providers”): the receiver may be deploying, or its own target down.
+        const excerpt = await readExcerpt(response);
+        throw new ProviderError(`${what}: HTTP ${response.status}${excerpt ? `: ${excerpt}` : ''}`);
+      },
+      noAnswer: (why) => {
+        if (why.kind === 'deadline') throw new ProviderError(`${what}: deadline passed before the call was made`);
+        throw new ProviderError(`${what}: ${why.kind === 'timeout' ? `no answer within ${why.budgetMs}ms` : why.detail}`);
+      },
+    });
   }
 }
 

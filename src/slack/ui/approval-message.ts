@@ -13,7 +13,7 @@ export const DENY_EXTENSION_ACTION = 'deny_extension';
 export const ACK_BREAK_GLASS_ACTION = 'acknowledge_break_glass';
 
 /** Everyone who may approve, as mentions that notify them. */
-export function approverMentions(resource: Resource): string {
+function approverMentions(resource: Resource): string {
   return [...resource.approvers.users.map(mention), ...resource.approvers.usergroups.map(usergroupMention)].join(' ');
 }
 
@@ -22,13 +22,13 @@ const STANDING_NOTE =
 const STANDING_KEPT = 'The account already had this access before, so it was left in place.';
 
 /** "`alice` in `orders-db`": who gets the access, resolved when the request was filed. */
-export function accountLine(request: Pick<AccessRequest, 'account' | 'target'>): string | undefined {
+function accountLine(request: Pick<AccessRequest, 'account' | 'target'>): string | undefined {
   if (!request.account) return undefined;
   return `\`${userText(request.account.replace(/`/g, "'"), 300)}\`${request.target ? ` in \`${request.target}\`` : ''}`;
 }
 
 /** ` by *on-call SREs*`: the policy rule that decided, escaped (policy text, but shown in Slack). */
-export function ruleSuffix(rule: string | undefined, lead = ' by'): string {
+function ruleSuffix(rule: string | undefined, lead = ' by'): string {
   return rule ? `${lead} *${userText(rule.replace(/\*/g, ''), 100)}*` : '';
 }
 

@@ -115,7 +115,7 @@ export const plainText = (text: string, max: number = BLOCK_KIT.textObject) => (
   text: nonEmpty(fit(text, max)),
   emoji: true,
 });
-export const mrkdwnText = (text: string, max: number = BLOCK_KIT.textObject) => ({
+const mrkdwnText = (text: string, max: number = BLOCK_KIT.textObject) => ({
   type: 'mrkdwn' as const,
   text: nonEmpty(fit(text, max)),
 });

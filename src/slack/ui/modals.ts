@@ -17,7 +17,7 @@ export const FIELD = { resource: 'resource', duration: 'duration', reason: 'reas
 const title = (text: string) => plainText(text, BLOCK_KIT.modalButtonOrTitle);
 
 /** A duration as people type it: `1h30m`. */
-export function typedDuration(ms: number): string {
+function typedDuration(ms: number): string {
   return formatDuration(ms).replace(/ /g, '');
 }
 
@@ -26,7 +26,7 @@ export function typedDuration(ms: number): string {
  * field whose block and action IDs stay the same across `views.update`, and the point of choosing
  * a resource is to pre-fill that resource's `defaultDuration`.
  */
-export function durationBlockId(resource: Resource | undefined): string {
+function durationBlockId(resource: Resource | undefined): string {
   return resource ? `${FIELD.duration}.${resource.id}` : FIELD.duration;
 }
 

@@ -12,7 +12,7 @@ type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Documented limits (each: the page it comes from). */
-export const SLACK_LIMITS = {
+const SLACK_LIMITS = {
   messageBlocks: 50, // reference/block-kit/blocks
   viewBlocks: 100, // reference/views/modal-views, home-tab-views
   blockId: 255, // every block

@@ -149,8 +149,8 @@ interface Fault extends FaultOptions {
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'view', 'metadata', 'unfurls', 'user_auth_blocks', 'options']);
 
 export const TEAM_ID = 'T0TEAM';
-export const BOT_USER_ID = 'UBOT';
-export const BOT_ID = 'BBOT';
+const BOT_USER_ID = 'UBOT';
+const BOT_ID = 'BBOT';
 
 export class FakeSlack {
   readonly url: string;

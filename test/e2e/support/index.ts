@@ -1,4 +1,3 @@
 export * from './fake-slack';
 export * from './slack-driver';
 export * from './webhook-receiver';
-export { Recorder, sleep } from './recorder';

@@ -70,10 +70,6 @@ export function readBody(req: import('node:http').IncomingMessage): Promise<Buff
   });
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 /** Short, readable JSON for error messages. */
 export function brief(value: unknown, max = 300): string {
   let s: string;

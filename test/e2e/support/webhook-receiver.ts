@@ -22,7 +22,7 @@ export interface WebhookCall {
   status: number;
 }
 
-export interface WebhookBody {
+interface WebhookBody {
   action?: string;
   requestId?: string;
   resource?: { id?: string; [k: string]: unknown };

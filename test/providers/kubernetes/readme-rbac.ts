@@ -9,7 +9,7 @@ import type { FakeRule } from '../../fakes/kubernetes';
  * ServiceAccount: every kubernetes test runs with exactly that least privilege, so the README
  * cannot drift from what the provider needs.
  */
-export const BOT_SERVICE_ACCOUNT = { namespace: 'jit-access', name: 'jit-access' };
+const BOT_SERVICE_ACCOUNT = { namespace: 'jit-access', name: 'jit-access' };
 export const BOT_USER = `system:serviceaccount:${BOT_SERVICE_ACCOUNT.namespace}:${BOT_SERVICE_ACCOUNT.name}`;
 
 interface Manifest {
@@ -21,7 +21,7 @@ interface Manifest {
 }
 
 /** The YAML blocks of the README's Kubernetes section that hold RBAC manifests. */
-export function readmeRbacManifests(): Manifest[] {
+function readmeRbacManifests(): Manifest[] {
   const readme = readFileSync(path.join(__dirname, '../../../README.md'), 'utf8');
   const start = readme.indexOf('\n### Kubernetes');
   if (start < 0) throw new Error('README has no "### Kubernetes" section');
