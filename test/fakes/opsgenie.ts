@@ -1,38 +1,28 @@
-import { FakeHttpServer, FakeRequest, FakeResponse } from './fake-http-server';
+import { FakeHttpServer, FakeOnServer, FakeRequest, FakeResponse } from './fake-http-server';
 
 /**
  * Opsgenie's "who is on call" API as documented: `GET /v2/schedules/{identifier}/on-calls` with
  * `scheduleIdentifierType=name` and `flat=true` answering `data.onCallRecipients` (e-mails).
  * `Authorization: GenieKey <key>` or 401; an unknown schedule is 404.
  */
-export class FakeOpsgenie {
+export class FakeOpsgenie extends FakeOnServer {
   /** Schedule name -> e-mails on call now. */
   readonly schedules = new Map<string, string[]>();
   readonly requests: FakeRequest[] = [];
   failWith = 0;
 
   private constructor(
-    private readonly server: FakeHttpServer,
+    server: FakeHttpServer,
     readonly apiKey: string,
-  ) {}
+  ) {
+    super(server);
+  }
 
   static async start(apiKey = 'og-test-key'): Promise<FakeOpsgenie> {
     let self: FakeOpsgenie | undefined;
     const server = await FakeHttpServer.start((req) => self!.handle(req));
     self = new FakeOpsgenie(server, apiKey);
     return self;
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  set hanging(value: boolean) {
-    this.server.hanging = value;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   private handle(req: FakeRequest): FakeResponse {

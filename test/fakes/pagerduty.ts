@@ -1,4 +1,4 @@
-import { FakeHttpServer, FakeRequest, FakeResponse } from './fake-http-server';
+import { FakeHttpServer, FakeOnServer, FakeRequest, FakeResponse } from './fake-http-server';
 
 /**
  * PagerDuty REST API v2, the two calls jit-access makes, as documented: `GET /users?query=` (a
@@ -18,7 +18,7 @@ export interface FakeOncall {
   escalation_level?: number;
 }
 
-export class FakePagerDuty {
+export class FakePagerDuty extends FakeOnServer {
   readonly users: FakePagerDutyUser[] = [];
   /** PagerDuty user ID -> their on-call entries now. */
   readonly oncalls = new Map<string, FakeOncall[]>();
@@ -29,27 +29,17 @@ export class FakePagerDuty {
   pageSize = 25;
 
   private constructor(
-    private readonly server: FakeHttpServer,
+    server: FakeHttpServer,
     readonly token: string,
-  ) {}
+  ) {
+    super(server);
+  }
 
   static async start(token = 'pd-test-token'): Promise<FakePagerDuty> {
     let self: FakePagerDuty | undefined;
     const server = await FakeHttpServer.start((req) => self!.handle(req));
     self = new FakePagerDuty(server, token);
     return self;
-  }
-
-  get url(): string {
-    return this.server.url;
-  }
-
-  set hanging(value: boolean) {
-    this.server.hanging = value;
-  }
-
-  stop(): Promise<void> {
-    return this.server.stop();
   }
 
   private handle(req: FakeRequest): FakeResponse {
