@@ -7,7 +7,7 @@
  */
 import type { KnownBlock, View } from '@slack/types';
 import type { AccessRequest } from '../../src/domain/request';
-import type { RequestState } from '../../src/domain/lifecycle';
+import { REQUEST_STATES, type RequestState } from '../../src/domain/lifecycle';
 import type { Resource } from '../../src/policy/policy';
 import type { AuditEvent } from '../../src/store/audit-log';
 import { buildApprovalMessage, buildPlainApprovalMessage } from '../../src/slack/ui/approval-message';
@@ -51,18 +51,8 @@ function nasty(n: number, exact = true): string {
 }
 const users = (n: number) => Array.from({ length: n }, (_, i) => `U0APPROVER${i}`);
 const groups = (n: number) => Array.from({ length: n }, (_, i) => `S0GROUP${i}`);
-const STATES: RequestState[] = [
-  'pending',
-  'granting',
-  'active',
-  'revoking',
-  'expired',
-  'revoked',
-  'denied',
-  'cancelled',
-  'timed_out',
-  'failed',
-];
+/** Every request state, so a state added to the lifecycle is fed to the builders too. */
+const STATES: readonly RequestState[] = REQUEST_STATES;
 
 function resource(i = 0, exact = true): Resource {
   return {
